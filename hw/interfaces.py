@@ -1,0 +1,74 @@
+"""Reusable interface signatures of the VTA core, each written from the initiator's side.
+
+- `AXI4Signature`: the core's memory master (INCR bursts, no IDs: one outstanding transaction per direction).
+- `CSRSignature`: the host's register port into the core (see `vta.hw.regs` for the register map).
+"""
+
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["AXI4Signature", "CSRSignature"]
+
+
+class AXI4Signature(wiring.Signature):
+    """An AXI4 master port: read address/data and write address/data/response channels.
+
+    Directions are from the master's side (``Out`` is driven by the master). Only the signals VTA needs are
+    present: INCR bursts (``burst`` fixed to 1 by the master), ``len`` + 1 beats of ``data_width`` bits, ``size``
+    = log2(bytes per beat). A burst never crosses a 4 KiB boundary. Read and write responses are in order.
+    """
+
+    def __init__(self, *, addr_width=32, data_width=64):
+        if data_width not in (32, 64, 128, 256, 512):
+            raise ValueError(f"AXI data width must be 32, 64, 128, 256 or 512, not {data_width}")
+        self.addr_width = addr_width
+        self.data_width = data_width
+
+        def addr_channel():
+            return Out(wiring.Signature({
+                "addr": Out(addr_width), "len": Out(8), "size": Out(3), "burst": Out(2),
+                "valid": Out(1), "ready": In(1),
+            }))
+
+        super().__init__({
+            "ar": addr_channel(),
+            "r": Out(wiring.Signature({
+                "data": In(data_width), "resp": In(2), "last": In(1), "valid": In(1), "ready": Out(1),
+            })),
+            "aw": addr_channel(),
+            "w": Out(wiring.Signature({
+                "data": Out(data_width), "strb": Out(data_width // 8), "last": Out(1),
+                "valid": Out(1), "ready": In(1),
+            })),
+            "b": Out(wiring.Signature({"resp": In(2), "valid": In(1), "ready": Out(1)})),
+        })
+
+    def __eq__(self, other):
+        return (isinstance(other, AXI4Signature) and self.addr_width == other.addr_width
+                and self.data_width == other.data_width)
+
+    def __hash__(self):
+        return hash((AXI4Signature, self.addr_width, self.data_width))
+
+    def __repr__(self):
+        return f"AXI4Signature(addr_width={self.addr_width}, data_width={self.data_width})"
+
+
+class CSRSignature(wiring.Signature):
+    """The host's 32-bit register port: a write strobe with address and data; read data is combinational.
+
+    From the host's side: the host drives ``addr`` (byte address, word aligned), ``w_data`` and ``w_en`` (one cycle
+    per write); ``r_data`` holds the register at ``addr`` in the same cycle.
+    """
+
+    def __init__(self, *, addr_width=8):
+        self.addr_width = addr_width
+        super().__init__({
+            "addr": Out(addr_width), "w_en": Out(1), "w_data": Out(32), "r_data": In(32),
+        })
+
+    def __eq__(self, other):
+        return isinstance(other, CSRSignature) and self.addr_width == other.addr_width
+
+    def __hash__(self):
+        return hash((CSRSignature, self.addr_width))

@@ -1,0 +1,237 @@
+"""Python instruction objects and the encoder/decoder between them and 128-bit words / 32-bit micro-ops.
+
+The dataclasses name the fields; their widths and positions come only from `vta.isa.layouts` (the encoder walks
+the flattened field table of the layout), so a config change can never make the two disagree.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ISAError
+from .layouts import INSN_BITS, UOP_BITS
+from .opcodes import AluOp, MemId, Opcode
+
+__all__ = ["Insn", "Load", "Store", "Gemm", "Alu", "Finish", "Uop", "encode", "decode", "encode_uop",
+           "decode_uop", "encode_program", "decode_program", "encode_uops", "decode_uops", "INSN_BYTES", "UOP_BYTES"]
+
+INSN_BYTES = INSN_BITS // 8
+UOP_BYTES = UOP_BITS // 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class Insn:
+    """Fields common to every instruction: the four dependency-token flags.
+
+    ``pop_prev_dep``/``pop_next_dep`` take a token from the previous/next stage's queue before the instruction
+    runs; ``push_prev_dep``/``push_next_dep`` give one after it completes. Stages are load → compute → store.
+    """
+    pop_prev_dep: bool = False
+    pop_next_dep: bool = False
+    push_prev_dep: bool = False
+    push_next_dep: bool = False
+
+    opcode = None  # set by each subclass
+    kind = None    # which layout of `ISALayouts` encodes it
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Mem(Insn):
+    memory_type: MemId
+    sram_base: int
+    dram_base: int
+    y_size: int
+    x_size: int
+    x_stride: int
+    y_pad_0: int = 0
+    y_pad_1: int = 0
+    x_pad_0: int = 0
+    x_pad_1: int = 0
+    kind = "mem"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Load(_Mem):
+    """Copy a 2-D block of ``y_size`` rows × ``x_size`` elements from DRAM into an SRAM buffer, zero-padded."""
+    opcode = Opcode.LOAD
+
+
+@dataclass(frozen=True, kw_only=True)
+class Store(_Mem):
+    """Copy ``y_size`` rows × ``x_size`` elements of the out buffer to DRAM (no padding)."""
+    memory_type: MemId = MemId.OUT
+    opcode = Opcode.STORE
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Compute(Insn):
+    reset_reg: bool = False
+    uop_bgn: int
+    uop_end: int
+    iter_out: int = 1
+    iter_in: int = 1
+    dst_factor_out: int = 0
+    dst_factor_in: int = 0
+    src_factor_out: int = 0
+    src_factor_in: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Gemm(_Compute):
+    """Matrix multiply-accumulate over a uop range, in two nested loops (or zero acc when ``reset_reg``)."""
+    wgt_factor_out: int = 0
+    wgt_factor_in: int = 0
+    opcode = Opcode.GEMM
+    kind = "gemm"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alu(_Compute):
+    """Element-wise int32 operation on the accumulator over a uop range, in two nested loops."""
+    alu_opcode: AluOp
+    use_imm: bool = False
+    imm: int = 0
+    opcode = Opcode.ALU
+    kind = "alu"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finish(Insn):
+    """End of the stream: compute raises "done"."""
+    opcode = Opcode.FINISH
+    kind = "finish"
+
+
+@dataclass(frozen=True)
+class Uop:
+    """A micro-op: base indices into the acc (dst), inp or acc (src) and wgt buffers."""
+    dst_idx: int
+    src_idx: int
+    wgt_idx: int = 0
+
+
+_CLASS_OF = {Opcode.LOAD: Load, Opcode.STORE: Store, Opcode.GEMM: Gemm, Opcode.ALU: Alu, Opcode.FINISH: Finish}
+
+
+def _pack(fields, values, what):
+    word = 0
+    for f in fields:
+        v = values(f.name)
+        if f.enum is not None:
+            if isinstance(v, f.enum):
+                v = v.value
+            elif isinstance(v, int) and not isinstance(v, bool) and v in {m.value for m in f.enum}:
+                pass
+            else:
+                raise ISAError(f"{what} field {f.name} must be a {f.enum.__name__}, not {v!r}")
+        elif isinstance(v, (bool, np.bool_)):
+            v = int(v)
+        elif isinstance(v, (int, np.integer)):
+            v = int(v)
+        else:
+            raise ISAError(f"{what} field {f.name} must be an integer, not {v!r}")
+        if not f.min <= v <= f.max:
+            raise ISAError(f"{what} field {f.name}={v} does not fit its {f.width}-bit field "
+                           f"(range {f.min}..{f.max})")
+        word |= (v & f.mask) << f.offset
+    return word
+
+
+def _unpack(fields, word, what):
+    out = {}
+    for f in fields:
+        v = (word >> f.offset) & f.mask
+        if f.signed and v >> (f.width - 1):
+            v -= 1 << f.width
+        if f.enum is not None:
+            try:
+                v = f.enum(v)
+            except ValueError:
+                raise ISAError(f"{what} field {f.name}={v} is not a valid {f.enum.__name__}") from None
+        elif f.width == 1 and (f.name.endswith("_dep") or f.name in ("reset_reg", "use_imm")):
+            v = bool(v)
+        out[f.name] = v
+    return out
+
+
+def encode(cfg, insn):
+    """The 128-bit word (a Python int) of an instruction under ``cfg``."""
+    if not isinstance(insn, Insn) or insn.opcode is None:
+        raise ISAError(f"expected an instruction (Load, Store, Gemm, Alu, Finish), not {insn!r}")
+    name = type(insn).__name__.upper()
+    return _pack(cfg.isa.fields[insn.kind],
+                 lambda n: insn.opcode if n == "opcode" else getattr(insn, n), name)
+
+
+def decode(cfg, word):
+    """The instruction object of a 128-bit word; `ISAError` on an unknown opcode, bad enum or reserved bit set."""
+    word = int(word)
+    if not 0 <= word < 1 << INSN_BITS:
+        raise ISAError(f"an instruction word must be a 128-bit unsigned integer, not {word:#x}")
+    try:
+        opcode = Opcode(word & 0b111)
+    except ValueError:
+        raise ISAError(f"unknown opcode {word & 0b111} (valid: "
+                       f"{', '.join(f'{o.name}={o.value}' for o in Opcode)})") from None
+    cls = _CLASS_OF[opcode]
+    isa = cfg.isa
+    stray = word & ~isa.used_mask[cls.kind]
+    if stray:
+        raise ISAError(f"{opcode.name} word {word:#034x} has reserved bits set ({stray:#x})")
+    values = _unpack(isa.fields[cls.kind], word, opcode.name)
+    del values["opcode"]
+    return cls(**values)
+
+
+def encode_uop(cfg, uop):
+    """The 32-bit word of a micro-op."""
+    if not isinstance(uop, Uop):
+        raise ISAError(f"expected a Uop, not {uop!r}")
+    return _pack(cfg.isa.fields["uop"], lambda n: getattr(uop, n), "uop")
+
+
+def decode_uop(cfg, word):
+    word = int(word)
+    if not 0 <= word < 1 << UOP_BITS:
+        raise ISAError(f"a micro-op word must be a 32-bit unsigned integer, not {word:#x}")
+    stray = word & ~cfg.isa.used_mask["uop"]
+    if stray:
+        raise ISAError(f"uop word {word:#010x} has reserved bits set ({stray:#x})")
+    return Uop(**_unpack(cfg.isa.fields["uop"], word, "uop"))
+
+
+def encode_program(cfg, insns):
+    """Instructions as the little-endian byte image the hardware fetches (16 bytes each), a ``np.uint8`` array."""
+    raw = b"".join(encode(cfg, i).to_bytes(INSN_BYTES, "little") for i in insns)
+    return np.frombuffer(raw, dtype=np.uint8).copy()
+
+
+def decode_program(cfg, image):
+    """The instructions of a byte image (length a multiple of 16)."""
+    raw = bytes(np.asarray(image, dtype=np.uint8).tobytes() if not isinstance(image, (bytes, bytearray)) else image)
+    if len(raw) % INSN_BYTES:
+        raise ISAError(f"an instruction image must be a multiple of {INSN_BYTES} bytes, not {len(raw)}")
+    out = []
+    for k in range(0, len(raw), INSN_BYTES):
+        try:
+            out.append(decode(cfg, int.from_bytes(raw[k:k + INSN_BYTES], "little")))
+        except ISAError as e:
+            raise ISAError(f"instruction {k // INSN_BYTES}: {e}") from None
+    return out
+
+
+def encode_uops(cfg, uops):
+    """Micro-ops as a little-endian byte image (4 bytes each), a ``np.uint8`` array."""
+    words = np.array([encode_uop(cfg, u) for u in uops], dtype="<u4")
+    return words.view(np.uint8).copy()
+
+
+def decode_uops(cfg, image):
+    words = np.asarray(image, dtype=np.uint8)
+    if words.size % UOP_BYTES:
+        raise ISAError(f"a uop image must be a multiple of {UOP_BYTES} bytes, not {words.size}")
+    return [decode_uop(cfg, w) for w in words.view("<u4")]
