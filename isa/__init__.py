@@ -8,3 +8,8 @@ from .insn import Load, Store, Gemm, Alu, Finish, Uop, Insn, encode, decode, enc
 __all__ = ["AluOp", "MemId", "Opcode", "ISALayouts", "Field", "Load", "Store", "Gemm", "Alu", "Finish", "Uop",
            "Insn", "encode", "decode", "encode_uop", "decode_uop", "encode_program", "decode_program",
            "encode_uops", "decode_uops"]
+
+from .asm import AsmError, Program, assemble, disassemble
+from .verify import Problem, verify, check_program
+
+__all__ += ["AsmError", "Program", "assemble", "disassemble", "Problem", "verify", "check_program"]

@@ -129,6 +129,8 @@ def _pack(fields, values, what):
             else:
                 raise ISAError(f"{what} field {f.name} must be a {f.enum.__name__}, not {v!r}")
         elif isinstance(v, (bool, np.bool_)):
+            if f.width != 1:
+                raise ISAError(f"{what} field {f.name} must be an integer, not the boolean {v!r}")
             v = int(v)
         elif isinstance(v, (int, np.integer)):
             v = int(v)
@@ -231,7 +233,11 @@ def encode_uops(cfg, uops):
 
 
 def decode_uops(cfg, image):
-    words = np.asarray(image, dtype=np.uint8)
+    """The micro-ops of a byte image (length a multiple of 4)."""
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        words = np.frombuffer(bytes(image), dtype=np.uint8)
+    else:
+        words = np.ascontiguousarray(image, dtype=np.uint8).reshape(-1)
     if words.size % UOP_BYTES:
         raise ISAError(f"a uop image must be a multiple of {UOP_BYTES} bytes, not {words.size}")
     return [decode_uop(cfg, w) for w in words.view("<u4")]

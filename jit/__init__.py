@@ -1,1 +1,19 @@
-"""vta.jit"""
+"""vta.jit: the runtime JIT — command streams with dependency tokens, cached micro-op kernels, a DRAM allocator
+and the operator library (conv2d, dense, add, relu, requantize, max_pool2d) on any `vta.device.Device`.
+
+    rt = vta.jit.Runtime("default", device="fsim")
+    y = rt.conv2d(x, w, bias, stride=1, padding=1, shift=8, relu=True)
+    rt.last_stats   # MACs, instructions, kernel builds/hits, cycles on Verilator
+"""
+
+from .alloc import DramAllocator, DramBuffer, OutOfDramError
+from .builder import CommandStream, Stage
+from .kernels import KernelCache, KernelRecorder, Loop, UopKernel
+from .runtime import OpStats, Runtime
+from .schedule import (Conv2dSchedule, ElementwiseSchedule, PoolSchedule, ScheduleError, ConvGeometry,
+                       default_conv2d_schedule)
+from .ops.dense import DenseSchedule
+
+__all__ = ["Runtime", "OpStats", "Conv2dSchedule", "DenseSchedule", "ElementwiseSchedule", "PoolSchedule",
+           "ScheduleError", "ConvGeometry", "default_conv2d_schedule", "CommandStream", "Stage", "KernelCache",
+           "KernelRecorder", "Loop", "UopKernel", "DramAllocator", "DramBuffer", "OutOfDramError"]

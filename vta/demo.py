@@ -79,7 +79,7 @@ def main(config="default", device="fsim", seed=0, out=print):
     cfg = load_config(config)
     rng = np.random.default_rng(seed)
     M, K, N = 4 * cfg.batch, 2 * cfg.block_in, 2 * cfg.block_out
-    shift = 6
+    shift = 8
     x = rng.integers(-128, 128, size=(M, K), dtype=np.int8)
     w = rng.integers(-128, 128, size=(N, K), dtype=np.int8)
     dram, insns, uops = build_matmul(cfg, x, w, shift)

@@ -1,0 +1,230 @@
+"""The compute stage: LOAD UOP/ACC/ACC_8BIT, GEMM, ALU and FINISH, ordered by the l2g/s2g/g2l/g2s tokens.
+
+It owns the uop and acc SRAMs, reads inp and wgt (filled by the load stage) and writes out (drained by store).
+
+GEMM and ALU run in a four-stage pipeline at one uop per cycle:
+
+- G: the loop nest (`UopLoop`) presents a uop index to the uop SRAM;
+- R: the uop word plus the loop offsets give dst/src/wgt indices, presented to the acc (two ports: dst and src),
+  inp and wgt SRAMs;
+- E: the GEMM (`GemmCore`) or tensor ALU (`AluCore`) datapath computes the new accumulator;
+- W: the result is written to acc and, narrowed to 8 bits per lane, to out.
+
+Read-after-write hazards on acc: the uop right behind a write reads acc one cycle before that write lands, so
+E takes its dst and src operands from the W-stage result when the index matches (forwarding). Older writes have
+landed already or land in the cycle of the read; the acc read ports are transparent to the write port, so the
+read sees them. Thus every uop sees the result of every earlier uop with no stall.
+"""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..isa.layouts import INSN_BITS
+from ..isa.opcodes import MemId, Opcode
+from .alu import AluCore
+from .gemm import GemmCore
+from .load import connect_mem_fields
+from .load_unit import LoadUnit
+from .ports import ReadClientSignature, SRAMReadSignature, SRAMWriteSignature, TokenPopSignature, TokenPushSignature
+from .uop_loop import UopLoop
+
+__all__ = ["Compute"]
+
+
+class Compute(wiring.Component):
+    """``finished`` rises when FINISH has executed (``clear`` drops it for a new run). ``busy``: holding an
+    instruction; ``stall``: waiting for a token (``wait_l2g``/``wait_s2g`` say which)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        bw = cfg.bus_width
+        super().__init__({
+            "cmd": In(stream.Signature(INSN_BITS)),
+            "l2g": Out(TokenPopSignature()),
+            "s2g": Out(TokenPopSignature()),
+            "g2l": Out(TokenPushSignature()),
+            "g2s": Out(TokenPushSignature()),
+            "clear": In(1),
+            "finished": Out(1),
+            "busy": Out(1),
+            "stall": Out(1),
+            "wait_l2g": Out(1),
+            "wait_s2g": Out(1),
+            "gemm_active": Out(1),
+            "alu_active": Out(1),
+            "inp_rd": Out(SRAMReadSignature(cfg.log_inp_depth, cfg.inp_elem_bits)),
+            "wgt_rd": Out(SRAMReadSignature(cfg.log_wgt_depth, cfg.wgt_elem_bits)),
+            "out_wr": Out(SRAMWriteSignature(cfg.log_out_depth, cfg.out_elem_bits)),
+            "uop_bus": Out(ReadClientSignature(bw)),
+            "acc_bus": Out(ReadClientSignature(bw)),
+            "acc8_bus": Out(ReadClientSignature(bw)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        bw = cfg.bus_width
+        acc_bits, acc_w = cfg.acc_elem_bits, cfg.log_acc_depth
+
+        # -- SRAMs ------------------------------------------------------------------------------------------------
+        m.submodules.uop_mem = uop_mem = Memory(shape=32, depth=cfg.uop_depth, init=[])
+        m.submodules.acc_mem = acc_mem = Memory(shape=acc_bits, depth=cfg.acc_depth, init=[])
+        uop_wr = uop_mem.write_port()
+        uop_rd = uop_mem.read_port()
+        acc_wr = acc_mem.write_port()
+        acc_rd_dst = acc_mem.read_port(transparent_for=(acc_wr,))
+        acc_rd_src = acc_mem.read_port(transparent_for=(acc_wr,))
+
+        # -- loads into uop / acc ---------------------------------------------------------------------------------
+        m.submodules.uop_load = uop_load = LoadUnit(elem_bits=32, bus_width=bw, addr_width=cfg.log_uop_depth)
+        m.submodules.acc_load = acc_load = LoadUnit(elem_bits=acc_bits, bus_width=bw, addr_width=acc_w)
+        m.submodules.acc8_load = acc8_load = LoadUnit(elem_bits=cfg.out_elem_bits, bus_width=bw, addr_width=acc_w)
+        wiring.connect(m, wiring.flipped(self.uop_bus), uop_load.bus)
+        wiring.connect(m, wiring.flipped(self.acc_bus), acc_load.bus)
+        wiring.connect(m, wiring.flipped(self.acc8_bus), acc8_load.bus)
+        m.d.comb += [uop_wr.addr.eq(uop_load.wr.addr), uop_wr.data.eq(uop_load.wr.data),
+                     uop_wr.en.eq(uop_load.wr.en)]
+
+        insn = Signal(INSN_BITS)
+        mem = data.View(cfg.isa.mem, insn)
+        gemm_f = data.View(cfg.isa.gemm, insn)
+        alu_f = data.View(cfg.isa.alu, insn)
+        hdr = data.View(cfg.isa.header, insn[:cfg.isa.header.size])
+        for unit in (uop_load, acc_load, acc8_load):
+            connect_mem_fields(m, unit, mem)
+        is_alu = Signal()
+        m.d.comb += is_alu.eq(hdr.opcode == Opcode.ALU)
+
+        # -- uop loop (stage G) -----------------------------------------------------------------------------------
+        m.submodules.loop = loop = UopLoop(cfg)
+        m.d.comb += [
+            loop.uop_bgn.eq(gemm_f.uop_bgn), loop.uop_end.eq(gemm_f.uop_end),
+            loop.iter_out.eq(gemm_f.iter_out), loop.iter_in.eq(gemm_f.iter_in),
+            uop_rd.addr.eq(loop.uop_addr),
+        ]
+        with m.If(is_alu):
+            m.d.comb += [
+                loop.dst_factor_out.eq(alu_f.dst_factor_out), loop.dst_factor_in.eq(alu_f.dst_factor_in),
+                loop.src_factor_out.eq(alu_f.src_factor_out), loop.src_factor_in.eq(alu_f.src_factor_in),
+            ]
+        with m.Else():
+            m.d.comb += [
+                loop.dst_factor_out.eq(gemm_f.dst_factor_out), loop.dst_factor_in.eq(gemm_f.dst_factor_in),
+                loop.src_factor_out.eq(gemm_f.src_factor_out), loop.src_factor_in.eq(gemm_f.src_factor_in),
+                loop.wgt_factor_out.eq(gemm_f.wgt_factor_out), loop.wgt_factor_in.eq(gemm_f.wgt_factor_in),
+            ]
+
+        # -- stage R ----------------------------------------------------------------------------------------------
+        r_valid = Signal()
+        r_dst_off = Signal.like(loop.dst_off)
+        r_src_off = Signal.like(loop.src_off)
+        r_wgt_off = Signal.like(loop.wgt_off)
+        m.d.sync += [r_valid.eq(loop.valid), r_dst_off.eq(loop.dst_off), r_src_off.eq(loop.src_off),
+                     r_wgt_off.eq(loop.wgt_off)]
+        uop = data.View(cfg.isa.uop, uop_rd.data)
+        d = Signal(acc_w)
+        s = Signal(loop.src_width)
+        w = Signal(cfg.log_wgt_depth)
+        m.d.comb += [
+            d.eq(uop.dst_idx + r_dst_off),
+            s.eq(uop.src_idx + r_src_off),
+            w.eq(uop.wgt_idx + r_wgt_off),
+            acc_rd_dst.addr.eq(d),
+            acc_rd_src.addr.eq(s),
+            self.inp_rd.addr.eq(s),
+            self.wgt_rd.addr.eq(w),
+        ]
+
+        # -- stage E ----------------------------------------------------------------------------------------------
+        e_valid = Signal()
+        e_d = Signal(acc_w)
+        e_s = Signal(acc_w)
+        m.d.sync += [e_valid.eq(r_valid), e_d.eq(d), e_s.eq(s)]
+        w_valid = Signal()
+        w_d = Signal(acc_w)
+        w_result = Signal(acc_bits)
+        dst_val = Signal(acc_bits)
+        src_val = Signal(acc_bits)
+        m.d.comb += [
+            dst_val.eq(Mux(w_valid & (w_d == e_d), w_result, acc_rd_dst.data)),
+            src_val.eq(Mux(w_valid & (w_d == e_s), w_result, acc_rd_src.data)),
+        ]
+        m.submodules.gemm = gemm = GemmCore(cfg)
+        m.submodules.alu = alu = AluCore(cfg)
+        m.d.comb += [
+            gemm.inp.eq(self.inp_rd.data), gemm.wgt.eq(self.wgt_rd.data), gemm.acc.eq(dst_val),
+            gemm.reset.eq(gemm_f.reset_reg),
+            alu.op.eq(alu_f.alu_opcode), alu.use_imm.eq(alu_f.use_imm), alu.imm.eq(alu_f.imm),
+            alu.dst.eq(dst_val), alu.src.eq(src_val),
+        ]
+
+        # -- stage W ----------------------------------------------------------------------------------------------
+        m.d.sync += [w_valid.eq(e_valid), w_d.eq(e_d), w_result.eq(Mux(is_alu, alu.result, gemm.result))]
+        aw = cfg.acc_width
+        lanes = cfg.batch * cfg.block_out
+        narrowed = Cat(*[w_result.word_select(k, aw)[:cfg.out_width] for k in range(lanes)])
+        m.d.comb += [
+            self.out_wr.addr.eq(w_d), self.out_wr.data.eq(narrowed), self.out_wr.en.eq(w_valid),
+            self.gemm_active.eq(e_valid & ~is_alu & ~gemm_f.reset_reg),
+            self.alu_active.eq(w_valid & is_alu),
+        ]
+        # The acc write port: the pipeline, or one of the acc loads (never at the same time).
+        ow = cfg.out_width
+        widened = Cat(*[Cat(lane, lane[ow - 1].replicate(aw - ow))
+                        for lane in (acc8_load.wr.data.word_select(k, ow) for k in range(lanes))])
+        with m.If(w_valid):
+            m.d.comb += [acc_wr.addr.eq(w_d), acc_wr.data.eq(w_result), acc_wr.en.eq(1)]
+        with m.Elif(acc8_load.wr.en):
+            m.d.comb += [acc_wr.addr.eq(acc8_load.wr.addr), acc_wr.data.eq(widened), acc_wr.en.eq(1)]
+        with m.Else():
+            m.d.comb += [acc_wr.addr.eq(acc_load.wr.addr), acc_wr.data.eq(acc_load.wr.data),
+                         acc_wr.en.eq(acc_load.wr.en)]
+
+        # -- instruction sequencing -------------------------------------------------------------------------------
+        need_l2g = hdr.pop_prev_dep
+        need_s2g = hdr.pop_next_dep
+        is_load = hdr.opcode == Opcode.LOAD
+        is_finish = hdr.opcode == Opcode.FINISH
+        pipe_busy = loop.valid | r_valid | e_valid | w_valid
+        with m.If(self.clear):
+            m.d.sync += self.finished.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid):
+                    m.d.sync += insn.eq(self.cmd.payload)
+                    m.next = "POP"
+            with m.State("POP"):
+                m.d.comb += self.busy.eq(1)
+                m.d.comb += [
+                    self.wait_l2g.eq(need_l2g & ~self.l2g.valid),
+                    self.wait_s2g.eq(need_s2g & ~self.s2g.valid),
+                ]
+                with m.If(self.wait_l2g | self.wait_s2g):
+                    m.d.comb += self.stall.eq(1)
+                with m.Else():
+                    m.d.comb += [
+                        self.l2g.pop.eq(need_l2g),
+                        self.s2g.pop.eq(need_s2g),
+                        uop_load.start.eq(is_load & (mem.memory_type == MemId.UOP)),
+                        acc_load.start.eq(is_load & (mem.memory_type == MemId.ACC)),
+                        acc8_load.start.eq(is_load & (mem.memory_type == MemId.ACC_8BIT)),
+                        loop.start.eq((hdr.opcode == Opcode.GEMM) | is_alu),
+                    ]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~uop_load.busy & ~acc_load.busy & ~acc8_load.busy & ~pipe_busy):
+                    m.next = "PUSH"
+            with m.State("PUSH"):
+                m.d.comb += self.busy.eq(1)
+                need_g2l = hdr.push_prev_dep
+                need_g2s = hdr.push_next_dep
+                with m.If((~need_g2l | self.g2l.ready) & (~need_g2s | self.g2s.ready)):
+                    m.d.comb += [self.g2l.push.eq(need_g2l), self.g2s.push.eq(need_g2s)]
+                    with m.If(is_finish):
+                        m.d.sync += self.finished.eq(1)
+                    m.next = "IDLE"
+        return m

@@ -1,0 +1,118 @@
+"""The VTA core: fetch, load, compute and store stages, token queues, SRAMs and the shared AXI master.
+
+```
+          CSR ──► HostRegs ──launch──► Fetch ──► load_q ──► Load ────► inp/wgt SRAM ──► Compute ──► out SRAM ──► Store
+                                          │     compute_q ─────────────────────────────────▲          store_q ──▲
+                                          ▼                                                                     │
+ AXI AR/R ◄── ReadArbiter ◄── fetch, inp, wgt, uop, acc, acc8 readers                      AXI AW/W/B ◄─────────┘
+```
+Token queues: l2g (load→compute), g2l (compute→load), g2s (compute→store), s2g (store→compute); like the SRAMs
+they keep their contents across runs. ``done`` = compute has executed FINISH, load and store are idle with empty
+command queues and fetch is idle.
+"""
+
+from amaranth.hdl import Cat, Module
+from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..isa.layouts import INSN_BITS
+from .axi_arbiter import ReadArbiter
+from .compute import Compute
+from .dep_queue import DepQueue
+from .fetch import Fetch
+from .host_regs import HostRegs
+from .interfaces import AXI4Signature, CSRSignature
+from .load import Load
+from .store import Store
+
+__all__ = ["VTACore"]
+
+CMD_QUEUE_DEPTH = 512
+
+
+class VTACore(wiring.Component):
+    """The whole accelerator for one `VTAConfig`: an AXI4 master (``axi``) and the host register port (``csr``)."""
+
+    def __init__(self, cfg, *, cmd_queue_depth=CMD_QUEUE_DEPTH):
+        from ..config import VTAConfig
+        if not isinstance(cfg, VTAConfig):
+            raise TypeError(f"cfg must be a VTAConfig, not {type(cfg).__name__}")
+        self.cfg = cfg
+        self.cmd_queue_depth = cmd_queue_depth
+        super().__init__({
+            "axi": Out(AXI4Signature(addr_width=32, data_width=cfg.bus_width)),
+            "csr": In(CSRSignature()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        m.submodules.regs = regs = HostRegs()
+        m.submodules.fetch = fetch = Fetch(cfg)
+        m.submodules.load = load = Load(cfg)
+        m.submodules.compute = compute = Compute(cfg)
+        m.submodules.store = store = Store(cfg)
+        wiring.connect(m, wiring.flipped(self.csr), regs.csr)
+
+        # -- command queues ---------------------------------------------------------------------------------------
+        queues = {}
+        for name, stage in (("load", load), ("compute", compute), ("store", store)):
+            q = SyncFIFOBuffered(width=INSN_BITS, depth=self.cmd_queue_depth)
+            m.submodules[f"{name}_q"] = queues[name] = q
+            src = getattr(fetch, f"{name}_q")
+            m.d.comb += [
+                q.w_data.eq(src.payload), q.w_en.eq(src.valid), src.ready.eq(q.w_rdy),
+                stage.cmd.payload.eq(q.r_data), stage.cmd.valid.eq(q.r_rdy), q.r_en.eq(stage.cmd.ready),
+            ]
+
+        # -- token queues -----------------------------------------------------------------------------------------
+        depth = cfg.dep_queue_depth
+        for name, pusher, popper in (("l2g", load, compute), ("g2l", compute, load),
+                                     ("g2s", compute, store), ("s2g", store, compute)):
+            m.submodules[name] = dq = DepQueue(depth)
+            wiring.connect(m, getattr(pusher, name), dq.push)
+            wiring.connect(m, getattr(popper, name), dq.pop)
+
+        # -- SRAMs shared between stages --------------------------------------------------------------------------
+        for name, writer, reader in (("inp", load, compute), ("wgt", load, compute), ("out", compute, store)):
+            mem = Memory(shape=getattr(cfg, f"{name}_elem_bits"), depth=getattr(cfg, f"{name}_depth"), init=[])
+            m.submodules[f"{name}_mem"] = mem
+            wp = mem.write_port()
+            rp = mem.read_port()
+            wr = getattr(writer, f"{name}_wr")
+            rd = getattr(reader, f"{name}_rd")
+            m.d.comb += [wp.addr.eq(wr.addr), wp.data.eq(wr.data), wp.en.eq(wr.en),
+                         rp.addr.eq(rd.addr), rd.data.eq(rp.data)]
+
+        # -- AXI --------------------------------------------------------------------------------------------------
+        clients = [fetch.bus, load.inp_bus, load.wgt_bus, compute.uop_bus, compute.acc_bus, compute.acc8_bus]
+        m.submodules.arbiter = arb = ReadArbiter(len(clients), cfg.bus_width)
+        for i, c in enumerate(clients):
+            wiring.connect(m, c, getattr(arb, f"client{i}"))
+        wiring.connect(m, arb.ar, wiring.flipped(self.axi.ar))
+        wiring.connect(m, arb.r, wiring.flipped(self.axi.r))
+        for name in ("aw", "w", "b"):
+            wiring.connect(m, getattr(store, name), wiring.flipped(getattr(self.axi, name)))
+
+        # -- control and status -----------------------------------------------------------------------------------
+        m.d.comb += [
+            fetch.launch.eq(regs.launch),
+            fetch.insn_addr.eq(regs.insn_addr),
+            fetch.insn_count.eq(regs.insn_count),
+            compute.clear.eq(regs.launch),
+            regs.finished.eq(compute.finished & ~load.busy & ~queues["load"].r_rdy & ~store.busy
+                             & ~queues["store"].r_rdy & ~fetch.busy),
+            regs.wait.eq(Cat(load.stall, compute.wait_l2g, compute.wait_s2g, store.stall)),
+            regs.fetch_busy.eq(fetch.busy),
+            regs.load_busy.eq(load.busy),
+            regs.compute_busy.eq(compute.busy),
+            regs.store_busy.eq(store.busy),
+            regs.load_stall.eq(load.stall),
+            regs.compute_stall.eq(compute.stall),
+            regs.store_stall.eq(store.stall),
+            regs.gemm_active.eq(compute.gemm_active),
+            regs.alu_active.eq(compute.alu_active),
+        ]
+        return m

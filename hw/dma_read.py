@@ -1,0 +1,148 @@
+"""A 2-D strided DMA reader: ``y_size`` rows of ``x_size`` elements from DRAM, streamed out one element at a time.
+
+Elements and bus beats are both powers of two and DRAM addresses are element-aligned, so an element is either a
+whole number of aligned beats ("wide": beats are shifted into an element register) or a slice of one beat
+("narrow": the element is selected out of the beat by its slot; a beat is released after its last used slot).
+Each row is one bus request; rows are requested ahead of the data so several bursts can be in flight.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .ports import ReadClientSignature
+
+__all__ = ["DMARead", "row_request"]
+
+
+def _log2(x):
+    return x.bit_length() - 1
+
+
+def row_request(elem_addr, x_size, *, elem_bits, bus_width):
+    """(beat-aligned byte address, beat count) covering ``x_size`` elements from element index ``elem_addr``."""
+    log_eb = _log2(elem_bits // 8)
+    log_bb = _log2(bus_width // 8)
+    byte = (elem_addr << log_eb)[:32]
+    if elem_bits >= bus_width:
+        return byte, (x_size << (log_eb - log_bb))
+    log_slots = log_bb - log_eb
+    slot0 = elem_addr[:log_slots]
+    return Cat(Const(0, log_bb), byte[log_bb:32]), (slot0 + x_size + (1 << log_slots) - 1) >> log_slots
+
+
+class DMARead(wiring.Component):
+    """Streams ``y_size × x_size`` elements read from DRAM element ``elem_addr + y·x_stride + x`` (row-major).
+
+    Pulse ``start`` while ``busy`` is low (sizes must be non-zero; a zero size is ignored). ``busy`` is high from
+    the next cycle until the last element has been handed out; the bus is locked for that long.
+    """
+
+    def __init__(self, *, elem_bits, bus_width):
+        for what, v in (("elem_bits", elem_bits), ("bus_width", bus_width)):
+            if v < 8 or v & (v - 1):
+                raise ValueError(f"{what} must be a power of two ≥ 8, not {v!r}")
+        self.elem_bits = elem_bits
+        self.bus_width = bus_width
+        super().__init__({
+            "start": In(1),
+            "elem_addr": In(32),
+            "x_size": In(16),
+            "x_stride": In(16),
+            "y_size": In(16),
+            "busy": Out(1),
+            "elem": Out(stream.Signature(elem_bits)),
+            "bus": Out(ReadClientSignature(bus_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        eb, bb = self.elem_bits, self.bus_width
+        busy = self.busy
+        xs = Signal(16)
+        ys = Signal(16)
+        stride = Signal(16)
+
+        # -- request generator: one request per row, running ahead of the data ---------------------------------
+        rq_active = Signal()
+        rq_row = Signal(16)
+        rq_addr = Signal(32)
+        addr, beats = row_request(rq_addr, xs, elem_bits=eb, bus_width=bb)
+        m.d.comb += [
+            self.bus.lock.eq(busy),
+            self.bus.req.valid.eq(rq_active),
+            self.bus.req.payload.addr.eq(addr),
+            self.bus.req.payload.beats.eq(beats),
+        ]
+        with m.If(self.bus.req.valid & self.bus.req.ready):
+            m.d.sync += [rq_row.eq(rq_row + 1), rq_addr.eq(rq_addr + stride)]
+            with m.If(rq_row == ys - 1):
+                m.d.sync += rq_active.eq(0)
+
+        # -- unpacker: beats → elements ---------------------------------------------------------------------------
+        col = Signal(16)
+        row = Signal(16)
+        row_addr = Signal(32)
+        row_last = Signal()
+        m.d.comb += row_last.eq(col == xs - 1)
+        take = Signal()
+        m.d.comb += take.eq(self.elem.valid & self.elem.ready)
+        data = self.bus.data
+
+        if eb < bb:
+            log_slots = _log2(bb // eb)
+            slot = Signal(log_slots)
+            m.d.comb += [
+                self.elem.payload.eq(data.payload.word_select(slot, eb)),
+                self.elem.valid.eq(busy & data.valid),
+                data.ready.eq(busy & self.elem.ready & ((slot == (1 << log_slots) - 1) | row_last)),
+            ]
+            next_row_addr = Signal(32)
+            m.d.comb += next_row_addr.eq(row_addr + stride)
+            with m.If(take):
+                with m.If(row_last):
+                    m.d.sync += slot.eq(next_row_addr[:log_slots])
+                with m.Else():
+                    m.d.sync += slot.eq(slot + 1)
+        else:
+            n = eb // bb
+            if n == 1:
+                m.d.comb += [
+                    self.elem.payload.eq(data.payload),
+                    self.elem.valid.eq(busy & data.valid),
+                    data.ready.eq(busy & self.elem.ready),
+                ]
+            else:
+                k = Signal(range(n))
+                sr = Signal((n - 1) * bb)
+                last_beat = Signal()
+                m.d.comb += [
+                    last_beat.eq(k == n - 1),
+                    self.elem.payload.eq(Cat(sr, data.payload)),
+                    self.elem.valid.eq(busy & data.valid & last_beat),
+                    data.ready.eq(busy & (self.elem.ready | ~last_beat)),
+                ]
+                with m.If(data.valid & data.ready):
+                    m.d.sync += [k.eq(Mux(last_beat, 0, k + 1)), sr.eq(Cat(sr[bb:], data.payload))]
+
+        with m.If(take):
+            with m.If(row_last):
+                m.d.sync += [col.eq(0), row.eq(row + 1), row_addr.eq(row_addr + stride)]
+                with m.If(row == ys - 1):
+                    m.d.sync += busy.eq(0)
+            with m.Else():
+                m.d.sync += col.eq(col + 1)
+
+        # -- start ------------------------------------------------------------------------------------------------
+        with m.If(self.start & ~busy & (self.x_size != 0) & (self.y_size != 0)):
+            m.d.sync += [
+                busy.eq(1), rq_active.eq(1),
+                xs.eq(self.x_size), ys.eq(self.y_size), stride.eq(self.x_stride),
+                rq_row.eq(0), rq_addr.eq(self.elem_addr),
+                col.eq(0), row.eq(0), row_addr.eq(self.elem_addr),
+            ]
+            if eb < bb:
+                m.d.sync += slot.eq(self.elem_addr[:log_slots])
+            elif eb // bb > 1:
+                m.d.sync += k.eq(0)
+        return m

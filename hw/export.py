@@ -1,0 +1,18 @@
+"""Verilog export of the VTA core (`generate_verilog`), for Verilator simulation and FPGA flows."""
+
+from amaranth.back import verilog
+
+from ..config import load_config
+from .core import VTACore
+
+__all__ = ["generate_verilog"]
+
+
+def generate_verilog(cfg, name="vta_core"):
+    """Verilog source of `VTACore` for ``cfg`` (a `VTAConfig` or anything `load_config` accepts), top ``name``.
+
+    Ports: ``clk``, ``rst`` (synchronous, active high) and the flattened ``axi__*`` / ``csr__*`` signals.
+    """
+    cfg = load_config(cfg)
+    core = VTACore(cfg)
+    return verilog.convert(core, name=name, emit_src=False)

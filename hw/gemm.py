@@ -1,0 +1,50 @@
+"""The GEMM datapath: BATCH×BLOCK_OUT dot products of BLOCK_IN int8 pairs added to int32 accumulators.
+
+Purely combinational (the compute pipeline registers its inputs and output):
+``result[b][o] = wrap32(acc[b][o] + Σ_k inp[b][k]·wgt[o][k])``, or 0 when ``reset``.
+"""
+
+from amaranth.hdl import Cat, Module, Mux
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["GemmCore"]
+
+
+def _tree_sum(terms):
+    """Balanced adder tree (shallower logic than a chain)."""
+    while len(terms) > 1:
+        pairs = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
+        if len(terms) % 2:
+            pairs.append(terms[-1])
+        terms = pairs
+    return terms[0]
+
+
+class GemmCore(wiring.Component):
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({
+            "inp": In(cfg.inp_elem_bits),
+            "wgt": In(cfg.wgt_elem_bits),
+            "acc": In(cfg.acc_elem_bits),
+            "reset": In(1),
+            "result": Out(cfg.acc_elem_bits),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        iw, ww, aw = cfg.inp_width, cfg.wgt_width, cfg.acc_width
+        lanes = []
+        for b in range(cfg.batch):
+            for o in range(cfg.block_out):
+                products = []
+                for k in range(cfg.block_in):
+                    x = self.inp.word_select(b * cfg.block_in + k, iw).as_signed()
+                    w = self.wgt.word_select(o * cfg.block_in + k, ww).as_signed()
+                    products.append(x * w)
+                a = self.acc.word_select(b * cfg.block_out + o, aw).as_signed()
+                lanes.append(Mux(self.reset, 0, (a + _tree_sum(products))[:aw]))
+        m.d.comb += self.result.eq(Cat(*lanes))
+        return m

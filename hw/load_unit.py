@@ -1,0 +1,92 @@
+"""A padded 2-D LOAD into one SRAM: the `DMARead` element stream written row by row with zero padding.
+
+The writer walks every SRAM position of the padded block, one per cycle: padding positions get zero at once,
+data positions wait for the next element from DRAM. Pitch = x_pad_0 + x_size + x_pad_1.
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .dma_read import DMARead
+from .ports import ReadClientSignature, SRAMWriteSignature
+
+__all__ = ["LoadUnit"]
+
+
+class LoadUnit(wiring.Component):
+    """Pulse ``start`` with the LOAD fields while ``busy`` is low; ``busy`` is high from the next cycle until the
+    last element is written. Zero ``y_size`` or ``x_size`` is a no-op (``busy`` never rises)."""
+
+    def __init__(self, *, elem_bits, bus_width, addr_width):
+        self.elem_bits = elem_bits
+        self.bus_width = bus_width
+        self.addr_width = addr_width
+        super().__init__({
+            "start": In(1),
+            "sram_base": In(16),
+            "dram_base": In(32),
+            "y_size": In(16),
+            "x_size": In(16),
+            "x_stride": In(16),
+            "y_pad_0": In(4),
+            "y_pad_1": In(4),
+            "x_pad_0": In(4),
+            "x_pad_1": In(4),
+            "busy": Out(1),
+            "wr": Out(SRAMWriteSignature(addr_width, elem_bits)),
+            "bus": Out(ReadClientSignature(bus_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dma = dma = DMARead(elem_bits=self.elem_bits, bus_width=self.bus_width)
+        wiring.connect(m, wiring.flipped(self.bus), dma.bus)
+
+        busy = self.busy
+        go = Signal()
+        m.d.comb += go.eq(self.start & ~busy & (self.x_size != 0) & (self.y_size != 0))
+        m.d.comb += [
+            dma.start.eq(go),
+            dma.elem_addr.eq(self.dram_base),
+            dma.x_size.eq(self.x_size),
+            dma.x_stride.eq(self.x_stride),
+            dma.y_size.eq(self.y_size),
+        ]
+
+        yy = Signal(17)
+        xx = Signal(17)
+        rows_m1 = Signal(17)      # last padded row index
+        pitch_m1 = Signal(17)     # last padded column index
+        y_lo, y_hi = Signal(4), Signal(17)   # data rows are [y_lo, y_hi)
+        x_lo, x_hi = Signal(4), Signal(17)
+        addr = Signal(self.addr_width)
+
+        pad = Signal()
+        m.d.comb += pad.eq((yy < y_lo) | (yy >= y_hi) | (xx < x_lo) | (xx >= x_hi))
+        write = Signal()
+        m.d.comb += [
+            write.eq(busy & (pad | dma.elem.valid)),
+            dma.elem.ready.eq(busy & ~pad),
+            self.wr.en.eq(write),
+            self.wr.addr.eq(addr),
+            self.wr.data.eq(Mux(pad, 0, dma.elem.payload)),
+        ]
+        with m.If(write):
+            m.d.sync += addr.eq(addr + 1)
+            with m.If(xx == pitch_m1):
+                m.d.sync += [xx.eq(0), yy.eq(yy + 1)]
+                with m.If(yy == rows_m1):
+                    m.d.sync += busy.eq(0)
+            with m.Else():
+                m.d.sync += xx.eq(xx + 1)
+
+        with m.If(go):
+            m.d.sync += [
+                busy.eq(1), yy.eq(0), xx.eq(0), addr.eq(self.sram_base),
+                rows_m1.eq(self.y_pad_0 + self.y_size + self.y_pad_1 - 1),
+                pitch_m1.eq(self.x_pad_0 + self.x_size + self.x_pad_1 - 1),
+                y_lo.eq(self.y_pad_0), y_hi.eq(self.y_pad_0 + self.y_size),
+                x_lo.eq(self.x_pad_0), x_hi.eq(self.x_pad_0 + self.x_size),
+            ]
+        return m

@@ -1,0 +1,110 @@
+"""The store stage: STORE instructions copy out-buffer elements to DRAM, ordered by the g2s/s2g tokens.
+
+Per instruction: pop g2s if ``pop_prev_dep``, stream ``y_size·x_size`` consecutive out elements from
+``sram_base`` (a short FIFO absorbs the SRAM read latency) into the `DMAWrite` engine, wait for every write
+response, then push s2g if ``push_prev_dep`` — so compute only reuses the out buffer after the data is in DRAM.
+"""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from ..isa.layouts import INSN_BITS
+from .dma_write import DMAWrite
+from .interfaces import AXI4Signature
+from .ports import SRAMReadSignature, TokenPopSignature, TokenPushSignature
+
+__all__ = ["Store"]
+
+READ_FIFO_DEPTH = 4
+
+
+class Store(wiring.Component):
+    """``busy``: holding an instruction; ``stall``: waiting for a g2s token."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        axi = AXI4Signature(addr_width=32, data_width=cfg.bus_width)
+        super().__init__({
+            "cmd": In(stream.Signature(INSN_BITS)),
+            "g2s": Out(TokenPopSignature()),
+            "s2g": Out(TokenPushSignature()),
+            "busy": Out(1),
+            "stall": Out(1),
+            "out_rd": Out(SRAMReadSignature(cfg.log_out_depth, cfg.out_elem_bits)),
+            "aw": axi.members["aw"],
+            "w": axi.members["w"],
+            "b": axi.members["b"],
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        m.submodules.dma = dma = DMAWrite(elem_bits=cfg.out_elem_bits, bus_width=cfg.bus_width)
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=cfg.out_elem_bits, depth=READ_FIFO_DEPTH)
+        for name in ("aw", "w", "b"):
+            wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(dma, name))
+
+        insn = Signal(cfg.isa.mem)
+        start = Signal()
+        m.d.comb += [
+            dma.start.eq(start),
+            dma.elem_addr.eq(insn.dram_base),
+            dma.x_size.eq(insn.x_size),
+            dma.x_stride.eq(insn.x_stride),
+            dma.y_size.eq(insn.y_size),
+        ]
+
+        # -- out SRAM → FIFO → DMAWrite ----------------------------------------------------------------------------
+        rd_active = Signal()
+        rd_addr = Signal(cfg.log_out_depth)
+        rd_col = Signal(16)
+        rd_row = Signal(16)
+        in_flight = Signal()
+        issue = Signal()
+        m.d.comb += [
+            issue.eq(rd_active & (fifo.level + in_flight < READ_FIFO_DEPTH)),
+            self.out_rd.addr.eq(rd_addr),
+            fifo.w_data.eq(self.out_rd.data),
+            fifo.w_en.eq(in_flight),
+            dma.elem.payload.eq(fifo.r_data),
+            dma.elem.valid.eq(fifo.r_rdy),
+            fifo.r_en.eq(dma.elem.ready),
+        ]
+        m.d.sync += in_flight.eq(issue)
+        with m.If(issue):
+            m.d.sync += rd_addr.eq(rd_addr + 1)
+            with m.If(rd_col == insn.x_size - 1):
+                m.d.sync += [rd_col.eq(0), rd_row.eq(rd_row + 1)]
+                with m.If(rd_row == insn.y_size - 1):
+                    m.d.sync += rd_active.eq(0)
+            with m.Else():
+                m.d.sync += rd_col.eq(rd_col + 1)
+        nonempty = (insn.x_size != 0) & (insn.y_size != 0)
+        with m.If(start & nonempty):
+            m.d.sync += [rd_active.eq(1), rd_addr.eq(insn.sram_base), rd_col.eq(0), rd_row.eq(0)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid):
+                    m.d.sync += insn.eq(self.cmd.payload)
+                    m.next = "POP"
+            with m.State("POP"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(insn.hdr.pop_prev_dep & ~self.g2s.valid):
+                    m.d.comb += self.stall.eq(1)
+                with m.Else():
+                    m.d.comb += [self.g2s.pop.eq(insn.hdr.pop_prev_dep), start.eq(1)]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~dma.busy & ~rd_active & ~in_flight & ~fifo.r_rdy):
+                    m.next = "PUSH"
+            with m.State("PUSH"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~insn.hdr.push_prev_dep | self.s2g.ready):
+                    m.d.comb += self.s2g.push.eq(insn.hdr.push_prev_dep)
+                    m.next = "IDLE"
+        return m

@@ -1,0 +1,248 @@
+"""conv2d on VTA: blocked layout, tiles that fit the buffers, double buffering with dependency tokens.
+
+Data layout (see `vta.jit.layout`): x → ``(N', C', H, W)`` inp elements, w → ``(O', C', KH, KW)`` wgt elements,
+y ← ``(N', O', OH, OW)`` out elements. A *tile* is ``tile_b`` batch blocks × ``tile_co`` output-channel blocks ×
+``tile_h``×``tile_w`` output pixels, accumulated in one acc *slot*; it is computed in *chunks* of ``tile_ci``
+input-channel blocks, each loaded into one inp/wgt slot. With ``n_vthreads`` = S, chunk i uses inp/wgt slot
+i mod S and tile j acc slot j mod S, and tokens enforce:
+
+- load of chunk i (i ≥ S) waits for compute of chunk i−S (g2l): its slot is free;
+- compute of chunk i waits for its load (l2g);
+- the first compute instruction of tile j (j ≥ S) waits for the store of tile j−S (s2g): its out slot was read;
+- the store of tile j waits for its epilogue (g2s).
+
+Program order is: loads of the first S chunks, then for each chunk its compute (and, after a tile's last chunk,
+the bias/shift/clip epilogue on the ALU and its store) followed by the load S chunks ahead. With S = 2 the load
+of the next chunk and the store of the previous tile overlap the current GEMMs in hardware.
+
+SRAM per slot: inp ``[b][ci][in_row][in_col]`` (the input window of the tile, zero padded by LOAD), wgt
+``[co][ci][kh][kw]``, acc ``[b][co][oh][ow]``; the bias of the tile's channels sits after the acc slots.
+The GEMM kernel's micro-ops walk (kh, kw, b, oh, ow); its outer loop walks input-channel blocks and the inner loop
+output-channel blocks, so consecutive GEMM steps never write the same acc element when tile_co > 1.
+"""
+
+import numpy as np
+
+from ...errors import VTAError
+from ...isa.insn import Uop
+from ...isa.opcodes import AluOp, MemId
+from ..builder import Stage
+from ..kernels import MAX_ITER, Loop, UopKernel
+from ..layout import pack_bias, pack_nchw, pack_oihw, unpack_nchw
+from ..schedule import ConvGeometry, check_conv2d, default_conv2d_schedule
+from .common import check_array, check_int, clip_epilogue, gemm_reset
+
+__all__ = ["conv2d", "run_conv"]
+
+L, C, S_ = Stage.LOAD, Stage.COMPUTE, Stage.STORE
+
+
+def conv2d(rt, x, w, bias, stride, padding, shift, relu, schedule):
+    check_array(x, "x", np.int8, 4)
+    check_array(w, "w", np.int8, 4)
+    n, c, h, wd = x.shape
+    o, cw, kh, kw = w.shape
+    if cw != c:
+        raise VTAError(f"w has {cw} input channels (shape {w.shape}), x has {c} (shape {x.shape})")
+    g = ConvGeometry.of(rt.cfg, n, c, h, wd, o, kh, kw, stride, padding)
+    packed = run_conv(rt, g, pack_nchw(x, rt.cfg.batch, rt.cfg.block_in), pack_oihw(w, rt.cfg.block_out,
+                      rt.cfg.block_in), bias, shift, relu, schedule, "conv2d")
+    return unpack_nchw(packed, n, o)
+
+
+def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op):
+    """Run a packed convolution; returns the packed int8 output ``(N', O', OH, OW, BATCH, BLOCK_OUT)``."""
+    cfg = rt.cfg
+    if bias is not None:
+        check_array(bias, "bias", np.int32, 1)
+        if bias.shape[0] != g.o:
+            raise VTAError(f"bias must have {g.o} entries (one per output channel), not {bias.shape[0]}")
+    shift = check_int(shift, "shift", 0, 31)
+    s = default_conv2d_schedule(cfg, g) if schedule is None else schedule
+    check_conv2d(cfg, g, s)
+    t0 = rt.begin()
+    bufs = []
+    try:
+        xb = rt.upload(xp, cfg.inp_elem_bytes, "conv input")
+        bufs.append(xb)
+        wb = rt.upload(wp, cfg.wgt_elem_bytes, "conv weights")
+        bufs.append(wb)
+        bb = None
+        if bias is not None:
+            bb = rt.upload(pack_bias(bias, cfg.batch, cfg.block_out), cfg.acc_elem_bytes, "conv bias")
+            bufs.append(bb)
+        out_shape = (g.nb, g.ob, g.oh, g.ow, cfg.batch, cfg.block_out)
+        yb = rt.empty(int(np.prod(out_shape)), cfg.out_elem_bytes, "conv output")
+        bufs.append(yb)
+        stream = rt.stream()
+        _Emitter(rt, stream, g, s, xb, wb, bb, yb, shift, relu).emit()
+        rt.execute(stream, op, useful_macs=g.macs, schedule=s, build_start=t0)
+        return rt.download(yb, np.int8, out_shape)
+    finally:
+        for b in bufs:
+            rt.alloc.free(b)
+
+
+class _Emitter:
+    def __init__(self, rt, stream, g, s, xb, wb, bb, yb, shift, relu):
+        self.rt, self.st, self.g, self.s, self.cfg = rt, stream, g, s, rt.cfg
+        cfg = rt.cfg
+        self.x = xb.elem(cfg.inp_elem_bytes)
+        self.w = wb.elem(cfg.wgt_elem_bytes)
+        self.b = None if bb is None else bb.elem(cfg.acc_elem_bytes)
+        self.y = yb.elem(cfg.out_elem_bytes)
+        self.shift, self.relu = shift, relu
+        S = s.n_vthreads
+        kk = g.kh * g.kw
+        self.inp_slot = s.tile_b * s.tile_ci * g.in_rows(s.tile_h) * g.in_cols(s.tile_w)
+        self.wgt_slot = s.tile_co * s.tile_ci * kk
+        self.acc_slot = s.tile_b * s.tile_co * s.tile_h * s.tile_w
+        self.bias_base = S * self.acc_slot
+        # residency of slot contents within this stream (inp/wgt written only by loads; bias by LOAD ACC)
+        self.inp_key = [None] * S
+        self.wgt_key = [None] * S
+        self.bias_key = None
+        tiles = []
+        for b0 in range(0, g.nb, s.tile_b):
+            for h0 in range(0, g.oh, s.tile_h):
+                for w0 in range(0, g.ow, s.tile_w):
+                    for co0 in range(0, g.ob, s.tile_co):
+                        tiles.append((b0, min(s.tile_b, g.nb - b0), h0, min(s.tile_h, g.oh - h0),
+                                      w0, min(s.tile_w, g.ow - w0), co0, min(s.tile_co, g.ob - co0)))
+        self.tiles = tiles
+        self.chunks = []
+        for j, t in enumerate(tiles):
+            cis = list(range(0, g.cb, s.tile_ci))
+            for k, ci0 in enumerate(cis):
+                self.chunks.append((j, t, ci0, min(s.tile_ci, g.cb - ci0), k == 0, k == len(cis) - 1))
+
+    def emit(self):
+        S, n = self.s.n_vthreads, len(self.chunks)
+        for i in range(min(S, n)):
+            self.load(i)
+        for i in range(n):
+            self.compute(i)
+            if i + S < n:
+                self.load(i + S)
+
+    # -- load stage ---------------------------------------------------------------------------------------------
+
+    def load(self, i):
+        g, st, S = self.g, self.st, self.s.n_vthreads
+        j, (b0, tb, h0, th, w0, tw, co0, tco), ci0, tci, first, last = self.chunks[i]
+        slot = i % S
+        if i >= S:
+            st.pop(C, L)                     # compute has finished reading this slot
+        ih, iw = g.in_rows(th), g.in_cols(tw)
+        ibase = slot * self.inp_slot
+        ikey = (b0, tb, h0, th, w0, tw, ci0, tci)
+        if self.inp_key[slot] != ikey:
+            self.inp_key[slot] = ikey
+            self.load_window(ibase, b0, tb, ci0, tci, h0 * g.stride[0] - g.padding[0],
+                             w0 * g.stride[1] - g.padding[1], ih, iw)
+        wkey = (co0, tco, ci0, tci)
+        if self.wgt_key[slot] != wkey:
+            self.wgt_key[slot] = wkey
+            kk = g.kh * g.kw
+            st.load(MemId.WGT, slot * self.wgt_slot, self.w + (co0 * g.cb + ci0) * kk, tco, tci * kk, g.cb * kk)
+        st.push(L, C)
+
+    def load_window(self, base, b0, tb, ci0, tci, r0, c0, ih, iw):
+        """Input rows [r0, r0+ih) × cols [c0, c0+iw) of each (batch block, channel block), zero outside."""
+        g, st = self.g, self.st
+        hw = g.h * g.w
+        if r0 == 0 and c0 == 0 and ih == g.h and iw == g.w:
+            # the window is the whole image: one 2-D load covers every batch and channel block
+            st.load(MemId.INP, base, self.x + (b0 * g.cb + ci0) * hw, tb, tci * hw, g.cb * hw)
+            return
+        rv0, rv1 = max(r0, 0), min(r0 + ih, g.h)
+        cv0, cv1 = max(c0, 0), min(c0 + iw, g.w)
+        for b in range(tb):
+            for ci in range(tci):
+                sram = base + (b * tci + ci) * ih * iw
+                if rv1 <= rv0 or cv1 <= cv0:
+                    # all padding: copy zeros from the zero page (a zero-size LOAD would do nothing)
+                    z = self.rt.zeros_region(self.cfg.inp_elem_bytes, iw)
+                    st.load(MemId.INP, sram, z.elem(self.cfg.inp_elem_bytes), ih, iw, 0)
+                    continue
+                dram = self.x + ((b0 + b) * g.cb + ci0 + ci) * hw + rv0 * g.w + cv0
+                st.load(MemId.INP, sram, dram, rv1 - rv0, cv1 - cv0, g.w,
+                        (rv0 - r0, r0 + ih - rv1, cv0 - c0, c0 + iw - cv1))
+
+    # -- compute stage ------------------------------------------------------------------------------------------
+
+    def compute(self, i):
+        g, st, S, rt = self.g, self.st, self.s.n_vthreads, self.rt
+        j, (b0, tb, h0, th, w0, tw, co0, tco), ci0, tci, first, last = self.chunks[i]
+        slot, aslot = i % S, j % S
+        abase = aslot * self.acc_slot
+        n_acc = tb * tco * th * tw
+        if first:
+            if j >= S:
+                st.pop(S_, C)                # the store of tile j-S has read this out slot
+            gemm_reset(rt, st, abase, n_acc)
+        ibase, wbase = slot * self.inp_slot, slot * self.wgt_slot
+        sig = ("conv", ibase, wbase, abase, tb, th, tw, tci, tco, g.kh, g.kw, g.stride)
+        placed = rt.kernel(st, sig, lambda: self.gemm_kernel(sig, ibase, wbase, abase, tb, th, tw, tci, tco))
+        st.pop(L, C)                         # inputs of this chunk are in SRAM
+        st.gemm(placed)
+        if i + S < len(self.chunks):
+            st.push(C, L)
+        if last:
+            self.epilogue(abase, tb, th, tw, co0, tco)
+            st.push(C, S_)
+            self.store(j, abase, b0, tb, h0, th, w0, tw, co0, tco)
+
+    def gemm_kernel(self, sig, ibase, wbase, abase, tb, th, tw, tci, tco):
+        g = self.g
+        ih, iw = g.in_rows(th), g.in_cols(tw)
+        sh, sw = g.stride
+        kk = g.kh * g.kw
+        oh, ow = np.meshgrid(np.arange(th), np.arange(tw), indexing="ij")
+        uops = []
+        for kh in range(g.kh):
+            for kw in range(g.kw):
+                for b in range(tb):
+                    dst = abase + b * tco * th * tw + oh * tw + ow
+                    src = ibase + b * tci * ih * iw + (oh * sh + kh) * iw + ow * sw + kw
+                    wgt = wbase + kh * g.kw + kw
+                    uops += [Uop(int(d), int(s_), wgt) for d, s_ in zip(dst.ravel(), src.ravel())]
+        loops = (Loop(tci, 0, ih * iw, kk), Loop(tco, th * tw, 0, tci * kk))
+        return UopKernel(sig, tuple(uops), loops)
+
+    def epilogue(self, abase, tb, th, tw, co0, tco):
+        rt, st = self.rt, self.st
+        if self.b is not None:
+            if self.bias_key != (co0, tco):
+                self.bias_key = (co0, tco)
+                st.load(MemId.ACC, self.bias_base, self.b + co0, 1, tco, tco)
+            sig = ("bias", abase, self.bias_base, tb, tco, th, tw)
+
+            def build():
+                uops = tuple(Uop(abase + (b * tco + co) * th * tw, self.bias_base + co, 0)
+                             for b in range(tb) for co in range(tco))
+                thw = th * tw
+                loops = (Loop(thw, 1, 0),) if thw <= MAX_ITER else (Loop(th, tw, 0), Loop(tw, 1, 0))
+                return UopKernel(sig, uops, loops)
+            st.alu(rt.kernel(st, sig, build), AluOp.ADD)
+        clip_epilogue(rt, st, abase, tb * tco * th * tw, self.shift, self.relu)
+
+    # -- store stage --------------------------------------------------------------------------------------------
+
+    def store(self, j, abase, b0, tb, h0, th, w0, tw, co0, tco):
+        g, st, S = self.g, self.st, self.s.n_vthreads
+        st.pop(C, S_)
+        ohw = g.oh * g.ow
+        if th == g.oh and tw == g.ow:
+            st.store(abase, self.y + (b0 * g.ob + co0) * ohw, tb, tco * ohw, g.ob * ohw)
+        else:
+            for b in range(tb):
+                for co in range(tco):
+                    sram = abase + (b * tco + co) * th * tw
+                    dram = self.y + ((b0 + b) * g.ob + co0 + co) * ohw + h0 * g.ow + w0
+                    if tw == g.ow:
+                        st.store(sram, dram, 1, th * tw, th * tw)
+                    else:
+                        st.store(sram, dram, th, tw, g.ow)
+        if j + S < len(self.tiles):
+            st.push(S_, C)

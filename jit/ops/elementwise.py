@@ -1,0 +1,119 @@
+"""Element-wise operators on the tensor ALU: add (with shifts), relu, requantize (scale, offset, shift, clip).
+
+Tensors of any shape are flattened and cut into acc elements of BATCH·BLOCK_OUT lanes (layout does not matter
+element-wise). int8 operands are loaded with LOAD ACC_8BIT (sign-extended), int32 with LOAD ACC — both run in the
+compute stage. With two virtual threads the acc/out space is split into two slots: the store of tile j overlaps
+the loads and ALU work of tile j+1, and the first out-writing instruction of tile j+2 waits (s2g) for that store.
+"""
+
+import numpy as np
+
+from ...errors import VTAError
+from ...isa.opcodes import AluOp, MemId
+from ..builder import Stage
+from ..layout import ceil_div, pack_flat, unpack_flat
+from ..schedule import ElementwiseSchedule, check_elementwise, default_elementwise_schedule
+from .common import alu_flat, check_array, check_int
+
+__all__ = ["add", "relu", "requantize", "run_elementwise"]
+
+C, S_ = Stage.COMPUTE, Stage.STORE
+IMM_MIN, IMM_MAX = -(1 << 15), (1 << 15) - 1
+
+
+def _clip_steps(relu):
+    return [("imm", AluOp.MAX, 0 if relu else -128, 0), ("imm", AluOp.MIN, 127, 0)]
+
+
+def add(rt, a, b, a_shift, b_shift, shift, relu, schedule):
+    check_array(a, "a", np.int8)
+    check_array(b, "b", np.int8)
+    if a.shape != b.shape:
+        raise VTAError(f"add needs operands of one shape, not {a.shape} and {b.shape}")
+    steps = []
+    for name, v, k in (("a_shift", a_shift, 0), ("b_shift", b_shift, 1)):
+        v = check_int(v, name, -31, 31)
+        if v:
+            steps.append(("imm", AluOp.SHR, v, k))
+    steps.append(("tensor", AluOp.ADD, 1, 0))
+    shift = check_int(shift, "shift", -31, 31)
+    if shift:
+        steps.append(("imm", AluOp.SHR, shift, 0))
+    steps += _clip_steps(relu)
+    return run_elementwise(rt, [(a, MemId.ACC_8BIT), (b, MemId.ACC_8BIT)], steps, schedule, "add")
+
+
+def relu(rt, x, schedule):
+    check_array(x, "x", np.int8)
+    return run_elementwise(rt, [(x, MemId.ACC_8BIT)], [("imm", AluOp.MAX, 0, 0)], schedule, "relu")
+
+
+def requantize(rt, x, shift, scale, offset, relu, schedule):
+    check_array(x, "x", np.int32)
+    shift = check_int(shift, "shift", 0, 31)
+    scale = check_int(scale, "scale", IMM_MIN, IMM_MAX)
+    offset = check_int(offset, "offset", IMM_MIN, IMM_MAX)
+    steps = []
+    if scale != 1:
+        steps.append(("imm", AluOp.MUL, scale, 0))
+    if offset:
+        steps.append(("imm", AluOp.ADD, offset, 0))
+    if shift:
+        steps.append(("imm", AluOp.SHR, shift, 0))
+    steps += _clip_steps(relu)
+    return run_elementwise(rt, [(x, MemId.ACC)], steps, schedule, "requantize")
+
+
+def run_elementwise(rt, inputs, steps, schedule, op):
+    """Load each input tile into its acc region, apply ``steps`` in order, store input 0's region as int8.
+
+    A step is ``("imm", op, value, k)`` (region k op= value) or ``("tensor", op, k, m)`` (region m op= region k).
+    """
+    cfg = rt.cfg
+    lanes = cfg.batch * cfg.block_out
+    shape = inputs[0][0].shape
+    packed = [pack_flat(x, lanes) for x, _ in inputs]
+    n = packed[0].shape[0]
+    s = default_elementwise_schedule(cfg, n, len(inputs)) if schedule is None else schedule
+    check_elementwise(cfg, n, len(inputs), s)
+    t0 = rt.begin()
+    bufs = []
+    try:
+        srcs = []
+        for p, (x, mem) in zip(packed, inputs):
+            eb = cfg.out_elem_bytes if mem == MemId.ACC_8BIT else cfg.acc_elem_bytes
+            buf = rt.upload(p, eb, f"{op} operand")
+            bufs.append(buf)
+            srcs.append((buf.elem(eb), mem))
+        yb = rt.empty(n * cfg.out_elem_bytes, cfg.out_elem_bytes, f"{op} output")
+        bufs.append(yb)
+        y = yb.elem(cfg.out_elem_bytes)
+        st = rt.stream()
+        S, T, k = s.n_vthreads, s.tile, len(inputs)
+        tiles = ceil_div(n, T)
+        for j in range(tiles):
+            e0, cnt = j * T, min(T, n - j * T)
+            base = (j % S) * k * T
+            region = [base + r * T for r in range(k)]
+            for r, (dram, mem) in enumerate(srcs):
+                st.load(mem, region[r], dram + e0, 1, cnt, cnt)   # writes acc only, never out
+            if j >= S:
+                st.pop(S_, C)                                     # the store of tile j-S has read out
+            for step in steps:
+                if step[0] == "imm":
+                    _, aop, value, r = step
+                    alu_flat(rt, st, aop, region[r], cnt, imm=value)
+                else:
+                    _, aop, r_src, r_dst = step
+                    alu_flat(rt, st, aop, region[r_dst], cnt, src=region[r_src])
+            st.push(C, S_)
+            st.pop(C, S_)
+            st.store(region[0], y + e0, 1, cnt, cnt)
+            if j + S < tiles:
+                st.push(S_, C)
+        rt.execute(st, op, schedule=s, build_start=t0)
+        out = rt.download(yb, np.int8, (n, lanes))
+    finally:
+        for b in bufs:
+            rt.alloc.free(b)
+    return unpack_flat(out, shape)

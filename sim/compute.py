@@ -1,0 +1,172 @@
+"""The GEMM and ALU loop nests, vectorized over a whole instruction with numpy.
+
+Both instructions run the same three-deep loop (``i < iter_out``, ``j < iter_in``, ``u`` over the uop range);
+`iteration_chunks` and `nest_index` turn it into flat index arrays in program order (chunked to bound memory).
+
+GEMM sums are order-independent modulo 2³², so a GEMM is: gather the input tiles, multiply them by their weight
+tiles with BLAS (int8·int8 products summed over ≤ 64 lanes stay below 2²¹, exact in float32), add the
+contributions of every iteration that targets the same acc entry (in float64, exact far beyond any chunk), and
+wrap once into the int32 accumulator. That equals the sequential definition bit for bit.
+
+ALU iterations can depend on each other (an iteration reading or rewriting an entry an earlier iteration wrote),
+so an ALU instruction is cut into maximal hazard-free runs (`hazard_free_starts`) and each run is applied in one
+vectorized step; a kernel without hazards is a single step, an in-place chain degrades to exact sequential steps.
+"""
+
+import numpy as np
+
+from ..isa.opcodes import AluOp
+
+__all__ = ["iteration_chunks", "nest_index", "gemm_accumulate", "gemm_reset", "alu_apply", "alu_run",
+           "hazard_free_starts"]
+
+
+def iteration_chunks(iter_out, iter_in, n_uops, max_iters):
+    """``(i, j)`` int64 arrays covering ``range(iter_out) × range(iter_in)`` in loop order, in pieces such that
+    ``len(i)·len(j)·n_uops ≤ max_iters`` whenever possible (a single ``(i, j)`` pair is never split)."""
+    per_i = iter_in * n_uops
+    if per_i <= max_iters:
+        step = max(1, max_iters // per_i)
+        j = np.arange(iter_in, dtype=np.int64)
+        for i0 in range(0, iter_out, step):
+            yield np.arange(i0, min(iter_out, i0 + step), dtype=np.int64), j
+    else:
+        step = max(1, max_iters // n_uops)
+        for i in range(iter_out):
+            for j0 in range(0, iter_in, step):
+                yield np.array([i], dtype=np.int64), np.arange(j0, min(iter_in, j0 + step), dtype=np.int64)
+
+
+def nest_index(base, factor_out, factor_in, i, j):
+    """``base[u] + i·factor_out + j·factor_in`` flattened in (i, j, u) loop order."""
+    return (base[None, None, :] + (i * factor_out)[:, None, None] + (j * factor_in)[None, :, None]).ravel()
+
+
+def _write_back(acc, out, idx, values):
+    """``acc[idx] = values`` (int32) and ``out[idx] = low 8 bits``; ``idx`` has no duplicates."""
+    acc[idx] = values
+    out[idx] = values.astype(np.int8)
+
+
+def gemm_reset(acc, out, d):
+    """``acc[d] = 0; out[d] = 0`` for every iteration."""
+    acc[d] = 0
+    out[d] = 0
+
+
+def _group_bounds(sorted_keys):
+    """Start offsets of the runs of equal values in a sorted 1-D array."""
+    cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    return np.concatenate(([0], cuts))
+
+
+def gemm_accumulate(acc, out, inp, wgt, d, s, w):
+    """For each iteration n in order: ``acc[d[n]] = wrap32(acc[d[n]] + inp[s[n]] @ wgt[w[n]].T)``, then
+    ``out[d] = low 8 bits of acc[d]`` — computed as one wrapped sum per distinct ``d`` (addition mod 2³² is
+    associative, and the last write of each entry carries the final sum)."""
+    n = d.size
+    batch, block_in = inp.shape[1:]
+    block_out = wgt.shape[1]
+    counts = np.bincount(w)
+    weights = np.flatnonzero(counts)
+    if weights.size == 1:
+        # One weight tile: a single (n·BATCH, BLOCK_IN) × (BLOCK_IN, BLOCK_OUT) product.
+        x = inp[s].reshape(n * batch, block_in).astype(np.float32)
+        prod = x @ wgt[weights[0]].T.astype(np.float32)
+        dd = d
+    elif n >= 8 * weights.size:
+        # Few weight tiles reused by many iterations: one product per weight tile (iterations sorted by tile).
+        order = np.argsort(w, kind="stable")
+        dd = d[order]
+        x = inp[s[order]].reshape(n * batch, block_in).astype(np.float32)
+        wt = wgt[weights].astype(np.float32).transpose(0, 2, 1)
+        prod = np.empty((n * batch, block_out), dtype=np.float32)
+        ends = (np.cumsum(counts[weights]) * batch).tolist()
+        start = 0
+        for g, end in enumerate(ends):  # 2-D products: one BLAS call each
+            np.matmul(x[start:end], wt[g], out=prod[start:end])
+            start = end
+    else:
+        # Mostly distinct weight tiles: a batched product of tiny matrices.
+        x = inp[s].astype(np.float32)
+        prod = np.matmul(x, wgt[w].astype(np.float32).transpose(0, 2, 1))
+        dd = d
+    prod = prod.reshape(n, batch * block_out)
+    if np.bincount(dd).max() == 1:
+        targets, sums = dd, prod.astype(np.int64)
+    else:
+        order = np.argsort(dd, kind="stable")
+        dd = dd[order]
+        starts = _group_bounds(dd)
+        targets = dd[starts]
+        sums = np.add.reduceat(prod[order], starts, axis=0, dtype=np.float64).astype(np.int64)
+    new = (acc[targets].reshape(len(targets), -1).astype(np.int64) + sums).astype(np.int32)
+    _write_back(acc, out, targets, new.reshape(len(targets), batch, block_out))
+
+
+def _shr(a, b):
+    amount = ((np.asarray(b, dtype=np.int64) & 63) ^ 32) - 32
+    wide = a.astype(np.int64)
+    return np.where(amount >= 0, wide >> np.maximum(amount, 0), wide << np.maximum(-amount, 0)).astype(np.int32)
+
+
+_ALU_FUNCS = {
+    AluOp.MIN: np.minimum,
+    AluOp.MAX: np.maximum,
+    AluOp.ADD: lambda a, b: (a.astype(np.int64) + b).astype(np.int32),
+    AluOp.MUL: lambda a, b: (a.astype(np.int64) * b).astype(np.int32),
+    AluOp.SHR: _shr,
+}
+
+
+def alu_apply(op, a, b):
+    """``op(a, b)`` on int32 lanes with 32-bit wrap-around; ``b`` is an int32 array or scalar.
+
+    MIN/MAX signed; ADD wraps; MUL keeps the low 32 bits of the product. SHR: amount = low 6 bits of b as a
+    signed number in [-32, 31]; ≥ 0 shifts right (arithmetic), < 0 shifts left by -amount and wraps (so -32
+    gives 0).
+    """
+    return _ALU_FUNCS[op](a, b)
+
+
+def hazard_free_starts(d, s):
+    """Start offsets of maximal runs of iterations that can be applied at once (read all, then write all).
+
+    Iteration n (writes ``d[n]``, reads ``d[n]`` and ``s[n]`` if ``s`` is given) conflicts with an earlier
+    iteration m of its run when ``d[m] == d[n]`` (write after write) or ``d[m] == s[n]`` (read after write).
+    A later iteration writing what n reads is harmless: the run reads before it writes.
+    """
+    n = d.size
+    if n == 1 or (s is None and np.bincount(d).max() == 1):
+        return [0]
+    order = np.argsort(d, kind="stable")
+    sd = d[order]
+    same = sd[1:] == sd[:-1]
+    conflict = np.full(n, -1, dtype=np.int64)
+    conflict[order[1:][same]] = order[:-1][same]  # latest earlier write of the same dst
+    if s is not None:
+        keys = sd * n + order  # ascending: sorted by dst, then position
+        pos = np.searchsorted(keys, s * n + np.arange(n), side="left") - 1
+        hit = pos >= 0
+        hit[hit] = sd[pos[hit]] == s[hit]
+        conflict = np.maximum(conflict, np.where(hit, order[np.maximum(pos, 0)], -1))
+    candidates = np.flatnonzero(conflict >= 0)
+    starts = [0]
+    begin = 0
+    for pos, prev in zip(candidates.tolist(), conflict[candidates].tolist()):
+        if prev >= begin:
+            starts.append(pos)
+            begin = pos
+    return starts
+
+
+def alu_run(acc, out, op, d, s, imm):
+    """For each iteration n in order: ``acc[d[n]] = op(acc[d[n]], imm if s is None else acc[s[n]])`` and
+    ``out[d[n]] = low 8 bits``; the operand is read at that point of the sequence."""
+    starts = hazard_free_starts(d, s)
+    bounds = starts + [d.size]
+    b = np.int32(imm) if s is None else None
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        dd = d[lo:hi]
+        rhs = b if s is None else acc[s[lo:hi]]
+        _write_back(acc, out, dd, alu_apply(op, acc[dd], rhs))

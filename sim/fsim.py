@@ -1,0 +1,326 @@
+"""`FunctionalSim`: the bit-exact golden model of VTA — docs/semantics.md as executable numpy.
+
+Instructions run one at a time in program order (which, for a valid program, gives the same DRAM image as the
+concurrent hardware), dependency tokens are four counters checked for causality, and each instruction's loop
+nest is vectorized over the whole instruction (see `vta.sim.compute`). Everything the semantics forbids raises a
+`ProgramError` naming the instruction index, the field and the limit; nothing ever wraps silently.
+
+The SRAM buffers are public numpy arrays of shape ``(depth, *element_shape)``: ``uop`` (uint32 words), ``inp``
+(int8, BATCH×BLOCK_IN), ``wgt`` (int8, BLOCK_OUT×BLOCK_IN), ``acc`` (int32, BATCH×BLOCK_OUT) and ``out`` (int8,
+BATCH×BLOCK_OUT). Like hardware SRAM and token counters they persist across `run` calls; `reset` clears them.
+"""
+
+import time
+
+import numpy as np
+
+from ..config import load_config
+from ..device import RunStats
+from ..errors import DeadlockError, ProgramError
+from ..isa.opcodes import AluOp, MemId, Opcode
+from .compute import alu_run, gemm_accumulate, gemm_reset, iteration_chunks, nest_index
+from .decode import INSN_BYTES, InsnStream, UopDecoder
+from .dram import DramViews, check_dram, check_run_args
+
+__all__ = ["FunctionalSim"]
+
+BUFFERS = ("uop", "inp", "wgt", "acc", "out")
+QUEUES = {"l2g": "load→compute", "g2l": "compute→load", "g2s": "compute→store", "s2g": "store→compute"}
+
+# Which queue each dependency flag names, per stage; None = the stage has no such queue (flag must be 0).
+STAGE_QUEUES = {
+    "load": {"pop_prev_dep": None, "pop_next_dep": "g2l", "push_prev_dep": None, "push_next_dep": "l2g"},
+    "compute": {"pop_prev_dep": "l2g", "pop_next_dep": "s2g", "push_prev_dep": "g2l", "push_next_dep": "g2s"},
+    "store": {"pop_prev_dep": "g2s", "pop_next_dep": None, "push_prev_dep": "s2g", "push_next_dep": None},
+}
+
+# LOAD memory_type → (SRAM buffer written, DRAM element kind read).
+LOAD_TARGETS = {MemId.UOP.value: ("uop", "uop"), MemId.INP.value: ("inp", "inp"), MemId.WGT.value: ("wgt", "wgt"),
+                MemId.ACC.value: ("acc", "acc"), MemId.ACC_8BIT.value: ("acc", "out")}
+PADDED_LOADS = {MemId.INP.value, MemId.ACC.value, MemId.ACC_8BIT.value}
+PADS = ("y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1")
+# Enum lookups by raw value (calling the amaranth enum classes is slow in the per-instruction path).
+OPCODE_NAMES = {op.value: op.name for op in Opcode}
+MEM_NAMES = {m.value: m.name for m in MemId}
+ALU_OPS = {op.value: op for op in AluOp}
+
+# Iterations per vectorized GEMM/ALU step; bounds the temporaries to a few tens of MB.
+MAX_CHUNK_LANES = 1 << 21
+
+
+class FunctionalSim:
+    """A VTA `Device` that executes programs functionally, bit-exact to docs/semantics.md.
+
+    ``cfg`` is a `VTAConfig` or anything `vta.load_config` accepts (a preset name, a JSON path, a dict).
+    """
+
+    def __init__(self, cfg="default"):
+        self.cfg = load_config(cfg)
+        self._uop_fields = UopDecoder(self.cfg)
+        self.reset()
+
+    # -- state --------------------------------------------------------------------------------------------------
+
+    def reset(self):
+        """Zero every SRAM buffer and empty the four dependency-token queues (the state at power-up)."""
+        cfg = self.cfg
+        self.uop = np.zeros(cfg.uop_depth, dtype=np.uint32)
+        self.inp = np.zeros((cfg.inp_depth, *cfg.inp_shape), dtype=np.int8)
+        self.wgt = np.zeros((cfg.wgt_depth, *cfg.wgt_shape), dtype=np.int8)
+        self.acc = np.zeros((cfg.acc_depth, *cfg.acc_shape), dtype=np.int32)
+        self.out = np.zeros((cfg.out_depth, *cfg.out_shape), dtype=np.int8)
+        self._tokens = dict.fromkeys(QUEUES, 0)
+
+    @property
+    def tokens(self):
+        """Outstanding tokens per queue (``l2g``, ``g2l``, ``g2s``, ``s2g``); a copy."""
+        return dict(self._tokens)
+
+    def __repr__(self):
+        return f"FunctionalSim({self.cfg.name!r})"
+
+    # -- the run loop --------------------------------------------------------------------------------------------
+
+    def run(self, dram, insn_addr, insn_count):
+        """Execute the ``insn_count`` instructions at byte ``insn_addr`` of ``dram`` up to the first FINISH.
+
+        ``dram`` (1-D ``np.uint8``) is updated in place by STOREs. Returns `RunStats` (no cycle counts).
+        Raises `ProgramError` (or `DeadlockError`) naming the offending instruction; the instructions before it
+        have taken effect.
+        """
+        start = time.perf_counter()
+        dram = check_dram(dram)
+        image = check_run_args(dram, insn_addr, insn_count, INSN_BYTES)
+        stream = InsnStream(self.cfg, image)
+        views = DramViews(self.cfg, dram)
+        stats = RunStats(insns={op.name: 0 for op in Opcode}, bytes=dict.fromkeys(("insn", *BUFFERS), 0))
+        handlers = {Opcode.LOAD.value: self._load, Opcode.STORE.value: self._store,
+                    Opcode.GEMM.value: self._gemm, Opcode.ALU.value: self._alu, Opcode.FINISH.value: None}
+        for k in range(stream.count):
+            stream.check(k)
+            opcode = stream.opcode[k]
+            f = stream.fields(k)
+            name = OPCODE_NAMES[opcode]
+            stage = self._stage(opcode, f, name, k)
+            queues = self._queues(stage, f, name, k)
+            # Every token check comes first and the counters change only after the instruction ran, so an
+            # instruction that fails has no effect at all (a stage's four flags name four different queues).
+            for flag in ("pop_prev_dep", "pop_next_dep"):
+                if f[flag]:
+                    self._check_pop(queues[flag], flag, name, k)
+            for flag in ("push_prev_dep", "push_next_dep"):
+                if f[flag]:
+                    self._check_push(queues[flag], flag, name, k)
+            handler = handlers[opcode]
+            if handler is not None:
+                handler(k, f, views, stats)
+            for flag, queue in queues.items():
+                if f[flag]:
+                    self._tokens[queue] += 1 if flag.startswith("push") else -1
+            stats.insns[name] += 1
+            stats.bytes["insn"] += INSN_BYTES
+            if opcode == Opcode.FINISH.value:
+                break
+        else:
+            raise ProgramError(f"no FINISH among the {stream.count} instructions at insn_addr={insn_addr} "
+                               f"(a run must end with FINISH)")
+        stats.wall_seconds = time.perf_counter() - start
+        return stats
+
+    # -- dependency tokens ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _stage(opcode, f, name, k):
+        """The stage that executes the instruction: load (LOAD INP/WGT), store (STORE) or compute (the rest)."""
+        if opcode == Opcode.LOAD.value:
+            mt = f["memory_type"]
+            if mt not in LOAD_TARGETS:
+                raise ProgramError(f"LOAD memory_type={MEM_NAMES[mt]} is not loadable (LOAD takes UOP, INP, WGT, "
+                                   f"ACC or ACC_8BIT)", index=k)
+            return "load" if mt in (MemId.INP.value, MemId.WGT.value) else "compute"
+        if opcode == Opcode.STORE.value:
+            return "store"
+        return "compute"
+
+    @staticmethod
+    def _queues(stage, f, name, k):
+        queues = STAGE_QUEUES[stage]
+        for flag, queue in queues.items():
+            if queue is None and f[flag]:
+                raise ProgramError(f"{name} runs in the {stage} stage, which has no {flag.split('_')[1]} queue "
+                                   f"for {flag}; {flag} must be 0, not 1", index=k)
+        return queues
+
+    def _check_pop(self, queue, flag, name, k):
+        if self._tokens[queue] == 0:
+            raise DeadlockError(f"{name} {flag} pops the {queue} ({QUEUES[queue]}) queue, which is empty: no "
+                                f"earlier instruction pushed a token to it (deadlock)", index=k)
+
+    def _check_push(self, queue, flag, name, k):
+        depth = self.cfg.dep_queue_depth
+        if self._tokens[queue] >= depth:
+            raise ProgramError(f"{name} {flag} pushes a token to the {queue} ({QUEUES[queue]}) queue, which "
+                               f"already holds {depth} tokens (dep_queue_depth={depth})", index=k)
+
+    # -- LOAD / STORE --------------------------------------------------------------------------------------------
+
+    def _load(self, k, f, views, stats):
+        """LOAD: a 2-D strided DRAM block into SRAM, zero-padded on all four sides (INP, ACC, ACC_8BIT only)::
+
+            if y_size == 0 or x_size == 0: return
+            pitch = x_pad_0 + x_size + x_pad_1
+            for y in range(y_pad_0 + y_size + y_pad_1):
+              for x in range(pitch):
+                sram[sram_base + y*pitch + x] = 0 if padding else \\
+                    dram_elem[dram_base + (y - y_pad_0)*x_stride + (x - x_pad_0)]
+
+        ACC_8BIT reads out-sized int8 elements and sign-extends them into acc; ACC loads never touch out.
+        """
+        mt = f["memory_type"]
+        buf, kind = LOAD_TARGETS[mt]
+        what = f"LOAD {MEM_NAMES[mt]}"
+        y_size, x_size = f["y_size"], f["x_size"]
+        if y_size == 0 or x_size == 0:
+            return
+        if mt not in PADDED_LOADS:
+            for pad in PADS:
+                if f[pad]:
+                    raise ProgramError(f"{what}: {pad} must be 0 (padding is allowed for INP, ACC and ACC_8BIT "
+                                       f"only), not {f[pad]}", index=k)
+        y0, y1, x0, x1 = (f[p] for p in PADS)
+        rows, pitch = y0 + y_size + y1, x0 + x_size + x1
+        base, depth = f["sram_base"], self.cfg.depths[buf]
+        end = base + rows * pitch
+        if end > depth:
+            raise ProgramError(f"{what}: sram_base={base} + {rows} rows × pitch {pitch} writes {buf} elements up "
+                               f"to {end - 1}, past the {buf} buffer depth {depth}", index=k)
+        views.check_block(kind, f["dram_base"], y_size, x_size, f["x_stride"], what, k)
+        data = views(kind)[views.block_index(f["dram_base"], y_size, x_size, f["x_stride"])]
+        sram = getattr(self, buf)
+        region = sram[base:end].reshape(rows, pitch, *sram.shape[1:])
+        if rows != y_size or pitch != x_size:
+            region[...] = 0
+        region[y0:y0 + y_size, x0:x0 + x_size] = data
+        stats.bytes[buf] += y_size * x_size * self.cfg.elem_bytes[kind]
+
+    def _store(self, k, f, views, stats):
+        """STORE: out buffer rows to a 2-D strided DRAM block (memory_type OUT, no padding)::
+
+            for y in range(y_size):
+              for x in range(x_size):
+                dram_out_elem[dram_base + y*x_stride + x] = out[sram_base + y*x_size + x]
+        """
+        if f["memory_type"] != MemId.OUT.value:
+            raise ProgramError(f"STORE memory_type must be OUT, not {MEM_NAMES[f['memory_type']]}", index=k)
+        for pad in PADS:
+            if f[pad]:
+                raise ProgramError(f"STORE: {pad} must be 0 (STORE has no padding), not {f[pad]}", index=k)
+        y_size, x_size, x_stride = f["y_size"], f["x_size"], f["x_stride"]
+        if y_size == 0 or x_size == 0:
+            return
+        base, depth = f["sram_base"], self.cfg.out_depth
+        end = base + y_size * x_size
+        if end > depth:
+            raise ProgramError(f"STORE: sram_base={base} + y_size {y_size} × x_size {x_size} reads out elements "
+                               f"up to {end - 1}, past the out buffer depth {depth}", index=k)
+        views.check_block("out", f["dram_base"], y_size, x_size, x_stride, "STORE", k)
+        dst = views("out")
+        src = self.out[base:end].reshape(y_size, x_size, *self.out.shape[1:])
+        index = views.block_index(f["dram_base"], y_size, x_size, x_stride)
+        if x_stride >= x_size or y_size == 1:
+            dst[index] = src
+        else:  # rows overlap in DRAM: later rows overwrite earlier ones, as in program order
+            for y in range(y_size):
+                dst[index[y]] = src[y]
+        stats.bytes["out"] += y_size * x_size * self.cfg.out_elem_bytes
+
+    # -- GEMM / ALU ----------------------------------------------------------------------------------------------
+
+    def _loop_nest(self, k, f, what, targets):
+        """Decode the uop range and check every index the nest will touch; None for an empty nest.
+
+        ``targets`` maps a uop field to (its factor field prefix, the buffer it indexes).
+        """
+        bgn, end, iter_out, iter_in = f["uop_bgn"], f["uop_end"], f["iter_out"], f["iter_in"]
+        if bgn >= end or iter_out == 0 or iter_in == 0:
+            return None
+        if end > self.cfg.uop_depth:
+            raise ProgramError(f"{what}: uop_end={end} is past the uop buffer depth {self.cfg.uop_depth}", index=k)
+        uops = self._uop_fields(self.uop[bgn:end], bgn, k, what)
+        nest = {}
+        for field, (prefix, buf) in targets.items():
+            base = uops[field]
+            fo, fi = f[f"{prefix}_factor_out"], f[f"{prefix}_factor_in"]
+            top = int(base.max()) + (iter_out - 1) * fo + (iter_in - 1) * fi
+            depth = self.cfg.depths[buf]
+            if top >= depth:
+                u = bgn + int(np.argmax(base))
+                raise ProgramError(
+                    f"{what}: {buf} index reaches {top} (max uop {field} {int(base.max())} at uop[{u}] + "
+                    f"(iter_out-1)·{prefix}_factor_out {(iter_out - 1) * fo} + (iter_in-1)·{prefix}_factor_in "
+                    f"{(iter_in - 1) * fi}), past the {buf} buffer depth {depth}", index=k)
+            nest[field] = (base, fo, fi)
+        return nest
+
+    def _chunks(self, f, nest, lanes):
+        """Flat index arrays for each field of ``nest``, chunk by chunk in program order."""
+        n_uops = f["uop_end"] - f["uop_bgn"]
+        for i, j in iteration_chunks(f["iter_out"], f["iter_in"], n_uops, max(1, MAX_CHUNK_LANES // lanes)):
+            yield {field: nest_index(base, fo, fi, i, j) for field, (base, fo, fi) in nest.items()}
+
+    def _gemm(self, k, f, views, stats):
+        """GEMM: matrix multiply-accumulate (or reset) over a uop range in two nested loops::
+
+            for i in range(iter_out):
+              for j in range(iter_in):
+                for u in range(uop_bgn, uop_end):
+                  d = uop[u].dst_idx + i*dst_factor_out + j*dst_factor_in      # acc index
+                  s = uop[u].src_idx + i*src_factor_out + j*src_factor_in      # inp index
+                  w = uop[u].wgt_idx + i*wgt_factor_out + j*wgt_factor_in      # wgt index
+                  acc[d] = 0 if reset_reg else wrap32(acc[d] + inp[s] @ wgt[w].T)
+                  out[d] = low 8 bits of acc[d]
+        """
+        targets = {"dst_idx": ("dst", "acc")}
+        if not f["reset_reg"]:  # a reset reads neither inp nor wgt, so only its acc indices must be in range
+            targets.update(src_idx=("src", "inp"), wgt_idx=("wgt", "wgt"))
+        nest = self._loop_nest(k, f, "GEMM", targets)
+        if nest is None:
+            return
+        cfg = self.cfg
+        iters = 0
+        for idx in self._chunks(f, nest, cfg.batch * max(cfg.block_in, cfg.block_out)):
+            if f["reset_reg"]:
+                gemm_reset(self.acc, self.out, idx["dst_idx"])
+            else:
+                gemm_accumulate(self.acc, self.out, self.inp, self.wgt, idx["dst_idx"], idx["src_idx"],
+                                idx["wgt_idx"])
+            iters += idx["dst_idx"].size
+        stats.uops += iters
+        if not f["reset_reg"]:
+            stats.macs += iters * cfg.macs_per_cycle
+
+    def _alu(self, k, f, views, stats):
+        """ALU: element-wise int32 op on acc over a uop range in two nested loops::
+
+            for i, j, u as GEMM:
+              d = uop[u].dst_idx + i*dst_factor_out + j*dst_factor_in      # acc index
+              s = uop[u].src_idx + i*src_factor_out + j*src_factor_in      # acc index
+              b = sext16(imm) if use_imm else acc[s]                       # read at this point of the sequence
+              acc[d] = op(acc[d], b)        # MIN, MAX (signed), ADD, MUL (wrap32), SHR (see alu_apply)
+              out[d] = low 8 bits of acc[d]
+        """
+        if f["reset_reg"]:
+            raise ProgramError("ALU: reset_reg must be 0 (only GEMM resets the accumulator), not 1", index=k)
+        targets = {"dst_idx": ("dst", "acc")}
+        if not f["use_imm"]:  # with an immediate operand the src index is never read
+            targets["src_idx"] = ("src", "acc")
+        op = ALU_OPS[f["alu_opcode"]]
+        nest = self._loop_nest(k, f, f"ALU {op.name}", targets)
+        if nest is None:
+            return
+        iters = 0
+        for idx in self._chunks(f, nest, self.cfg.batch * self.cfg.block_out):
+            alu_run(self.acc, self.out, op, idx["dst_idx"], idx.get("src_idx"), f["imm"])
+            iters += idx["dst_idx"].size
+        stats.uops += iters
+        stats.alu_ops += iters * self.cfg.batch * self.cfg.block_out

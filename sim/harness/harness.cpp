@@ -1,0 +1,400 @@
+// Cycle-accurate co-simulation harness for the Verilated VTA core (or any design with its top-level ports).
+//
+// Why C++: per-cycle work from Python is ~100x too slow for whole-network runs, so the DRAM/AXI slave model, the
+// CSR driver and the clock loop all live here, and Python makes one call per run (`vh_run`). DRAM is the caller's
+// own byte buffer (a numpy array's memory, zero copy).
+//
+// Built by vta.sim.build together with the Verilated model into one shared library. The build defines:
+//   VH_TOP_HEADER   "Vvta_core.h"      VH_TOP_CLASS  Vvta_core        VH_BUS_BYTES  AXI data bytes per beat
+//   and writes vh_regs.h: register offsets and bits (from vta.hw.regs, the single source of truth) and the C++
+//   member name of each top-level port (Verilator escapes the "__" of Amaranth's flattened port names), e.g.
+//   VH_AXI_AR_ADDR for port axi__ar__addr.
+//
+// Clocking: each cycle is two evals. With clk low and the inputs of this cycle applied, the design's outputs are
+// settled; the harness samples every valid/ready pair (the transfers of the coming edge), raises clk (registers
+// update), updates the memory model, drives the next cycle's inputs and lowers clk (combinational logic settles).
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "verilated.h"
+#include VH_TOP_HEADER
+#include "vh_regs.h"
+#if VM_TRACE_FST
+#include "verilated_fst_c.h"
+#endif
+
+#ifndef VH_BUS_BYTES
+#error "VH_BUS_BYTES must be defined by the build"
+#endif
+
+namespace {
+
+constexpr uint32_t BUS = VH_BUS_BYTES;
+constexpr uint32_t MAX_OUTSTANDING = 16;  // read/write bursts the slave accepts before it drops ar/aw ready
+
+// Status codes returned by vh_run (mirrored in vta/sim/verilator.py).
+enum Status : int { VH_OK = 0, VH_AXI_ERROR = 1, VH_DEADLOCK = 2, VH_TIMEOUT = 3 };
+
+struct Burst {
+    uint64_t addr;      // address of the current beat (aligned down to the bus after the first beat)
+    uint32_t beats;     // beats left
+    uint32_t total;     // beats in the burst
+    uint64_t ready_at;  // first cycle the slave may present (read) / answer (write response) this burst
+};
+
+// A fixed-size ring of bursts (no allocation in the cycle loop).
+struct Ring {
+    Burst q[MAX_OUTSTANDING];
+    uint32_t head = 0, count = 0;
+    bool full() const { return count == MAX_OUTSTANDING; }
+    bool empty() const { return count == 0; }
+    Burst& front() { return q[head]; }
+    void push(const Burst& b) { q[(head + count++) % MAX_OUTSTANDING] = b; }
+    void pop() { head = (head + 1) % MAX_OUTSTANDING; --count; }
+    void clear() { head = count = 0; }
+};
+
+// Bus-wide signals are plain integers up to 64 bits and VlWide arrays above; copy bytes either way.
+template <typename T> inline void put_bus(T& sig, const uint8_t* p) {
+    T v = 0;
+    std::memcpy(&v, p, BUS);
+    sig = v;
+}
+template <std::size_t N> inline void put_bus(VlWide<N>& sig, const uint8_t* p) { std::memcpy(sig.data(), p, BUS); }
+template <typename T> inline void get_bus(const T& sig, uint8_t* p) {
+    T v = sig;
+    std::memcpy(p, &v, BUS);
+}
+template <std::size_t N> inline void get_bus(const VlWide<N>& sig, uint8_t* p) { std::memcpy(p, sig.data(), BUS); }
+
+}  // namespace
+
+struct vh_params {
+    uint64_t max_cycles;    // give up (VH_TIMEOUT) after this many cycles
+    uint64_t stall_window;  // VH_DEADLOCK when some module waits on a token and nothing moved for this long
+    uint32_t read_latency;  // cycles from an accepted AR to its first R beat
+    uint32_t write_latency; // cycles from the last W beat to its B response
+};
+
+struct vh_result {
+    uint64_t cycles;        // cycles clocked from launch to done (or to the error)
+    uint32_t wait_bits;     // Reg.WAIT when the run stopped
+    uint32_t pad;
+    uint64_t read_beats, write_beats, read_bursts, write_bursts;
+};
+
+struct Harness {
+    std::unique_ptr<VerilatedContext> ctx;
+    std::unique_ptr<VH_TOP_CLASS> top;
+#if VM_TRACE_FST
+    std::unique_ptr<VerilatedFstC> tfp;
+#endif
+    uint64_t time = 0;
+    char error[512] = {0};
+
+    // per-run memory model state
+    uint8_t* dram = nullptr;
+    uint64_t dram_size = 0;
+    uint64_t cycle = 0;
+    Ring rd, wr, bq;
+    uint64_t rd_next_free = 0;  // cycle from which the R channel is free for the next burst
+    vh_params p{};
+    vh_result res{};
+
+    void dump() {
+#if VM_TRACE_FST
+        if (tfp) tfp->dump(time);
+#endif
+        ++time;
+    }
+    void eval_low() { top->clk = 0; top->eval(); dump(); }
+    void eval_high() { top->clk = 1; top->eval(); dump(); }
+
+    bool fail(const char* fmt, unsigned long long a, unsigned long long b, unsigned long long c) {
+        std::snprintf(error, sizeof error, fmt, a, b, c);
+        return false;
+    }
+
+    // Check one burst of `beats` beats at `addr`; on success push it to `ring`.
+    bool accept(const char* dir, uint64_t addr, uint32_t len, uint32_t size, uint32_t burst, Ring& ring,
+                uint64_t ready_at) {
+        uint32_t beats = len + 1;
+        if (burst != 1) {
+            std::snprintf(error, sizeof error, "AXI %s burst at %#llx has BURST=%u; only INCR (1) is supported", dir,
+                          (unsigned long long)addr, burst);
+            return false;
+        }
+        if ((1u << size) != BUS) {
+            std::snprintf(error, sizeof error,
+                          "AXI %s burst at %#llx has SIZE=%u (%u bytes per beat); the %u-byte bus needs full-width "
+                          "beats",
+                          dir, (unsigned long long)addr, size, 1u << size, BUS);
+            return false;
+        }
+        uint64_t end = (addr & ~uint64_t(BUS - 1)) + uint64_t(beats) * BUS;
+        if ((addr >> 12) != ((end - 1) >> 12)) {
+            std::snprintf(error, sizeof error,
+                          "AXI %s burst of %u beats at %#llx covers bytes [%#llx, %#llx), crossing a 4 KiB boundary",
+                          dir, beats, (unsigned long long)addr, (unsigned long long)addr, (unsigned long long)end);
+            return false;
+        }
+        if (end > dram_size) {
+            std::snprintf(error, sizeof error, "AXI %s of bytes [%llu, %llu) beyond the %llu-byte DRAM", dir,
+                          (unsigned long long)addr, (unsigned long long)end, (unsigned long long)dram_size);
+            return false;
+        }
+        ring.push(Burst{addr, beats, beats, ready_at});
+        return true;
+    }
+
+    // Drive the slave-side inputs for the coming cycle from the model state.
+    void drive() {
+        VH_TOP_CLASS* t = top.get();
+        t->VH_AXI_AR_READY = !rd.full();
+        t->VH_AXI_AW_READY = !wr.full();
+        bool rv = !rd.empty() && rd.front().ready_at <= cycle;
+        t->VH_AXI_R_VALID = rv;
+        if (rv) {
+            Burst& b = rd.front();
+            put_bus(t->VH_AXI_R_DATA, dram + (b.addr & ~uint64_t(BUS - 1)));
+            t->VH_AXI_R_LAST = b.beats == 1;
+        } else {
+            t->VH_AXI_R_LAST = 0;
+        }
+        t->VH_AXI_R_RESP = 0;
+        // Accept write data only for a burst whose address is known (AXI allows the slave to wait for AW).
+        t->VH_AXI_W_READY = !wr.empty();
+        t->VH_AXI_B_VALID = !bq.empty() && bq.front().ready_at <= cycle;
+        t->VH_AXI_B_RESP = 0;
+    }
+
+    // One clock cycle. Returns false on a protocol error (message in `error`).
+    bool tick() {
+        VH_TOP_CLASS* t = top.get();
+        // Transfers of this edge, sampled with clk low and inputs settled.
+        bool ar = t->VH_AXI_AR_VALID && t->VH_AXI_AR_READY;
+        uint64_t ar_addr = t->VH_AXI_AR_ADDR;
+        uint32_t ar_len = t->VH_AXI_AR_LEN, ar_size = t->VH_AXI_AR_SIZE, ar_burst = t->VH_AXI_AR_BURST;
+        bool r = t->VH_AXI_R_VALID && t->VH_AXI_R_READY;
+        bool aw = t->VH_AXI_AW_VALID && t->VH_AXI_AW_READY;
+        uint64_t aw_addr = t->VH_AXI_AW_ADDR;
+        uint32_t aw_len = t->VH_AXI_AW_LEN, aw_size = t->VH_AXI_AW_SIZE, aw_burst = t->VH_AXI_AW_BURST;
+        bool w = t->VH_AXI_W_VALID && t->VH_AXI_W_READY;
+        bool w_last = t->VH_AXI_W_LAST;
+        uint64_t strb = t->VH_AXI_W_STRB;
+        alignas(8) uint8_t wdata[BUS];
+        if (w) get_bus(t->VH_AXI_W_DATA, wdata);
+        bool b = t->VH_AXI_B_VALID && t->VH_AXI_B_READY;
+
+        eval_high();
+        ++cycle;
+
+        if (r) {
+            Burst& f = rd.front();
+            f.addr = (f.addr & ~uint64_t(BUS - 1)) + BUS;
+            ++res.read_beats;
+            if (--f.beats == 0) {
+                rd.pop();
+                // the next burst's data follows back to back if it is already due
+            }
+        }
+        if (ar) {
+            uint64_t ready = cycle + p.read_latency;
+            if (!accept("read", ar_addr, ar_len, ar_size, ar_burst, rd, ready)) return false;
+            ++res.read_bursts;
+        }
+        if (w) {
+            Burst& f = wr.front();
+            uint8_t* dst = dram + (f.addr & ~uint64_t(BUS - 1));
+            if (strb == (BUS == 64 ? ~uint64_t(0) : ((uint64_t(1) << BUS) - 1))) {
+                std::memcpy(dst, wdata, BUS);
+            } else {
+                for (uint32_t k = 0; k < BUS; ++k)
+                    if ((strb >> k) & 1) dst[k] = wdata[k];
+            }
+            ++res.write_beats;
+            bool last = f.beats == 1;
+            if (w_last != last) {
+                std::snprintf(error, sizeof error,
+                              "AXI write burst of %u beats: WLAST was %s on beat %u (it must be set on the last beat "
+                              "only)",
+                              f.total, w_last ? "set" : "clear", f.total - f.beats + 1);
+                return false;
+            }
+            f.addr = (f.addr & ~uint64_t(BUS - 1)) + BUS;
+            if (--f.beats == 0) {
+                wr.pop();
+                bq.push(Burst{0, 0, 0, cycle + p.write_latency});
+            }
+        }
+        if (aw) {
+            if (!accept("write", aw_addr, aw_len, aw_size, aw_burst, wr, 0)) return false;
+            ++res.write_bursts;
+        }
+        if (b) bq.pop();
+
+        drive();
+        eval_low();
+        return true;
+    }
+
+    uint32_t csr_read(uint32_t addr) {
+        top->VH_CSR_ADDR = addr;
+        top->eval();
+        uint32_t v = top->VH_CSR_R_DATA;
+        return v;
+    }
+
+    bool csr_write(uint32_t addr, uint32_t data) {
+        top->VH_CSR_ADDR = addr;
+        top->VH_CSR_W_DATA = data;
+        top->VH_CSR_W_EN = 1;
+        top->eval();
+        bool ok = tick();
+        top->VH_CSR_W_EN = 0;
+        top->VH_CSR_ADDR = VH_REG_CTRL;
+        top->eval();
+        return ok;
+    }
+
+    void reset() {
+        rd.clear();
+        wr.clear();
+        bq.clear();
+        top->rst = 1;
+        top->VH_CSR_W_EN = 0;
+        top->VH_CSR_ADDR = VH_REG_CTRL;
+        top->VH_AXI_AR_READY = 0;
+        top->VH_AXI_AW_READY = 0;
+        top->VH_AXI_R_VALID = 0;
+        top->VH_AXI_W_READY = 0;
+        top->VH_AXI_B_VALID = 0;
+        eval_low();
+        for (int k = 0; k < 4; ++k) {
+            eval_high();
+            eval_low();
+        }
+        top->rst = 0;
+        drive();
+        eval_low();
+    }
+};
+
+extern "C" {
+
+int vh_bus_bytes() { return BUS; }
+
+int vh_has_trace() { return VM_TRACE_FST; }
+
+void* vh_create(const char* trace_path) {
+    auto* h = new Harness();
+    h->ctx = std::make_unique<VerilatedContext>();
+    h->ctx->randReset(0);
+    h->top = std::make_unique<VH_TOP_CLASS>(h->ctx.get(), "top");
+#if VM_TRACE_FST
+    if (trace_path && *trace_path) {
+        h->ctx->traceEverOn(true);
+        h->tfp = std::make_unique<VerilatedFstC>();
+        h->top->trace(h->tfp.get(), 99);
+        h->tfp->open(trace_path);
+    }
+#else
+    (void)trace_path;
+#endif
+    h->top->clk = 0;
+    h->top->rst = 1;
+    h->top->eval();
+    return h;
+}
+
+void vh_destroy(void* hp) {
+    auto* h = static_cast<Harness*>(hp);
+#if VM_TRACE_FST
+    if (h->tfp) h->tfp->close();
+#endif
+    h->top->final();
+    delete h;
+}
+
+const char* vh_error(void* hp) { return static_cast<Harness*>(hp)->error; }
+
+uint32_t vh_csr_read(void* hp, uint32_t addr) {
+    auto* h = static_cast<Harness*>(hp);
+    uint32_t v = h->csr_read(addr);
+    h->csr_read(VH_REG_CTRL);
+    return v;
+}
+
+void vh_flush_trace(void* hp) {
+#if VM_TRACE_FST
+    auto* h = static_cast<Harness*>(hp);
+    if (h->tfp) h->tfp->flush();
+#else
+    (void)hp;
+#endif
+}
+
+// Reset the design, launch the program, clock until done. DRAM is read and written in place.
+int vh_run(void* hp, uint8_t* dram, uint64_t dram_size, uint32_t insn_addr, uint32_t insn_count,
+           const vh_params* params, vh_result* out) {
+    auto* h = static_cast<Harness*>(hp);
+    h->error[0] = 0;
+    h->dram = dram;
+    h->dram_size = dram_size;
+    h->p = *params;
+    h->res = vh_result{};
+    h->cycle = 0;
+    h->reset();
+    int status = VH_OK;
+    if (!h->csr_write(VH_REG_INSN_ADDR, insn_addr) || !h->csr_write(VH_REG_INSN_COUNT, insn_count) ||
+        !h->csr_write(VH_REG_CTRL, VH_CTRL_LAUNCH)) {
+        status = VH_AXI_ERROR;
+    }
+    VH_TOP_CLASS* t = h->top.get();
+    const uint64_t start = h->cycle;
+    uint64_t last_progress = h->cycle;
+    uint64_t last_beats = 0;
+    uint32_t last_gemm = 0, last_alu = 0;
+    // Right after launch done may still read from a previous run for a cycle; the launch write clears it.
+    while (status == VH_OK) {
+        if (t->VH_CSR_R_DATA & VH_CTRL_DONE) break;
+        if (!h->tick()) {
+            status = VH_AXI_ERROR;
+            break;
+        }
+        if ((h->cycle & 1023) == 0) {
+            uint64_t beats = h->res.read_beats + h->res.write_beats;
+            uint32_t gemm = h->csr_read(VH_REG_GEMM_ACTIVE);
+            uint32_t alu = h->csr_read(VH_REG_ALU_ACTIVE);
+            uint32_t wait = h->csr_read(VH_REG_WAIT);
+            h->csr_read(VH_REG_CTRL);
+            if (beats != last_beats || gemm != last_gemm || alu != last_alu || wait == 0) {
+                last_progress = h->cycle;
+                last_beats = beats;
+                last_gemm = gemm;
+                last_alu = alu;
+            } else if (h->cycle - last_progress >= h->p.stall_window) {
+                status = VH_DEADLOCK;
+            }
+            if (h->cycle - start >= h->p.max_cycles) status = VH_TIMEOUT;
+        }
+    }
+    out->wait_bits = h->csr_read(VH_REG_WAIT);
+    h->csr_read(VH_REG_CTRL);
+    h->res.cycles = h->cycle - start;
+    out->cycles = h->res.cycles;
+    out->read_beats = h->res.read_beats;
+    out->write_beats = h->res.write_beats;
+    out->read_bursts = h->res.read_bursts;
+    out->write_bursts = h->res.write_bursts;
+#if VM_TRACE_FST
+    if (h->tfp) h->tfp->flush();
+#endif
+    h->dram = nullptr;
+    return status;
+}
+
+}  // extern "C"

