@@ -29,7 +29,8 @@ from importlib import resources
 from ..errors import VTAError
 from ..hw.regs import CTRL_DONE, CTRL_LAUNCH, Reg
 
-__all__ = ["BuiltModel", "BuildError", "build_model", "cache_root", "verilator_env"]
+__all__ = ["BuiltModel", "BuildError", "build_model", "cached_model_for_source", "remember_source", "source_key",
+           "cache_root", "verilator_env"]
 
 log = logging.getLogger("vta.sim.build")
 
@@ -170,7 +171,8 @@ def build_model(verilog, *, top="vta_core", bus_bytes, trace=False, cache_dir=No
         try:
             _build_in(work, verilog, top, bus_bytes, trace, env, jobs)
             with open(os.path.join(work, "BUILD_INFO"), "w") as f:
-                f.write(f"top={top}\nbus_bytes={bus_bytes}\ntrace={trace}\n{version}\n")
+                f.write(f"top={top}\nbus_bytes={bus_bytes}\ntrace={trace}\n"
+                        f"build_seconds={time.monotonic() - t0:.1f}\nverilator={version}\n")
             os.rename(work, final)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
@@ -219,3 +221,58 @@ def _build_in(work, verilog, top, bus_bytes, trace, env, jobs):
             path = os.path.join(obj, name)
             if os.path.isfile(path):
                 os.unlink(path)
+
+
+# -- skipping Verilog generation: an index from the core's *sources* to a built model ---------------------------
+#
+# Generating the default core's Verilog takes seconds (Amaranth elaboration + Yosys), longer than loading a cached
+# model. So the cache also maps a hash of everything the Verilog depends on — the config, the Python sources of
+# vta.hw, vta.isa and vta.config, the Amaranth version — to the model built from it. Any edit to those sources
+# changes the hash and falls back to generating and hashing the Verilog.
+
+def source_key(cfg, *, top, trace, packages=("vta.hw", "vta.isa")):
+    """SHA-256 of the inputs of `generate_verilog(cfg)` and of the harness build."""
+    import json
+    from importlib import metadata
+    h = hashlib.sha256()
+    h.update(json.dumps(cfg.to_dict(), sort_keys=True).encode())
+    h.update(f"{top}|{bool(trace)}|{metadata.version('amaranth')}".encode())
+    files = []
+    for pkg in packages:
+        root = resources.files(pkg)
+        files += sorted((str(p), p) for p in root.iterdir() if p.name.endswith(".py"))
+    files.append(("vta/config.py", resources.files("vta").joinpath("config.py")))
+    for name, path in files:
+        h.update(os.path.basename(name).encode())
+        h.update(path.read_bytes())
+    for name in HARNESS_FILES:
+        h.update(_harness_text(name))
+    h.update(_regs_header().encode())
+    h.update(" ".join(VERILATOR_FLAGS + CXX_FLAGS + MAKE_FLAGS).encode())
+    return h.hexdigest()
+
+
+def _index_path(root, skey):
+    return os.path.join(root, "by-source", skey[:32])
+
+
+def cached_model_for_source(skey, *, trace, cache_dir=None):
+    """The `BuiltModel` recorded for source key ``skey``, or None."""
+    root = cache_dir or cache_root()
+    try:
+        with open(_index_path(root, skey)) as f:
+            key = f.read().strip()
+    except OSError:
+        return None
+    lib = os.path.join(root, key[:32], LIB_NAME)
+    return BuiltModel(lib, key, 0.0, True, trace) if os.path.exists(lib) else None
+
+
+def remember_source(skey, model, *, cache_dir=None):
+    """Record that source key ``skey`` builds ``model`` (atomic write)."""
+    path = _index_path(cache_dir or cache_root(), skey)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(model.key + "\n")
+    os.replace(tmp, path)

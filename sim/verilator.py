@@ -21,7 +21,7 @@ from ..device import RunStats
 from ..errors import DeadlockError, ProgramError
 from ..hw.regs import PERF_COUNTERS, WAIT_BITS, Reg
 from ..isa.opcodes import MemId, Opcode
-from .build import build_model
+from .build import build_model, cached_model_for_source, remember_source, source_key
 
 __all__ = ["VerilatorSim", "HarnessLibrary"]
 
@@ -130,15 +130,22 @@ class VerilatorSim:
         self.dram_latency = dram_latency
         self.write_latency = write_latency
         self.trace = os.fspath(trace) if trace is not None else None
+        self.verilog_seconds = 0.0
+        tracing = self.trace is not None
         if verilog is None:
-            from ..hw.export import generate_verilog
-            t0 = time.monotonic()
-            verilog = generate_verilog(self.cfg, name="vta_core")
-            self.verilog_seconds = time.monotonic() - t0
+            skey = source_key(self.cfg, top="vta_core", trace=tracing)
+            self.model = cached_model_for_source(skey, trace=tracing, cache_dir=build_dir)
+            if self.model is None:
+                from ..hw.export import generate_verilog
+                t0 = time.monotonic()
+                verilog = generate_verilog(self.cfg, name="vta_core")
+                self.verilog_seconds = time.monotonic() - t0
+                self.model = build_model(verilog, top="vta_core", bus_bytes=self.cfg.bus_bytes, trace=tracing,
+                                         cache_dir=build_dir)
+                remember_source(skey, self.model, cache_dir=build_dir)
         else:
-            self.verilog_seconds = 0.0
-        self.model = build_model(verilog, top="vta_core", bus_bytes=self.cfg.bus_bytes, trace=self.trace is not None,
-                                 cache_dir=build_dir)
+            self.model = build_model(verilog, top="vta_core", bus_bytes=self.cfg.bus_bytes, trace=tracing,
+                                     cache_dir=build_dir)
         if not self.model.cached:
             log.warning("Verilator model for %s built in %.1f s (cached as %s)", self.cfg.name,
                         self.model.build_seconds, os.path.dirname(self.model.path))

@@ -1,0 +1,141 @@
+"""RTL performance on the Verilator co-simulation: what the core achieves per cycle and how fast it simulates.
+
+Prints one table per config:
+  (a) back-to-back GEMM uops on resident operands: MACs/cycle vs the peak BATCH·BLOCK_IN·BLOCK_OUT;
+  (b) contiguous LOAD INP throughput: bytes/cycle vs the bus's bytes/cycle;
+  (c) simulated cycles per wall-clock second (the target is ≥ 500,000 on the default config);
+  (d) Verilator build time (``--fresh-build`` rebuilds into a temporary cache; otherwise the time recorded when
+      the cached model was built is shown).
+
+Usage: python benchmarks/rtl.py [--configs small,default] [--fresh-build]
+"""
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from vta import load_config
+from vta.isa import Finish, Gemm, Load, MemId, Uop, encode_program, encode_uops
+from vta.sim.verilator import VerilatorSim
+
+PAGE = 4096
+
+
+def _image(cfg, insns, uops, inp_elems, wgt_elems):
+    """DRAM: uops at 0, inp at 64 KiB, wgt after it, instructions at the end; random operand data."""
+    rng = np.random.default_rng(0)
+    uop_bytes = encode_uops(cfg, uops) if uops else np.zeros(0, np.uint8)
+    inp_at = 1 << 16
+    wgt_at = inp_at + -(-inp_elems * cfg.inp_elem_bytes // PAGE) * PAGE
+    insn_at = wgt_at + -(-wgt_elems * cfg.wgt_elem_bytes // PAGE) * PAGE
+    image = encode_program(cfg, insns(inp_at // cfg.inp_elem_bytes, wgt_at // cfg.wgt_elem_bytes))
+    dram = rng.integers(-128, 128, insn_at + -(-image.size // PAGE) * PAGE, dtype=np.int64).astype(np.uint8)
+    dram[:uop_bytes.size] = uop_bytes
+    dram[insn_at:insn_at + image.size] = image
+    return dram, insn_at, image.size // 16
+
+
+def gemm_program(cfg, iter_out):
+    """16 uops × 16 inner × ``iter_out`` outer GEMM iterations on operands loaded once (distinct acc entries in
+    any 256 consecutive uops, so no read-after-write stalls are needed)."""
+    n = 16
+    uops = [Uop(dst_idx=u, src_idx=u, wgt_idx=u % cfg.wgt_depth) for u in range(n)]
+
+    def insns(inp_base, wgt_base):
+        return [
+            Load(memory_type=MemId.UOP, sram_base=0, dram_base=0, y_size=1, x_size=n, x_stride=n),
+            Load(memory_type=MemId.INP, sram_base=0, dram_base=inp_base, y_size=1, x_size=2 * n, x_stride=2 * n,
+                 push_next_dep=True),
+            Load(memory_type=MemId.WGT, sram_base=0, dram_base=wgt_base, y_size=1, x_size=n, x_stride=n,
+                 push_next_dep=True),
+            Gemm(uop_bgn=0, uop_end=n, iter_out=1, iter_in=n, dst_factor_in=n, reset_reg=True, pop_prev_dep=True),
+            Gemm(uop_bgn=0, uop_end=n, iter_out=iter_out, iter_in=n, dst_factor_in=n, src_factor_in=1,
+                 pop_prev_dep=True),
+            Finish(),
+        ]
+    return _image(cfg, insns, uops, 2 * n, n), iter_out * n * n
+
+
+def load_program(cfg, loads):
+    """``loads`` LOAD INPs of the whole inp buffer, one contiguous row each."""
+    x = cfg.inp_depth
+
+    def insns(inp_base, wgt_base):
+        return [Load(memory_type=MemId.INP, sram_base=0, dram_base=inp_base, y_size=1, x_size=x, x_stride=x)
+                for _ in range(loads)] + [Finish()]
+    return _image(cfg, insns, [], x, 0), loads * x * cfg.inp_elem_bytes
+
+
+def measure(sim, image):
+    dram, addr, count = image
+    t0 = time.perf_counter()
+    stats = sim.run(dram, addr, count)
+    return stats, sim.last.cycles, time.perf_counter() - t0
+
+
+def recorded_build_seconds(sim):
+    info = os.path.join(os.path.dirname(sim.model.path), "BUILD_INFO")
+    try:
+        for line in open(info):
+            if line.startswith("build_seconds="):
+                return float(line.split("=", 1)[1])
+    except OSError:
+        pass
+    return None
+
+
+def bench(name, fresh):
+    cfg = load_config(name)
+    rows = []
+    t0 = time.monotonic()
+    if fresh:
+        with tempfile.TemporaryDirectory() as tmp:
+            sim = VerilatorSim(cfg, build_dir=tmp)
+            build = f"{sim.build_seconds:.1f} s (+ {sim.verilog_seconds:.1f} s Verilog generation), fresh"
+            sim = None
+    sim = VerilatorSim(cfg)
+    if not fresh:
+        rec = recorded_build_seconds(sim)
+        build = (f"{sim.build_seconds:.1f} s (built now)" if not sim.model.cached
+                 else f"{rec:.1f} s (recorded at build time)" if rec else "unknown (cached; use --fresh-build)")
+    setup = time.monotonic() - t0
+
+    iter_out = 256 if cfg.macs_per_cycle >= 256 else 512
+    image, uop_iters = gemm_program(cfg, iter_out)
+    stats, cycles, wall = measure(sim, image)
+    peak = cfg.macs_per_cycle
+    rows.append(("(a) GEMM MACs/cycle (whole run)", f"{stats.macs / stats.cycles:.1f}",
+                 f"peak {peak}; {stats.macs / stats.cycles / peak:.1%} over {stats.cycles} cycles incl. loads"))
+    rows.append(("(a) GEMM active cycles / uop", f"{stats.busy['gemm'] / uop_iters:.3f}",
+                 f"{stats.busy['gemm']} GEMM-active cycles for {uop_iters} uop iterations"))
+    rate = cycles / wall
+
+    image, nbytes = load_program(cfg, 8)
+    stats, lcycles, lwall = measure(sim, image)
+    rows.append(("(b) LOAD INP bytes/cycle", f"{nbytes / stats.cycles:.2f}",
+                 f"bus {cfg.bus_bytes} B/cycle; {nbytes} B in {stats.cycles} cycles"))
+    rows.append(("(c) simulated cycles / s (GEMM run)", f"{rate:,.0f}", f"{cycles} cycles in {wall:.3f} s"))
+    rows.append(("(c) simulated cycles / s (LOAD run)", f"{lcycles / lwall:,.0f}", f"{lcycles} cycles in "
+                 f"{lwall:.3f} s"))
+    rows.append(("(d) Verilator build", build, f"model load {setup:.2f} s"))
+    return cfg, rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", default="small,default")
+    parser.add_argument("--fresh-build", action="store_true", help="time a build from scratch (slow)")
+    args = parser.parse_args(argv)
+    for name in args.configs.split(","):
+        cfg, rows = bench(name, args.fresh_build)
+        print(f"\n{cfg}")
+        w = max(len(r[0]) for r in rows)
+        for label, value, note in rows:
+            print(f"  {label:<{w}}  {value:>14}  {note}")
+
+
+if __name__ == "__main__":
+    main()
