@@ -48,7 +48,8 @@ class BurstSplitter(wiring.Component):
 
         m.d.comb += [
             self.idle.eq(left == 0),
-            self.req.ready.eq(left == 0),
+            # Ready for the next request when idle or in the cycle the last burst of this one leaves.
+            self.req.ready.eq((left == 0) | (self.burst.ready & (n == left))),
             self.burst.valid.eq(left != 0),
             self.burst.payload.addr.eq(addr),
             self.burst.payload.len.eq(n - 1),

@@ -16,13 +16,13 @@ landed already or land in the cycle of the read; the acc read ports are transpar
 read sees them. Thus every uop sees the result of every earlier uop with no stall.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..isa.layouts import INSN_BITS
-from ..isa.opcodes import MemId, Opcode
+from ..isa.opcodes import AluOp, MemId, Opcode
 from .alu import AluCore
 from .gemm import GemmCore
 from .load import connect_mem_fields
@@ -116,6 +116,17 @@ class Compute(wiring.Component):
                 loop.wgt_factor_out.eq(gemm_f.wgt_factor_out), loop.wgt_factor_in.eq(gemm_f.wgt_factor_in),
             ]
 
+        # Per-stage copy of the instruction's datapath controls, so the next GEMM/ALU can enter the pipeline while
+        # the previous one drains.
+        ctl_layout = data.StructLayout({"alu": 1, "reset": 1, "op": AluOp, "use_imm": 1, "imm": signed(16)})
+        g_ctl = Signal(ctl_layout)
+        m.d.comb += [g_ctl.alu.eq(is_alu), g_ctl.reset.eq(gemm_f.reset_reg), g_ctl.op.eq(alu_f.alu_opcode),
+                     g_ctl.use_imm.eq(alu_f.use_imm), g_ctl.imm.eq(alu_f.imm)]
+        r_ctl = Signal(ctl_layout)
+        e_ctl = Signal(ctl_layout)
+        w_alu = Signal()
+        m.d.sync += [r_ctl.eq(g_ctl), e_ctl.eq(r_ctl)]
+
         # -- stage R ----------------------------------------------------------------------------------------------
         r_valid = Signal()
         r_dst_off = Signal.like(loop.dst_off)
@@ -155,20 +166,21 @@ class Compute(wiring.Component):
         m.submodules.alu = alu = AluCore(cfg)
         m.d.comb += [
             gemm.inp.eq(self.inp_rd.data), gemm.wgt.eq(self.wgt_rd.data), gemm.acc.eq(dst_val),
-            gemm.reset.eq(gemm_f.reset_reg),
-            alu.op.eq(alu_f.alu_opcode), alu.use_imm.eq(alu_f.use_imm), alu.imm.eq(alu_f.imm),
+            gemm.reset.eq(e_ctl.reset),
+            alu.op.eq(e_ctl.op), alu.use_imm.eq(e_ctl.use_imm), alu.imm.eq(e_ctl.imm),
             alu.dst.eq(dst_val), alu.src.eq(src_val),
         ]
 
         # -- stage W ----------------------------------------------------------------------------------------------
-        m.d.sync += [w_valid.eq(e_valid), w_d.eq(e_d), w_result.eq(Mux(is_alu, alu.result, gemm.result))]
+        m.d.sync += [w_valid.eq(e_valid), w_d.eq(e_d), w_alu.eq(e_ctl.alu),
+                     w_result.eq(Mux(e_ctl.alu, alu.result, gemm.result))]
         aw = cfg.acc_width
         lanes = cfg.batch * cfg.block_out
         narrowed = Cat(*[w_result.word_select(k, aw)[:cfg.out_width] for k in range(lanes)])
         m.d.comb += [
             self.out_wr.addr.eq(w_d), self.out_wr.data.eq(narrowed), self.out_wr.en.eq(w_valid),
-            self.gemm_active.eq(e_valid & ~is_alu & ~gemm_f.reset_reg),
-            self.alu_active.eq(w_valid & is_alu),
+            self.gemm_active.eq(e_valid & ~e_ctl.alu & ~e_ctl.reset),
+            self.alu_active.eq(w_valid & w_alu),
         ]
         # The acc write port: the pipeline, or one of the acc loads (never at the same time).
         ow = cfg.out_width
@@ -187,12 +199,27 @@ class Compute(wiring.Component):
         need_s2g = hdr.pop_next_dep
         is_load = hdr.opcode == Opcode.LOAD
         is_finish = hdr.opcode == Opcode.FINISH
+        is_tensor = (hdr.opcode == Opcode.GEMM) | is_alu
         pipe_busy = loop.valid | r_valid | e_valid | w_valid
+        no_push = ~hdr.push_prev_dep & ~hdr.push_next_dep
         with m.If(self.clear):
             m.d.sync += self.finished.eq(0)
+
+        def push(m):
+            """Push the tokens of the completed instruction and return to IDLE, or wait in PUSH for room."""
+            need_g2l = hdr.push_prev_dep
+            need_g2s = hdr.push_next_dep
+            with m.If((~need_g2l | self.g2l.ready) & (~need_g2s | self.g2s.ready)):
+                m.d.comb += [self.g2l.push.eq(need_g2l), self.g2s.push.eq(need_g2s)]
+                with m.If(is_finish):
+                    m.d.sync += self.finished.eq(1)
+                m.next = "IDLE"
+            with m.Else():
+                m.next = "PUSH"
+
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
+                m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(pipe_busy)]
                 with m.If(self.cmd.valid):
                     m.d.sync += insn.eq(self.cmd.payload)
                     m.next = "POP"
@@ -204,6 +231,8 @@ class Compute(wiring.Component):
                 ]
                 with m.If(self.wait_l2g | self.wait_s2g):
                     m.d.comb += self.stall.eq(1)
+                with m.Elif(~is_tensor & pipe_busy):
+                    pass  # loads and FINISH wait for the previous GEMM/ALU to drain
                 with m.Else():
                     m.d.comb += [
                         self.l2g.pop.eq(need_l2g),
@@ -216,15 +245,11 @@ class Compute(wiring.Component):
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(~uop_load.busy & ~acc_load.busy & ~acc8_load.busy & ~pipe_busy):
-                    m.next = "PUSH"
+                with m.If(is_tensor & no_push & ~loop.valid):
+                    m.next = "IDLE"  # nothing to push: let the pipeline drain under the next instruction
+                with m.Elif(~uop_load.busy & ~acc_load.busy & ~acc8_load.busy & ~pipe_busy):
+                    push(m)
             with m.State("PUSH"):
                 m.d.comb += self.busy.eq(1)
-                need_g2l = hdr.push_prev_dep
-                need_g2s = hdr.push_next_dep
-                with m.If((~need_g2l | self.g2l.ready) & (~need_g2s | self.g2s.ready)):
-                    m.d.comb += [self.g2l.push.eq(need_g2l), self.g2s.push.eq(need_g2s)]
-                    with m.If(is_finish):
-                        m.d.sync += self.finished.eq(1)
-                    m.next = "IDLE"
+                push(m)
         return m

@@ -17,6 +17,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..errors import ConfigError
 from ..isa.layouts import INSN_BITS
 from .axi_arbiter import ReadArbiter
 from .compute import Compute
@@ -38,7 +39,9 @@ class VTACore(wiring.Component):
     def __init__(self, cfg, *, cmd_queue_depth=CMD_QUEUE_DEPTH):
         from ..config import VTAConfig
         if not isinstance(cfg, VTAConfig):
-            raise TypeError(f"cfg must be a VTAConfig, not {type(cfg).__name__}")
+            raise ConfigError(f"cfg must be a VTAConfig (see vta.load_config), not {type(cfg).__name__}")
+        if not isinstance(cmd_queue_depth, int) or cmd_queue_depth < 2:
+            raise ConfigError(f"cmd_queue_depth must be an integer ≥ 2, not {cmd_queue_depth!r}")
         self.cfg = cfg
         self.cmd_queue_depth = cmd_queue_depth
         super().__init__({
@@ -102,8 +105,8 @@ class VTACore(wiring.Component):
             fetch.insn_addr.eq(regs.insn_addr),
             fetch.insn_count.eq(regs.insn_count),
             compute.clear.eq(regs.launch),
-            regs.finished.eq(compute.finished & ~load.busy & ~queues["load"].r_rdy & ~store.busy
-                             & ~queues["store"].r_rdy & ~fetch.busy),
+            regs.finished.eq(compute.finished & ~load.busy & (queues["load"].level == 0) & ~store.busy
+                             & (queues["store"].level == 0) & ~fetch.busy),
             regs.wait.eq(Cat(load.stall, compute.wait_l2g, compute.wait_s2g, store.stall)),
             regs.fetch_busy.eq(fetch.busy),
             regs.load_busy.eq(load.busy),

@@ -100,7 +100,7 @@ class Fetch(wiring.Component):
         with m.If(accepted & (opcode == Opcode.FINISH.value)):
             m.d.sync += stopped.eq(1)
 
-        m.d.comb += self.busy.eq(dma.busy | buf.r_rdy | (~stopped & (left != 0)))
+        m.d.comb += self.busy.eq(dma.busy | (buf.level != 0) | (~stopped & (left != 0)))
 
         with m.If(self.launch):
             m.d.sync += [next_insn.eq(self.insn_addr[4:]), left.eq(self.insn_count), stopped.eq(0)]

@@ -60,6 +60,14 @@ class Load(wiring.Component):
         is_inp = insn.memory_type == MemId.INP
         is_wgt = insn.memory_type == MemId.WGT
 
+        def push(m):
+            """Push the l2g token of the completed instruction and return to IDLE, or wait in PUSH for room."""
+            with m.If(~insn.hdr.push_next_dep | self.l2g.ready):
+                m.d.comb += self.l2g.push.eq(insn.hdr.push_next_dep)
+                m.next = "IDLE"
+            with m.Else():
+                m.next = "PUSH"
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
@@ -80,10 +88,8 @@ class Load(wiring.Component):
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(~inp.busy & ~wgt.busy):
-                    m.next = "PUSH"
+                    push(m)
             with m.State("PUSH"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(~insn.hdr.push_next_dep | self.l2g.ready):
-                    m.d.comb += self.l2g.push.eq(insn.hdr.push_next_dep)
-                    m.next = "IDLE"
+                push(m)
         return m

@@ -85,6 +85,14 @@ class Store(wiring.Component):
         with m.If(start & nonempty):
             m.d.sync += [rd_active.eq(1), rd_addr.eq(insn.sram_base), rd_col.eq(0), rd_row.eq(0)]
 
+        def push(m):
+            """Push the s2g token of the completed instruction and return to IDLE, or wait in PUSH for room."""
+            with m.If(~insn.hdr.push_prev_dep | self.s2g.ready):
+                m.d.comb += self.s2g.push.eq(insn.hdr.push_prev_dep)
+                m.next = "IDLE"
+            with m.Else():
+                m.next = "PUSH"
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
@@ -100,11 +108,9 @@ class Store(wiring.Component):
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(~dma.busy & ~rd_active & ~in_flight & ~fifo.r_rdy):
-                    m.next = "PUSH"
+                with m.If(~dma.busy & ~rd_active & ~in_flight & (fifo.level == 0)):
+                    push(m)
             with m.State("PUSH"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(~insn.hdr.push_prev_dep | self.s2g.ready):
-                    m.d.comb += self.s2g.push.eq(insn.hdr.push_prev_dep)
-                    m.next = "IDLE"
+                push(m)
         return m

@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import ProgramError, VTAError
+from ..errors import VTAError
 from ..isa.insn import Uop, encode_uops
 from ..isa.layouts import ITER_BITS
 from ..isa.opcodes import MemId

@@ -142,8 +142,6 @@ def check_conv2d(cfg, g, s):
         raise ScheduleError(f"padding {max(g.padding)} exceeds {MAX_PAD}, the most a LOAD can pad (4-bit field)")
     if g.w > MAX_SIZE or g.ow > MAX_SIZE:
         raise ScheduleError(f"width {max(g.w, g.ow)} exceeds the 16-bit LOAD/STORE stride field ({MAX_SIZE})")
-    if s.tile_h * s.tile_w > MAX_ITER and s.tile_w > MAX_ITER:
-        raise ScheduleError(f"tile_w={s.tile_w} exceeds {MAX_ITER} (14-bit loop extent)")
     if s.tile_co > MAX_ITER or s.tile_ci > MAX_ITER:
         raise ScheduleError(f"tile_ci/tile_co must be ≤ {MAX_ITER} (14-bit loop extent)")
     needs = conv2d_needs(g, s)

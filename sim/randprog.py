@@ -29,7 +29,7 @@ from ..config import load_config
 from ..isa.insn import Alu, Finish, Gemm, Load, Store, Uop, encode_program, encode_uops
 from ..isa.opcodes import AluOp, MemId
 
-__all__ = ["GenParams", "SIZES", "RandomProgram", "generate", "noop_like", "stage_of", "interleave"]
+__all__ = ["GenParams", "SIZES", "RandomProgram", "generate", "noop_like", "stage_of", "interleave", "find_hazard"]
 
 PAGE = 4096
 
@@ -600,7 +600,7 @@ class _Gen:
 def generate(cfg="small", seed=0, size="small"):
     """A valid random program for ``cfg`` from ``seed``; ``size`` is a `SIZES` name or a `GenParams`."""
     cfg = load_config(cfg)
-    params = SIZES[size] if isinstance(size, str) else size
+    params = SIZES.get(size) if isinstance(size, str) else size
     if not isinstance(params, GenParams):
         raise ValueError(f"size must be one of {', '.join(SIZES)} or a GenParams, not {size!r}")
     return _Gen(cfg, int(seed), params).run()
@@ -643,3 +643,137 @@ def interleave(insns, rng):
         stuck = {s: head[s] for s, q in queues.items() if head[s] < len(q)}
         raise ValueError(f"the program deadlocks: stages stuck at their instructions {stuck}")
     return out + [insns[end]] if end < len(insns) else out
+
+
+def find_hazard(program):
+    """Why ``program`` is not a valid differential test, or None: a read of SRAM the program never wrote, or two
+    instructions of different stages that touch the same SRAM element or DRAM byte (one of them writing) without a
+    chain of dependency tokens ordering them. Computed from the instructions alone (it does not trust the
+    generator's bookkeeping): happens-before from stage order plus token pairs (the k-th push of a queue feeds
+    its k-th pop), as vector clocks over the three stages.
+    """
+    from ..isa.insn import decode_uops
+    cfg = program.cfg
+    insns = program.insns
+    end = next((k for k, i in enumerate(insns) if isinstance(i, Finish)), len(insns) - 1)
+    insns = insns[:end + 1]
+    stages = ("load", "compute", "store")
+    pos = {}           # instruction → (stage, index within stage)
+    clock = []         # per instruction: stage → instructions of that stage complete before it starts
+    last = {}
+    seen = dict.fromkeys(stages, 0)
+    pushes = {q: [] for q in QUEUE_ENDS}
+    pops = dict.fromkeys(QUEUE_ENDS, 0)
+    for k, insn in enumerate(insns):
+        st = stage_of(insn)
+        pos[k] = (st, seen[st])
+        vc = dict(clock[last[st]]) if st in last else dict.fromkeys(stages, 0)
+        vc[st] = seen[st]
+        for (s, q), flag in POP_FLAG.items():
+            if s == st and getattr(insn, flag):
+                if pops[q] >= len(pushes[q]):
+                    return f"instruction {k} pops {q} before any matching push"
+                j = pushes[q][pops[q]]
+                pops[q] += 1
+                js, ji = pos[j]
+                vc = {s2: max(vc[s2], clock[j][s2]) for s2 in stages}
+                vc[js] = max(vc[js], ji + 1)
+        for (s, q), flag in PUSH_FLAG.items():
+            if s == st and getattr(insn, flag):
+                pushes[q].append(k)
+        clock.append(vc)
+        last[st] = k
+        seen[st] += 1
+
+    def ordered(a, b):  # a before b in program order; does a complete before b starts?
+        sa, ia = pos[a]
+        return clock[b][sa] > ia
+
+    # SRAM accesses that cross stages (inp/wgt: load ↔ compute, out: compute ↔ store) and initialisation
+    access = {"inp": {}, "wgt": {}, "out": {}}
+    init = {b: np.zeros(cfg.depths[b], bool) for b in ("uop", "inp", "wgt", "acc", "out")}
+    uop = [None] * cfg.uop_depth
+    dram_reads, dram_writes = [], []   # (k, start, end) byte ranges
+
+    def touch(buf, idx, k, write):
+        for e in np.unique(idx).tolist():
+            access[buf].setdefault(e, []).append((k, write))
+
+    def need_init(buf, idx, k):
+        bad = np.flatnonzero(~init[buf][np.asarray(idx)])
+        if bad.size:
+            return f"instruction {k} ({type(insns[k]).__name__}) reads {buf}[{int(np.asarray(idx)[bad[0]])}], " \
+                   f"which no earlier instruction wrote"
+        return None
+
+    elem = {MemId.UOP: ("uop", 4), MemId.INP: ("inp", cfg.inp_elem_bytes), MemId.WGT: ("wgt", cfg.wgt_elem_bytes),
+            MemId.ACC: ("acc", cfg.acc_elem_bytes), MemId.ACC_8BIT: ("acc", cfg.out_elem_bytes)}
+    for k, insn in enumerate(insns):
+        if isinstance(insn, (Load, Store)):
+            if insn.y_size == 0 or insn.x_size == 0:
+                continue
+            buf, eb = ("out", cfg.out_elem_bytes) if isinstance(insn, Store) else elem[insn.memory_type]
+            rows = [((insn.dram_base + y * insn.x_stride) * eb, (insn.dram_base + y * insn.x_stride + insn.x_size)
+                     * eb) for y in range(insn.y_size)]
+            if isinstance(insn, Store):
+                idx = np.arange(insn.sram_base, insn.sram_base + insn.y_size * insn.x_size)
+                why = need_init("out", idx, k)
+                if why:
+                    return why
+                touch("out", idx, k, False)
+                dram_writes += [(k, a, b) for a, b in rows]
+                continue
+            dram_reads += [(k, a, b) for a, b in rows]
+            n = (insn.y_pad_0 + insn.y_size + insn.y_pad_1) * (insn.x_pad_0 + insn.x_size + insn.x_pad_1)
+            idx = np.arange(insn.sram_base, insn.sram_base + n)
+            init[buf][idx] = True
+            if buf in access:
+                touch(buf, idx, k, True)
+            if buf == "uop":
+                for y, (a, b) in enumerate(rows):
+                    for x, u in enumerate(decode_uops(cfg, program.dram[a:b])):
+                        uop[insn.sram_base + y * insn.x_size + x] = u
+            continue
+        if not isinstance(insn, (Gemm, Alu)) or insn.uop_bgn >= insn.uop_end or not insn.iter_out \
+                or not insn.iter_in:
+            continue
+        why = need_init("uop", np.arange(insn.uop_bgn, insn.uop_end), k)
+        if why:
+            return why
+        us = uop[insn.uop_bgn:insn.uop_end]
+        i, j = np.meshgrid(np.arange(insn.iter_out), np.arange(insn.iter_in), indexing="ij")
+        i, j = i.ravel()[:, None], j.ravel()[:, None]
+        d = (np.array([u.dst_idx for u in us])[None, :] + i * insn.dst_factor_out + j * insn.dst_factor_in).ravel()
+        s = (np.array([u.src_idx for u in us])[None, :] + i * insn.src_factor_out + j * insn.src_factor_in).ravel()
+        if isinstance(insn, Gemm) and not insn.reset_reg:
+            w = (np.array([u.wgt_idx for u in us])[None, :] + i * insn.wgt_factor_out
+                 + j * insn.wgt_factor_in).ravel()
+            for why in (need_init("acc", d, k), need_init("inp", s, k), need_init("wgt", w, k)):
+                if why:
+                    return why
+            touch("inp", s, k, False)
+            touch("wgt", w, k, False)
+        elif isinstance(insn, Alu):
+            for why in (need_init("acc", d, k), None if insn.use_imm else need_init("acc", s, k)):
+                if why:
+                    return why
+        init["acc"][d] = True
+        init["out"][d] = True
+        touch("out", d, k, True)
+    for buf, elems in access.items():
+        for e, acc in elems.items():
+            for x in range(len(acc)):
+                for y in range(x + 1, len(acc)):
+                    (a, wa), (b, wb) = acc[x], acc[y]
+                    if (wa or wb) and pos[a][0] != pos[b][0] and not ordered(a, b):
+                        return (f"instructions {a} ({pos[a][0]}) and {b} ({pos[b][0]}) both access {buf}[{e}] "
+                                f"({'write' if wa else 'read'}/{'write' if wb else 'read'}) with no token "
+                                f"ordering them")
+    fetch = (program.insn_addr, program.insn_addr + 16 * len(program.insns))
+    for k, a, b in dram_writes:
+        if a < fetch[1] and fetch[0] < b:
+            return f"STORE {k} writes DRAM bytes [{a}, {b}) of the instruction stream"
+        for r, c, d in dram_reads:
+            if a < d and c < b and pos[r][0] != "store" and not (ordered(r, k) if r < k else ordered(k, r)):
+                return f"STORE {k} writes DRAM bytes [{a}, {b}) that instruction {r} reads, with no token ordering"
+    return None

@@ -31,46 +31,30 @@ def check_int(v, name, lo, hi):
 
 
 def flat(rt, stream, mode, dst, n, src=None):
-    """Placements of kernels that visit acc ``dst .. dst+n-1`` once each (one uop, one or two loops).
+    """The placement of a kernel that visits acc ``dst .. dst+n-1`` once each: one uop in a loop of ``n``.
 
     ``mode`` "alu": ``src`` is the second operand range (``None``: the same range as dst, for immediates).
-    ``mode`` "gemm": for reset GEMMs; src and wgt indices stay 0.
+    ``mode`` "gemm": for reset GEMMs; src and wgt indices stay 0. ``n`` always fits the 14-bit loop extent: the
+    ALU word limits the acc depth to 2^11 elements (4·log acc depth + 20 ≤ 64).
     """
-    out = []
-    start = 0
-    while start < n:
-        count = n - start
-        if count > MAX_ITER:
-            q = min(count // MAX_ITER, MAX_ITER)
-            count = q * MAX_ITER
-            shape = ((q, MAX_ITER), (MAX_ITER, 1))
-        else:
-            shape = ((count, 1),)
-        d = dst + start
-        if mode == "gemm":
-            s, sf = 0, 0
-        else:
-            s, sf = (d if src is None else src + start), 1
-        sig = ("flat", mode, d, s, shape)
-
-        def build(d=d, s=s, sf=sf, shape=shape, sig=sig):
-            loops = tuple(Loop(ext, f, f * sf, 0) for ext, f in shape)
-            return UopKernel(sig, (Uop(d, s, 0),), loops)
-        out.append(rt.kernel(stream, sig, build))
-        start += count
-    return out
+    if not 1 <= n <= MAX_ITER:
+        raise VTAError(f"internal error: a flat kernel over {n} elements (1..{MAX_ITER} expected)")
+    if mode == "gemm":
+        s, sf = 0, 0
+    else:
+        s, sf = (dst if src is None else src), 1
+    sig = ("flat", mode, dst, s, n)
+    return rt.kernel(stream, sig, lambda: UopKernel(sig, (Uop(dst, s, 0),), (Loop(n, 1, sf, 0),)))
 
 
 def alu_flat(rt, stream, op, dst, n, imm=None, src=None):
     """ALU ``op`` on acc ``dst .. dst+n-1`` with an immediate or the range from ``src``."""
-    for p in flat(rt, stream, "alu", dst, n, src):
-        stream.alu(p, op, imm)
+    stream.alu(flat(rt, stream, "alu", dst, n, src), op, imm)
 
 
 def gemm_reset(rt, stream, dst, n):
     """Zero acc (and out) ``dst .. dst+n-1``."""
-    for p in flat(rt, stream, "gemm", dst, n):
-        stream.gemm(p, reset=True)
+    stream.gemm(flat(rt, stream, "gemm", dst, n), reset=True)
 
 
 def clip_epilogue(rt, stream, dst, n, shift, relu):

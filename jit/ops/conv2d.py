@@ -27,7 +27,7 @@ from ...errors import VTAError
 from ...isa.insn import Uop
 from ...isa.opcodes import AluOp, MemId
 from ..builder import Stage
-from ..kernels import MAX_ITER, Loop, UopKernel
+from ..kernels import Loop, UopKernel
 from ..layout import pack_bias, pack_nchw, pack_oihw, unpack_nchw
 from ..schedule import ConvGeometry, check_conv2d, default_conv2d_schedule
 from .common import check_array, check_int, clip_epilogue, gemm_reset
@@ -221,9 +221,7 @@ class _Emitter:
             def build():
                 uops = tuple(Uop(abase + (b * tco + co) * th * tw, self.bias_base + co, 0)
                              for b in range(tb) for co in range(tco))
-                thw = th * tw
-                loops = (Loop(thw, 1, 0),) if thw <= MAX_ITER else (Loop(th, tw, 0), Loop(tw, 1, 0))
-                return UopKernel(sig, uops, loops)
+                return UopKernel(sig, uops, (Loop(th * tw, 1, 0),))   # th·tw ≤ acc depth ≤ 2^11
             st.alu(rt.kernel(st, sig, build), AluOp.ADD)
         clip_epilogue(rt, st, abase, tb * tco * th * tw, self.shift, self.relu)
 

@@ -12,7 +12,7 @@ from ...errors import VTAError
 from ...isa.opcodes import AluOp, MemId
 from ..builder import Stage
 from ..layout import ceil_div, pack_flat, unpack_flat
-from ..schedule import ElementwiseSchedule, check_elementwise, default_elementwise_schedule
+from ..schedule import check_elementwise, default_elementwise_schedule
 from .common import alu_flat, check_array, check_int
 
 __all__ = ["add", "relu", "requantize", "run_elementwise"]

@@ -101,6 +101,9 @@ class AxiDram:
                 b_pending -= 1
 
 
+LAST_REGS = {}  # every register, read right after the last run's done
+
+
 async def csr_write(ctx, csr, reg, value):
     ctx.set(csr.addr, int(reg))
     ctx.set(csr.w_data, value)
@@ -115,13 +118,16 @@ async def csr_read(ctx, csr, reg):
 
 
 async def run_core(ctx, csr, insn_addr, insn_count, *, max_cycles=20000):
-    """Launch a run and wait for done; returns the CYCLES register."""
+    """Launch a run and wait for done; returns the CYCLES register (and fills `LAST_REGS`)."""
     await csr_write(ctx, csr, Reg.INSN_ADDR, insn_addr)
     await csr_write(ctx, csr, Reg.INSN_COUNT, insn_count)
     await csr_write(ctx, csr, Reg.CTRL, CTRL_LAUNCH)
     for _ in range(max_cycles):
         if await csr_read(ctx, csr, Reg.CTRL) & CTRL_DONE:
-            return await csr_read(ctx, csr, Reg.CYCLES)
+            LAST_REGS.clear()
+            for reg in Reg:
+                LAST_REGS[reg] = await csr_read(ctx, csr, reg)
+            return LAST_REGS[Reg.CYCLES]
         await ctx.tick()
     wait = await csr_read(ctx, csr, Reg.WAIT)
     raise AssertionError(f"core not done after {max_cycles} cycles (WAIT={wait:#x})")

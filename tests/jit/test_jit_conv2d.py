@@ -187,3 +187,19 @@ def test_resnet18_layer_full(cfgname, layer):
     bias = rng.integers(-(1 << 14), 1 << 14, co, dtype=np.int32)
     y = rt.conv2d(x, wt, bias, stride=s, padding=p, shift=11, relu=True)
     np.testing.assert_array_equal(y, ref.conv2d(x, wt, bias, s, p, 11, True))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_conv2d_batched_rectangular_block_config(seed):
+    """A config with BATCH=2 and BLOCK_IN ≠ BLOCK_OUT (2×8×16): batch blocking and both channel paddings."""
+    cfg = vta.VTAConfig(log_batch=1, log_block_in=3, log_block_out=4, log_uop_buff_size=12, log_inp_buff_size=12,
+                        log_wgt_buff_size=15, log_acc_buff_size=15, name="batch2")
+    rt = make_runtime(cfg)
+    rng = np.random.default_rng(4000 + seed)
+    n, c, h, w, o, k, stride, pad = random_case(rng)
+    x, wt = randint8(rng, (n, c, h, w)), randint8(rng, (o, c, k, k))
+    bias = rng.integers(-9999, 9999, o, dtype=np.int32)
+    g = ConvGeometry.of(cfg, n, c, h, w, o, k, k, stride, pad)
+    sched = random_schedule(rng, cfg, g) if seed % 2 else None
+    y = rt.conv2d(x, wt, bias, stride=stride, padding=pad, shift=5, relu=bool(seed % 3 == 0), schedule=sched)
+    np.testing.assert_array_equal(y, ref.conv2d(x, wt, bias, stride, pad, 5, seed % 3 == 0))

@@ -105,3 +105,14 @@ def test_resnet18_maxpool_full(rt):
     rng = np.random.default_rng(12)
     x = randint8(rng, (1, 64, 112, 112))
     np.testing.assert_array_equal(rt.max_pool2d(x, 3, 2, 1), ref.max_pool2d(x, 3, 2, 1))
+
+
+def test_upstream_alu_shapes():
+    """Upstream's ALU tests (ISA.md §6) as operators on the default config: relu of (8,10,1,16) int32 in
+    [−256, 256) → min(max(a, 0), 127), and shift-and-scale (a + s) >> k clipped to int8."""
+    rt = make_runtime(vta.load_config("default"))
+    rng = np.random.default_rng(13)
+    a = rng.integers(-256, 256, (8, 10, 1, 16), dtype=np.int32)
+    np.testing.assert_array_equal(rt.requantize(a, relu=True), np.minimum(np.maximum(a, 0), 127).astype(np.int8))
+    b = rng.integers(-16, 16, (8, 8, 1, 16), dtype=np.int32) * 64
+    np.testing.assert_array_equal(rt.requantize(b, shift=3, offset=24), np.clip((b + 24) >> 3, -128, 127))

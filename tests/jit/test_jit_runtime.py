@@ -1,0 +1,91 @@
+"""The Runtime object: any Device, config checks, statistics, kernel residency across runs, DRAM exhaustion."""
+
+import numpy as np
+import pytest
+
+import vta
+from vta.jit import OutOfDramError, Runtime
+
+import jit_reference as ref
+from jit_helpers import make_runtime, randint8
+
+
+class Wrapped:
+    """A Device that forwards to the functional simulator, counting runs; optionally resets SRAM first."""
+
+    def __init__(self, cfg, reset_sram=False, fail=False):
+        from vta.sim import FunctionalSim
+        self.sim = FunctionalSim(cfg)
+        self.cfg = self.sim.cfg
+        self.runs = 0
+        self.reset_sram = reset_sram
+        self.fail = fail
+
+    def run(self, dram, insn_addr, insn_count):
+        self.runs += 1
+        if self.fail:
+            raise vta.ProgramError("device failure for the test")
+        if self.reset_sram:
+            self.sim.reset()
+        return self.sim.run(dram, insn_addr, insn_count)
+
+
+def test_any_device_object():
+    make_runtime("small")                         # skips if fsim is missing
+    dev = Wrapped(vta.load_config("small"))
+    rt = Runtime("small", dev)
+    rng = np.random.default_rng(0)
+    x, w = randint8(rng, (1, 8, 6, 6)), randint8(rng, (8, 8, 3, 3))
+    np.testing.assert_array_equal(rt.conv2d(x, w, padding=1, shift=7), ref.conv2d(x, w, None, 1, 1, 7))
+    assert dev.runs == 1
+    st = rt.last_stats
+    assert st.insns == len(rt.last_program) == sum(st.insns_by_opcode.values())
+    assert st.insns_by_opcode["FINISH"] == 1 and st.macs == st.run.macs == 8 * 8 * 9 * 36
+    assert st.cycles is None and st.utilization is None       # the functional simulator has no cycles
+
+
+def test_device_checks():
+    with pytest.raises(vta.VTAError, match="unknown device 'tpu'"):
+        Runtime("small", "tpu")
+    with pytest.raises(vta.VTAError, match="must be 'fsim', 'verilator' or a Device"):
+        Runtime("small", object())
+    make_runtime("small")
+    with pytest.raises(vta.VTAError, match="config default, the runtime for small"):
+        Runtime("small", Wrapped(vta.load_config("default")))
+
+
+def test_device_that_forgets_sram_needs_keep_uops_false():
+    make_runtime("small")
+    rng = np.random.default_rng(1)
+    x, w = randint8(rng, (1, 8, 6, 6)), randint8(rng, (8, 8, 3, 3))
+    expect = ref.conv2d(x, w, None, 1, 1, 7)
+    rt = Runtime("small", Wrapped(vta.load_config("small"), reset_sram=True), keep_uops=False)
+    for _ in range(2):
+        np.testing.assert_array_equal(rt.conv2d(x, w, padding=1, shift=7), expect)
+        assert rt.last_stats.uop_loads > 0                 # nothing assumed resident: kernels reloaded
+    assert rt.last_stats.kernel_builds == 0                # but recorded only once (they live in DRAM)
+
+
+def test_failed_run_forgets_residency():
+    make_runtime("small")
+    dev = Wrapped(vta.load_config("small"))
+    rt = Runtime("small", dev)
+    x, w = np.ones((1, 8, 4, 4), np.int8), np.ones((8, 8, 1, 1), np.int8)
+    rt.conv2d(x, w)
+    assert rt.kernels.resident
+    dev.fail = True
+    with pytest.raises(vta.ProgramError, match="device failure"):
+        rt.conv2d(x, w)
+    assert rt.kernels.resident == {}
+    dev.fail = False
+    np.testing.assert_array_equal(rt.conv2d(x, w), np.full((1, 8, 4, 4), 8, np.int8))
+    assert rt.last_stats.uop_loads > 0 and rt.alloc.in_use == sum(b.nbytes for _, b in rt.kernels._kernels.values())
+
+
+def test_out_of_dram_names_sizes():
+    make_runtime("small")
+    rt = Runtime("small", Wrapped(vta.load_config("small")), dram_bytes=1 << 14)
+    x, w = np.zeros((1, 8, 64, 64), np.int8), np.zeros((8, 8, 1, 1), np.int8)
+    with pytest.raises(OutOfDramError, match=r"conv input needs 32768 bytes .* of 16384 bytes free"):
+        rt.conv2d(x, w)
+    assert rt.alloc.in_use == 0                            # nothing leaked by the failed call
