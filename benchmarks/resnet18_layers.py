@@ -56,7 +56,7 @@ def main():
     print(f"ResNet-18 conv layers on {args.device}, {cfg}")
     print(f"batch {args.batch}; {'output rows ' + str(args.rows) + ' per layer (reduced-height slices)' if args.rows else 'full layers'}")
     head = f"{'layer':5} {'shape':28} {'MMACs':>8} {'ok':>3} {'schedule (b,h,w,ci,co)':>22} {'insns':>6} {'MB':>6}"
-    head += f" {'wall s':>7}"
+    head += f" {'call s':>7}"
     if timed:
         head += f" {'cycles vt1':>11} {'util vt1':>8} {'cycles vt2':>11} {'util vt2':>8} {'speedup':>7}"
     print(head)
@@ -97,7 +97,7 @@ def main():
             for vt, (_, s, _) in runs.items():
                 points.append((name, vt, s.macs / max(1, sum(s.run.bytes.values())), s.macs / s.cycles))
         print(line, flush=True)
-    summary = f"total {tot['macs'] / 1e9:.2f} GMACs, {tot['wall']:.1f} s device wall time"
+    summary = f"total {tot['macs'] / 1e9:.2f} GMACs, {tot['wall']:.1f} s wall time in operator calls"
     if timed:
         peak = cfg.macs_per_cycle
         summary += (f"; cycles vt1 {tot['c1']} ({tot['macs'] / (tot['c1'] * peak):.1%} of peak useful), "

@@ -108,6 +108,8 @@ class ULX3S85F(Board):
         clk25 = platform.request("clk25")
         m.domains.sync = ClockDomain("sync")
         locked = Signal()
+        clk = Signal()
+        m.d.comb += ClockSignal("sync").eq(clk)
         m.submodules.pll = Instance(
             "EHXPLLL",
             a_FREQUENCY_PIN_CLKI=str(self.board_clock_mhz), a_FREQUENCY_PIN_CLKOP=f"{fout:.4f}",
@@ -116,11 +118,11 @@ class ULX3S85F(Board):
             p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_CLKOP_ENABLE="ENABLED",
             p_CLKI_DIV=clki, p_CLKOP_DIV=clkop, p_CLKOP_CPHASE=clkop - 1, p_CLKOP_FPHASE=0,
             p_FEEDBK_PATH="CLKOP", p_CLKFB_DIV=clkfb,
-            i_RST=0, i_STDBY=0, i_CLKI=clk25.i, o_CLKOP=ClockSignal("sync"), i_CLKFB=ClockSignal("sync"),
+            i_RST=0, i_STDBY=0, i_CLKI=clk25.i, o_CLKOP=clk, i_CLKFB=clk,
             i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1, i_PLLWAKESYNC=0,
             i_ENCLKOP=0, o_LOCK=locked)
         m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
-        platform.add_clock_constraint(ClockSignal("sync"), fout * 1e6)
+        platform.add_clock_constraint(clk, fout * 1e6)
 
 
 class ICEBreaker(Board):

@@ -48,9 +48,11 @@ class BRAMDram(wiring.Component):
 
     def __init__(self, size_bytes, data_width=64):
         if data_width not in (32, 64, 128, 256, 512):
+            self._MustUse__silence = True
             raise ValueError(f"data_width must be 32, 64, 128, 256 or 512, not {data_width}")
         if isinstance(size_bytes, bool) or not isinstance(size_bytes, int) or size_bytes < data_width // 8 \
                 or size_bytes & (size_bytes - 1):
+            self._MustUse__silence = True
             raise ValueError(f"size_bytes must be a power of two ≥ {data_width // 8}, not {size_bytes!r}")
         self.size_bytes = size_bytes
         self.data_width = data_width

@@ -109,6 +109,12 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
     preset_cfg, preset_dram = board_config(board.preset)
     cfg = preset_cfg if cfg is None else load_config(cfg)
     dram_bytes = preset_dram if dram_bytes is None else dram_bytes
+    if isinstance(dram_bytes, bool) or not isinstance(dram_bytes, int) or dram_bytes < 1024 \
+            or dram_bytes & (dram_bytes - 1):
+        raise ConfigError(f"dram_bytes must be a power of two of at least 1024, not {dram_bytes!r}")
+    if board.bram_bits is not None and dram_bytes * 8 > board.bram_bits:
+        raise ConfigError(f"{board.name} has {board.bram_bits // 8192} KiB of block RAM in all; "
+                          f"dram_bytes must be less than that, not {dram_bytes // 1024} KiB")
     clock_mhz = board.default_clock_mhz if clock_mhz is None else clock_mhz
     board.check_clock(clock_mhz)
     divisor = round(clock_mhz * 1e6 / baud)
@@ -352,21 +358,13 @@ def _make_report(work, board, cfg, dram_bytes, clock_mhz, baud, digest, versions
 
 
 def _yosys_cell_count(text, pattern):
-    """Sum of the cells matching ``pattern`` in the last ``stat`` table of a Yosys log."""
-    idx = text.rfind("Number of cells")
-    if idx < 0:
+    """Sum of the cells matching ``pattern`` in the last (whole-design) ``stat`` table of a Yosys log."""
+    idx = text.rfind("=== design hierarchy ===")
+    section = text[idx:] if idx >= 0 else text
+    counts = re.findall(r"^\s+(\d+)\s+(\S+)\s*$", section, re.M)
+    if not counts:
         return None
-    total = 0
-    for ln in text[idx:].splitlines()[1:]:
-        m = re.match(r"\s+(?:(\d+)\s+(\S+)|(\S+)\s+(\d+))\s*$", ln)
-        if not m:
-            if ln.strip() == "":
-                break
-            continue
-        count, cell = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
-        if re.fullmatch(pattern, cell):
-            total += int(count)
-    return total
+    return sum(int(n) for n, cell in counts if re.fullmatch(pattern, cell))
 
 
 def _publish(cache_dir, out_dir, board, report, *, cached, progress):

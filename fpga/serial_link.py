@@ -8,9 +8,12 @@ here lets the driver (`SerialDevice`) and the tests speak the protocol through t
 import struct
 
 from ..errors import VTAError
-from .protocol import MAX_LENGTH, RESPONSE_PAYLOAD, Cmd, Info, Status, crc8, encode_request
+from .protocol import RESPONSE_PAYLOAD, Cmd, Info, Status, crc8, encode_request
 
-__all__ = ["SerialLink", "LinkError"]
+__all__ = ["SerialLink", "LinkError", "CHUNK"]
+
+# Bytes per READ_MEM/WRITE_MEM frame: 0.36 s at 115200 baud, so one frame fits well inside a read timeout.
+CHUNK = 4096
 
 
 class LinkError(VTAError):
@@ -74,13 +77,13 @@ class SerialLink:
         ctrl, wait = self.transact(Cmd.POLL)
         return ctrl, wait
 
-    def write_mem(self, addr, data, chunk=MAX_LENGTH):
+    def write_mem(self, addr, data, chunk=CHUNK):
         data = bytes(data)
         for off in range(0, len(data), chunk):
             part = data[off:off + chunk]
             self.transact(Cmd.WRITE_MEM, addr + off, len(part), part)
 
-    def read_mem(self, addr, length, chunk=MAX_LENGTH):
+    def read_mem(self, addr, length, chunk=CHUNK):
         out = bytearray()
         for off in range(0, length, chunk):
             out += self.transact(Cmd.READ_MEM, addr + off, min(chunk, length - off))

@@ -15,6 +15,7 @@ class UARTTransmitter(wiring.Component):
 
     def __init__(self, divisor):
         if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 4:
+            self._MustUse__silence = True   # no "created but never used" warning for a rejected object
             raise ValueError(f"divisor must be an integer ≥ 4 (clock cycles per bit), not {divisor!r}")
         self.divisor = divisor
         super().__init__({

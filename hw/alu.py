@@ -5,7 +5,7 @@ SHR: the amount is the low 6 bits of b as a signed number a ∈ [−32, 31]; a �
 a < 0 shifts left by −a, wrapped to 32 bits. MUL keeps the low 32 bits.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -54,7 +54,9 @@ class AluCore(wiring.Component):
                     with m.If(amt >= 0):
                         m.d.comb += r.eq(a >> amt[:5])
                     with m.Else():
-                        m.d.comb += r.eq(a << (-amt)[:6])
+                        # a << n for n = −amt ∈ [1, 32], as a 64-bit right shift (a << 32) >> (32 − n): keeps the
+                        # simulated operand at 64 bits instead of a 95-bit variable left shift.
+                        m.d.comb += r.eq((Cat(Const(0, aw), a) >> (amt + aw)[:6])[:aw])
                 with m.Case(AluOp.MUL):
                     m.d.comb += r.eq(a * b)
             lanes.append(r)

@@ -20,7 +20,7 @@ __all__ = ["ReadArbiter"]
 class ReadArbiter(wiring.Component):
     """``n_clients`` `ReadClientSignature` ports (``client0`` …) onto one AXI read address/data channel pair."""
 
-    def __init__(self, n_clients, bus_width, *, max_outstanding=8):
+    def __init__(self, n_clients, bus_width, *, max_outstanding=16):
         if n_clients < 1:
             raise ValueError(f"n_clients must be at least 1, not {n_clients!r}")
         self.n_clients = n_clients

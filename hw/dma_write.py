@@ -22,7 +22,7 @@ class DMAWrite(wiring.Component):
     """Pulse ``start`` while ``busy`` is low (zero sizes are ignored); ``busy`` stays high from the next cycle until
     every beat is written and acknowledged."""
 
-    def __init__(self, *, elem_bits, bus_width, max_outstanding=8):
+    def __init__(self, *, elem_bits, bus_width, max_outstanding=16):
         self.elem_bits = elem_bits
         self.bus_width = bus_width
         self.max_outstanding = max_outstanding

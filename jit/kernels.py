@@ -143,6 +143,8 @@ class KernelCache:
         self._next = 0           # ring pointer in uop SRAM
         self.builds = self.hits = self.loads = self.evictions = 0
         self.evicted_in_stream = False
+        self._snapshot = None    # residency before the stream being built, until it runs
+        self._in_stream = set()  # signatures the stream being built has placed
 
     def get(self, signature, build):
         """The kernel for ``signature``, calling ``build()`` (→ `UopKernel`) only on a miss."""
@@ -162,11 +164,12 @@ class KernelCache:
         self.dram[buf.addr:buf.end] = image
         self.builds += 1
         self._kernels[signature] = (kernel, buf)
-        while len(self._kernels) > self.max_kernels:
-            old_sig = next(iter(self._kernels))
-            old, old_buf = self._kernels.pop(old_sig)
-            self._resident.pop(old_sig, None)
-            self.alloc.free(old_buf)
+        if len(self._kernels) > self.max_kernels:
+            # drop the least recently used kernels, never one the stream being built loads from DRAM
+            for old_sig in [k for k in self._kernels if k not in self._in_stream][:len(self._kernels) - self.max_kernels]:
+                old, old_buf = self._kernels.pop(old_sig)
+                self._resident.pop(old_sig, None)
+                self.alloc.free(old_buf)
         return kernel
 
     def place(self, stream, kernel):
@@ -174,6 +177,7 @@ class KernelCache:
         sig = kernel.signature
         if sig not in self._kernels or self._kernels[sig][0] is not kernel:
             raise VTAError(f"kernel {sig!r} was not obtained from this cache")
+        self._in_stream.add(sig)
         bgn = self._resident.get(sig)
         if bgn is not None:
             return Placement(kernel, bgn)
@@ -194,10 +198,25 @@ class KernelCache:
         self._next = end
         return Placement(kernel, bgn)
 
+    def begin_stream(self):
+        """Start placing kernels for a new stream. Residency changes stay tentative until `commit`; if the
+        previous stream was abandoned (never ran), its placements are undone first."""
+        if self._snapshot is not None:
+            resident, self._next = self._snapshot
+            self._resident = {k: v for k, v in resident.items() if k in self._kernels}
+        self._snapshot = (dict(self._resident), self._next)
+        self._in_stream = set()
+        self.evicted_in_stream = False
+
+    def commit(self):
+        """The stream ran: its LOAD UOPs really filled uop SRAM."""
+        self._snapshot = None
+
     def forget_residency(self):
         """Assume nothing is in uop SRAM (after a failed run or a device reset)."""
         self._resident.clear()
         self._next = 0
+        self._snapshot = None
 
     def uop_image(self):
         """The uop SRAM content implied by the residency table (zeros elsewhere), as a list of `Uop`."""

@@ -123,7 +123,7 @@ class Runtime:
 
     def stream(self):
         """A new, empty `CommandStream` for this config."""
-        self.kernels.evicted_in_stream = False
+        self.kernels.begin_stream()
         return CommandStream(self.cfg)
 
     def kernel(self, stream, signature, build):
@@ -147,6 +147,7 @@ class Runtime:
                 raise
         finally:
             self.alloc.free(buf)
+        self.kernels.commit()
         if not self.keep_uops:
             self.kernels.forget_residency()
         by_op = {}

@@ -90,8 +90,15 @@ class ConvGeometry:
     cb = property(lambda s: ceil_div(s.c, s.block_in))
     ob = property(lambda s: ceil_div(s.o, s.block_out))
 
+    @property
+    def row_skip(self):
+        """A 1-row kernel with a row stride: only every stride-th input row is used, so loads skip the others
+        (the DRAM row stride becomes stride·W) and the SRAM window holds one row per output row."""
+        return self.kh == 1 and self.stride[0] > 1
+
     def in_rows(self, th):
-        return (th - 1) * self.stride[0] + self.kh
+        """Input rows in the SRAM window of ``th`` output rows."""
+        return th if self.row_skip else (th - 1) * self.stride[0] + self.kh
 
     def in_cols(self, tw):
         return (tw - 1) * self.stride[1] + self.kw

@@ -112,7 +112,8 @@ class VerilatorSim:
     - ``trace``: path of an FST waveform to write (builds and uses a separate tracing model; slower).
     - ``watchdog_cycles``: a run still not done after this many cycles raises `DeadlockError`.
     - ``stall_window``: cycles in which some module waits on a token (``Reg.WAIT`` ≠ 0) while nothing moves (no AXI
-      beat, no GEMM or ALU activity) before the run is declared deadlocked.
+      beat, no GEMM or ALU activity, no stage executing rather than waiting — ``*_BUSY`` counts include token
+      stalls) before the run is declared deadlocked.
     - ``dram_latency``: cycles from a read request to its first data beat (one beat per cycle after that).
     - ``build_dir``: the model cache folder (default: see `vta.sim.build.cache_root`).
     - ``verilog``: Verilog text to use instead of ``generate_verilog(cfg)`` (top module ``vta_core``).
@@ -192,9 +193,19 @@ class VerilatorSim:
         dram = check_dram(dram)
         image = check_run_args(dram, insn_addr, insn_count, INSN_BYTES)
         stats = count_program(self.cfg, image)
+        bus = self.cfg.bus_bytes
+        # The AXI model moves whole bus words; a DRAM whose size is not a multiple of the bus width runs on a
+        # padded copy (the only case that is not zero copy).
+        mem = dram if dram.size % bus == 0 else np.zeros(-(-dram.size // bus) * bus, np.uint8)
+        if mem is not dram:
+            mem[:dram.size] = dram
         status, res, message = self._lib.run(
-            dram, int(insn_addr), int(insn_count), max_cycles=self.watchdog_cycles, stall_window=self.stall_window,
+            mem, int(insn_addr), int(insn_count), max_cycles=self.watchdog_cycles, stall_window=self.stall_window,
             read_latency=self.dram_latency, write_latency=self.write_latency)
+        if mem is not dram:
+            dram[:] = mem[:dram.size]
+            if status == VH_OK and mem[dram.size:].any():
+                raise ProgramError(f"AXI write of bytes beyond the {dram.size}-byte DRAM (into the last bus word)")
         self.last = res
         if status == VH_AXI_ERROR:
             raise ProgramError(f"{message} (after {res.cycles} cycles)")

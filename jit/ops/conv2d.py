@@ -148,26 +148,34 @@ class _Emitter:
         st.push(L, C)
 
     def load_window(self, base, b0, tb, ci0, tci, r0, c0, ih, iw):
-        """Input rows [r0, r0+ih) × cols [c0, c0+iw) of each (batch block, channel block), zero outside."""
+        """Input rows [r0, r0+ih) × cols [c0, c0+iw) of each (batch block, channel block), zero outside (with
+        `ConvGeometry.row_skip`: rows r0, r0+stride, … only, one per output row)."""
         g, st = self.g, self.st
         hw = g.h * g.w
-        if r0 == 0 and c0 == 0 and ih == g.h and iw == g.w:
+        if r0 == 0 and c0 == 0 and ih == g.h and iw == g.w and not g.row_skip:
             # the window is the whole image: one 2-D load covers every batch and channel block
             st.load(MemId.INP, base, self.x + (b0 * g.cb + ci0) * hw, tb, tci * hw, g.cb * hw)
             return
-        rv0, rv1 = max(r0, 0), min(r0 + ih, g.h)
+        if g.row_skip:
+            sh = g.stride[0]
+            lo = min(ih, max(0, -(r0 // sh)))                   # first output row whose input row is ≥ 0
+            hi = max(lo, min(ih, -((r0 - g.h) // sh)))          # one past the last whose input row is < H
+            row0, rows, pad_top, pad_bottom, row_stride = r0 + lo * sh, hi - lo, lo, ih - hi, sh * g.w
+        else:
+            rv0, rv1 = max(r0, 0), min(r0 + ih, g.h)
+            row0, rows, pad_top, pad_bottom, row_stride = rv0, rv1 - rv0, rv0 - r0, r0 + ih - rv1, g.w
         cv0, cv1 = max(c0, 0), min(c0 + iw, g.w)
         for b in range(tb):
             for ci in range(tci):
                 sram = base + (b * tci + ci) * ih * iw
-                if rv1 <= rv0 or cv1 <= cv0:
+                if rows <= 0 or cv1 <= cv0:
                     # all padding: copy zeros from the zero page (a zero-size LOAD would do nothing)
                     z = self.rt.zeros_region(self.cfg.inp_elem_bytes, iw)
                     st.load(MemId.INP, sram, z.elem(self.cfg.inp_elem_bytes), ih, iw, 0)
                     continue
-                dram = self.x + ((b0 + b) * g.cb + ci0 + ci) * hw + rv0 * g.w + cv0
-                st.load(MemId.INP, sram, dram, rv1 - rv0, cv1 - cv0, g.w,
-                        (rv0 - r0, r0 + ih - rv1, cv0 - c0, c0 + iw - cv1))
+                dram = self.x + ((b0 + b) * g.cb + ci0 + ci) * hw + row0 * g.w + cv0
+                st.load(MemId.INP, sram, dram, rows, cv1 - cv0, row_stride,
+                        (pad_top, pad_bottom, cv0 - c0, c0 + iw - cv1))
 
     # -- compute stage ------------------------------------------------------------------------------------------
 
@@ -197,6 +205,7 @@ class _Emitter:
         g = self.g
         ih, iw = g.in_rows(th), g.in_cols(tw)
         sh, sw = g.stride
+        row_step = 1 if g.row_skip else sh
         kk = g.kh * g.kw
         oh, ow = np.meshgrid(np.arange(th), np.arange(tw), indexing="ij")
         uops = []
@@ -204,7 +213,7 @@ class _Emitter:
             for kw in range(g.kw):
                 for b in range(tb):
                     dst = abase + b * tco * th * tw + oh * tw + ow
-                    src = ibase + b * tci * ih * iw + (oh * sh + kh) * iw + ow * sw + kw
+                    src = ibase + b * tci * ih * iw + (oh * row_step + kh) * iw + ow * sw + kw
                     wgt = wbase + kh * g.kw + kw
                     uops += [Uop(int(d), int(s_), wgt) for d, s_ in zip(dst.ravel(), src.ravel())]
         loops = (Loop(tci, 0, ih * iw, kk), Loop(tco, th * tw, 0, tci * kk))

@@ -357,8 +357,9 @@ int vh_run(void* hp, uint8_t* dram, uint64_t dram_size, uint32_t insn_addr, uint
     const uint64_t start = h->cycle;
     uint64_t last_progress = h->cycle;
     uint64_t last_beats = 0;
-    uint32_t last_gemm = 0, last_alu = 0;
-    // Right after launch done may still read from a previous run for a cycle; the launch write clears it.
+    uint32_t last_gemm = 0, last_alu = 0, last_work = 0;
+    // Progress, sampled every 1024 cycles: an AXI beat, GEMM or ALU activity, or a stage executing rather than
+    // waiting for a token (its busy count, which includes token stalls, grew by more than its stall count).
     while (status == VH_OK) {
         if (t->VH_CSR_R_DATA & VH_CTRL_DONE) break;
         if (!h->tick()) {
@@ -370,12 +371,16 @@ int vh_run(void* hp, uint8_t* dram, uint64_t dram_size, uint32_t insn_addr, uint
             uint32_t gemm = h->csr_read(VH_REG_GEMM_ACTIVE);
             uint32_t alu = h->csr_read(VH_REG_ALU_ACTIVE);
             uint32_t wait = h->csr_read(VH_REG_WAIT);
+            uint32_t work = (h->csr_read(VH_REG_LOAD_BUSY) - h->csr_read(VH_REG_LOAD_STALL)) +
+                            (h->csr_read(VH_REG_COMPUTE_BUSY) - h->csr_read(VH_REG_COMPUTE_STALL)) +
+                            (h->csr_read(VH_REG_STORE_BUSY) - h->csr_read(VH_REG_STORE_STALL));
             h->csr_read(VH_REG_CTRL);
-            if (beats != last_beats || gemm != last_gemm || alu != last_alu || wait == 0) {
+            if (beats != last_beats || gemm != last_gemm || alu != last_alu || work != last_work || wait == 0) {
                 last_progress = h->cycle;
                 last_beats = beats;
                 last_gemm = gemm;
                 last_alu = alu;
+                last_work = work;
             } else if (h->cycle - last_progress >= h->p.stall_window) {
                 status = VH_DEADLOCK;
             }

@@ -102,7 +102,7 @@ class AxiSlaveDram:
     a master ``valid`` may not drop, nor its payload change, before the handshake.
     """
 
-    def __init__(self, dut, dram, bus_width, *, prefix="axi__", latency=3, stall=0.0, seed=0, read_only=False,
+    def __init__(self, dut, dram, bus_width, *, prefix="axi__", latency=3, stall=0.0, seed=0, read_only=False, write_only=False,
                  max_outstanding_reads=None):
         self.dut = dut
         self.dram = dram
@@ -112,6 +112,7 @@ class AxiSlaveDram:
         self.stall = stall
         self.rng = random.Random(seed)
         self.read_only = read_only
+        self.write_only = write_only
         self.reads = []    # (addr, beats) of every accepted AR
         self.writes = []   # (addr, beats) of every accepted AW
         self.r_beats = 0
@@ -157,13 +158,14 @@ class AxiSlaveDram:
             n += 1
             # -- drive --
             offer_r = bool(pending) and pending[0][0] <= n and (r_hold or not self._busy())
-            if offer_r:
-                _, addr, left = pending[0]
-                s("r__data").value = int.from_bytes(self.dram[addr:addr + bb].tobytes(), "little")
-                s("r__last").value = int(left == 1)
-                s("r__resp").value = 0
-            s("r__valid").value = int(offer_r)
-            s("ar__ready").value = int(not self._busy())
+            if not self.write_only:
+                if offer_r:
+                    _, addr, left = pending[0]
+                    s("r__data").value = int.from_bytes(self.dram[addr:addr + bb].tobytes(), "little")
+                    s("r__last").value = int(left == 1)
+                    s("r__resp").value = 0
+                s("r__valid").value = int(offer_r)
+                s("ar__ready").value = int(not self._busy())
             if not self.read_only:
                 s("aw__ready").value = int(not self._busy())
                 s("w__ready").value = int(bool(wq) and not self._busy())
@@ -172,15 +174,17 @@ class AxiSlaveDram:
                 s("b__resp").value = 0
             await ReadOnly()
             # -- sample --
-            ar_valid = int(s("ar__valid").value)
-            ar = (int(s("ar__addr").value), int(s("ar__len").value), int(s("ar__size").value),
-                  int(s("ar__burst").value)) if ar_valid else None
-            if ar_prev is not None and ar != ar_prev:
-                raise AxiProtocolError(f"AR valid/payload changed before ready: {ar_prev} then {ar}")
-            ar_fire = ar_valid and int(s("ar__ready").value)
-            ar_prev = None if ar_fire or not ar_valid else ar
-            r_fire = offer_r and int(s("r__ready").value)
-            r_hold = offer_r and not r_fire
+            ar_fire = r_fire = False
+            if not self.write_only:
+                ar_valid = int(s("ar__valid").value)
+                ar = (int(s("ar__addr").value), int(s("ar__len").value), int(s("ar__size").value),
+                      int(s("ar__burst").value)) if ar_valid else None
+                if ar_prev is not None and ar != ar_prev:
+                    raise AxiProtocolError(f"AR valid/payload changed before ready: {ar_prev} then {ar}")
+                ar_fire = ar_valid and int(s("ar__ready").value)
+                ar_prev = None if ar_fire or not ar_valid else ar
+                r_fire = offer_r and int(s("r__ready").value)
+                r_hold = offer_r and not r_fire
             if not self.read_only:
                 aw_valid = int(s("aw__valid").value)
                 aw = (int(s("aw__addr").value), int(s("aw__len").value), int(s("aw__size").value),

@@ -130,3 +130,58 @@ class DepQueueHarness(wiring.Component):
             m.submodules[n] = q
             wiring.connect(m, wiring.flipped(getattr(self, n)), q)
         return m
+
+
+class ComputeHarness(wiring.Component):
+    """The compute stage (`vta.hw.compute.Compute`) with what the core gives it: inp and wgt SRAMs (written by the
+    testbench through ``inp_w``/``wgt_w``), a `ReadArbiter` for its uop/acc/acc8 loads onto ``axi__ar/r``.
+
+    Exposed as in `Compute`: ``cmd``, the token ports ``l2g``/``s2g``/``g2l``/``g2s``, ``clear``, ``finished``,
+    ``busy``, ``stall``, ``gemm_active``, ``alu_active`` and its out-buffer write port ``out_wr`` (monitored).
+    """
+
+    def __init__(self, cfg):
+        from amaranth.lib.memory import Memory  # noqa: F401  (built in elaborate)
+        from vta.hw.compute import Compute
+        from vta.hw.ports import SRAMWriteSignature
+        self.cfg = cfg
+        self._c = Compute(cfg)
+        self._arb = ReadArbiter(3, cfg.bus_width)
+        axi = AXI4Signature(addr_width=32, data_width=cfg.bus_width)
+        skip = ("inp_rd", "wgt_rd", "uop_bus", "acc_bus", "acc8_bus")
+        self._names = [k for k in self._c.signature.members if k not in skip]
+        super().__init__({
+            "axi": Out(wiring.Signature({"ar": axi.members["ar"], "r": axi.members["r"]})),
+            "c": Out(wiring.Signature({k: self._c.signature.members[k] for k in self._names})),
+            "inp_w": In(SRAMWriteSignature(cfg.log_inp_depth, cfg.inp_elem_bits)),
+            "wgt_w": In(SRAMWriteSignature(cfg.log_wgt_depth, cfg.wgt_elem_bits)),
+        })
+
+    def elaborate(self, platform):
+        from amaranth.lib.memory import Memory
+        m = Module()
+        cfg = self.cfg
+        m.submodules.compute = c = self._c
+        m.submodules.arbiter = arb = self._arb
+        for name in self._names:
+            sub, port = getattr(c, name), getattr(self.c, name)
+            member = c.signature.members[name]
+            if member.is_signature:
+                wiring.connect(m, sub, wiring.flipped(port))
+            elif member.flow == In:
+                m.d.comb += sub.eq(port)
+            else:
+                m.d.comb += port.eq(sub)
+        for i, bus in enumerate((c.uop_bus, c.acc_bus, c.acc8_bus)):
+            wiring.connect(m, bus, getattr(arb, f"client{i}"))
+        wiring.connect(m, arb.ar, wiring.flipped(self.axi.ar))
+        wiring.connect(m, arb.r, wiring.flipped(self.axi.r))
+        for name in ("inp", "wgt"):
+            mem = Memory(shape=getattr(cfg, f"{name}_elem_bits"), depth=getattr(cfg, f"{name}_depth"), init=[])
+            m.submodules[f"{name}_mem"] = mem
+            wp, rp = mem.write_port(), mem.read_port()
+            w = getattr(self, f"{name}_w")
+            rd = getattr(c, f"{name}_rd")
+            m.d.comb += [wp.addr.eq(w.addr), wp.data.eq(w.data), wp.en.eq(w.en), rp.addr.eq(rd.addr),
+                         rd.data.eq(rp.data)]
+        return m

@@ -53,6 +53,9 @@ class CocotbDesign:
         stamp = bdir / "built.ok"
         if stamp.exists() and (bdir / self.name).exists():
             return bdir
+        for stale in BUILD_ROOT.glob(f"{self.name}-*"):   # builds of older RTL versions of this design
+            if stale.is_dir() and not stale.name.startswith(f"{self.name}-{self.digest}"):
+                shutil.rmtree(stale, ignore_errors=True)
         if bdir.exists():
             shutil.rmtree(bdir)
         bdir.mkdir(parents=True)
@@ -86,7 +89,7 @@ class CocotbDesign:
     def wave_path(self, testcase):
         return WAVES_DIR / f"{self.name}.{testcase}.vcd"
 
-    def run(self, module, testcase=None, env=None, *, waves_on_failure=True):
+    def run(self, module, testcase=None, env=None, *, tag=None, waves_on_failure=True):
         """Run cocotb tests ``testcase`` (a name, a list, or None for all) of testbench module ``module``.
 
         Returns {test name: sim seconds}. Raises `SimFailure` naming each failure, its message, the log and the
@@ -94,7 +97,8 @@ class CocotbDesign:
         """
         env = {k: str(v) for k, v in (env or {}).items()}
         env.setdefault("PYTHONPATH", os.pathsep.join([str(HERE), *sys.path]))
-        tag = "run" if testcase is None else "run-" + (testcase if isinstance(testcase, str) else "-".join(testcase))
+        if tag is None:
+            tag = "run" if testcase is None else "run-" + (testcase if isinstance(testcase, str) else "-".join(testcase))
         results, log = self._test(module, testcase, env, waves=False, tag=tag)
         cases = parse_results(results)
         if not cases:
@@ -106,7 +110,7 @@ class CocotbDesign:
             for n, c in failed.items():
                 line = f"  {n}: {c['message']}"
                 if waves_on_failure:
-                    wres, _ = self._test(module, n, env, waves=True, tag=f"waves-{n}")
+                    self._test(module, n, env, waves=True, tag=f"waves-{n}")
                     line += f"\n    waveform: {self.wave_path(n)}"
                 lines.append(line)
             raise SimFailure("\n".join(lines))

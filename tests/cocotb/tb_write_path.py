@@ -54,7 +54,7 @@ class Bench:
         self.dut = dut
         self.rng = random.Random(seed)
         self.dram = np.random.default_rng(seed).integers(0, 256, DRAM_BYTES, dtype=np.uint8)
-        self.axi = AxiSlaveDram(dut, self.dram, 64, stall=stall, seed=seed)
+        self.axi = AxiSlaveDram(dut, self.dram, 64, stall=stall, seed=seed, write_only=True)
 
     async def start(self):
         dut = self.dut

@@ -75,6 +75,9 @@ class AmaranthUARTPort:
             except queue.Empty:
                 await ctx.tick().repeat(2 * d)
                 continue
+            if isinstance(byte, tuple):          # ("idle", cycles): hold the line idle
+                await ctx.tick().repeat(byte[1])
+                continue
             for bit in [0] + [byte >> i & 1 for i in range(8)] + [1]:
                 ctx.set(self.top.rx, bit)
                 await ctx.tick().repeat(d)
@@ -97,6 +100,10 @@ class AmaranthUARTPort:
         for byte in bytes(data):
             self._in.put(byte)
         return len(data)
+
+    def idle(self, cycles):
+        """Keep the rx line idle for ``cycles`` clock cycles after the bytes written so far."""
+        self._in.put(("idle", cycles))
 
     def read(self, n):
         out = bytearray()

@@ -161,3 +161,25 @@ def test_gemm_and_alu_retire_one_uop_per_cycle():
     # Compute busy: the UOP load (bus latency) + 128 uop cycles + a few cycles of sequencing per instruction.
     assert LAST_REGS[Reg.COMPUTE_BUSY] < 128 + 40
     assert LAST_REGS[Reg.CTRL] & 2 and not LAST_REGS[Reg.CTRL] & 4
+
+
+def test_instructions_after_finish_are_not_executed():
+    """The stream is cut at the first FINISH: a STORE and a LOAD after it must leave DRAM and SRAM untouched, and
+    the next run starts cleanly from a new address."""
+    rng = np.random.default_rng(4)
+    dram, count, (out_addr, expected) = tiny_program(CFG, rng)
+    prog_len = count
+    after = [Store(sram_base=0, dram_base=7680 // CFG.out_elem_bytes, y_size=1, x_size=2, x_stride=2),
+             Load(memory_type=MemId.UOP, sram_base=0, dram_base=0, y_size=1, x_size=4, x_stride=4), Finish()]
+    dram[prog_len * 16:(prog_len + 3) * 16] = encode_program(CFG, after)
+    # Second run: only FINISH-free work visible through a STORE of the (unchanged) out buffer.
+    check = [Store(sram_base=0, dram_base=7424 // CFG.out_elem_bytes, y_size=1, x_size=2, x_stride=2), Finish()]
+    dram[3072:3104] = encode_program(CFG, check)
+    ref = dram.copy()
+    fs = FunctionalSim(CFG)
+    fs.run(ref, 0, prog_len + 3)
+    fs.run(ref, 3072, 2)
+    simulate_core(CFG, dram, [(0, prog_len + 3), (3072, 2)], max_cycles=5000)
+    assert not dram[7680:7680 + expected.size].any()
+    assert np.array_equal(dram[7424:7424 + expected.size], expected)
+    assert np.array_equal(dram, ref)

@@ -76,13 +76,16 @@ def test_conv2d_rectangular_stride_padding(rt):
     np.testing.assert_array_equal(y, ref.conv2d(x, wt, None, (2, 1), (1, 0), 6, False))
 
 
-def test_conv2d_window_all_padding(rt):
-    """1×1 kernel with padding: border outputs read only padding (the runtime loads zeros for them)."""
+@pytest.mark.parametrize("stride,tile", [(1, (1, 1)), (2, (1, 1)), (2, (2, 3)), (3, (3, 1)), (3, (2, 2))])
+def test_conv2d_window_all_padding(rt, stride, tile):
+    """1×1 kernel with padding: border outputs read only padding (the runtime loads zeros for them); with a
+    stride the loads also skip the unused input rows."""
     rng = np.random.default_rng(8)
-    x, wt = randint8(rng, (1, 5, 4, 4)), randint8(rng, (3, 5, 1, 1))
+    x, wt = randint8(rng, (1, 5, 7, 8)), randint8(rng, (3, 5, 1, 1))
     bias = np.array([100, -100, 5], np.int32)
-    y = rt.conv2d(x, wt, bias, padding=2, shift=3, schedule=Conv2dSchedule(1, 1, 1, 1, 1, 2))
-    expect = ref.conv2d(x, wt, bias, 1, 2, 3, False)
+    y = rt.conv2d(x, wt, bias, stride=stride, padding=2, shift=3,
+                  schedule=Conv2dSchedule(1, tile[0], tile[1], 1, 1, 2))
+    expect = ref.conv2d(x, wt, bias, stride, 2, 3, False)
     np.testing.assert_array_equal(y, expect)
     assert (y[0, :, 0, 0] == [12, -13, 0]).all()            # bias >> 3 alone at a pure-padding pixel
 
@@ -203,3 +206,20 @@ def test_conv2d_batched_rectangular_block_config(seed):
     sched = random_schedule(rng, cfg, g) if seed % 2 else None
     y = rt.conv2d(x, wt, bias, stride=stride, padding=pad, shift=5, relu=bool(seed % 3 == 0), schedule=sched)
     np.testing.assert_array_equal(y, ref.conv2d(x, wt, bias, stride, pad, 5, seed % 3 == 0))
+
+
+def test_uop_eviction_mid_stream():
+    """Tiles whose kernels do not all fit uop SRAM at once (small config: 1024 entries): kernels are evicted and
+    reloaded within one stream, and the result and the race check still hold."""
+    rt = make_runtime(vta.load_config("small"))
+    rng = np.random.default_rng(21)
+    x, wt = randint8(rng, (1, 8, 11, 11)), randint8(rng, (8, 8, 3, 3))
+    s = Conv2dSchedule(1, 6, 6, 1, 1, 2)           # GEMM kernels of 9·36 = 324 uops per slot; edge tiles differ
+    evictions = rt.kernels.evictions
+    y = rt.conv2d(x, wt, padding=1, shift=8, schedule=s)
+    np.testing.assert_array_equal(y, ref.conv2d(x, wt, None, 1, 1, 8, False))
+    assert rt.kernels.evictions > evictions
+    assert find_races(rt.cfg, rt.last_program, rt.dram) == []
+    # the next call starts from whatever is resident and still computes the right thing
+    y = rt.conv2d(x, wt, padding=1, shift=8, schedule=s)
+    np.testing.assert_array_equal(y, ref.conv2d(x, wt, None, 1, 1, 8, False))

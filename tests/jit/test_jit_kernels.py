@@ -97,3 +97,35 @@ def test_index_too_wide_for_uop_field(env):
     cfg, kc, _ = env
     with pytest.raises(vta.ISAError):
         kc.get("wide", lambda: UopKernel("wide", (Uop(cfg.acc_depth, 0, 0),)))
+
+
+def test_abandoned_stream_does_not_count_as_loaded(env):
+    cfg, kc, _ = env
+    kc.begin_stream()
+    ka = kc.get("a", kernel_of(10, "a"))
+    kc.place(CommandStream(cfg), ka)
+    kc.commit()                                   # this stream ran: "a" is resident
+    kc.begin_stream()
+    kb = kc.get("b", kernel_of(10, "b"))
+    kc.place(CommandStream(cfg), kb)              # this stream is never run ...
+    kc.begin_stream()                             # ... so the next one must not believe "b" is in uop SRAM
+    assert set(kc.resident) == {"a"}
+    s = CommandStream(cfg)
+    kc.place(s, kb)
+    assert len(s) == 1                            # reloaded
+
+
+def test_lru_never_drops_a_kernel_of_the_stream_being_built():
+    cfg = vta.load_config("small")
+    dram = np.zeros(1 << 16, np.uint8)
+    kc = KernelCache(cfg, DramAllocator(1 << 16), dram, max_kernels=2)
+    kc.begin_stream()
+    s = CommandStream(cfg)
+    placed = [kc.place(s, kc.get(n, kernel_of(3 + k, n))) for k, n in enumerate("abc")]
+    assert len(kc) == 3                           # over the limit, but all three are loaded by this stream
+    words = [dram[i.dram_base * 4:(i.dram_base + i.x_size) * 4] for i in s.insns]
+    assert [decode_uops(cfg, w) for w in words] == [list(p.kernel.uops) for p in placed]
+    kc.commit()
+    kc.begin_stream()
+    kc.get("d", kernel_of(2, "d"))                # next stream: the oldest two go
+    assert len(kc) == 2

@@ -8,10 +8,10 @@ left untouched: that checks that the harness honours write strobes.
 Modes selected by high bits of ``INSN_COUNT`` (the low 13 bits are the count): bit 15 makes it hang with Reg.WAIT =
 "compute waits for l2g" (for the deadlock watchdog); bit 14 makes it read 4 beats at 0xFFFF0000 (out of range for
 any test DRAM); bit 13 makes it read 4 beats at 0xFF8 (crossing a 4 KiB boundary). ``Reg.LOAD_BUSY`` reads the
-cycle counter (a recognisable counter value for read-back tests).
+cycle counter (a recognisable counter value for read-back tests), ``Reg.LOAD_STALL`` too while it hangs.
 """
 
-from amaranth import Cat, Const, Module, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -62,6 +62,9 @@ class DMAFixture(wiring.Component):
                 m.d.comb += csr.r_data.eq(wait)
             with m.Case(Reg.LOAD_BUSY):
                 m.d.comb += csr.r_data.eq(cycles)   # a recognisable value for the counter read-back test
+            with m.Case(Reg.LOAD_STALL):
+                # while hanging, every busy cycle is a stall cycle (as in the core, busy includes token stalls)
+                m.d.comb += csr.r_data.eq(Mux(wait != 0, cycles, 0))
         with m.If(csr.w_en):
             with m.Switch(csr.addr):
                 with m.Case(Reg.INSN_COUNT):

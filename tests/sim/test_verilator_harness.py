@@ -127,6 +127,7 @@ def test_device_run_stats_and_copy():
     assert stats.bytes["insn"] == 6 * 16
     assert stats.cycles == sim.csr_read(Reg.CYCLES) > 0
     assert stats.busy["load"] == stats.cycles  # the fixture maps LOAD_BUSY to its cycle counter
+    assert stats.stall["load"] == 0
     assert stats.wall_seconds > 0
     # the same model runs again (reset between runs)
     stats2 = sim.run(dram, 0x1000, count)

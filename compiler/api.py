@@ -1,0 +1,216 @@
+"""``vta.compiler.compile``: import → optimize → partition → calibrate → (search) → quantized program →
+a `CompiledModel` that runs it on a VTA device (fsim or Verilator) with the host doing what VTA cannot.
+
+    cm = vta.compiler.compile("model.onnx", config="default", calibration=x_calib, device="fsim")
+    y, = cm.run(x)            # float32 outputs, shaped like onnxruntime's (a list, one entry per graph output)
+    print(cm.report())        # per-layer placement, MACs, scales/shifts, quantization error, cycles
+"""
+
+import sys
+import time
+
+import numpy as np
+
+from ..config import load_config
+from ..quant.calibrate import collect
+from ..quant.hardware import HardwareDesc
+from ..quant.program import LayerChoice, Plan, build_program, run_program
+from .ir import CompileError
+from .onnx_import import from_onnx, from_torch
+from .ops import run_graph
+from .partition import partition
+from .passes import optimize
+
+__all__ = ["compile", "CompiledModel"]
+
+
+def _is_torch_module(m):
+    torch = sys.modules.get("torch")     # a torch module can only exist if torch was imported already
+    return torch is not None and isinstance(m, torch.nn.Module)
+
+
+def _feeds(g, x, what):
+    """Normalize user data to {input name: array} with the model's dtypes."""
+    if isinstance(x, dict):
+        missing = [i for i in g.inputs if i not in x]
+        if missing:
+            raise CompileError(f"{what} lacks model input(s) {missing}; the model's inputs are {g.inputs}")
+        feeds = {k: np.asarray(x[k]) for k in g.inputs}
+    else:
+        if len(g.inputs) != 1:
+            raise CompileError(f"the model has {len(g.inputs)} inputs {g.inputs}: pass {what} as a dict by name")
+        feeds = {g.inputs[0]: np.asarray(x)}
+    for k, v in feeds.items():
+        want = g.shapes[k]
+        if v.ndim != len(want) or tuple(v.shape[1:]) != tuple(want[1:]):
+            raise CompileError(f"{what} for input {k!r} must have shape (N, {', '.join(map(str, want[1:]))}), "
+                               f"not {v.shape}")
+        dt = g.dtypes.get(k, np.dtype(np.float32))
+        feeds[k] = v.astype(dt, copy=False)
+    return feeds
+
+
+def _chunks(g, feeds, batch_size):
+    """Split feeds along the batch axis: by the model's fixed batch, or by ``batch_size`` when it is dynamic."""
+    n = len(next(iter(feeds.values())))
+    step = batch_size if getattr(g, "dynamic_batch", False) else g.shapes[g.inputs[0]][0]
+    if not getattr(g, "dynamic_batch", False) and n % step:
+        raise CompileError(f"the model has a fixed batch of {step}; got {n} samples (not a multiple)")
+    return [{k: v[i:i + step] for k, v in feeds.items()} for i in range(0, n, step)]
+
+
+def compile(model, config="default", calibration=None, device="fsim", *, example_input=None, labels=None,
+            search=True, plan=None, first_layer_host=False, act_calibration=("percentile", "ceil"),
+            batch_size=64, host_gain=0.005, progress=False, runtime=None):
+    """Compile ``model`` for VTA.
+
+    ``model``: an ONNX path / bytes / ``onnx.ModelProto`` or a ``torch.nn.Module`` (then ``example_input``).
+    ``calibration``: input samples (array, or dict by input name) used to choose int8 scales; needed unless
+    the model is integer-only. ``labels``: optional calibration labels (the search then maximises accuracy;
+    otherwise agreement with the FP32 model). ``search``: HAGO-style greedy per-layer search (else the plan as
+    given / the defaults: ``act_calibration`` method and rounding for every activation, per-tensor ceil-rounded
+    weight scales). ``first_layer_host``: keep the first conv/dense in float on the CPU (upstream relay's
+    ``skip_conv_layers=[0]``). ``device``: "fsim", "verilator" or a `vta.device.Device`; ``runtime``: an
+    existing `vta.jit.Runtime` to reuse.
+    """
+    t0 = time.perf_counter()
+    cfg = load_config(config)
+    hw = HardwareDesc.from_config(cfg)
+    proto = None
+    if _is_torch_module(model):
+        g, proto = from_torch(model, example_input)
+    else:
+        from .onnx_import import load_onnx
+        proto = load_onnx(model)
+        g = from_onnx(proto)
+    optimize(g)
+    caps = partition(g, cfg)
+    base = plan.copy() if plan is not None else Plan(default_act=tuple(act_calibration),
+                                                     first_layer_host=first_layer_host)
+    stats, batches, ref, history, evals = {}, [], None, [], 0
+    if calibration is not None:
+        feeds = _feeds(g, calibration, "calibration")
+        batches = _chunks(g, feeds, max(batch_size, 256))
+        envs = []
+        tensors = [t for t in g.shapes if t not in g.consts]
+
+        def run_float(b):
+            env = run_graph(g, b)
+            envs.append({o: env[o] for o in g.outputs})
+            return env
+        stats = collect(run_float, batches, tensors)
+        ref = np.concatenate([e[g.outputs[0]] for e in envs])
+        if labels is not None:
+            labels = np.asarray(labels).reshape(-1)
+            if len(labels) != len(ref):
+                raise CompileError(f"labels has {len(labels)} entries, calibration {len(ref)} samples")
+        if search:
+            from ..quant.search import greedy_search
+            wrap = None
+            if progress:
+                from tqdm import tqdm
+                wrap = lambda pts: tqdm(pts, desc="quantization search", unit="choice", leave=False)
+            base, history, evals = greedy_search(g, caps, stats, hw, batches, ref, labels, base, host_gain,
+                                                 progress=wrap)
+    try:
+        prog = build_program(g, caps, base, stats, hw)
+    except CompileError as e:
+        if calibration is None and "calibration" in str(e):
+            raise CompileError(f"{e}: pass calibration=… samples (the model has float tensors that VTA needs "
+                               f"as int8)") from None
+        raise
+    cm = CompiledModel(g, proto, cfg, hw, caps, base, prog, device, runtime, batch_size)
+    cm.search_history, cm.search_evals = history, evals
+    cm.calib_stats = stats
+    if batches:
+        cm._measure_error(batches)
+    cm.compile_seconds = time.perf_counter() - t0
+    return cm
+
+
+class CompiledModel:
+    """A compiled model: `run` on the device, `simulate` (bit-exact numpy), `run_float` (FP32 reference),
+    `report` (per-layer placement, MACs, scales, errors, cycles)."""
+
+    def __init__(self, g, proto, cfg, hw, caps, plan, program, device, runtime, batch_size):
+        self.graph, self.onnx_model, self.cfg, self.hw, self.caps = g, proto, cfg, hw, caps
+        self.plan, self.program, self.device, self._rt = plan, program, device, runtime
+        self.batch_size = batch_size
+        self.errors = {}
+        self.executor = None
+        self.last_run_seconds = None
+        self.search_history, self.search_evals, self.compile_seconds = [], 0, 0.0
+
+    @property
+    def runtime(self):
+        if self._rt is None:
+            from ..jit import Runtime
+            self._rt = Runtime(self.cfg, device=self.device)
+        return self._rt
+
+    @property
+    def input_names(self):
+        return list(self.graph.inputs)
+
+    @property
+    def output_names(self):
+        return list(self.graph.outputs)
+
+    def _run(self, x, vta, progress=False, what="input"):
+        g = self.graph
+        chunks = _chunks(g, _feeds(g, x, what), self.batch_size)
+        if progress:
+            from tqdm import tqdm
+            chunks = tqdm(chunks, desc=f"running on {self.device}" if vta else "simulating", unit="batch")
+        outs = []
+        for c in chunks:
+            env = run_program(self.program, c, g.consts, vta=vta)
+            outs.append([np.asarray(env[k], np.float32) for k in self.program.outputs])
+        return [np.concatenate([o[i] for o in outs]) for i in range(len(g.outputs))]
+
+    def run(self, x, progress=False):
+        """Outputs (list of float32 arrays, like ``onnxruntime.InferenceSession.run(None, …)``) with every VTA
+        step executed on the device."""
+        from .lower import VTAExecutor
+        if self.executor is None:
+            self.executor = VTAExecutor(self.runtime)
+        t = time.perf_counter()
+        out = self._run(x, self.executor, progress)
+        self.last_run_seconds = time.perf_counter() - t
+        return out
+
+    def simulate(self, x, progress=False):
+        """The same outputs computed by the bit-exact numpy model of the device arithmetic (no device)."""
+        return self._run(x, None, progress)
+
+    def run_float(self, x):
+        """FP32 outputs of the optimized graph on the host (the reference the quantizer calibrates against)."""
+        g = self.graph
+        outs = [run_graph(g, c, keep=False) for c in _chunks(g, _feeds(g, x, "input"), 256)]
+        return [np.concatenate([o[name] for o in outs]).astype(np.float32) for name in g.outputs]
+
+    def predict(self, x, progress=False):
+        """``argmax`` over axis 1 of the first output, run on the device."""
+        return self.run(x, progress)[0].argmax(axis=1)
+
+    def _measure_error(self, batches):
+        """Relative RMS error of every int8 tensor (dequantized) against FP32 on the calibration set."""
+        g, num, den = self.graph, {}, {}
+        for b in batches[:2]:
+            ref = run_graph(g, b)
+            env = run_program(self.program, b, g.consts)
+            for t, e in self.program.exps.items():
+                k = t + "@q"
+                if k in env and t in ref:
+                    d = env[k].astype(np.float64) * 2.0 ** e - ref[t]
+                    num[t] = num.get(t, 0.0) + float(np.sum(d * d))
+                    den[t] = den.get(t, 0.0) + float(np.sum(np.asarray(ref[t], np.float64) ** 2))
+        self.errors = {t: (num[t] / den[t]) ** 0.5 if den[t] > 0 else 0.0 for t in num}
+
+    def report(self):
+        """A `vta.compiler.report.Report` (``str()`` is a table, ``to_dict()`` JSON-ready)."""
+        from .report import build_report
+        return build_report(self)
+
+    def layer_choice(self, name):
+        return self.plan.layers.get(name, LayerChoice())

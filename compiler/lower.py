@@ -1,0 +1,144 @@
+"""Lowering the quantized program's VTA steps onto the runtime JIT (`vta.jit.Runtime`).
+
+Each "vta" step becomes one (or, for per-channel shifts, one per distinct shift) JIT operator call; the JIT packs
+layouts, tiles, builds the command stream and runs it on the device. Per node this records what ran where, the
+MACs, instructions and — on Verilator — cycles, for the report.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import VTAError
+from .ir import CompileError
+
+__all__ = ["VTAExecutor", "NodeStats"]
+
+
+@dataclasses.dataclass
+class NodeStats:
+    calls: int = 0
+    macs: int = 0
+    useful_macs: int = 0
+    insns: int = 0
+    cycles: int = 0
+    cycles_known: bool = True
+    wall_seconds: float = 0.0
+    host_fallbacks: int = 0
+    note: str = ""
+
+
+class VTAExecutor:
+    """Runs "vta" steps of a `vta.quant.program.Program` with a `vta.jit.Runtime`; accumulates `NodeStats`."""
+
+    def __init__(self, runtime):
+        self.rt = runtime
+        self.stats = {}
+
+    def _record(self, st):
+        s = self.stats.setdefault(st.node.name, NodeStats())
+        ls = self.rt.last_stats
+        s.calls += 1
+        if ls is not None:
+            s.macs += ls.macs
+            s.useful_macs += ls.useful_macs
+            s.insns += ls.insns
+            s.wall_seconds += ls.wall_seconds or 0.0
+            if ls.cycles is None:
+                s.cycles_known = False
+            else:
+                s.cycles += ls.cycles
+        return s
+
+    def _gemm_groups(self, st, call):
+        """Call ``call(w, bias, shift)`` once per distinct shift; returns the outputs scattered back by channel."""
+        p = st.params
+        shift = p["shift"]
+        if not np.ndim(shift):
+            y = call(p["w"], p["bias"], int(shift))
+            self._record(st)
+            return y
+        out = None
+        for s in np.unique(shift):
+            idx = np.nonzero(shift == s)[0]
+            y = call(np.ascontiguousarray(p["w"][idx]), np.ascontiguousarray(p["bias"][idx]), int(s))
+            self._record(st)
+            if out is None:
+                out = np.empty(y.shape[:1] + (len(shift),) + y.shape[2:], np.int8)
+            out[:, idx] = y
+        return out
+
+    def run(self, st, env, consts):
+        rt, p = self.rt, st.params
+        x = env[st.inputs[0]] if st.inputs and st.inputs[0] in env else None
+        if st.kind == "conv":
+            if p["prepad"]:
+                t, l, b, r = p["prepad"]
+                x = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)))
+                pad = (0, 0)
+            else:
+                pad = (p["pads"][0], p["pads"][1])
+            x = np.ascontiguousarray(x)
+            y = self._gemm_groups(st, lambda w, b, s: rt.conv2d(x, w, b, stride=tuple(p["stride"]), padding=pad,
+                                                                shift=s, relu=p["relu"]))
+        elif st.kind == "dense":
+            x = np.ascontiguousarray(x)
+            y = self._gemm_groups(st, lambda w, b, s: rt.dense(x, w, b, shift=s, relu=p["relu"]))
+        elif st.kind == "add":
+            y = rt.add(np.ascontiguousarray(x), np.ascontiguousarray(env[st.inputs[1]]), a_shift=p["a_shift"],
+                       b_shift=p["b_shift"], shift=p["shift"], relu=p["relu"])
+            self._record(st)
+        elif st.kind == "relu":
+            y = rt.relu(np.ascontiguousarray(x))
+            self._record(st)
+        elif st.kind == "maxpool":
+            y = rt.max_pool2d(np.ascontiguousarray(x), tuple(p["kernel"]), stride=tuple(p["stride"]),
+                              padding=tuple(p["padding"]))
+            self._record(st)
+        elif st.kind == "intgemm":
+            y = self._integer(st, env, consts)
+        else:
+            raise CompileError(f"internal error: step {st.kind!r} cannot run on VTA")
+        env[st.outputs[0]] = y
+
+    def _integer(self, st, env, consts):
+        """ConvInteger / MatMulInteger: exact on VTA when x − x_zp and w − w_zp fit int8 and no output saturates
+        the int8 result; otherwise computed exactly on the host (counted as a host fallback with the reason)."""
+        from .ops import run_node, conv_params
+        n = st.node
+        get = lambda k: consts[k] if k in consts else (env[k] if k else None)
+        vals = [get(k) for k in st.inputs] + [None] * (4 - len(st.inputs))
+        x, w, xz, wz = vals[:4]
+        xi = x.astype(np.int64) - (0 if xz is None else int(np.asarray(xz).reshape(-1)[0]))
+        wz_ = 0 if wz is None else np.asarray(wz, np.int64)
+        if n.op == "ConvInteger":
+            wi = w.astype(np.int64) - (wz_.reshape(-1, 1, 1, 1) if np.size(wz_) > 1 else wz_)
+        else:
+            wi = w.astype(np.int64) - (wz_.reshape(1, -1) if np.size(wz_) > 1 else wz_)
+        s = self.stats.setdefault(n.name, NodeStats())
+        fits = lambda a: a.size and a.min() >= -128 and a.max() <= 127
+        if not (fits(xi) and fits(wi)):
+            s.host_fallbacks += 1
+            s.note = "operands do not fit int8 after zero-point subtraction: computed on the host"
+            return run_node(n, vals[:len(st.inputs)])[0]
+        if n.op == "ConvInteger":
+            strides, pads, dil, group = conv_params(n, x.shape, w.shape)
+            t, l, b, r = pads
+            xp = xi.astype(np.int8)
+            if (t, l) != (b, r):
+                xp = np.pad(xp, ((0, 0), (0, 0), (t, b), (l, r)))
+                t = l = 0
+            y = self.rt.conv2d(np.ascontiguousarray(xp), np.ascontiguousarray(wi.astype(np.int8)), None,
+                               stride=tuple(strides), padding=(t, l), shift=0, relu=False)
+        else:
+            if xi.ndim != 2:
+                raise VTAError(f"{n}: MatMulInteger on VTA needs a 2-D input, not {xi.shape}")
+            y = self.rt.dense(np.ascontiguousarray(xi.astype(np.int8)),
+                              np.ascontiguousarray(wi.T.astype(np.int8)), None, shift=0, relu=False)
+        self._record(st)
+        if np.any(y == 127) or np.any(y == -128):
+            # a saturated int8 result may hide a larger int32 value: recompute exactly on the host
+            s.host_fallbacks += 1
+            s.note = "an int8 result reached the clip limit (the int32 value may be larger): recomputed on the host"
+            return run_node(n, vals[:len(st.inputs)])[0]
+        return y.astype(np.int32)

@@ -1,0 +1,133 @@
+"""ONNX → `vta.compiler.ir.Graph` (and PyTorch → ONNX → Graph).
+
+Initializers (and ONNX < IR 4 graph inputs that have an initializer) become constants; the remaining graph inputs
+are the runtime inputs. A symbolic (dynamic) batch dimension is recorded as ``graph.dynamic_batch`` and given
+size 1 for static shape inference. Every node is checked against the supported op set here, so an unsupported
+op fails at import with its node name, not at run time.
+"""
+
+import os
+
+import numpy as np
+
+from .ir import CompileError, Graph, Node, UnsupportedOpError
+from .ops import check_node
+
+__all__ = ["load_onnx", "from_onnx", "from_torch"]
+
+
+def load_onnx(model):
+    """A ModelProto from a path, bytes or a ModelProto."""
+    import onnx
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if isinstance(model, (bytes, bytearray)):
+        return onnx.load_from_string(bytes(model))
+    if isinstance(model, (str, os.PathLike)):
+        if not os.path.exists(model):
+            raise CompileError(f"model file {str(model)!r} does not exist")
+        try:
+            return onnx.load(str(model))
+        except Exception as e:  # protobuf raises its own DecodeError type
+            raise CompileError(f"{str(model)!r} is not a readable ONNX model: {e}") from None
+    raise CompileError(f"model must be an ONNX path, bytes, ModelProto or torch.nn.Module, not {type(model).__name__}")
+
+
+def _attr_value(a):
+    from onnx import helper, numpy_helper, AttributeProto
+    if a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
+        return _SUBGRAPH
+    if a.type == AttributeProto.TENSOR:
+        return numpy_helper.to_array(a.t)
+    v = helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, list) and v and isinstance(v[0], bytes):
+        return [e.decode() for e in v]
+    return v
+
+
+_SUBGRAPH = object()
+
+
+def from_onnx(model):
+    """Import an ONNX model (path, bytes or ModelProto) as a `Graph`."""
+    from onnx import numpy_helper, helper
+    m = load_onnx(model)
+    opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 13)
+    g = m.graph
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    for t in getattr(g, "sparse_initializer", []):
+        raise UnsupportedOpError(f"sparse initializer {t.values.name!r} is not supported")
+    inputs, shapes, dtypes, dynamic = [], {}, {}, False
+    for vi in g.input:
+        if vi.name in consts:
+            continue
+        tt = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type"):
+            raise CompileError(f"graph input {vi.name!r} is not a tensor")
+        dims = []
+        for i, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value"):
+                dims.append(int(d.dim_value))
+            elif i == 0:
+                dims.append(1)
+                dynamic = True
+            else:
+                raise CompileError(f"graph input {vi.name!r} has a symbolic dimension {i} ({d.dim_param!r}); only "
+                                   f"the batch dimension may be dynamic")
+        inputs.append(vi.name)
+        shapes[vi.name] = tuple(dims)
+        dtypes[vi.name] = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type))
+    nodes, names = [], set()
+    for k, n in enumerate(g.node):
+        name = n.name or f"{n.op_type}_{k}"
+        while name in names:
+            name += "_"
+        names.add(name)
+        node = Node(n.op_type, name, list(n.input), list(n.output), {}, opset)
+        if n.domain not in ("", "ai.onnx"):
+            raise UnsupportedOpError(f"{node}: operator domain {n.domain!r} is not supported (only the default "
+                                     f"ONNX domain)")
+        for a in n.attribute:
+            v = _attr_value(a)
+            if v is _SUBGRAPH:
+                raise UnsupportedOpError(f"{node}: control flow (subgraph attribute {a.name!r}) is not supported")
+            node.attrs[a.name] = v
+        check_node(node)
+        nodes.append(node)
+    graph = Graph(nodes, inputs, [o.name for o in g.output], consts, shapes, dtypes, g.name or "model")
+    graph.dynamic_batch = dynamic
+    graph.opset = opset
+    graph.toposort()
+    return graph
+
+
+def from_torch(module, example_input, *, opset=17):
+    """Export a ``torch.nn.Module`` with ``example_input`` to ONNX (batch axis dynamic) and import it.
+
+    Uses the TorchScript exporter (``dynamo=False``): it needs no extra packages. Returns (Graph, ModelProto)."""
+    import io
+    import warnings
+    try:
+        import torch
+    except ImportError:
+        raise CompileError("compiling a PyTorch module needs torch (pip install torch)") from None
+    import onnx
+    if not isinstance(module, torch.nn.Module):
+        raise CompileError(f"model must be a torch.nn.Module here, not {type(module).__name__}")
+    if example_input is None:
+        raise CompileError("compiling a PyTorch module needs an example input (example_input=…) to trace it")
+    x = example_input if isinstance(example_input, torch.Tensor) else torch.from_numpy(np.asarray(example_input))
+    module = module.eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's own deprecation notices are not the user's problem
+        kwargs = dict(input_names=["input"], output_names=["output"], opset_version=opset,
+                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+        try:
+            torch.onnx.export(module, (x,), buf, dynamo=False, **kwargs)
+        except TypeError:   # older torch without the dynamo keyword
+            torch.onnx.export(module, (x,), buf, **kwargs)
+    proto = onnx.load_from_string(buf.getvalue())
+    return from_onnx(proto), proto

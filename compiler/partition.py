@@ -1,0 +1,121 @@
+"""VTA/CPU partitioning: for every node, can VTA run it (through the JIT's operators), and if not, why.
+
+The answer depends only on the op, its attributes and static shapes; the quantizer may still keep a VTA-capable
+layer on the host (a HAGO-style choice), which the report shows separately. Ops that only move data (Flatten,
+Reshape, Transpose, Squeeze, Unsqueeze, Concat) run on the host on int8 data without arithmetic.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from .ops import conv_params, pool_params
+
+__all__ = ["Capability", "partition", "LAYOUT_OPS"]
+
+LAYOUT_OPS = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity"}
+
+
+@dataclasses.dataclass
+class Capability:
+    vta: bool
+    reason: str
+    prepad: tuple = None     # asymmetric conv padding done on the host first: (t, l, b, r)
+
+
+def _conv(node, g, cfg):
+    xs, ws = g.shapes[node.inputs[0]], g.shapes[node.inputs[1]]
+    if node.inputs[1] not in g.consts:
+        return Capability(False, "weights are not constant (VTA needs them quantized ahead of time)")
+    if len(node.inputs) > 2 and node.inputs[2] and node.inputs[2] not in g.consts:
+        return Capability(False, "bias is not constant")
+    strides, pads, dil, group = conv_params(node, xs, ws)
+    if group != 1:
+        return Capability(False, f"grouped convolution (group={group}) is not supported by the VTA conv2d operator")
+    if max(dil) > 1:
+        return Capability(False, f"dilated convolution (dilations={dil}) is not supported by the VTA conv2d operator")
+    t, l, b, r = pads
+    prepad = None
+    if (t, l) != (b, r):
+        prepad = (t, l, b, r)
+    from ..jit.schedule import ConvGeometry, default_conv2d_schedule
+    try:
+        ph, pw = (0, 0) if prepad else (t, l)
+        h, w = (xs[2] + t + b, xs[3] + l + r) if prepad else (xs[2], xs[3])
+        geo = ConvGeometry.of(cfg, 1, xs[1], h, w, ws[0], ws[2], ws[3], tuple(strides), (ph, pw))
+        default_conv2d_schedule(cfg, geo)
+    except Exception as e:  # a ScheduleError or geometry limit of the JIT, reported verbatim
+        return Capability(False, f"the JIT cannot schedule it: {e}")
+    k = int(np.prod(ws[1:]))
+    if k * 128 * 127 >= 1 << 31:
+        return Capability(False, f"reduction of {k} int8 products could overflow the int32 accumulator")
+    why = f"int8 conv2d on the GEMM core ({ws[0]}×{xs[1]}×{ws[2]}×{ws[3]})"
+    if prepad:
+        why += f"; asymmetric padding {prepad} applied on the host first"
+    return Capability(True, why, prepad)
+
+
+def _dense(node, g, cfg):
+    xs, ws = g.shapes[node.inputs[0]], g.shapes[node.inputs[1]]
+    if len(xs) != 2:
+        return Capability(False, f"dense input must be 2-D, not {xs}")
+    if ws[1] * 128 * 127 >= 1 << 31:
+        return Capability(False, f"reduction of {ws[1]} int8 products could overflow the int32 accumulator")
+    return Capability(True, f"int8 dense on the GEMM core ({ws[0]}×{ws[1]})")
+
+
+def _maxpool(node, g, cfg):
+    xs = g.shapes[node.inputs[0]]
+    kernel, strides, pads, dil, ceil_mode = pool_params(node, xs)
+    if max(dil) > 1:
+        return Capability(False, f"dilated max pooling (dilations={dil}) is not supported by the VTA max_pool2d")
+    if (pads[0], pads[1]) != (pads[2], pads[3]):
+        return Capability(False, f"asymmetric pooling pads {pads} are not supported by the VTA max_pool2d")
+    oh = (xs[2] + 2 * pads[0] - kernel[0]) // strides[0] + 1
+    ow = (xs[3] + 2 * pads[1] - kernel[1]) // strides[1] + 1
+    if ceil_mode and g.shapes[node.outputs[0]][2:] != (oh, ow):
+        return Capability(False, "ceil_mode pooling with a partial last window is not supported by VTA max_pool2d")
+    if pads[0] >= kernel[0] or pads[1] >= kernel[1]:
+        return Capability(False, f"padding {pads} not smaller than the kernel {kernel}")
+    return Capability(True, "int8 max pooling on the tensor ALU")
+
+
+def _add(node, g, cfg):
+    a, b = node.inputs[:2]
+    if a in g.consts or b in g.consts:
+        return Capability(False, "adding a constant is a float op on the host (no int8 constant operand path)")
+    if g.shapes[a] != g.shapes[b]:
+        return Capability(False, f"broadcasting add {g.shapes[a]} + {g.shapes[b]} is not supported on VTA")
+    return Capability(True, "int8 element-wise add on the tensor ALU")
+
+
+def partition(g, cfg):
+    """``{node name: Capability}`` for every node of ``g`` (shapes inferred)."""
+    out = {}
+    for n in g.nodes:
+        if n.op == "Conv":
+            c = _conv(n, g, cfg)
+        elif n.op == "Dense":
+            c = _dense(n, g, cfg)
+        elif n.op == "MaxPool":
+            c = _maxpool(n, g, cfg)
+        elif n.op == "Add":
+            c = _add(n, g, cfg)
+        elif n.op == "Relu":
+            c = Capability(True, "int8 max with 0 on the tensor ALU")
+        elif n.op in ("ConvInteger", "MatMulInteger"):
+            c = Capability(True, "exact integer GEMM on VTA while operands and results fit int8")
+            if n.op == "ConvInteger":
+                ci = _conv(n, g, cfg) if n.inputs[1] in g.consts else Capability(False, "weights are not constant")
+                if not ci.vta:
+                    c = ci
+            elif n.inputs[1] not in g.consts or len(g.shapes[n.inputs[0]]) != 2 or len(g.shapes[n.inputs[1]]) != 2:
+                c = Capability(False, "MatMulInteger needs a 2-D input and constant 2-D weights on VTA")
+        elif n.op in LAYOUT_OPS:
+            c = Capability(False, "data movement only: runs on the host (no arithmetic)")
+        elif n.op == "Concat":
+            c = Capability(False, "data movement (with per-input shifts to a common scale) on the host")
+        else:
+            c = Capability(False, f"VTA has no {n.op} operator: float32 on the host")
+        out[n.name] = c
+    return out

@@ -1,0 +1,137 @@
+"""The compile report: for every layer, where it ran and why, its MACs, the scales and shifts chosen, the
+quantization error against FP32 on the calibration set and (after a Verilator run) cycles."""
+
+import dataclasses
+import json
+
+import numpy as np
+
+from .ops import macs_of
+
+__all__ = ["Report", "build_report"]
+
+
+@dataclasses.dataclass
+class Report:
+    model: str
+    config: str
+    device: str
+    layers: list
+    summary: dict
+
+    def to_dict(self):
+        return {"model": self.model, "config": self.config, "device": self.device, "summary": self.summary,
+                "layers": self.layers}
+
+    def to_json(self, path=None):
+        text = json.dumps(self.to_dict(), indent=2, default=_jsonable)
+        if path:
+            with open(path, "w") as f:
+                f.write(text + "\n")
+        return text
+
+    @property
+    def cpu_layers(self):
+        return [l for l in self.layers if l["placement"] != "VTA"]
+
+    def __str__(self):
+        head = f"{'layer':<28} {'op':<12} {'where':<9} {'MACs':>10} {'scales (x,w→y)':<18} {'shift':<9} " \
+               f"{'err':>7} {'cycles':>9}  why"
+        lines = [f"{self.model} on VTA config {self.config} ({self.device})", head, "-" * len(head)]
+        for l in self.layers:
+            sc = l.get("scales", "")
+            err = "" if l.get("rel_error") is None else f"{100 * l['rel_error']:.2f}%"
+            cyc = "" if l.get("cycles") is None else str(l["cycles"])
+            lines.append(f"{l['name'][:28]:<28} {l['op'][:12]:<12} {l['placement']:<9} {l['macs']:>10} "
+                         f"{sc:<18} {str(l.get('shift', ''))[:9]:<9} {err:>7} {cyc:>9}  {l['reason']}")
+        s = self.summary
+        lines.append("-" * len(head))
+        lines.append(f"MACs on VTA {s['vta_macs']} of {s['total_macs']} ({100 * s['vta_mac_fraction']:.1f}%); "
+                     f"{s['vta_layers']} layer(s) on VTA, {s['cpu_layers']} on the host; "
+                     f"compile {s['compile_seconds']:.2f} s, search evaluated {s['search_evals']} plan(s)")
+        if s.get("cycles") is not None:
+            lines.append(f"VTA cycles (last run): {s['cycles']}")
+        return "\n".join(lines)
+
+
+def _jsonable(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+def _fmt_e(e):
+    if np.ndim(e):
+        lo, hi = int(np.min(e)), int(np.max(e))
+        return f"2^[{lo}..{hi}]" if lo != hi else f"2^{lo}"
+    return f"2^{int(e)}"
+
+
+def build_report(cm):
+    g, prog = cm.graph, cm.program
+    by_node = {}
+    for st in prog.steps:
+        if st.node is not None:
+            by_node.setdefault(st.node.name, []).append(st)
+    ex = cm.executor.stats if cm.executor is not None else {}
+    layers, total, on_vta, cycles_all, cycles_known = [], 0, 0, 0, True
+    for n in g.nodes:
+        steps = by_node.get(n.name, [])
+        main = steps[-1] if steps else None
+        macs = macs_of(n, g.shapes)
+        total += macs
+        if main is not None and main.device == "vta":
+            placement = "VTA"
+            on_vta += macs
+        elif main is not None and main.kind in ("layout", "concat"):
+            placement = "host-int8"
+        else:
+            placement = "CPU-fp32"
+        row = {"name": n.name, "op": n.op + ("+relu" if n.attr("_act") == "relu" else ""), "placement": placement,
+               "reason": main.reason if main is not None else "", "macs": macs,
+               "output_shape": list(g.shapes.get(n.outputs[0], ())),
+               "folded": n.attr("_folded", [])}
+        if main is not None and main.kind in ("conv", "dense"):
+            p = main.params
+            row["scales"] = f"{_fmt_e(p['e_x'])},{_fmt_e(p['e_w'])}→{_fmt_e(p['e_y'])}"
+            sh = p["shift"]
+            row["shift"] = int(sh) if not np.ndim(sh) else sorted({int(v) for v in np.unique(sh)})
+            row["weight_scales"] = p["gran"]
+            row["weight_rounding"] = p["w_round"]
+            row["exp_in"], row["exp_out"] = int(p["e_x"]), int(p["e_y"])
+            row["exp_weight"] = p["e_w"].tolist() if np.ndim(p["e_w"]) else int(p["e_w"])
+            if p["bias_clipped"]:
+                row["bias_clipped"] = int(p["bias_clipped"])
+        elif main is not None and main.kind == "add":
+            p = main.params
+            row["shift"] = f"{p['a_shift']},{p['b_shift']}→{p['shift']}"
+        if n.outputs[0] in prog.exps:
+            row["exp_out"] = int(prog.exps[n.outputs[0]])
+            row["scales"] = row.get("scales", f"→{_fmt_e(prog.exps[n.outputs[0]])}")
+        row["rel_error"] = cm.errors.get(n.outputs[0])
+        st = ex.get(n.name)
+        if st is not None:
+            row["vta_calls"] = st.calls
+            row["insns"] = st.insns
+            row["device_macs"] = st.macs
+            row["cycles"] = st.cycles if st.cycles_known else None
+            if st.host_fallbacks:
+                row["host_fallbacks"] = st.host_fallbacks
+                row["reason"] += f" — {st.note}"
+            if st.cycles_known:
+                cycles_all += st.cycles
+            else:
+                cycles_known = False
+        layers.append(row)
+    summary = {"total_macs": total, "vta_macs": on_vta, "vta_mac_fraction": on_vta / total if total else 0.0,
+               "vta_layers": sum(1 for l in layers if l["placement"] == "VTA"),
+               "cpu_layers": sum(1 for l in layers if l["placement"] != "VTA"),
+               "compile_seconds": cm.compile_seconds, "search_evals": cm.search_evals,
+               "search_changes": [h["change"] for h in cm.search_history[1:]],
+               "cycles": cycles_all if (ex and cycles_known) else None,
+               "hardware": cm.hw.to_dict()}
+    return Report(g.name, cm.cfg.name, str(cm.device), layers, summary)

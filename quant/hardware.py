@@ -1,0 +1,73 @@
+"""The hardware description HAGO-style quantization searches against, derived from a `VTAConfig`.
+
+What VTA computes, and therefore what a quantized layer may be: int8 activations and weights (symmetric, zero
+point 0), int32 accumulation in the GEMM core, and requantization on the tensor ALU with one arithmetic shift
+right (SHR by an immediate) followed by MAX/MIN clipping — so every scale is a power of two, every rescale is a
+shift, and rounding is floor unless a ``2^(shift-1)`` is folded into the bias. The JIT's conv2d/dense apply one
+shift per call; per-output-channel scales are served by splitting a layer's output channels into groups with
+the same shift (one GEMM call per group), which costs padding of each group to BLOCK_OUT channels.
+"""
+
+import dataclasses
+
+from ..config import load_config
+
+__all__ = ["HardwareDesc"]
+
+
+@dataclasses.dataclass(frozen=True)
+class HardwareDesc:
+    """Bit widths and requantization rules of one VTA configuration (see the module docstring)."""
+    name: str
+    input_bits: int
+    weight_bits: int
+    acc_bits: int
+    out_bits: int
+    block_in: int
+    block_out: int
+    batch: int
+    shift_range: tuple = (0, 31)       # the conv/dense epilogue's SHR immediate (JIT: 0..31)
+    add_shift_range: tuple = (-31, 31)  # element-wise add: negative amounts shift left (ALU SHR semantics)
+    imm_bits: int = 16
+    power_of_two_scales: bool = True
+    per_channel_shift: str = "split"    # per-channel shifts → one GEMM call per distinct shift
+    # op → where it can run and in which number format (HAGO's "which op runs at which bit width")
+    ops: tuple = (
+        ("Conv", "vta", "int8×int8→int32, shift, clip"),
+        ("Dense", "vta", "int8×int8→int32, shift, clip"),
+        ("Add", "vta", "int8+int8 (shifts align scales)→int32, shift, clip"),
+        ("Relu", "vta", "int8 max with 0"),
+        ("MaxPool", "vta", "int8 max over window"),
+        ("ConvInteger", "vta", "exact when operands and result fit int8"),
+        ("MatMulInteger", "vta", "exact when operands and result fit int8"),
+        ("Flatten/Reshape/Transpose/Concat", "host", "int8 data movement, no arithmetic (Concat: shifts)"),
+        ("*", "host", "float32 (dequantize → op → quantize)"),
+    )
+
+    @classmethod
+    def from_config(cls, cfg="default"):
+        cfg = load_config(cfg)
+        return cls(name=cfg.name, input_bits=cfg.inp_width, weight_bits=cfg.wgt_width, acc_bits=cfg.acc_width,
+                   out_bits=cfg.out_width, block_in=cfg.block_in, block_out=cfg.block_out, batch=cfg.batch)
+
+    @property
+    def qmin(self):
+        return -(1 << (self.input_bits - 1))
+
+    @property
+    def qmax(self):
+        return (1 << (self.input_bits - 1)) - 1
+
+    @property
+    def wmax(self):
+        """Symmetric weight range ±wmax (−128 is not used so that negation stays representable)."""
+        return (1 << (self.weight_bits - 1)) - 1
+
+    @property
+    def acc_max(self):
+        return (1 << (self.acc_bits - 1)) - 1
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["ops"] = [list(o) for o in self.ops]
+        return d

@@ -1,0 +1,157 @@
+"""HAGO-style greedy search over per-layer quantization choices, scored by exact simulated quantization.
+
+Decision points, in topological order: for each VTA-capable Conv/Dense its weight scale granularity (per tensor
+or per output channel), weight scale rounding (ceil or nearest) and placement (VTA or float32 on the CPU); for
+each tensor that gets its own int8 scale, the exponent produced by a calibration method (max, average range,
+percentile, KL, MSE) and rounding (ceil, nearest) — distinct exponents only. Each candidate is scored by running
+the bit-exact numpy simulation of the whole quantized program on the calibration set (resuming from the cached
+prefix the choice cannot affect): accuracy against labels (or agreement with the FP32 model's top-1 when no
+labels are given), ties broken by the output's mean squared error against FP32. Costlier choices must pay off:
+a choice never lowers top-1; a top-1 gain below two calibration samples counts as noise, and then only a lower
+error (≥ 1 %, ≥ 10 % for per-channel scales, which split a layer into one GEMM call per distinct shift) is
+accepted; the CPU only for a top-1 gain of at least ``host_gain``. Deterministic: no randomness beyond the fixed
+sampling seed of calibration.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from .calibrate import METHODS, ROUNDINGS, exponent
+from .program import LayerChoice, build_program, run_program
+
+__all__ = ["Scorer", "greedy_search", "score_outputs"]
+
+
+def score_outputs(out, ref, labels=None):
+    """(top-1 accuracy or FP32 agreement, −relative MSE) of output batch ``out`` against FP32 ``ref``."""
+    out, ref = np.asarray(out, np.float64), np.asarray(ref, np.float64)
+    mse = float(np.mean((out - ref) ** 2) / max(np.mean(ref ** 2), 1e-30))
+    if out.ndim == 2 and out.shape[1] > 1:
+        target = labels if labels is not None else ref.argmax(1)
+        acc = float(np.mean(out.argmax(1) == target))
+    else:
+        acc = 0.0
+    return acc, -mse
+
+
+class Scorer:
+    """Runs a plan's program on the calibration batches with prefix caching."""
+
+    def __init__(self, g, caps, stats, hw, batches, ref, labels=None):
+        self.g, self.caps, self.stats, self.hw = g, caps, stats, hw
+        self.batches, self.ref, self.labels = batches, ref, labels
+        self.snapshots = None     # per batch: {order: env before the first step of that order}
+        self.best_prog = None
+        self.evals = 0
+
+    def run(self, plan, start_order=0, commit=False):
+        """Score ``plan``; steps of nodes before ``start_order`` are taken from the committed run's snapshots.
+        ``commit`` makes this run the cached reference."""
+        prog = build_program(self.g, self.caps, plan, self.stats, self.hw)
+        self.evals += 1
+        start = next((i for i, s in enumerate(prog.steps) if s.order >= start_order), len(prog.steps))
+        cached = self.snapshots is not None and self._same_prefix(prog, start)
+        outs, snaps_all = [], []
+        for bi, feeds in enumerate(self.batches):
+            snaps = {} if commit else None
+            if cached and start in self.snapshots[bi]:
+                env, s0 = dict(self.snapshots[bi][start]), start
+                if commit:
+                    snaps.update({i: v for i, v in self.snapshots[bi].items() if i < start})
+            else:
+                env, s0 = dict(feeds), 0
+            env = run_program(prog, None, self.g.consts, start=s0, env=env, snapshots=snaps)
+            outs.append(env[prog.outputs[0]])
+            snaps_all.append(snaps)
+        if commit:
+            self.snapshots = snaps_all
+            self.best_prog = prog
+        return score_outputs(np.concatenate(outs), self.ref, self.labels), prog
+
+    def _same_prefix(self, prog, start):
+        if self.best_prog is None or len(self.best_prog.steps) < start:
+            return False
+        return all(a.kind == b.kind and a.outputs == b.outputs for a, b in zip(prog.steps[:start],
+                                                                              self.best_prog.steps[:start]))
+
+
+def _better(new, best, extra_cost, host_gain, acc_tol):
+    """Accept a candidate: never for lower top-1; for a top-1 gain ≥ ``acc_tol`` (the CPU needs ≥ ``host_gain``);
+    otherwise (gain below the noise level of the calibration set) for a ≥ 1 % lower output error (10 % for
+    per-channel scales, which cost extra GEMM calls)."""
+    (a1, m1), (a0, m0) = new, best
+    if a1 < a0:
+        return False
+    if extra_cost == "host":
+        return a1 - a0 >= host_gain
+    if a1 - a0 >= acc_tol:
+        return True
+    return (-m1) < (0.9 if extra_cost == "channel" else 0.99) * (-m0)
+
+
+def act_candidates(stats, qmax):
+    """Distinct exponents over calibration methods × roundings, each with the first (method, rounding) giving it."""
+    seen = {}
+    for m in METHODS:
+        for r in (ROUNDINGS if m != "mse" else ("ceil",)):
+            e = exponent(stats, m, r, qmax)
+            seen.setdefault(e, (m, r))
+    return seen
+
+
+def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host_gain=0.005, log=None,
+                  progress=None, acc_tol=None):
+    """Improve ``plan`` greedily; returns (plan, history, evaluations). ``history`` lists accepted changes.
+    ``acc_tol`` (default: 2 samples of the calibration set) is the top-1 gain that counts without error gain."""
+    from .program import Plan
+    plan = Plan() if plan is None else plan.copy()
+    scorer = Scorer(g, caps, stats, hw, batches, ref, labels)
+    acc_tol = 2.0 / max(len(ref), 1) if acc_tol is None else acc_tol
+    best, _ = scorer.run(plan, 0, commit=True)
+    history = [dict(change="start", score=best)]
+    order = {n.name: k for k, n in enumerate(g.nodes)}
+    consumers = g.consumers()
+    points = []
+    for k, n in enumerate(g.nodes):
+        if n.op in ("Conv", "Dense") and caps[n.name].vta:
+            points.append(("layer", n, k))
+        if n.op in ("Conv", "Dense", "Add", "Concat") and n.outputs[0] in stats:
+            points.append(("act", n.outputs[0], k))
+    for t in g.inputs:
+        users = consumers.get(t, [])
+        if users and t in stats:
+            points.insert(0, ("act", t, min(order[u.name] for u in users)))
+    for kind, what, k in (points if progress is None else progress(points)):
+        if kind == "layer":
+            cur = plan.layers.get(what.name, LayerChoice())
+            for field, values in (("w_gran", ("tensor", "channel")), ("w_round", ("ceil", "nearest")),
+                                  ("place", ("vta", "host"))):
+                for v in values:
+                    if getattr(cur, field) == v:
+                        continue
+                    cand = dataclasses.replace(cur, **{field: v})
+                    trial = plan.copy()
+                    trial.layers[what.name] = cand
+                    s, _ = scorer.run(trial, k)
+                    cost = "host" if v == "host" else "channel" if v == "channel" else None
+                    if _better(s, best, cost, host_gain, acc_tol):
+                        plan, best, cur = trial, s, cand
+                        scorer.run(plan, k, commit=True)
+                        history.append(dict(change=f"{what.name}: {field}={v}", score=s))
+        else:
+            cands = act_candidates(stats[what], hw.qmax)
+            cur = exponent(stats[what], *plan.act.get(what, plan.default_act), hw.qmax)
+            for e, choice in sorted(cands.items()):
+                if e == cur:
+                    continue
+                trial = plan.copy()
+                trial.act[what] = choice
+                s, _ = scorer.run(trial, k)
+                if _better(s, best, None, host_gain, acc_tol):
+                    plan, best, cur = trial, s, e
+                    scorer.run(plan, k, commit=True)
+                    history.append(dict(change=f"{what}: scale 2^{e} ({choice[0]}, {choice[1]})", score=s))
+        if log:
+            log(f"{kind} {getattr(what, 'name', what)}: best {best}")
+    return plan, history, scorer.evals

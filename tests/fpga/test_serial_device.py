@@ -1,0 +1,74 @@
+"""SerialDevice (the host driver) against the simulated bridge with a stand-in datapath (Amaranth simulator)."""
+
+import numpy as np
+import pytest
+from fpga_helpers import AmaranthUARTPort, RegsOnlyCore
+
+from vta import isa, load_config
+from vta.device import Device
+from vta.errors import ConfigError, DeadlockError, ProgramError
+from vta.fpga.serial_device import SerialDevice
+from vta.fpga.top import FPGATop
+
+CFG = load_config("small")
+DRAM = 2048
+
+
+def make_port(**core):
+    top = FPGATop(CFG, dram_bytes=DRAM, divisor=4, core_factory=lambda cfg: RegsOnlyCore(cfg, **core))
+    return AmaranthUARTPort(top, timeout=10)
+
+
+@pytest.fixture
+def port():
+    p = make_port(finish_after=50)
+    yield p
+    p.close()
+
+
+def finish_only_image(size=512):
+    dram = np.zeros(size, dtype=np.uint8)
+    prog = isa.encode_program(CFG, [isa.Finish()])
+    dram[:prog.size] = prog
+    dram[100:120] = np.arange(1, 21, dtype=np.uint8)
+    return dram
+
+
+def test_a_run_uploads_launches_polls_and_reads_back(port):
+    dev = SerialDevice(port, CFG, poll_interval=0)
+    assert isinstance(dev, Device)
+    dram = finish_only_image()
+    before = dram.copy()
+    stats = dev.run(dram, 0, 1)
+    assert dev.last_upload_bytes == dram.size           # first run: the whole image
+    assert np.array_equal(dram, before)                  # the stand-in core writes nothing; the read-back agrees
+    assert stats.cycles == 51
+    assert stats.busy["compute"] == 51
+    assert stats.insns["FINISH"] == 1
+    # the board now holds the image: a second run sends only the changed chunk
+    dram[300] = 9
+    dev.run(dram, 0, 1)
+    assert dev.last_upload_bytes == 256
+    assert dev.link.read_mem(300, 1) == b"\x09"
+
+
+def test_wrong_config_is_refused(port):
+    with pytest.raises(ConfigError, match="different VTA config"):
+        SerialDevice(port, "default")
+
+
+def test_an_image_larger_than_the_board_dram_is_refused(port):
+    dev = SerialDevice(port, CFG)
+    dram = finish_only_image(DRAM * 2)
+    with pytest.raises(ProgramError, match=f"only {DRAM} bytes"):
+        dev.run(dram, 0, 1)
+
+
+def test_a_hung_core_names_the_waiting_module():
+    port = make_port(finish_after=None, wait_bits=0b0100)     # compute waits for an s2g token
+    try:
+        dev = SerialDevice(port, CFG, run_timeout=0.5, poll_interval=0.01)
+        with pytest.raises(DeadlockError, match="compute waits for a s2g token"):
+            dev.run(finish_only_image(), 0, 1)
+    finally:
+        port.close()
