@@ -89,7 +89,7 @@ def conv_nchw(x, w, strides, pads, dil=(1, 1), group=1, dtype=np.float32):
                 r0, c0 = i * dil[0], j * dil[1]
                 xs = xg[:, :, r0:r0 + sh * (oh - 1) + 1:sh, c0:c0 + sw * (ow - 1) + 1:sw]
                 wt = w[gi * og:(gi + 1) * og, :, i, j]                       # (og, cg)
-                y[gi * og:(gi + 1) * og] += np.tensordot(wt, xs, axes=([1], [1]))
+                y[gi * og:(gi + 1) * og] += np.einsum("oc,nchw->onhw", wt, xs)
     return np.ascontiguousarray(y.transpose(1, 0, 2, 3))
 
 

@@ -11,9 +11,11 @@ from .builder import CommandStream, Stage
 from .kernels import KernelCache, KernelRecorder, Loop, UopKernel
 from .runtime import OpStats, Runtime
 from .schedule import (Conv2dSchedule, ElementwiseSchedule, PoolSchedule, ScheduleError, ConvGeometry,
+                       PoolGeometry, check_conv2d, check_elementwise, check_pool, conv2d_cost, conv2d_needs,
                        default_conv2d_schedule)
 from .ops.dense import DenseSchedule
 
 __all__ = ["Runtime", "OpStats", "Conv2dSchedule", "DenseSchedule", "ElementwiseSchedule", "PoolSchedule",
-           "ScheduleError", "ConvGeometry", "default_conv2d_schedule", "CommandStream", "Stage", "KernelCache",
+           "ScheduleError", "ConvGeometry", "PoolGeometry", "check_conv2d", "check_elementwise", "check_pool",
+           "conv2d_cost", "conv2d_needs", "default_conv2d_schedule", "CommandStream", "Stage", "KernelCache",
            "KernelRecorder", "Loop", "UopKernel", "DramAllocator", "DramBuffer", "OutOfDramError"]

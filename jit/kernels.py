@@ -166,7 +166,8 @@ class KernelCache:
         self._kernels[signature] = (kernel, buf)
         if len(self._kernels) > self.max_kernels:
             # drop the least recently used kernels, never one the stream being built loads from DRAM
-            for old_sig in [k for k in self._kernels if k not in self._in_stream][:len(self._kernels) - self.max_kernels]:
+            keep = self._in_stream | {signature}
+            for old_sig in [k for k in self._kernels if k not in keep][:len(self._kernels) - self.max_kernels]:
                 old, old_buf = self._kernels.pop(old_sig)
                 self._resident.pop(old_sig, None)
                 self.alloc.free(old_buf)

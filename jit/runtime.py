@@ -91,6 +91,18 @@ class Runtime:
     def __repr__(self):
         return f"Runtime({self.cfg.name!r}, device={self.device!r})"
 
+    def close(self):
+        """Release the device (a Verilator model, a serial link) if it has a ``close``."""
+        close = getattr(self.device, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     # -- DRAM -------------------------------------------------------------------------------------------------------
 
     def upload(self, array, elem_bytes, name=""):

@@ -7,10 +7,12 @@ that quotes each failing test's message. A failing test is then re-run alone on 
 compiled in, and the message names the waveform it wrote (``build/waves/<design>.<test>.vcd``).
 """
 
+import fcntl
 import hashlib
 import os
 import shutil
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -48,7 +50,16 @@ class CocotbDesign:
         return BUILD_ROOT / f"{self.name}-{self.digest}{'-waves' if waves else ''}"
 
     def _build(self, waves):
-        import time
+        """Build (once per RTL version) under an exclusive lock, so parallel pytest runs do not collide."""
+        BUILD_ROOT.mkdir(parents=True, exist_ok=True)
+        with open(BUILD_ROOT / f"{self.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return self._build_locked(waves)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _build_locked(self, waves):
         bdir = self._dir(waves)
         stamp = bdir / "built.ok"
         if stamp.exists() and (bdir / self.name).exists():

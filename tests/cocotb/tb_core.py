@@ -77,3 +77,62 @@ async def run_programs(dut):
                             f"({region_of(regions, a)}): core {axi.dram[a]:#04x}, fsim {expect[a]:#04x}; "
                             f"bytes [{a:#x}:+16] core {axi.dram[a:a + 16].tolist()} fsim {expect[a:a + 16].tolist()}")
     assert not failures, "\n".join(failures)
+
+
+@cocotb.test(timeout_time=20, timeout_unit="ms")
+async def csr_registers_and_counters(dut):
+    """Host register behaviour around run 0 of the program file: INSN_ADDR/INSN_COUNT read back; CTRL busy while
+    running and done after; a second launch and register writes while running are ignored (CYCLES keeps
+    counting, INSN_ADDR keeps its value); CYCLES frozen after done; WAIT clear at done; every performance counter
+    ≤ CYCLES, the busy counters non-zero, GEMM_ACTIVE and ALU_ACTIVE equal to the uop counts the pytest side
+    computed from the program (``gemm_uops``, ``alu_uops``)."""
+    cfg = tb_config()
+    progs = np.load(os.environ["VTA_TB_PROGRAMS"])
+    dut.csr__w_en.value = 0
+    dut.csr__addr.value = 0
+    dut.csr__w_data.value = 0
+    await start_clock_and_reset(dut)
+    axi = AxiSlaveDram(dut, progs["dram_0"].copy(), cfg.bus_width, latency=3)
+    cocotb.start_soon(axi.run())
+    csr = CsrDriver(dut)
+    await FallingEdge(dut.clk)
+    addr, count, max_cycles = (int(v) for v in progs["run_0"])
+    ctrl = await csr.read(Reg.CTRL)
+    assert ctrl & (CTRL_DONE | CTRL_BUSY) == 0, f"CTRL={ctrl:#x} after reset"
+    await csr.write(Reg.INSN_ADDR, addr)
+    await csr.write(Reg.INSN_COUNT, count)
+    assert await csr.read(Reg.INSN_ADDR) == addr
+    assert await csr.read(Reg.INSN_COUNT) == count
+    await csr.write(Reg.CTRL, CTRL_LAUNCH)
+    ctrl = await csr.read(Reg.CTRL)
+    assert ctrl & CTRL_BUSY and not ctrl & CTRL_DONE, f"CTRL={ctrl:#x} right after launch"
+    for _ in range(5):
+        await FallingEdge(dut.clk)
+    c1 = await csr.read(Reg.CYCLES)
+    await csr.write(Reg.CTRL, CTRL_LAUNCH)          # ignored while running
+    await csr.write(Reg.INSN_ADDR, addr + 0x100)    # ignored while running
+    c2 = await csr.read(Reg.CYCLES)
+    assert c2 > c1, f"CYCLES went from {c1} to {c2} across a launch written while running (must be ignored)"
+    assert await csr.read(Reg.INSN_ADDR) == addr, "INSN_ADDR changed by a write while running"
+    for n in range(max_cycles):
+        ctrl = await csr.read(Reg.CTRL)
+        if ctrl & CTRL_DONE:
+            break
+    else:
+        raise AssertionError(f"not done after {max_cycles} cycles")
+    assert not ctrl & CTRL_BUSY
+    cycles = await csr.read(Reg.CYCLES)
+    for _ in range(10):
+        await FallingEdge(dut.clk)
+    assert await csr.read(Reg.CYCLES) == cycles, "CYCLES not frozen after done"
+    assert await csr.read(Reg.WAIT) == 0, "WAIT non-zero after done"
+    counters = {r.name: await csr.read(r) for r in Reg if r >= Reg.FETCH_BUSY}
+    for name, v in counters.items():
+        assert v <= cycles, f"{name}={v} > CYCLES={cycles}"
+    for name in ("FETCH_BUSY", "LOAD_BUSY", "COMPUTE_BUSY", "STORE_BUSY"):
+        assert counters[name] > 0, f"{name} is 0 after a run that used every stage ({counters})"
+    assert counters["GEMM_ACTIVE"] == int(progs["gemm_uops"]), \
+        f"GEMM_ACTIVE={counters['GEMM_ACTIVE']}, program has {int(progs['gemm_uops'])} non-reset GEMM uops"
+    assert counters["ALU_ACTIVE"] == int(progs["alu_uops"]), \
+        f"ALU_ACTIVE={counters['ALU_ACTIVE']}, program has {int(progs['alu_uops'])} ALU uops"
+    assert np.array_equal(axi.dram, progs["expect_0"]), "DRAM differs from FunctionalSim"

@@ -23,10 +23,10 @@ def design():
     return CocotbDesign("vta_core_small", VTACore(CFG))
 
 
-def write_programs(path, runs, *, stall=0.0, latency=3, seed=0):
+def write_programs(path, runs, *, cfg=CFG, stall=0.0, latency=3, seed=0, extra=None):
     """``runs`` = [(name, dram, insn_addr, insn_count, regions)] executed in order on one FunctionalSim."""
-    fsim = FunctionalSim(CFG)
-    arrays = {"n_runs": len(runs), "stall": stall, "latency": latency, "seed": seed}
+    fsim = FunctionalSim(cfg)
+    arrays = {"n_runs": len(runs), "stall": stall, "latency": latency, "seed": seed, **(extra or {})}
     expects = []
     for k, (name, dram, addr, count, regions) in enumerate(runs):
         expect = dram.copy()
@@ -39,46 +39,86 @@ def write_programs(path, runs, *, stall=0.0, latency=3, seed=0):
     return expects
 
 
-def run(design, tag, runs, **kw):
+def run(design, tag, runs, *, cfg=CFG, testcase="run_programs", **kw):
     path = BUILD_ROOT / "programs" / f"{tag}.npz"
-    expects = write_programs(path, runs, **kw)
-    design.run("tb_core", "run_programs", env={"VTA_TB_PROGRAMS": path, "VTA_TB_CONFIG": "small"}, tag=tag)
+    expects = write_programs(path, runs, cfg=cfg, **kw)
+    design.run("tb_core", testcase, env={"VTA_TB_PROGRAMS": path, "VTA_TB_CONFIG": cfg.name}, tag=tag)
     return expects
 
 
-def test_core_demo_matmul_twice(design):
-    rng = np.random.default_rng(0)
-    M, K, N = 4 * CFG.batch, 2 * CFG.block_in, 2 * CFG.block_out
+def demo_run(cfg, rng):
+    """The demo matmul image as a run, and a check of its expected output against numpy."""
+    M, K, N = 4 * cfg.batch, 2 * cfg.block_in, 2 * cfg.block_out
     x = rng.integers(-128, 128, size=(M, K), dtype=np.int8)
     w = rng.integers(-128, 128, size=(N, K), dtype=np.int8)
-    dram, insns, _ = demo.build_matmul(CFG, x, w, 8)
+    dram, insns, _ = demo.build_matmul(cfg, x, w, 8)
     regions = {"insn": (demo.INSN_AT, demo.UOP_AT), "uop": (demo.UOP_AT, demo.INP_AT),
                "inp": (demo.INP_AT, demo.WGT_AT), "wgt": (demo.WGT_AT, demo.OUT_AT),
                "out": (demo.OUT_AT, demo.DRAM_BYTES)}
-    expects = run(design, "demo", [("demo matmul", dram, demo.INSN_AT, len(insns), regions),
-                                   ("demo matmul (second launch)", dram, demo.INSN_AT, len(insns), regions)])
-    # The reference image itself must be right (independent numpy check of the expected result).
     ref = np.clip((x.astype(np.int32) @ w.astype(np.int32).T) >> 8, -128, 127).astype(np.int8)
-    assert np.array_equal(demo.read_output(CFG, expects[0], M, N), ref)
+
+    def check(expect):   # the reference image itself must hold numpy's result
+        assert np.array_equal(demo.read_output(cfg, expect, M, N), ref)
+    return ("demo matmul", dram, demo.INSN_AT, len(insns), regions), check
 
 
-def random_runs(seeds, size):
+def test_core_demo_matmul_twice(design):
+    first, check = demo_run(CFG, np.random.default_rng(0))
+    second = ("demo matmul (second launch)",) + first[1:]
+    expects = run(design, "demo", [first, second])
+    check(expects[0])
+    check(expects[1])
+
+
+def test_core_csr_registers_and_counters(design):
+    """Host registers and performance counters around one demo run (see tb_core.csr_registers_and_counters)."""
+    from vta.isa import Alu, Gemm, decode_program
+    first, check = demo_run(CFG, np.random.default_rng(3))
+    _, dram, addr, count, _ = first
+    insns = decode_program(CFG, dram[addr:addr + 16 * count])
+    steps = lambda i: i.iter_out * i.iter_in * max(0, i.uop_end - i.uop_bgn)  # noqa: E731
+    gemm_uops = sum(steps(i) for i in insns if isinstance(i, Gemm) and not i.reset_reg)
+    alu_uops = sum(steps(i) for i in insns if isinstance(i, Alu))
+    assert gemm_uops > 0 and alu_uops > 0
+    expects = run(design, "csr", [first], testcase="csr_registers_and_counters",
+                  extra={"gemm_uops": gemm_uops, "alu_uops": alu_uops})
+    check(expects[0])
+
+
+def random_runs(cfg, seeds, size):
     from vta.sim.randprog import generate
     runs = []
     for s in seeds:
-        p = generate(CFG, seed=s, size=size)
+        p = generate(cfg, seed=s, size=size)
         runs.append((f"randprog seed={s} size={size}", p.fresh_dram(), p.insn_addr, p.insn_count,
                      {k: list(v) for k, v in p.regions.items()}))
     return runs
 
 
-@pytest.mark.parametrize("stall,latency,seeds", [(0.0, 2, (0, 1, 2)), (0.3, 7, (3, 4, 5))],
-                         ids=["no-stall", "stall30"])
-def test_core_random_programs(design, stall, latency, seeds):
-    run(design, f"random-{stall}", random_runs(seeds, "small"), stall=stall, latency=latency, seed=seeds[0])
+@pytest.mark.parametrize("size,stall,latency,seeds", [("small", 0.0, 2, (0, 1, 2)), ("medium", 0.3, 7, range(10, 18))],
+                         ids=["small-no-stall", "medium-stall30"])
+def test_core_random_programs(design, size, stall, latency, seeds):
+    run(design, f"random-{size}-{stall}", random_runs(CFG, seeds, size), stall=stall, latency=latency,
+        seed=seeds[0])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stall", [0.0, 0.4])
-def test_core_random_programs_medium(design, stall):
-    run(design, f"random-medium-{stall}", random_runs(range(10, 18), "medium"), stall=stall, latency=5, seed=10)
+def test_core_random_sweep(design, stall):
+    """100 medium random programs per stall setting (about a minute each)."""
+    run(design, f"random-sweep-{stall}", random_runs(CFG, range(100, 200), "medium"), stall=stall, latency=5,
+        seed=100)
+
+
+@pytest.fixture(scope="module")
+def design_default():
+    from vta.hw.core import VTACore
+    return CocotbDesign("vta_core_default", VTACore(load_config("default")))
+
+
+@pytest.mark.slow
+def test_core_default_config(design_default):
+    """The upstream-sized core (1×16×16, 128-bit … buffers): demo matmul and random programs."""
+    cfg = load_config("default")
+    runs = [demo_run(cfg, np.random.default_rng(1))[0]] + random_runs(cfg, range(20, 26), "small")
+    run(design_default, "default-config", runs, cfg=cfg, stall=0.2, latency=4)

@@ -42,6 +42,7 @@ def test_other_operators(rt):
     np.testing.assert_array_equal(rt.relu(a), np.maximum(a, 0))
     x32 = rng.integers(-(1 << 20), 1 << 20, (5, 40), dtype=np.int32)
     np.testing.assert_array_equal(rt.requantize(x32, shift=7, offset=33), ref.requantize(x32, 7, 1, 33))
+    np.testing.assert_array_equal(rt.requantize(x32, shift=9, scale=-5, offset=7), ref.requantize(x32, 9, -5, 7))
     x = randint8(rng, (1, 8, 9, 9))
     np.testing.assert_array_equal(rt.max_pool2d(x, 3, 2, 1), ref.max_pool2d(x, 3, 2, 1))
     xd, wd = randint8(rng, (6, 40)), randint8(rng, (30, 40))
@@ -60,3 +61,13 @@ def test_virtual_threads_hide_latency(rt):
     np.testing.assert_array_equal(out[0], ref.conv2d(x, w, None, 2, 1, 10, False))
     np.testing.assert_array_equal(out[1], out[0])
     assert cycles[1] < cycles[0], cycles
+
+
+def test_elementwise_double_buffered(rt):
+    """Many small tiles alternating between two acc/out slots: the store of one tile overlaps the loads and ALU
+    work of the next in hardware (LOAD ACC writes acc only, so only the first ALU op waits for the store)."""
+    from vta.jit import ElementwiseSchedule
+    rng = np.random.default_rng(4)
+    a, b = randint8(rng, (999,)), randint8(rng, (999,))
+    y = rt.add(a, b, shift=1, relu=True, schedule=ElementwiseSchedule(3, 2))
+    np.testing.assert_array_equal(y, ref.add(a, b, 0, 0, 1, True))

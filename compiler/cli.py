@@ -1,0 +1,87 @@
+"""``vta compile``: compile an ONNX model for VTA, optionally evaluate it on a device, write the report.
+
+    vta compile model.onnx --calib calib.npy [--labels y.npy] [--device fsim|verilator] [--eval data.npz]
+                [--report report.json] [--config default] [--no-search] [--first-layer-cpu]
+
+``--calib``: a .npy array of input samples, or a .npz with ``x`` (and optional ``y`` labels). ``--eval``: a .npz
+with ``x`` and ``y``: the held-out samples are run on the device and FP32 / VTA int8 accuracy printed.
+
+For `vta.cli`: ``command("compile", HELP, *ARGUMENTS)(handle)``, or ``add_parser(subparsers)`` for a plain
+argparse parser (sets ``func``).
+"""
+
+import sys
+
+import numpy as np
+
+from ..errors import VTAError
+
+__all__ = ["HELP", "ARGUMENTS", "add_parser", "handle"]
+
+HELP = "compile an ONNX model onto VTA (quantize, partition, run, report)"
+
+ARGUMENTS = [
+    (("model",), dict(help="the ONNX model file")),
+    (("--calib",), dict(required=True, help="calibration inputs: .npy array, or .npz with x (and y labels)")),
+    (("--labels",), dict(help="calibration labels (.npy) for the quantization search")),
+    (("--config",), dict(default="default", help="a preset name (default, small) or an upstream-style JSON config")),
+    (("--device",), dict(default="fsim", help="fsim (default) or verilator")),
+    (("--eval",), dict(help=".npz with x and y: evaluate FP32 and VTA int8 accuracy on these samples")),
+    (("--limit",), dict(type=int, default=0, help="evaluate only the first N samples of --eval")),
+    (("--report",), dict(help="write the per-layer report as JSON here")),
+    (("--no-search",), dict(action="store_true", help="skip the per-layer quantization search")),
+    (("--first-layer-cpu",), dict(action="store_true", help="keep the first conv/dense in float on the CPU")),
+    (("--quiet",), dict(action="store_true", help="no progress bars")),
+]
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("compile", help=HELP, description=HELP)
+    for names, options in ARGUMENTS:
+        p.add_argument(*names, **options)
+    p.set_defaults(func=handle)
+    return p
+
+
+def _load(path, what):
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as e:
+        raise VTAError(f"{what} file {path!r} cannot be read as .npy/.npz: {e}") from None
+    if isinstance(data, np.ndarray):
+        return data, None
+    keys = list(data.keys())
+    xk = next((k for k in ("x", "inputs", "input", "images") if k in keys), keys[0] if len(keys) == 1 else None)
+    if xk is None:
+        raise VTAError(f"{what} file {path!r} must hold an array named x (has {keys})")
+    yk = next((k for k in ("y", "labels", "label") if k in keys), None)
+    return data[xk], (data[yk] if yk else None)
+
+
+def handle(args):
+    from .api import compile as vta_compile
+    x, y = _load(args.calib, "--calib")
+    if args.labels:
+        y = np.load(args.labels)
+    progress = not args.quiet
+    print(f"compiling {args.model} for VTA config {args.config} ({len(x)} calibration samples)", file=sys.stderr)
+    cm = vta_compile(args.model, config=args.config, calibration=x, labels=y, device=args.device,
+                     search=not args.no_search, first_layer_host=args.first_layer_cpu, progress=progress)
+    if args.eval:
+        xe, ye = _load(args.eval, "--eval")
+        if args.limit:
+            xe = xe[:args.limit]
+            ye = None if ye is None else ye[:args.limit]
+        fp = cm.run_float(xe)[0]
+        out = cm.run(xe, progress=progress)[0]
+        if ye is not None and out.ndim == 2:
+            print(f"FP32 accuracy     {100 * np.mean(fp.argmax(1) == ye):6.2f} %  ({len(xe)} samples)")
+            print(f"VTA int8 accuracy {100 * np.mean(out.argmax(1) == ye):6.2f} %  (device {args.device})")
+        rel = float(np.sqrt(np.mean((out - fp) ** 2) / max(np.mean(fp ** 2), 1e-30)))
+        print(f"VTA int8 vs FP32: relative RMS error {100 * rel:.2f} %")
+    rep = cm.report()
+    print(rep)
+    if args.report:
+        rep.to_json(args.report)
+        print(f"report written to {args.report}", file=sys.stderr)
+    return 0
