@@ -48,7 +48,11 @@ def ort_quantize(path, calib, method):
         def get_next(self):
             return next(self.it, None)
 
-    with tempfile.TemporaryDirectory() as d:
+    import contextlib
+    import io
+    import logging
+    logging.getLogger().setLevel(logging.ERROR)    # onnxruntime's "consider pre-processing" notices
+    with tempfile.TemporaryDirectory() as d, contextlib.redirect_stdout(io.StringIO()):
         out = os.path.join(d, "q.onnx")
         quantize_static(path, out, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, per_channel=False,

@@ -12,9 +12,6 @@ import time
 import numpy as np
 
 from ..config import load_config
-from ..quant.calibrate import collect
-from ..quant.hardware import HardwareDesc
-from ..quant.program import LayerChoice, Plan, build_program, run_program
 from .ir import CompileError
 from .onnx_import import from_onnx, from_torch
 from .ops import run_graph
@@ -51,17 +48,23 @@ def _feeds(g, x, what):
 
 
 def _chunks(g, feeds, batch_size):
-    """Split feeds along the batch axis: by the model's fixed batch, or by ``batch_size`` when it is dynamic."""
-    n = len(next(iter(feeds.values())))
-    step = batch_size if getattr(g, "dynamic_batch", False) else g.shapes[g.inputs[0]][0]
-    if not getattr(g, "dynamic_batch", False) and n % step:
+    """Split feeds along the batch axis: by the model's fixed batch, or by ``batch_size`` when it is dynamic.
+    Inputs whose declared first dimension is not the batch (e.g. a broadcast operand) are passed whole."""
+    first = g.inputs[0]
+    n = len(feeds[first])
+    dynamic = getattr(g, "dynamic_batch", False)
+    step = batch_size if dynamic else g.shapes[first][0]
+    if n <= step:
+        return [feeds]
+    if not dynamic and n % step:
         raise CompileError(f"the model has a fixed batch of {step}; got {n} samples (not a multiple)")
-    return [{k: v[i:i + step] for k, v in feeds.items()} for i in range(0, n, step)]
+    batched = [k for k in feeds if len(g.shapes[k]) and g.shapes[k][0] == g.shapes[first][0] and len(feeds[k]) == n]
+    return [{k: (v[i:i + step] if k in batched else v) for k, v in feeds.items()} for i in range(0, n, step)]
 
 
 def compile(model, config="default", calibration=None, device="fsim", *, example_input=None, labels=None,
             search=True, plan=None, first_layer_host=False, act_calibration=("percentile", "ceil"),
-            batch_size=64, host_gain=0.005, progress=False, runtime=None):
+            batch_size=64, host_gain=0.01, progress=False, runtime=None):
     """Compile ``model`` for VTA.
 
     ``model``: an ONNX path / bytes / ``onnx.ModelProto`` or a ``torch.nn.Module`` (then ``example_input``).
@@ -73,6 +76,9 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     ``skip_conv_layers=[0]``). ``device``: "fsim", "verilator" or a `vta.device.Device`; ``runtime``: an
     existing `vta.jit.Runtime` to reuse.
     """
+    from ..quant.calibrate import collect          # vta.quant imports vta.compiler's IR: import it late
+    from ..quant.hardware import HardwareDesc
+    from ..quant.program import Plan, build_program
     t0 = time.perf_counter()
     cfg = load_config(config)
     hw = HardwareDesc.from_config(cfg)
@@ -141,11 +147,26 @@ class CompiledModel:
         self.last_run_seconds = None
         self.search_history, self.search_evals, self.compile_seconds = [], 0, 0.0
 
+    def dram_bytes(self):
+        """DRAM for the runtime: twice the largest VTA step's operands at the run batch size, ≥ 64 MiB."""
+        g = self.graph
+        per = self.batch_size if getattr(g, "dynamic_batch", False) else 1
+        need = 0
+        for st in self.program.steps:
+            if st.device != "vta" or st.node is None:
+                continue
+            w = st.params.get("w")
+            acts = sum(int(np.prod(g.shapes.get(t.split("@")[0], (1,)))) for t in st.inputs if t) + \
+                4 * int(np.prod(g.shapes.get(st.node.outputs[0], (1,))))
+            need = max(need, (0 if w is None else w.size) + per * acts)
+        mib = 1 << 20
+        return max(64 * mib, -(-(2 * need + 16 * mib) // (16 * mib)) * 16 * mib)
+
     @property
     def runtime(self):
         if self._rt is None:
             from ..jit import Runtime
-            self._rt = Runtime(self.cfg, device=self.device)
+            self._rt = Runtime(self.cfg, device=self.device, dram_bytes=self.dram_bytes())
         return self._rt
 
     @property
@@ -157,6 +178,7 @@ class CompiledModel:
         return list(self.graph.outputs)
 
     def _run(self, x, vta, progress=False, what="input"):
+        from ..quant.program import run_program
         g = self.graph
         chunks = _chunks(g, _feeds(g, x, what), self.batch_size)
         if progress:
@@ -195,6 +217,7 @@ class CompiledModel:
 
     def _measure_error(self, batches):
         """Relative RMS error of every int8 tensor (dequantized) against FP32 on the calibration set."""
+        from ..quant.program import run_program
         g, num, den = self.graph, {}, {}
         for b in batches[:2]:
             ref = run_graph(g, b)
@@ -213,4 +236,5 @@ class CompiledModel:
         return build_report(self)
 
     def layer_choice(self, name):
+        from ..quant.program import LayerChoice
         return self.plan.layers.get(name, LayerChoice())

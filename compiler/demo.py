@@ -33,8 +33,10 @@ def _ort_int8(path, calib, x, y):
         def get_next(self):
             return next(self.it, None)
 
+    import contextlib
+    import io
     logging.getLogger().setLevel(logging.ERROR)
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, contextlib.redirect_stdout(io.StringIO()):
         out = os.path.join(d, "q.onnx")
         quantize_static(path, out, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.Percentile,

@@ -50,22 +50,28 @@ class VTAExecutor:
                 s.cycles += ls.cycles
         return s
 
-    def _gemm_groups(self, st, call):
-        """Call ``call(w, bias, shift)`` once per distinct shift; returns the outputs scattered back by channel."""
+    def _gemm_groups(self, st, call, x=None):
+        """Call ``call(x, w, bias, shift)`` once per conv group and distinct shift; returns the outputs scattered
+        back by channel. ``x`` is split by channel groups for grouped convolutions."""
         p = st.params
-        shift = p["shift"]
-        if not np.ndim(shift):
-            y = call(p["w"], p["bias"], int(shift))
-            self._record(st)
-            return y
+        groups = p.get("groups", 1)
+        o = p["w"].shape[0]
+        og = o // groups
+        shift = np.broadcast_to(np.asarray(p["shift"]), (o,))
         out = None
-        for s in np.unique(shift):
-            idx = np.nonzero(shift == s)[0]
-            y = call(np.ascontiguousarray(p["w"][idx]), np.ascontiguousarray(p["bias"][idx]), int(s))
-            self._record(st)
-            if out is None:
-                out = np.empty(y.shape[:1] + (len(shift),) + y.shape[2:], np.int8)
-            out[:, idx] = y
+        for gi in range(groups):
+            xg = x if groups == 1 else np.ascontiguousarray(x[:, gi * (x.shape[1] // groups):
+                                                                (gi + 1) * (x.shape[1] // groups)])
+            rows = np.arange(gi * og, (gi + 1) * og)
+            for s in np.unique(shift[rows]):
+                idx = rows[shift[rows] == s]
+                y = call(xg, np.ascontiguousarray(p["w"][idx]), np.ascontiguousarray(p["bias"][idx]), int(s))
+                self._record(st)
+                if groups == 1 and len(idx) == o:
+                    return y
+                if out is None:
+                    out = np.empty(y.shape[:1] + (o,) + y.shape[2:], np.int8)
+                out[:, idx] = y
         return out
 
     def run(self, st, env, consts):
@@ -78,12 +84,12 @@ class VTAExecutor:
                 pad = (0, 0)
             else:
                 pad = (p["pads"][0], p["pads"][1])
-            x = np.ascontiguousarray(x)
-            y = self._gemm_groups(st, lambda w, b, s: rt.conv2d(x, w, b, stride=tuple(p["stride"]), padding=pad,
-                                                                shift=s, relu=p["relu"]))
+            y = self._gemm_groups(st, lambda xg, w, b, s: rt.conv2d(xg, w, b, stride=tuple(p["stride"]),
+                                                                    padding=pad, shift=s, relu=p["relu"]),
+                                  np.ascontiguousarray(x))
         elif st.kind == "dense":
-            x = np.ascontiguousarray(x)
-            y = self._gemm_groups(st, lambda w, b, s: rt.dense(x, w, b, shift=s, relu=p["relu"]))
+            y = self._gemm_groups(st, lambda xg, w, b, s: rt.dense(xg, w, b, shift=s, relu=p["relu"]),
+                                  np.ascontiguousarray(x))
         elif st.kind == "add":
             y = rt.add(np.ascontiguousarray(x), np.ascontiguousarray(env[st.inputs[1]]), a_shift=p["a_shift"],
                        b_shift=p["b_shift"], shift=p["shift"], relu=p["relu"])

@@ -174,7 +174,7 @@ def _pool(node, x, kind):
     s = acc
     if node.attr("count_include_pad", 0):
         # padding counts, but not the extra ceil_mode overhang beyond the declared pads
-        ones = np.pad(np.ones((h, w), np.float32), ((pads[0], pads[2]), (pads[1], pads[3])))
+        ones = np.ones((h + pads[0] + pads[2], w + pads[1] + pads[3]), np.float32)
     else:
         ones = np.ones((h, w), np.float32)
         ones = np.pad(ones, ((pads[0], 0), (pads[1], 0)))

@@ -21,6 +21,7 @@ class Capability:
     vta: bool
     reason: str
     prepad: tuple = None     # asymmetric conv padding done on the host first: (t, l, b, r)
+    groups: int = 1          # a grouped conv runs as this many separate VTA convolutions
 
 
 def _conv(node, g, cfg):
@@ -30,8 +31,10 @@ def _conv(node, g, cfg):
     if len(node.inputs) > 2 and node.inputs[2] and node.inputs[2] not in g.consts:
         return Capability(False, "bias is not constant")
     strides, pads, dil, group = conv_params(node, xs, ws)
-    if group != 1:
-        return Capability(False, f"grouped convolution (group={group}) is not supported by the VTA conv2d operator")
+    cg, og = xs[1] // group, ws[0] // group
+    if group != 1 and (cg < cfg.block_in or og < cfg.block_out):
+        return Capability(False, f"grouped convolution (group={group}, {cg} input / {og} output channels per group) "
+                                 f"would fill under one {cfg.block_in}×{cfg.block_out} GEMM block per group")
     if max(dil) > 1:
         return Capability(False, f"dilated convolution (dilations={dil}) is not supported by the VTA conv2d operator")
     t, l, b, r = pads
@@ -42,23 +45,42 @@ def _conv(node, g, cfg):
     try:
         ph, pw = (0, 0) if prepad else (t, l)
         h, w = (xs[2] + t + b, xs[3] + l + r) if prepad else (xs[2], xs[3])
-        geo = ConvGeometry.of(cfg, 1, xs[1], h, w, ws[0], ws[2], ws[3], tuple(strides), (ph, pw))
+        geo = ConvGeometry.of(cfg, 1, cg, h, w, og, ws[2], ws[3], tuple(strides), (ph, pw))
         default_conv2d_schedule(cfg, geo)
     except Exception as e:  # a ScheduleError or geometry limit of the JIT, reported verbatim
         return Capability(False, f"the JIT cannot schedule it: {e}")
+    big = _fits_dram(ws, xs, g.shapes[node.outputs[0]], "conv")
+    if big:
+        return big
     k = int(np.prod(ws[1:]))
     if k * 128 * 127 >= 1 << 31:
         return Capability(False, f"reduction of {k} int8 products could overflow the int32 accumulator")
     why = f"int8 conv2d on the GEMM core ({ws[0]}×{xs[1]}×{ws[2]}×{ws[3]})"
+    if group > 1:
+        why += f" as {group} group convolutions"
     if prepad:
         why += f"; asymmetric padding {prepad} applied on the host first"
-    return Capability(True, why, prepad)
+    return Capability(True, why, prepad, group)
+
+
+MAX_OP_DRAM = 256 << 20   # the largest DRAM footprint of one operator the compiler will place on VTA
+
+
+def _fits_dram(ws, xs, ys, what):
+    need = int(np.prod(ws)) + int(np.prod(xs)) + 4 * int(np.prod(ys))
+    if need > MAX_OP_DRAM:
+        return Capability(False, f"its int8 {what} weights and activations ({need >> 20} MiB) exceed the "
+                                 f"{MAX_OP_DRAM >> 20} MiB a VTA operator may occupy in DRAM")
+    return None
 
 
 def _dense(node, g, cfg):
     xs, ws = g.shapes[node.inputs[0]], g.shapes[node.inputs[1]]
     if len(xs) != 2:
         return Capability(False, f"dense input must be 2-D, not {xs}")
+    big = _fits_dram(ws, xs, g.shapes[node.outputs[0]], "dense")
+    if big:
+        return big
     if ws[1] * 128 * 127 >= 1 << 31:
         return Capability(False, f"reduction of {ws[1]} int8 products could overflow the int32 accumulator")
     return Capability(True, f"int8 dense on the GEMM core ({ws[0]}×{ws[1]})")

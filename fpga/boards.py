@@ -6,6 +6,7 @@ to make the core clock (`clock_domain`). Adding a board is one subclass register
 """
 
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 from ..errors import ConfigError
@@ -31,6 +32,7 @@ class Board:
     bram_bits = None         # total block RAM, for the fit pre-check
     luts = None
     dsps = None
+    has_pll = False          # True if clock_domain() can make other frequencies than the board clock
 
     def platform(self):
         raise NotImplementedError
@@ -48,13 +50,15 @@ class Board:
 
         The default: no PLL, the platform's own ``sync`` domain on the board clock (with its power-on reset).
         """
-        if abs(clock_mhz - self.board_clock_mhz) > 1e-6:
-            raise ConfigError(f"{self.name} runs at its board clock ({self.board_clock_mhz} MHz; no PLL support "
-                              f"for this board yet), not {clock_mhz} MHz")
+        self.check_clock(clock_mhz)
 
     def check_clock(self, clock_mhz):
+        """`ConfigError` unless this board can clock the core at ``clock_mhz``."""
         if not isinstance(clock_mhz, (int, float)) or isinstance(clock_mhz, bool) or clock_mhz <= 0:
             raise ConfigError(f"clock must be a positive number of MHz, not {clock_mhz!r}")
+        if abs(clock_mhz - self.board_clock_mhz) > 1e-6 and not self.has_pll:
+            raise ConfigError(f"{self.name} runs at its board clock ({self.board_clock_mhz} MHz; no PLL support "
+                              f"for this board yet), not {clock_mhz} MHz")
 
     def __repr__(self):
         return f"<board {self.name}: {self.device}>"
@@ -96,6 +100,12 @@ class ULX3S85F(Board):
     bram_bits = 208 * 18432      # 208 EBR blocks of 18 kbit
     luts = 83640
     dsps = 156                   # MULT18X18D
+    has_pll = True
+
+    def check_clock(self, clock_mhz):
+        super().check_clock(clock_mhz)
+        if abs(clock_mhz - self.board_clock_mhz) > 1e-6:
+            ecp5_pll_params(self.board_clock_mhz, clock_mhz)   # raises if the PLL cannot make it
 
     def platform(self):
         from amaranth_boards.ulx3s import ULX3S_85F_Platform
@@ -105,7 +115,8 @@ class ULX3S85F(Board):
         if abs(clock_mhz - self.board_clock_mhz) < 1e-6:
             return super().clock_domain(m, platform, clock_mhz)
         clki, clkfb, clkop, fout = ecp5_pll_params(self.board_clock_mhz, clock_mhz)
-        clk25 = platform.request("clk25")
+        clk25 = io.Buffer("i", platform.request("clk25", dir="-"))
+        m.submodules.clk25_buf = clk25
         m.domains.sync = ClockDomain("sync")
         locked = Signal()
         clk = Signal()
@@ -167,8 +178,11 @@ class BoardTop(Elaboratable):
         m = Module()
         self.board.clock_domain(m, platform, self.clock_mhz)
         m.submodules.top = top = self.top
-        uart = platform.request("uart", 0)
-        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
-        leds = [platform.request("led", i) for i in range(2)]
-        m.d.comb += [leds[0].o.eq(top.done), leds[1].o.eq(top.busy)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buf = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [top.rx.eq(rx.i), tx.o.eq(top.tx)]
+        for i, status in enumerate((top.done, top.busy)):
+            m.submodules[f"led{i}"] = led = io.Buffer("o", platform.request("led", i, dir="-"))
+            m.d.comb += led.o.eq(status)
         return m

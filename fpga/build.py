@@ -247,7 +247,8 @@ def _run_step(argv, cwd, label, progress, board):
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         text = _read(log_path) + _read(os.path.join(cwd, "top.tim"))
-        errors = [ln.strip() for ln in text.splitlines() if "ERROR" in ln or "error:" in ln.lower()]
+        errors = list(dict.fromkeys(ln.strip() for ln in text.splitlines()
+                                    if "ERROR" in ln or "error:" in ln.lower()))
         usage = _utilisation_lines(text)
         fit = any(re.search(r"(not enough|more .* than available|Unable to place|Failed to pack|"
                             r"insufficient)", e, re.I) for e in errors)

@@ -48,7 +48,7 @@ class Status(IntEnum):
     OK = 0x00
     BAD_CRC = 0x01     # request checksum mismatch; nothing executed
     BAD_CMD = 0x02     # unknown command byte
-    BAD_ADDR = 0x03    # memory range outside the board DRAM (nothing read or written)
+    BAD_ADDR = 0x03    # memory range outside the board DRAM, or a register offset not word-aligned / ≥ 256
     BUSY = 0x04        # LAUNCH while the core is running
 
 

@@ -95,6 +95,7 @@ class UARTBridge(wiring.Component):
         m.d.sync += timer.eq(Mux(rx.valid, 0, timer + 1))
         timed_out = timer == self.frame_timeout
         range_ok = (hdr_addr + hdr_len) <= self.dram_bytes
+        reg_ok = (hdr_addr[len(csr.addr):] == 0) & (hdr_addr[:2] == 0)    # a word offset inside the CSR space
         lane_bits = addr[:lb] if lb else Const(0, 1)
 
         def receive():
@@ -133,8 +134,12 @@ class UARTBridge(wiring.Component):
                         m.d.sync += status.eq(Mux(range_ok, Status.OK, Status.BAD_ADDR))
                         m.next = "CRC"
                     with m.Case(Cmd.WRITE_REG):
+                        m.d.sync += status.eq(Mux(reg_ok, Status.OK, Status.BAD_ADDR))
                         m.next = "REGDATA"
-                    with m.Case(Cmd.INFO, Cmd.READ_REG, Cmd.LAUNCH, Cmd.POLL):
+                    with m.Case(Cmd.READ_REG):
+                        m.d.sync += status.eq(Mux(reg_ok, Status.OK, Status.BAD_ADDR))
+                        m.next = "CRC"
+                    with m.Case(Cmd.INFO, Cmd.LAUNCH, Cmd.POLL):
                         m.next = "CRC"
                     with m.Default():
                         m.d.sync += status.eq(Status.BAD_CMD)

@@ -8,7 +8,7 @@ bursts in flight; R beats go straight to the client (its ``ready`` is the bus's 
 
 from amaranth.hdl import Array, Module, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from .burst import BurstSplitter
 from .interfaces import AXI4Signature

@@ -5,7 +5,7 @@ inp or wgt SRAM, then push l2g if ``push_next_dep``.
 """
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..isa.layouts import INSN_BITS

@@ -204,7 +204,7 @@ class _Builder:
                       e_y=ey, bias_clipped=clipped, gran=ch.w_gran, w_round=ch.w_round)
         if n.op == "Conv":
             strides, pads, _, _ = conv_params(n, g.shapes[x], w.shape)
-            params.update(stride=tuple(strides), pads=tuple(pads), prepad=cap.prepad)
+            params.update(stride=tuple(strides), pads=tuple(pads), prepad=cap.prepad, groups=cap.groups)
         self.add(n.op.lower(), n, [xk], [qkey(y)], "vta", cap.reason, **params)
         self.primary[y] = "q"
 
@@ -241,7 +241,8 @@ def _exact_dtype(k):
 def np_conv(x, p):
     pads = p["pads"]
     k = int(np.prod(p["w"].shape[1:]))
-    acc = np.rint(conv_nchw(x, p["w"], p["stride"], pads, dtype=_exact_dtype(k))).astype(np.int64)
+    acc = np.rint(conv_nchw(x, p["w"], p["stride"], pads, group=p.get("groups", 1),
+                            dtype=_exact_dtype(k))).astype(np.int64)
     acc += p["bias"].astype(np.int64).reshape(1, -1, 1, 1)
     sh = p["shift"]
     sh = np.asarray(sh).reshape(1, -1, 1, 1) if np.ndim(sh) else int(sh)

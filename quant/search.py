@@ -9,8 +9,8 @@ prefix the choice cannot affect): accuracy against labels (or agreement with the
 labels are given), ties broken by the output's mean squared error against FP32. Costlier choices must pay off:
 a choice never lowers top-1; a top-1 gain below two calibration samples counts as noise, and then only a lower
 error (≥ 1 %, ≥ 10 % for per-channel scales, which split a layer into one GEMM call per distinct shift) is
-accepted; the CPU only for a top-1 gain of at least ``host_gain``. Deterministic: no randomness beyond the fixed
-sampling seed of calibration.
+accepted; the CPU only for a top-1 gain of at least ``host_gain`` (and four calibration samples).
+Deterministic: no randomness beyond the fixed sampling seed of calibration.
 """
 
 import dataclasses
@@ -84,7 +84,7 @@ def _better(new, best, extra_cost, host_gain, acc_tol):
     if a1 < a0:
         return False
     if extra_cost == "host":
-        return a1 - a0 >= host_gain
+        return a1 - a0 >= max(host_gain, 2 * acc_tol)
     if a1 - a0 >= acc_tol:
         return True
     return (-m1) < (0.9 if extra_cost == "channel" else 0.99) * (-m0)
@@ -100,7 +100,7 @@ def act_candidates(stats, qmax):
     return seen
 
 
-def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host_gain=0.005, log=None,
+def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host_gain=0.01, log=None,
                   progress=None, acc_tol=None):
     """Improve ``plan`` greedily; returns (plan, history, evaluations). ``history`` lists accepted changes.
     ``acc_tol`` (default: 2 samples of the calibration set) is the top-1 gain that counts without error gain."""

@@ -39,8 +39,8 @@ HARNESS_FILES = ("harness.cpp", "lz4_shim/lz4.h")
 # Verilator flags that matter for speed: -O3 on the netlist, fast X handling (no random init), no timing.
 VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-timing",
                    "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN")
-CXX_FLAGS = ("-O2", "-fPIC", "-fno-plt")
-MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2")
+CXX_FLAGS = ("-O2", "-fPIC", "-fno-plt", "-fno-semantic-interposition")  # direct calls inside the .so
+MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O3", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2")
 
 
 class BuildError(VTAError):
@@ -160,6 +160,7 @@ def build_model(verilog, *, top="vta_core", bus_bytes, trace=False, cache_dir=No
     final = os.path.join(root, key[:32])
     lib = os.path.join(final, LIB_NAME)
     if os.path.exists(lib):
+        _touch(final)
         return BuiltModel(lib, key, 0.0, True, trace)
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, key[:32] + ".lock"), "w") as lock:
@@ -174,12 +175,42 @@ def build_model(verilog, *, top="vta_core", bus_bytes, trace=False, cache_dir=No
                 f.write(f"top={top}\nbus_bytes={bus_bytes}\ntrace={trace}\n"
                         f"build_seconds={time.monotonic() - t0:.1f}\nverilator={version}\n")
             os.rename(work, final)
+            _touch(final)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
         seconds = time.monotonic() - t0
+    _prune(root, keep=final)
     log.info("built Verilator model %s (%s%s) in %.1f s", key[:12], top, ", FST trace" if trace else "", seconds)
     return BuiltModel(lib, key, seconds, False, trace)
+
+
+PRUNE_DAYS = 30
+
+
+def _touch(folder):
+    """Mark a cached model as used now (pruning removes models unused for `PRUNE_DAYS`)."""
+    try:
+        with open(os.path.join(folder, "LAST_USED"), "w"):
+            pass
+    except OSError:
+        pass
+
+
+def _prune(root, keep):
+    """Delete cached models not used for `PRUNE_DAYS` days (every hardware edit leaves an old model behind)."""
+    limit = time.time() - PRUNE_DAYS * 86400
+    for name in os.listdir(root):
+        folder = os.path.join(root, name)
+        stamp = os.path.join(folder, "LAST_USED")
+        if folder == keep or not os.path.isdir(folder) or name == "by-source" or not os.path.exists(stamp):
+            continue
+        if os.path.getmtime(stamp) < limit:
+            shutil.rmtree(folder, ignore_errors=True)
+            try:
+                os.unlink(folder + ".lock")
+            except OSError:
+                pass
 
 
 def _build_in(work, verilog, top, bus_bytes, trace, env, jobs):
@@ -265,7 +296,10 @@ def cached_model_for_source(skey, *, trace, cache_dir=None):
     except OSError:
         return None
     lib = os.path.join(root, key[:32], LIB_NAME)
-    return BuiltModel(lib, key, 0.0, True, trace) if os.path.exists(lib) else None
+    if not os.path.exists(lib):
+        return None
+    _touch(os.path.dirname(lib))
+    return BuiltModel(lib, key, 0.0, True, trace)
 
 
 def remember_source(skey, model, *, cache_dir=None):

@@ -10,6 +10,17 @@
 //   member name of each top-level port (Verilator escapes the "__" of Amaranth's flattened port names), e.g.
 //   VH_AXI_AR_ADDR for port axi__ar__addr.
 //
+// C API (loaded with ctypes by vta/sim/verilator.py; every function takes the handle from vh_create):
+//   void* vh_create(const char* fst_path_or_null)   a model instance (and its waveform file, on a tracing build)
+//   int   vh_run(h, uint8_t* dram, uint64_t size, uint32_t insn_addr, uint32_t insn_count,
+//                const vh_params*, vh_result*)     reset, write INSN_ADDR/INSN_COUNT/CTRL=launch, clock until done;
+//                                                    returns VH_OK, VH_AXI_ERROR (message: vh_error), VH_DEADLOCK
+//                                                    (a token wait with no progress for stall_window cycles) or
+//                                                    VH_TIMEOUT (max_cycles)
+//   uint32_t vh_csr_read(h, addr)                    a host register (combinational read)
+//   const char* vh_error(h)                          the last AXI protocol error
+//   int vh_bus_bytes(), vh_has_trace(); void vh_flush_trace(h), vh_destroy(h)
+//
 // Clocking: each cycle is two evals. With clk low and the inputs of this cycle applied, the design's outputs are
 // settled; the harness samples every valid/ready pair (the transfers of the coming edge), raises clk (registers
 // update), updates the memory model, drives the next cycle's inputs and lowers clk (combinational logic settles).

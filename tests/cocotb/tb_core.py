@@ -1,7 +1,7 @@
 """cocotb testbench of the whole `VTACore`: a cocotb AXI4 slave DRAM and a CSR host driver run programs that the
 pytest side prepared, and the final DRAM image is compared byte for byte with `FunctionalSim`'s.
 
-The pytest side (test_core.py) writes an ``.npz`` file (path in ``VTA_TB_PROGRAMS``) holding, per run k:
+The pytest side (test_cocotb_core.py) writes an ``.npz`` file (path in ``VTA_TB_PROGRAMS``) holding, per run k:
 ``dram_k`` (initial image), ``expect_k`` (FunctionalSim's final image), ``run_k`` = (insn_addr, insn_count,
 max_cycles), ``name_k``/``regions_k`` (for messages), plus ``stall`` and ``latency`` of the slave. The runs execute
 one after another on the same core without a reset (SRAMs and token queues persist, like FunctionalSim's).
@@ -136,3 +136,47 @@ async def csr_registers_and_counters(dut):
     assert counters["ALU_ACTIVE"] == int(progs["alu_uops"]), \
         f"ALU_ACTIVE={counters['ALU_ACTIVE']}, program has {int(progs['alu_uops'])} ALU uops"
     assert np.array_equal(axi.dram, progs["expect_0"]), "DRAM differs from FunctionalSim"
+
+
+@cocotb.test(timeout_time=5, timeout_unit="ms")
+async def deadlock_shows_in_wait_register(dut):
+    """Invalid programs that pop a token nobody pushes hang the core (never done, still busy) and Reg.WAIT names
+    the waiting module and queue (`WAIT_BITS`): load/g2l, compute/l2g, compute/s2g, store/g2s. The core is reset
+    between cases."""
+    from vta.isa import Finish, Gemm, Load, MemId, Store, encode_program
+    cfg = tb_config()
+    cases = {
+        0: Load(memory_type=MemId.INP, sram_base=0, dram_base=0, y_size=1, x_size=1, x_stride=1, pop_next_dep=True),
+        1: Gemm(uop_bgn=0, uop_end=0, iter_out=1, iter_in=1, pop_prev_dep=True),
+        2: Gemm(uop_bgn=0, uop_end=0, iter_out=1, iter_in=1, pop_next_dep=True),
+        3: Store(sram_base=0, dram_base=0, y_size=1, x_size=1, x_stride=1, pop_prev_dep=True),
+    }
+    dut.csr__w_en.value = 0
+    dut.csr__addr.value = 0
+    dut.csr__w_data.value = 0
+    dram = np.zeros(8192, dtype=np.uint8)
+    axi = AxiSlaveDram(dut, dram, cfg.bus_width, latency=2)
+    csr = CsrDriver(dut)
+    started = False
+    for bit, insn in cases.items():
+        if started:
+            dut.rst.value = 1
+            for _ in range(3):
+                await FallingEdge(dut.clk)
+            dut.rst.value = 0
+        else:
+            await start_clock_and_reset(dut)
+            cocotb.start_soon(axi.run())
+            started = True
+        prog = encode_program(cfg, [insn, Finish()])
+        dram[0x1000:0x1000 + prog.size] = prog
+        await csr.write(Reg.INSN_ADDR, 0x1000)
+        await csr.write(Reg.INSN_COUNT, 2)
+        await csr.write(Reg.CTRL, CTRL_LAUNCH)
+        for _ in range(300):
+            await FallingEdge(dut.clk)
+        ctrl = await csr.read(Reg.CTRL)
+        wait = await csr.read(Reg.WAIT)
+        mod, q = WAIT_BITS[bit]
+        assert ctrl & CTRL_BUSY and not ctrl & CTRL_DONE, f"{insn}: CTRL={ctrl:#x}, expected busy and not done"
+        assert wait == 1 << bit, f"{insn}: WAIT={wait:#x}, expected only bit {bit} ({mod} waits for {q})"

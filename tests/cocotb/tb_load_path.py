@@ -1,12 +1,13 @@
 """cocotb tests of the LOAD datapath: `LoadUnit` (padded 2-D load) → `DMARead` → `ReadArbiter` → AXI read port.
 
 Harness: `harnesses.LoadPathHarness` — three load units with 32-, 64- and 512-bit elements (narrower than, equal
-to and wider than the 64-bit bus) sharing one arbiter. A cocotb AXI4 slave (`AxiSlaveDram`) serves reads with
+to and wider than the 64-bit bus; with a 128-bit bus two are narrow) sharing one arbiter. A cocotb AXI4 slave (`AxiSlaveDram`) serves reads with
 optional random back-pressure and checks every burst (INCR, aligned, ≤ 256 beats, no 4 KiB crossing, inside
 DRAM, AR stable until ready). The SRAM write ports are monitored and compared with a numpy-free Python reference
 written straight from the LOAD loop of docs/semantics.md.
 """
 
+import os
 import random
 
 import cocotb
@@ -18,6 +19,8 @@ from cocotb_helpers import AxiSlaveDram, start_clock_and_reset, tb_seed
 UNITS = {"u32": 4, "u64": 8, "u512": 64}   # unit → element bytes
 SRAM_DEPTH = 1024
 DRAM_BYTES = 1 << 16
+BUS = int(os.environ.get("VTA_TB_BUS", 64))   # bus width of the harness build
+BB = BUS // 8
 FIELDS = ("sram_base", "dram_base", "y_size", "x_size", "x_stride", "y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1")
 
 
@@ -50,7 +53,7 @@ class Bench:
         self.dut = dut
         rng = np.random.default_rng(seed)
         self.dram = rng.integers(0, 256, DRAM_BYTES, dtype=np.uint8)
-        self.axi = AxiSlaveDram(dut, self.dram, 64, latency=latency, stall=stall, seed=seed, read_only=True)
+        self.axi = AxiSlaveDram(dut, self.dram, BUS, latency=latency, stall=stall, seed=seed, read_only=True)
         self.sram = {u: {} for u in UNITS}
         self.writes = {u: 0 for u in UNITS}
 
@@ -183,7 +186,7 @@ async def bursts_split_at_4k_and_256_beats(dut):
         assert got == want, f"{u} {f}: AR bursts {got}, expected {want}"
 
 
-def expected_bursts(eb, f, bus_bytes=8):
+def expected_bursts(eb, f, bus_bytes=BB):
     """One read request per row covering its bytes in whole beats, split into INCR bursts of at most 256 beats
     that never cross a 4 KiB boundary — each burst as long as those two rules allow."""
     bursts = []

@@ -1,6 +1,6 @@
 """cocotb tests of the AXI write path: `DMAWrite` (2-D strided element stream → AW/W/B bursts).
 
-Harness: `harnesses.WritePathHarness` — engines for 32-, 64- and 128-bit elements on a 64-bit bus (narrow
+Harness: `harnesses.WritePathHarness` — engines for 32-, 64- and 128-bit elements on a 64- or 128-bit bus (narrow
 elements are packed into beats with byte strobes; wide ones are split into beats); ``sel`` routes one engine to
 the AXI write channels. The cocotb slave (`AxiSlaveDram`) applies W beats with their strobes, answers B with
 random back-pressure and checks every burst (INCR, aligned, ≤ 256 beats, no 4 KiB crossing, W last exactly at
@@ -9,6 +9,7 @@ strobe outside the written elements fails), the exact burst list, and that ``bus
 response has been taken.
 """
 
+import os
 import random
 
 import cocotb
@@ -20,6 +21,8 @@ from cocotb_helpers import AxiSlaveDram, start_clock_and_reset, tb_seed
 UNITS = {"w32": 4, "w64": 8, "w128": 16}   # engine → element bytes
 SEL = {"w32": 0, "w64": 1, "w128": 2}
 DRAM_BYTES = 1 << 16
+BUS = int(os.environ.get("VTA_TB_BUS", 64))   # bus width of the harness build
+BB = BUS // 8
 
 
 def store_ref(dram, eb, f, elems):
@@ -34,7 +37,7 @@ def store_ref(dram, eb, f, elems):
     return d
 
 
-def expected_bursts(eb, f, bus_bytes=8):
+def expected_bursts(eb, f, bus_bytes=BB):
     bursts = []
     for y in range(f["y_size"]):
         start = (f["elem_addr"] + y * f["x_stride"]) * eb
@@ -54,7 +57,7 @@ class Bench:
         self.dut = dut
         self.rng = random.Random(seed)
         self.dram = np.random.default_rng(seed).integers(0, 256, DRAM_BYTES, dtype=np.uint8)
-        self.axi = AxiSlaveDram(dut, self.dram, 64, stall=stall, seed=seed, write_only=True)
+        self.axi = AxiSlaveDram(dut, self.dram, BUS, stall=stall, seed=seed, write_only=True)
 
     async def start(self):
         dut = self.dut
@@ -126,7 +129,7 @@ async def shapes_and_strobes(dut):
     b = Bench(dut, seed=tb_seed())
     await b.start()
     for u, eb in UNITS.items():
-        per_beat = max(1, 8 // eb)
+        per_beat = max(1, BB // eb)
         for slot in range(per_beat):
             await b.store(u, F(100 * per_beat + slot, 1, 1, 1))
         for f in (F(17, 1, 5, 5), F(33, 3, 3, 7), F(40, 4, 2, 2), F(51, 2, 5, 9), F(7, 5, 1, 3)):

@@ -60,6 +60,12 @@ def test_registers_write_and_read(port):
     link.write_reg(Reg.INSN_COUNT, 77)
     assert link.read_reg(Reg.INSN_ADDR) == 0xABCD0
     assert link.read_reg(Reg.INSN_COUNT) == 77
+    for bad in (Reg.INSN_ADDR + 2, 0x100 + Reg.INSN_COUNT):      # unaligned, or past the 8-bit CSR space
+        with pytest.raises(LinkError, match="BAD_ADDR"):
+            link.write_reg(bad, 1)
+        with pytest.raises(LinkError, match="BAD_ADDR"):
+            link.read_reg(bad)
+    assert link.read_reg(Reg.INSN_COUNT) == 77                    # (no aliasing onto a real register)
 
 
 def test_launch_poll_done_and_busy_refusal(port):

@@ -22,7 +22,7 @@ DRAM = 64 * 1024
 def device():
     from vta.fpga.cosim import CosimPort
     from vta.fpga.serial_device import SerialDevice
-    port = CosimPort(CFG, dram_bytes=DRAM, divisor=8)
+    port = CosimPort(CFG, dram_bytes=DRAM, divisor=4)
     dev = SerialDevice(port, CFG, poll_interval=0)
     yield dev
     port.close()
@@ -36,7 +36,11 @@ def test_gemm_through_the_uart_matches_fsim_and_numpy(device):
     dram, insns, _ = build_matmul(CFG, x, w, 8)
     ref = dram.copy()
     ref_stats = FunctionalSim(CFG).run(ref, INSN_AT, len(insns))
-    stats = device.run(dram, INSN_AT, len(insns))
+    device.readback = "all"                                            # read the whole image back, not just STOREs
+    try:
+        stats = device.run(dram, INSN_AT, len(insns))
+    finally:
+        device.readback = "stores"
     assert np.array_equal(dram, ref)                                   # whole DRAM image, bit for bit
     expect = np.clip((x.astype(np.int32) @ w.astype(np.int32).T) >> 8, -128, 127).astype(np.int8)
     assert np.array_equal(read_output(CFG, dram, M, N), expect)        # and numpy agrees

@@ -35,7 +35,7 @@ def finish_only_image(size=512):
 
 
 def test_a_run_uploads_launches_polls_and_reads_back(port):
-    dev = SerialDevice(port, CFG, poll_interval=0)
+    dev = SerialDevice(port, CFG, poll_interval=0, readback="all")
     assert isinstance(dev, Device)
     dram = finish_only_image()
     before = dram.copy()
@@ -72,3 +72,18 @@ def test_a_hung_core_names_the_waiting_module():
             dev.run(finish_only_image(), 0, 1)
     finally:
         port.close()
+
+
+def test_store_ranges_cover_the_stored_rows():
+    from vta.fpga.serial_device import store_ranges
+    eb = CFG.out_elem_bytes
+    insns = [
+        isa.Store(sram_base=0, dram_base=10, y_size=2, x_size=3, x_stride=5),   # rows at 10..12 and 15..17
+        isa.Store(sram_base=0, dram_base=13, y_size=1, x_size=2, x_stride=2),   # 13..14: joins the first
+        isa.Store(sram_base=0, dram_base=40, y_size=0, x_size=4, x_stride=4),   # empty: nothing
+        isa.Store(sram_base=0, dram_base=50, y_size=1, x_size=1, x_stride=1),
+        isa.Finish(),
+        isa.Store(sram_base=0, dram_base=90, y_size=1, x_size=1, x_stride=1),   # after FINISH: not executed
+    ]
+    image = isa.encode_program(CFG, insns)
+    assert store_ranges(CFG, image, 10_000) == [(10 * eb, 18 * eb), (50 * eb, 51 * eb)]

@@ -9,7 +9,6 @@ It also checks the AXI rules the core promises: INCR bursts, full-width size, â‰
 import random
 from collections import deque
 
-import numpy as np
 
 from vta.hw.regs import CTRL_DONE, CTRL_LAUNCH, Reg
 

@@ -12,18 +12,12 @@ import numpy as np
 from vta.isa import Alu, AluOp, Finish, Gemm, Load, MemId, Store, Uop, encode_program, encode_uops
 
 
-class Region:
-    def __init__(self, base, size):
-        self.base, self.size = base, size
-
-
 def random_program(cfg, rng, *, rounds=2, dram_bytes=1 << 16, max_insns_per_phase=4, small=True):
     """Returns (dram, insn_addr, insn_count). ``small`` keeps loop and transfer sizes tiny (Python simulation)."""
     eb = cfg.elem_bytes
     depth = cfg.depths
     dram = np.zeros(dram_bytes, dtype=np.uint8)
     # Layout: [0, 4K) instructions, [4K, 8K) uops, [8K, 3/4) inputs, [3/4, end) outputs.
-    uop_region = (4096, 4096)
     in_lo, in_hi = 8192, dram_bytes * 3 // 4
     out_lo, out_hi = dram_bytes * 3 // 4, dram_bytes
     dram[in_lo:in_hi] = rng.integers(0, 256, in_hi - in_lo, dtype=np.uint8)

@@ -75,7 +75,6 @@ def test_bus_stalls_and_relaunch_keep_sram():
 
 def hazard_program(cfg, rng):
     """GEMM and ALU loops where every uop hits the acc entry the previous uop just wrote (forwarding paths)."""
-    from vta.isa import Alu as A
     dram = np.zeros(8192, dtype=np.uint8)
     UOP, INP, WGT, ACC, OUT = 1024, 2048, 3072, 4096, 6144
     inp = rng.integers(-128, 128, size=(4, *cfg.inp_shape), dtype=np.int8)
@@ -97,11 +96,11 @@ def hazard_program(cfg, rng):
         Load(memory_type=MemId.ACC, sram_base=0, dram_base=ACC // eb["acc"], y_size=1, x_size=4, x_stride=4),
         # acc[1] += Σ_j inp[j]·wgt[j]ᵀ: 4 back-to-back uops on acc[1].
         Gemm(uop_bgn=0, uop_end=1, iter_out=1, iter_in=4, src_factor_in=1, wgt_factor_in=1),
-        # acc[2] = acc[2] + acc[1], then acc[2] *= acc[2] twice (uop 2: dst = src = 2): dst and src forwarded from the previous uop.
-        A(alu_opcode=AluOp.ADD, uop_bgn=1, uop_end=2, iter_out=1, iter_in=1),
-        A(alu_opcode=AluOp.MUL, uop_bgn=2, uop_end=3, iter_out=1, iter_in=2),
-        A(alu_opcode=AluOp.SHR, use_imm=True, imm=3, uop_bgn=0, uop_end=1, iter_out=3, iter_in=1,
-          dst_factor_out=1, push_next_dep=True),
+        # acc[2] = acc[2] + acc[1], then acc[2] *= acc[2] twice (uop 2: dst = src = 2); operands forwarded.
+        Alu(alu_opcode=AluOp.ADD, uop_bgn=1, uop_end=2, iter_out=1, iter_in=1),
+        Alu(alu_opcode=AluOp.MUL, uop_bgn=2, uop_end=3, iter_out=1, iter_in=2),
+        Alu(alu_opcode=AluOp.SHR, use_imm=True, imm=3, uop_bgn=0, uop_end=1, iter_out=3, iter_in=1,
+            dst_factor_out=1, push_next_dep=True),
         Store(sram_base=0, dram_base=OUT // eb["out"], y_size=1, x_size=4, x_stride=4, pop_prev_dep=True),
         Finish(),
     ]

