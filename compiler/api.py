@@ -63,8 +63,8 @@ def _chunks(g, feeds, batch_size):
 
 
 def compile(model, config="default", calibration=None, device="fsim", *, example_input=None, labels=None,
-            search=True, plan=None, first_layer_host=False, act_calibration=("percentile", "ceil"),
-            batch_size=64, host_gain=0.01, progress=False, runtime=None):
+            search=True, plan=None, first_layer_host=False, offload_all=False,
+            act_calibration=("percentile", "ceil"), batch_size=64, host_gain=0.01, progress=False, runtime=None):
     """Compile ``model`` for VTA.
 
     ``model``: an ONNX path / bytes / ``onnx.ModelProto`` or a ``torch.nn.Module`` (then ``example_input``).
@@ -73,8 +73,9 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     otherwise agreement with the FP32 model). ``search``: HAGO-style greedy per-layer search (else the plan as
     given / the defaults: ``act_calibration`` method and rounding for every activation, per-tensor ceil-rounded
     weight scales). ``first_layer_host``: keep the first conv/dense in float on the CPU (upstream relay's
-    ``skip_conv_layers=[0]``). ``device``: "fsim", "verilator" or a `vta.device.Device`; ``runtime``: an
-    existing `vta.jit.Runtime` to reuse.
+    ``skip_conv_layers=[0]``). ``offload_all``: run ReLU/MaxPool on VTA even when their input comes from the
+    host in float (quantizing it first); by default they stay where their input is. ``device``: "fsim",
+    "verilator" or a `vta.device.Device`; ``runtime``: an existing `vta.jit.Runtime` to reuse.
     """
     from ..quant.calibrate import collect          # vta.quant imports vta.compiler's IR: import it late
     from ..quant.hardware import HardwareDesc
@@ -92,7 +93,7 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     optimize(g)
     caps = partition(g, cfg)
     base = plan.copy() if plan is not None else Plan(default_act=tuple(act_calibration),
-                                                     first_layer_host=first_layer_host)
+                                                     first_layer_host=first_layer_host, offload_all=offload_all)
     stats, batches, ref, history, evals = {}, [], None, [], 0
     if calibration is not None:
         feeds = _feeds(g, calibration, "calibration")
@@ -144,6 +145,7 @@ class CompiledModel:
         self.batch_size = batch_size
         self.errors = {}
         self.executor = None
+        self.samples_run = 0          # samples run on the device so far (the report's cycles cover all of them)
         self.last_run_seconds = None
         self.search_history, self.search_evals, self.compile_seconds = [], 0, 0.0
 
@@ -199,6 +201,7 @@ class CompiledModel:
         t = time.perf_counter()
         out = self._run(x, self.executor, progress)
         self.last_run_seconds = time.perf_counter() - t
+        self.samples_run += len(out[0]) if out and np.ndim(out[0]) else 1
         return out
 
     def simulate(self, x, progress=False):

@@ -115,7 +115,7 @@ class Graph:
 
     def toposort(self):
         avail = set(self.inputs) | set(self.consts) | {""}
-        done, order, pending = set(), [], list(self.nodes)
+        order, pending = [], list(self.nodes)
         while pending:
             progress = False
             rest = []

@@ -126,7 +126,12 @@ def _dense(node, x, w, b=None):
 def _conv_integer(node, x, w, xz=None, wz=None):
     strides, pads, dil, group = conv_params(node, x.shape, w.shape)
     xi = x.astype(np.int64) - (0 if xz is None else np.asarray(xz, np.int64).reshape(-1)[0])
-    wz = 0 if wz is None else np.asarray(wz, np.int64).reshape(-1, 1, 1, 1) if np.size(wz) > 1 else int(np.asarray(wz).reshape(-1)[0])
+    if wz is None:
+        wz = 0
+    elif np.size(wz) > 1:
+        wz = np.asarray(wz, np.int64).reshape(-1, 1, 1, 1)
+    else:
+        wz = int(np.asarray(wz).reshape(-1)[0])
     wi = w.astype(np.int64) - wz
     # padding of ConvInteger pads with the zero point, i.e. 0 after subtraction
     y = conv_nchw(xi, wi, strides, pads, dil, group, dtype=np.float64)
@@ -337,7 +342,8 @@ def _global_max(node, x):
 
 def _reduce_mean(node, x, axes=None):
     axes = _axes(node, axes)
-    return [x.mean(axis=None if axes is None else tuple(axes), keepdims=bool(node.attr("keepdims", 1))).astype(x.dtype)]
+    keep = bool(node.attr("keepdims", 1))
+    return [x.mean(axis=None if axes is None else tuple(axes), keepdims=keep).astype(x.dtype)]
 
 
 OPS = {
@@ -345,7 +351,8 @@ OPS = {
     "MatMul": lambda n, a, b: [np.matmul(a, b)],
     "Relu": _unary(lambda x: np.maximum(x, 0)), "Clip": _clip, "LeakyRelu": _leaky,
     "Sigmoid": _unary(lambda x: 1 / (1 + np.exp(-x))), "Tanh": _unary(np.tanh),
-    "Add": lambda n, a, b: [_act(n, _binary(np.add)(n, a, b)[0])], "Sub": _binary(np.subtract), "Mul": _binary(np.multiply), "Div": _binary(np.divide),
+    "Add": lambda n, a, b: [_act(n, _binary(np.add)(n, a, b)[0])], "Sub": _binary(np.subtract),
+    "Mul": _binary(np.multiply), "Div": _binary(np.divide),
     "Sum": _sum, "MaxPool": _maxpool, "AveragePool": lambda n, x: _pool(n, x, "avg"),
     "GlobalAveragePool": _global_avg, "GlobalMaxPool": _global_max, "ReduceMean": _reduce_mean,
     "BatchNormalization": _bn, "Flatten": _flatten, "Reshape": _reshape, "Concat": _concat,

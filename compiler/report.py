@@ -1,5 +1,6 @@
 """The compile report: for every layer, where it ran and why, its MACs, the scales and shifts chosen, the
-quantization error against FP32 on the calibration set and (after a Verilator run) cycles."""
+quantization error against FP32 on the calibration set and (after a Verilator run) cycles — summed over every
+sample run on the device so far (``summary["samples_run"]``)."""
 
 import dataclasses
 import json
@@ -50,7 +51,8 @@ class Report:
                      f"{s['vta_layers']} layer(s) on VTA, {s['cpu_layers']} on the host; "
                      f"compile {s['compile_seconds']:.2f} s, search evaluated {s['search_evals']} plan(s)")
         if s.get("cycles") is not None:
-            lines.append(f"VTA cycles (last run): {s['cycles']}")
+            per = f", {s['cycles'] / s['samples_run']:.0f} per sample" if s.get("samples_run") else ""
+            lines.append(f"VTA cycles over the {s.get('samples_run')} sample(s) run so far: {s['cycles']}{per}")
         return "\n".join(lines)
 
 
@@ -133,5 +135,6 @@ def build_report(cm):
                "compile_seconds": cm.compile_seconds, "search_evals": cm.search_evals,
                "search_changes": [h["change"] for h in cm.search_history[1:]],
                "cycles": cycles_all if (ex and cycles_known) else None,
+               "samples_run": cm.samples_run,
                "hardware": cm.hw.to_dict()}
     return Report(g.name, cm.cfg.name, str(cm.device), layers, summary)

@@ -131,7 +131,7 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
         design_desc = {"custom_top": type(top).__name__}
     platform = board.platform()
     plan = platform.build(design, name="top", do_build=False,
-                          nextpnr_opts="--report top.report.json --timing-allow-fail")
+                          nextpnr_opts=" ".join(["--report top.report.json --timing-allow-fail", board.nextpnr_opts]))
     elaborate_s = time.monotonic() - t0
     _say(progress, f"  elaborated in {elaborate_s:.1f} s")
 
@@ -163,14 +163,14 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
                 f.write(content)
         steps = _script_steps(os.path.join(work, "build_top.sh"), board)
         timings = {"elaborate": round(elaborate_s, 1)}
+        report_args = (cfg if top is None else None, dram_bytes, clock_mhz, baud, digest, versions, timings)
         for i, (var, argv) in enumerate(steps, 1):
             what = STEP_NAMES.get(var, var.lower())
             seconds = _run_step(argv, work, f"[{i}/{len(steps)}] {what} ({argv[0]})", progress, board)
             timings[what] = round(seconds, 1)
-            if var.startswith("NEXTPNR"):
-                _check_timing(work, board, clock_mhz)     # raises before packing a bitstream that misses timing
-        report = _make_report(work, board, cfg if top is None else None, dram_bytes, clock_mhz, baud, digest,
-                              versions, timings)
+            if var.startswith("NEXTPNR"):               # raise before packing a bitstream that misses timing
+                _check_timing(work, board, clock_mhz, out_dir, report_args)
+        report = _make_report(work, board, *report_args)
         with open(os.path.join(work, REPORT_NAME), "w") as f:
             json.dump(report, f, indent=2)
         if os.path.exists(cache_dir):
@@ -179,7 +179,7 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
     except BaseException:
         failed = os.path.join(out_dir, "failed-build")
         shutil.rmtree(failed, ignore_errors=True)
-        shutil.copytree(work, failed, ignore=shutil.ignore_patterns("*.json", "*.il", "*.config", "*.asc"))
+        shutil.copytree(work, failed, ignore=shutil.ignore_patterns("top.json", "*.il", "*.config", "*.asc"))
         shutil.rmtree(work, ignore_errors=True)
         raise
     return _publish(cache_dir, out_dir, board, report, cached=False, progress=progress)
@@ -321,14 +321,50 @@ def _core_fmax(report, clock_mhz):
     return name, fmax[name]["achieved"], fmax[name].get("constraint", clock_mhz)
 
 
-def _check_timing(work, board, clock_mhz):
-    report = _nextpnr_report(work)
-    name, achieved, constraint = _core_fmax(report, clock_mhz)
+def critical_path(report):
+    """The slowest register-to-register path of a nextpnr report: total ns, logic levels, start and end cells and
+    the HDL source lines its nets come from (in path order), or ``None``."""
+    paths = report.get("critical_paths") or []
+    if not paths:
+        return None
+    path = max(paths, key=lambda p: sum(step.get("delay", 0) for step in p.get("path", [])))
+    steps = path.get("path", [])
+    sources = []
+    for step in steps:
+        for src in step.get("sources", []):
+            if src.startswith("/share/"):      # Yosys's own techmap library, not the design
+                continue
+            src = re.sub(r"^.*?/((?:hw|fpga|isa|vta)/[^/]+\.py:\d+)$", r"\1", src)
+            if src not in sources:
+                sources.append(src)
+    return {
+        "ns": round(sum(step.get("delay", 0) for step in steps), 2),
+        "logic_levels": sum(1 for step in steps if step.get("type") == "logic"),
+        "from": steps[0]["from"]["cell"] if steps else None,
+        "to": steps[-1]["to"]["cell"] if steps else None,
+        "sources": sources,
+    }
+
+
+def _check_timing(work, board, clock_mhz, out_dir, report_args):
+    npr = _nextpnr_report(work)
+    name, achieved, constraint = _core_fmax(npr, clock_mhz)
     if achieved < constraint:
+        report = _make_report(work, board, *report_args)
+        report["bitstream"] = None
+        with open(os.path.join(out_dir, REPORT_NAME), "w") as f:
+            json.dump(report, f, indent=2)
+        cp = report.get("critical_path")
+        where = ""
+        if cp:
+            where = (f"\n  critical path: {cp['ns']} ns, {cp['logic_levels']} logic levels, from {cp['from']} to "
+                     f"{cp['to']}\n  through: " + ", ".join(cp["sources"][:12])
+                     + (" …" if len(cp["sources"]) > 12 else ""))
         raise FPGATimingError(
             f"the design misses timing on {board.name}: clock {name} reaches {achieved:.1f} MHz, "
             f"{constraint:.1f} MHz was requested; lower --clock (e.g. --clock {int(achieved)}) or use a "
-            f"smaller config (log: {os.path.join(work, 'top.tim')})")
+            f"smaller config{where}\n  (report: {os.path.join(out_dir, REPORT_NAME)}; log: "
+            f"{os.path.join(out_dir, 'failed-build', 'top.tim')})")
 
 
 def _make_report(work, board, cfg, dram_bytes, clock_mhz, baud, digest, versions, timings):
@@ -352,7 +388,7 @@ def _make_report(work, board, cfg, dram_bytes, clock_mhz, baud, digest, versions
         "board": board.name, "device": board.device, "config": cfg.to_dict() if cfg else None,
         "config_name": cfg.name if cfg else None, "macs_per_cycle": cfg.macs_per_cycle if cfg else None,
         "dram_bytes": dram_bytes, "baud": baud, "clock_mhz": clock_mhz, "clock_net": name,
-        "fmax_mhz": round(achieved, 2), "timing_met": achieved >= constraint,
+        "fmax_mhz": round(achieved, 2), "timing_met": achieved >= constraint, "critical_path": critical_path(npr),
         "utilization": util, "seconds": timings, "digest": digest, "toolchain": versions,
         "bitstream": board.bitstream,
     }
@@ -391,6 +427,10 @@ def format_report(report):
                      f"[{u['resource']}]")
     verdict = "met" if report["timing_met"] else "MISSED"
     lines.append(f"  Fmax  {report['fmax_mhz']:.1f} MHz for a {report['clock_mhz']} MHz clock (timing {verdict})")
+    cp = report.get("critical_path")
+    if cp and not report["timing_met"]:
+        lines.append(f"  critical path {cp['ns']} ns ({cp['logic_levels']} logic levels) through "
+                     + ", ".join(cp["sources"][:8]) + (" …" if len(cp["sources"]) > 8 else ""))
     secs = ", ".join(f"{k} {v} s" for k, v in report["seconds"].items())
     lines.append(f"  build: {secs}{' (cached)' if report.get('cached') else ''}")
     lines.append(f"  bitstream: {report['bitstream']}")

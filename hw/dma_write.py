@@ -145,7 +145,7 @@ class DMAWrite(wiring.Component):
                              work.eq(0), work_strb.eq(0)]
         else:
             n = eb // bb
-            k = Signal(range(n))
+            k = Signal(range(max(n, 2)))  # (never a zero-width signal: n may be 1)
             sr = Signal(eb)
             last_k = Signal()
             m.d.comb += [

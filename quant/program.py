@@ -53,9 +53,10 @@ class Plan:
     layers: dict = dataclasses.field(default_factory=dict)       # node name → LayerChoice
     default_act: tuple = ("max", "ceil")
     first_layer_host: bool = False                               # upstream relay.quantize's skip_conv_layers=[0]
+    offload_all: bool = False     # also quantize float inputs of ReLU/MaxPool to run them on VTA
 
     def copy(self):
-        return Plan(dict(self.act), dict(self.layers), self.default_act, self.first_layer_host)
+        return Plan(dict(self.act), dict(self.layers), self.default_act, self.first_layer_host, self.offload_all)
 
 
 @dataclasses.dataclass
@@ -144,7 +145,8 @@ class _Builder:
                 self.gemm(n, cap, ch)
             elif n.op == "Add" and cap.vta and ch.place == "vta":
                 self.add_op(n, cap)
-            elif n.op in ("Relu", "MaxPool") and cap.vta and x_is_q:
+            elif n.op in ("Relu", "MaxPool") and cap.vta and (x_is_q or self.plan.offload_all):
+                self.need_q(x)
                 self.exps[n.outputs[0]] = self.exps[x]
                 params = {}
                 if n.op == "MaxPool":

@@ -29,6 +29,7 @@ __all__ = ["main", "command", "arg", "build_parser", "COMMANDS", "CONFIG_HELP"]
 CONFIG_HELP = "a preset name (default, small) or the path of an upstream-style JSON config"
 
 COMMANDS = []  # (path, help, args, handler) in registration order
+PASSTHROUGH = {}  # name -> function(argv) for subcommands that parse their own arguments
 
 
 def arg(*names, **options):
@@ -75,6 +76,13 @@ def build_parser():
 
 def main(argv=None):
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in PASSTHROUGH:  # a subcommand with its own argument parser
+        try:
+            return PASSTHROUGH[argv[0]](argv[1:])
+        except (VTAError, OSError) as e:
+            print(f"vta: error: {' '.join(str(e).split())}", file=sys.stderr)
+            return 1
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -289,3 +297,31 @@ if __name__ == "__main__":
 def _demo(args):
     from .demo import main as demo_main
     return demo_main(args.config, args.device, seed=args.seed)
+
+
+# -- hardware ----------------------------------------------------------------------------------------------------
+
+@command("hw verilog", "write the VTA core of a config as Verilog (AXI4 master + host registers)",
+         arg("--config", default="default", help=CONFIG_HELP),
+         arg("-o", "--output", required=True, metavar="VTA.v", help="where to write the Verilog"),
+         arg("--name", default="vta_core", help="top module name (default: vta_core)"))
+def _hw_verilog(args):
+    from .hw.export import generate_verilog
+    cfg = load_config(args.config)
+    start = time.perf_counter()
+    text = generate_verilog(cfg, name=args.name)
+    with open(args.output, "w") as f:
+        f.write(text)
+    print(f"wrote {args.output}: module {args.name}, {len(text.splitlines())} lines, {cfg} "
+          f"({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _verify(argv):
+    from .sim.diffcheck import main as verify_main
+    return verify_main(argv)
+
+
+command("verify", "differential check: random programs on fsim and Verilator, compared bit for bit "
+                  "(--config CFG --programs N --seed S --jobs J; see 'vta verify -h')")(_verify)
+PASSTHROUGH["verify"] = _verify

@@ -88,6 +88,40 @@ def test_core_csr_registers_and_counters(design):
     check(expects[0])
 
 
+def store_tail_program(cfg, rng):
+    """Compute fills 200 out entries, hands them to a long strided STORE (several bursts, 4 KiB crossings), and
+    FINISH carries no token, so only the "done waits for store to drain" rule makes the STORE complete before
+    done; a STORE after FINISH must not run."""
+    from vta.isa import Alu, AluOp, Finish, Load, MemId, Store, Uop, encode_program, encode_uops
+    n = 200
+    INSN, UOP, ACC, OUT, OUT2, SIZE = 0x0000, 0x1000, 0x2000, 0x10000, 0x1C000, 0x20000
+    dram = np.zeros(SIZE, dtype=np.uint8)
+    dram[UOP:UOP + 4] = encode_uops(cfg, [Uop(0, 0, 0)])
+    acc = rng.integers(-(1 << 31), 1 << 31, (n, *cfg.acc_shape)).astype("<i4")
+    dram[ACC:ACC + acc.nbytes] = acc.view(np.uint8).ravel()
+    ob = cfg.out_elem_bytes
+    insns = [
+        Load(memory_type=MemId.UOP, sram_base=0, dram_base=UOP // 4, y_size=1, x_size=1, x_stride=1),
+        Load(memory_type=MemId.ACC, sram_base=0, dram_base=ACC // cfg.acc_elem_bytes, y_size=1, x_size=n,
+             x_stride=n),
+        Alu(alu_opcode=AluOp.ADD, use_imm=True, imm=3, uop_bgn=0, uop_end=1, iter_out=n, iter_in=1,
+            dst_factor_out=1, src_factor_out=1, push_next_dep=True),
+        Store(sram_base=0, dram_base=(OUT - 40) // ob, y_size=4, x_size=n // 4, x_stride=n // 4 + 300,
+              pop_prev_dep=True),
+        Finish(),
+        Store(sram_base=0, dram_base=OUT2 // ob, y_size=1, x_size=8, x_stride=8),   # after FINISH: not run
+    ]
+    prog = encode_program(cfg, insns)
+    dram[INSN:INSN + prog.size] = prog
+    regions = {"insn": (INSN, UOP), "uop": (UOP, ACC), "acc": (ACC, OUT - 40), "out": (OUT - 40, OUT2),
+               "out-after-finish": (OUT2, SIZE)}
+    return ("store tail", dram, INSN, len(insns), regions)
+
+
+def test_core_done_waits_for_store_and_ignores_after_finish(design):
+    run(design, "store-tail", [store_tail_program(CFG, np.random.default_rng(5))], stall=0.5, latency=6, seed=5)
+
+
 def test_core_deadlock_wait_register(design):
     design.run("tb_core", "deadlock_shows_in_wait_register", env={"VTA_TB_CONFIG": "small"}, tag="deadlock")
 
