@@ -16,7 +16,7 @@ from ..device import RunStats
 from ..errors import ConfigError, DeadlockError, ProgramError
 from ..hw.regs import CTRL_BUSY, CTRL_DONE, PERF_COUNTERS, Reg
 from .protocol import PROTOCOL_VERSION, config_id
-from .serial_link import LinkError, SerialLink
+from .serial_link import CHUNK, LinkError, SerialLink
 
 __all__ = ["SerialDevice", "LinkError", "store_ranges"]
 
@@ -51,7 +51,9 @@ class SerialDevice:
                 port_obj = serial.serial_for_url(port, baudrate=baud, timeout=timeout)
             except (serial.SerialException, ValueError) as e:
                 raise LinkError(f"cannot open serial port {port!r}: {e}") from None
-            self.link = SerialLink(port_obj, name=port)
+            # a memory frame must cross the line well within one read timeout (10 bits per byte)
+            chunk = max(64, min(CHUNK, int(baud * timeout / 20)))
+            self.link = SerialLink(port_obj, name=port, chunk=chunk)
             self._owned = port_obj
         else:
             self.link = SerialLink(port)

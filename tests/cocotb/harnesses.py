@@ -4,7 +4,7 @@ Each harness only wires existing blocks together and exposes their ports flat; t
 product's own. Port names in the Verilog follow Amaranth's flattening (``gemm__inp``, ``axi__ar__addr`` …).
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -141,7 +141,6 @@ class ComputeHarness(wiring.Component):
     """
 
     def __init__(self, cfg):
-        from amaranth.lib.memory import Memory  # noqa: F401  (built in elaborate)
         from vta.hw.compute import Compute
         from vta.hw.ports import SRAMWriteSignature
         self.cfg = cfg

@@ -86,6 +86,9 @@ class CocotbDesign:
         runner.build(sources=[src], hdl_toplevel=self.name, build_dir=bdir, build_args=BUILD_ARGS,
                      timescale=("1ns", "1ps"), waves=waves, log_file=bdir / "build.log")
         self.build_seconds += time.perf_counter() - t0
+        for f in bdir.iterdir():   # keep the simulator, its Verilog and the log (object files are ~50 MB)
+            if f.is_file() and f.suffix in (".o", ".gch", ".a", ".d", ".cpp", ".h", ".dat"):
+                f.unlink()
         stamp.write_text("ok\n")
         return bdir
 
@@ -118,7 +121,8 @@ class CocotbDesign:
         env = {k: str(v) for k, v in (env or {}).items()}
         env.setdefault("PYTHONPATH", os.pathsep.join([str(HERE), *sys.path]))
         if tag is None:
-            tag = "run" if testcase is None else "run-" + (testcase if isinstance(testcase, str) else "-".join(testcase))
+            names = [testcase] if isinstance(testcase, str) else testcase
+            tag = "run" if testcase is None else "run-" + "-".join(names)
         results, log = self._test(module, testcase, env, waves=False, tag=tag)
         cases = parse_results(results)
         if not cases:

@@ -15,7 +15,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from cocotb_helpers import AxiSlaveDram, pack, start_clock_and_reset, tb_config, tb_seed
+from cocotb_helpers import AxiSlaveDram, pack, start_clock_and_reset, tb_config, tb_seed, unpack
 
 from vta.isa import Alu, AluOp, Gemm, Load, MemId, Uop, encode, encode_uops
 
@@ -185,10 +185,13 @@ class Bench:
         if self.out != self.model.out:
             bad = sorted(k for k in set(self.out) | set(self.model.out) if self.out.get(k) != self.model.out.get(k))
             k = bad[0]
-            lanes = lambda v: None if v is None else [((v >> (8 * i)) & 255) - (256 if (v >> (8 * i + 7)) & 1 else 0)  # noqa: E731
-                                                      for i in range(self.cfg.batch * self.cfg.block_out)]
+            n = self.cfg.batch * self.cfg.block_out
+
+            def lanes(v):
+                return None if v is None else unpack(v, 8, n)
             raise AssertionError(f"{what}: out differs at {len(bad)} entries, first {k}: got {lanes(self.out.get(k))}"
-                                 f" want {lanes(self.model.out.get(k))} (acc model {self.model.acc[k].ravel().tolist()})")
+                                 f" want {lanes(self.model.out.get(k))} "
+                                 f"(acc model {self.model.acc[k].ravel().tolist()})")
 
     async def readout(self, entries):
         """Expose bits 8..31 of the given acc entries through out: three SHR-by-8 ALU passes, each checked."""

@@ -90,7 +90,8 @@ def w32(x):
 
 
 def shr_ref(a, b):
-    """docs/semantics.md: amount = low 6 bits of b as signed a ∈ [−32, 31]; ≥ 0 arithmetic right, < 0 left, wrap."""
+    """docs/semantics.md: amount = low 6 bits of b as signed a ∈ [−32, 31]; ≥ 0: arithmetic right shift;
+    < 0: left shift by −a, wrapped to 32 bits."""
     amt = b & 63
     if amt >= 32:
         amt -= 64
@@ -167,7 +168,7 @@ async def alu_immediate_operands(dut):
 
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def alu_shr_every_amount(dut):
-    """SHR by every amount b ∈ [-40, 40] plus large b whose low 6 bits decide (e.g. 64 → 0, 96 → −32, −33 → 31),
+    """SHR by every amount b ∈ [-40, 40] plus large b whose low 6 bits decide (64 → 0, 96 → −32, −33 → 31),
     as a tensor operand and as an immediate; -32 shifts everything out (0)."""
     cfg = tb_config()
     lanes = cfg.batch * cfg.block_out

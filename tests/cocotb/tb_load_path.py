@@ -1,10 +1,10 @@
 """cocotb tests of the LOAD datapath: `LoadUnit` (padded 2-D load) → `DMARead` → `ReadArbiter` → AXI read port.
 
 Harness: `harnesses.LoadPathHarness` — three load units with 32-, 64- and 512-bit elements (narrower than, equal
-to and wider than the 64-bit bus; with a 128-bit bus two are narrow) sharing one arbiter. A cocotb AXI4 slave (`AxiSlaveDram`) serves reads with
-optional random back-pressure and checks every burst (INCR, aligned, ≤ 256 beats, no 4 KiB crossing, inside
-DRAM, AR stable until ready). The SRAM write ports are monitored and compared with a numpy-free Python reference
-written straight from the LOAD loop of docs/semantics.md.
+to and wider than a 64-bit bus; on a 128-bit bus two are narrow) sharing one arbiter. A cocotb AXI4 slave
+(`AxiSlaveDram`) serves reads with optional random back-pressure and checks every burst (INCR, aligned, ≤ 256
+beats, no 4 KiB crossing, inside DRAM, AR stable until ready). The SRAM write ports are monitored and compared with
+a plain-Python reference written straight from the LOAD loop of docs/semantics.md.
 """
 
 import os

@@ -1,7 +1,14 @@
-"""cocotb (Verilator) runs of the whole `VTACore` (small config) against `FunctionalSim`: the demo matmul (run
-twice on the same core, so the second launch and persisting state are covered) and random valid programs from
-`vta.sim.randprog`, with and without AXI back-pressure. The testbench is tb_core.py; the expected DRAM image of
-every run comes from FunctionalSim here, and the matmul result is also checked against numpy."""
+"""cocotb (Verilator) runs of the whole `VTACore` (small config) with a cocotb AXI4 DRAM slave and CSR driver
+(testbench tb_core.py). Every run's final DRAM image is compared byte for byte with `FunctionalSim`'s:
+
+- the demo matmul (`vta.demo.build_matmul`), launched twice on the same core (relaunch, persisting state); its
+  expected output is also checked against numpy;
+- random valid programs from `vta.sim.randprog` (small and medium sizes), with and without AXI back-pressure;
+- a directed "store tail" program: done must wait for a long STORE that FINISH does not wait for by token, and a
+  STORE after FINISH must not run (slow B responses);
+- host registers and performance counters around a run, and the WAIT register on deadlocked (invalid) programs.
+Slow: 200 more random programs, and the core built for the default config and for a 128-bit bus.
+"""
 
 import dataclasses
 import json

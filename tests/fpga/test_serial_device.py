@@ -87,3 +87,13 @@ def test_store_ranges_cover_the_stored_rows():
     ]
     image = isa.encode_program(CFG, insns)
     assert store_ranges(CFG, image, 10_000) == [(10 * eb, 18 * eb), (50 * eb, 51 * eb)]
+
+
+def test_port_names_are_opened_with_pyserial_and_failures_are_clear():
+    pytest.importorskip("serial", reason="pyserial (fpga extra) is not installed")
+    from vta.fpga.serial_link import LinkError
+    with pytest.raises(LinkError, match="cannot open serial port '/dev/nonexistent-vta'"):
+        SerialDevice("/dev/nonexistent-vta", CFG)
+    # pyserial's loop:// echoes the request: the driver must reject the echo, not hang or misread it
+    with pytest.raises(LinkError, match="INFO"):
+        SerialDevice("loop://", CFG, timeout=0.2)
