@@ -120,6 +120,9 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
     divisor = round(clock_mhz * 1e6 / baud)
     if divisor < 4:
         raise ConfigError(f"baud must be at most clock/4 ({clock_mhz * 1e6 / 4:.0f}), not {baud}")
+    if abs(clock_mhz * 1e6 / divisor - baud) > 0.02 * baud:
+        raise ConfigError(f"baud {baud} is more than 2 % off any whole divisor of the {clock_mhz} MHz clock "
+                          f"(nearest: {clock_mhz * 1e6 / divisor:.0f}); choose another baud rate")
 
     t0 = time.monotonic()
     _say(progress, f"elaborating the design for {board.name} ({cfg.name} config, {clock_mhz} MHz)")
@@ -177,6 +180,9 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
             shutil.rmtree(cache_dir)
         os.replace(work, cache_dir)
     except BaseException:
+        stale = os.path.join(out_dir, board.bitstream)
+        if os.path.exists(stale):               # never leave an older bitstream next to a failed build
+            os.remove(stale)
         failed = os.path.join(out_dir, "failed-build")
         shutil.rmtree(failed, ignore_errors=True)
         shutil.copytree(work, failed, ignore=shutil.ignore_patterns("top.json", "*.il", "*.config", "*.asc"))

@@ -12,7 +12,6 @@ import time
 import numpy as np
 
 from ..config import load_config
-from ..device import RunStats
 from ..errors import ConfigError, DeadlockError, ProgramError
 from ..hw.regs import CTRL_BUSY, CTRL_DONE, PERF_COUNTERS, Reg
 from .protocol import PROTOCOL_VERSION, config_id

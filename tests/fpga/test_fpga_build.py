@@ -87,6 +87,8 @@ def test_bad_options_are_refused_before_any_tool_runs(tmp_path):
         build("nexys", out_dir=str(tmp_path))
     with pytest.raises(ConfigError, match="no PLL support"):
         build("icebreaker", clock_mhz=48, out_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="more than 2 % off"):
+        build("icebreaker", baud=2_600_000, out_dir=str(tmp_path))       # 12 MHz / 5 = 2.4 Mbaud
     with pytest.raises(ConfigError, match="no ECP5 PLL setting"):
         build("ulx3s-85f", clock_mhz=900, out_dir=str(tmp_path))
     with pytest.raises(ConfigError, match="dram_bytes must be a power of two"):
