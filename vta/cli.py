@@ -328,6 +328,11 @@ from .compiler.cli import ARGUMENTS as _COMPILE_ARGUMENTS, HELP as _COMPILE_HELP
 command("compile", _COMPILE_HELP, *_COMPILE_ARGUMENTS)(_compile)
 
 
+from .fpga.cli import ARGS as _FPGA_ARGS, HELP as _FPGA_HELP, handle as _fpga_build  # noqa: E402
+
+command("fpga build", _FPGA_HELP, *_FPGA_ARGS)(_fpga_build)
+
+
 def _verify(argv):
     from .sim.diffcheck import main as verify_main
     return verify_main(argv)

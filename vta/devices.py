@@ -40,3 +40,17 @@ def open_device(name, cfg, **options):
     if name not in DEVICES:
         raise VTAError(f"unknown device {name!r}; valid devices are {', '.join(DEVICES)}")
     return DEVICES[name][0](load_config(cfg), **options)
+
+
+def _serial(cfg, port=None, baud=115200, **options):
+    if port is None:
+        raise VTAError("the serial device needs a port, e.g. open_device('serial', cfg, port='/dev/ttyUSB0')")
+    try:
+        from .fpga.serial_device import SerialDevice
+    except ImportError as e:
+        raise VTAError(f"the FPGA serial link is not available: {e} (install the fpga extra: "
+                       f"pip install 'amaranth-vta[fpga]')") from None
+    return SerialDevice(port, cfg, baud=baud, **options)
+
+
+DEVICES["serial"] = (_serial, "a VTA bitstream on an FPGA board behind the UART bridge (vta.fpga)")
