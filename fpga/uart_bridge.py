@@ -98,8 +98,24 @@ class UARTBridge(wiring.Component):
         reg_ok = (hdr_addr[len(csr.addr):] == 0) & (hdr_addr[:2] == 0)    # a word offset inside the CSR space
         lane_bits = addr[:lb] if lb else Const(0, 1)
 
-        def receive():
-            m.d.sync += crc.eq(crc8_next(crc, rx.payload))
+        def receive(then, *, add_to_crc=True):
+            """On a request byte: fold it into the request CRC (not the CRC byte itself) and run ``then``; after
+            ``frame_timeout`` cycles without a byte, drop the half-received request and wait for the next SYNC."""
+            with m.If(rx.valid):
+                if add_to_crc:
+                    m.d.sync += crc.eq(crc8_next(crc, rx.payload))
+                then()
+            with m.Elif(timed_out):
+                m.next = "SYNC"
+
+        def receive_word(reg, n_bytes, next_state):
+            """Shift ``n_bytes`` request bytes into ``reg`` (least significant first; ``count`` is 0 on entry),
+            then go to ``next_state``."""
+            def word_byte():
+                m.d.sync += [reg.eq(Cat(reg[8:], rx.payload)), count.eq(count + 1)]
+                with m.If(count == n_bytes - 1):
+                    m.next = next_state
+            receive(word_byte)
 
         def send(value, then):
             m.d.comb += [tx.valid.eq(1), tx.payload.eq(value)]
@@ -115,30 +131,19 @@ class UARTBridge(wiring.Component):
                     m.next = "HEADER"
 
             with m.State("HEADER"):
-                with m.If(rx.valid):
-                    receive()
-                    m.d.sync += [hdr.eq(Cat(hdr[8:], rx.payload)), count.eq(count + 1)]
-                    with m.If(count == 6):
-                        m.next = "DISPATCH"
-                with m.Elif(timed_out):
-                    m.next = "SYNC"
+                receive_word(hdr, 7, "DISPATCH")
 
             with m.State("DISPATCH"):
                 m.d.sync += [addr.eq(hdr_addr), remaining.eq(hdr_len), status.eq(Status.OK), resp_len.eq(0),
                              count.eq(0)]
                 with m.Switch(cmd):
-                    with m.Case(Cmd.WRITE_MEM):
-                        m.d.sync += status.eq(Mux(range_ok, Status.OK, Status.BAD_ADDR))
-                        m.next = "WDATA_FIRST"
-                    with m.Case(Cmd.READ_MEM):
-                        m.d.sync += status.eq(Mux(range_ok, Status.OK, Status.BAD_ADDR))
-                        m.next = "CRC"
-                    with m.Case(Cmd.WRITE_REG):
-                        m.d.sync += status.eq(Mux(reg_ok, Status.OK, Status.BAD_ADDR))
-                        m.next = "REGDATA"
-                    with m.Case(Cmd.READ_REG):
-                        m.d.sync += status.eq(Mux(reg_ok, Status.OK, Status.BAD_ADDR))
-                        m.next = "CRC"
+                    for code, addr_ok, next_state in ((Cmd.WRITE_MEM, range_ok, "WDATA_FIRST"),
+                                                      (Cmd.READ_MEM, range_ok, "CRC"),
+                                                      (Cmd.WRITE_REG, reg_ok, "REGDATA"),
+                                                      (Cmd.READ_REG, reg_ok, "CRC")):
+                        with m.Case(code):
+                            m.d.sync += status.eq(Mux(addr_ok, Status.OK, Status.BAD_ADDR))
+                            m.next = next_state
                     with m.Case(Cmd.INFO, Cmd.LAUNCH, Cmd.POLL):
                         m.next = "CRC"
                     with m.Default():
@@ -152,12 +157,10 @@ class UARTBridge(wiring.Component):
                     m.next = "WDATA"
 
             with m.State("WDATA"):
-                with m.If(rx.valid):
-                    receive()
+                def data_byte():
                     m.d.sync += byte.eq(rx.payload)
                     m.next = "WWRITE"
-                with m.Elif(timed_out):
-                    m.next = "SYNC"
+                receive(data_byte)
 
             with m.State("WWRITE"):
                 written = Signal()
@@ -177,16 +180,10 @@ class UARTBridge(wiring.Component):
                     m.next = "WDATA"
 
             with m.State("REGDATA"):
-                with m.If(rx.valid):
-                    receive()
-                    m.d.sync += [wdata.eq(Cat(wdata[8:], rx.payload)), count.eq(count + 1)]
-                    with m.If(count == 3):
-                        m.next = "CRC"
-                with m.Elif(timed_out):
-                    m.next = "SYNC"
+                receive_word(wdata, 4, "CRC")
 
             with m.State("CRC"):
-                with m.If(rx.valid):
+                def crc_byte():
                     with m.If(rx.payload != crc):
                         m.d.sync += status.eq(Status.BAD_CRC)
                         m.next = "RESPOND"
@@ -194,8 +191,7 @@ class UARTBridge(wiring.Component):
                         m.next = "RESPOND"
                     with m.Else():
                         m.next = "EXECUTE"
-                with m.Elif(timed_out):
-                    m.next = "SYNC"
+                receive(crc_byte, add_to_crc=False)
 
             with m.State("EXECUTE"):
                 with m.Switch(cmd):

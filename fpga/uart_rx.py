@@ -6,25 +6,21 @@ the stop bit are sampled at their middles. A frame whose stop bit is 0 is droppe
 """
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
+
+from .uart_divisor import DivisorComponent
 
 __all__ = ["UARTReceiver"]
 
 
-class UARTReceiver(wiring.Component):
+class UARTReceiver(DivisorComponent):
     """``rx``: the serial line (idle high). ``data``: received bytes, one ``valid`` cycle each (always ready).
-
-    ``divisor``: clock cycles per bit (clock frequency / baud rate), at least 4.
-    """
+    ``divisor``: clock cycles per bit, as in `DivisorComponent`."""
 
     def __init__(self, divisor):
-        if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 4:
-            self._MustUse__silence = True   # no "created but never used" warning for a rejected object
-            raise ValueError(f"divisor must be an integer ≥ 4 (clock cycles per bit), not {divisor!r}")
-        self.divisor = divisor
-        super().__init__({
+        super().__init__(divisor, {
             "rx": In(1, init=1),
             "data": Out(stream.Signature(8, always_ready=True)),
             "frame_error": Out(1),

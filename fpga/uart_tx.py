@@ -1,24 +1,20 @@
 """`UARTTransmitter`: 8N1 serial transmitter taking bytes from a stream (start bit, 8 data bits LSB first, stop)."""
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
+
+from .uart_divisor import DivisorComponent
 
 __all__ = ["UARTTransmitter"]
 
 
-class UARTTransmitter(wiring.Component):
+class UARTTransmitter(DivisorComponent):
     """``data``: bytes to send (``ready`` while idle). ``tx``: the serial line (idle high).
-
-    ``divisor``: clock cycles per bit (clock frequency / baud rate), at least 4.
-    """
+    ``divisor``: clock cycles per bit, as in `DivisorComponent`."""
 
     def __init__(self, divisor):
-        if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 4:
-            self._MustUse__silence = True   # no "created but never used" warning for a rejected object
-            raise ValueError(f"divisor must be an integer ≥ 4 (clock cycles per bit), not {divisor!r}")
-        self.divisor = divisor
-        super().__init__({
+        super().__init__(divisor, {
             "data": In(stream.Signature(8)),
             "tx": Out(1, init=1),
         })

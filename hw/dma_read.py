@@ -8,15 +8,26 @@ Each row is one bus request; rows are requested ahead of the data so several bur
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
+from .interfaces import DMACommandSignature
 from .ports import ReadClientSignature
 
-__all__ = ["DMARead", "row_request"]
+__all__ = ["DMARead", "check_dma_widths", "request_rows", "row_request"]
 
 
 def _log2(x):
     return x.bit_length() - 1
+
+
+def check_dma_widths(engine, *, elem_bits, bus_width):
+    """The constructor check of both DMA engines: `row_request`'s shift arithmetic needs element and beat widths
+    that are powers of two of at least a byte. Raises ``ValueError`` naming the bad width (after silencing the
+    "created but never used" warning of the rejected ``engine``)."""
+    for what, v in (("elem_bits", elem_bits), ("bus_width", bus_width)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 8 or v & (v - 1):
+            engine._MustUse__silence = True
+            raise ValueError(f"{what} must be a power of two ≥ 8, not {v!r}")
 
 
 def row_request(elem_addr, x_size, *, elem_bits, bus_width):
@@ -31,26 +42,42 @@ def row_request(elem_addr, x_size, *, elem_bits, bus_width):
     return Cat(Const(0, log_bb), byte[log_bb:32]), (slot0 + x_size + (1 << log_slots) - 1) >> log_slots
 
 
+def request_rows(m, req, xs, ys, stride, *, elem_bits, bus_width):
+    """The request side of both engines: drive ``req`` (a stream of `ReadRequest`) with one `row_request` per row,
+    running ahead of the data; row ``y`` of ``ys`` rows of ``xs`` elements starts ``y·stride`` elements after row 0.
+
+    Returns ``(active, begin)``: ``active`` is high until the last row has been requested; ``begin(elem_addr)`` is
+    the list of statements that starts the rows at element ``elem_addr`` (for the caller's sync domain, on start).
+    """
+    active = Signal(name="rq_active")
+    row = Signal(16, name="rq_row")
+    elem_addr = Signal(32, name="rq_addr")
+    addr, beats = row_request(elem_addr, xs, elem_bits=elem_bits, bus_width=bus_width)
+    m.d.comb += [
+        req.valid.eq(active),
+        req.payload.addr.eq(addr),
+        req.payload.beats.eq(beats),
+    ]
+    with m.If(req.valid & req.ready):
+        m.d.sync += [row.eq(row + 1), elem_addr.eq(elem_addr + stride)]
+        with m.If(row == ys - 1):
+            m.d.sync += active.eq(0)
+    return active, lambda start_addr: [active.eq(1), row.eq(0), elem_addr.eq(start_addr)]
+
+
 class DMARead(wiring.Component):
     """Streams ``y_size × x_size`` elements read from DRAM element ``elem_addr + y·x_stride + x`` (row-major).
 
-    Pulse ``start`` while ``busy`` is low (sizes must be non-zero; a zero size is ignored). ``busy`` is high from
-    the next cycle until the last element has been handed out; the bus is locked for that long.
+    Commanded through the `DMACommandSignature` members; ``busy`` is high from the cycle after ``start`` until the
+    last element has been handed out, and the bus is locked for that long.
     """
 
     def __init__(self, *, elem_bits, bus_width):
-        for what, v in (("elem_bits", elem_bits), ("bus_width", bus_width)):
-            if v < 8 or v & (v - 1):
-                raise ValueError(f"{what} must be a power of two ≥ 8, not {v!r}")
+        check_dma_widths(self, elem_bits=elem_bits, bus_width=bus_width)
         self.elem_bits = elem_bits
         self.bus_width = bus_width
         super().__init__({
-            "start": In(1),
-            "elem_addr": In(32),
-            "x_size": In(16),
-            "x_stride": In(16),
-            "y_size": In(16),
-            "busy": Out(1),
+            **DMACommandSignature().flip().members,     # start, elem_addr, x_size, x_stride, y_size; busy
             "elem": Out(stream.Signature(elem_bits)),
             "bus": Out(ReadClientSignature(bus_width)),
         })
@@ -64,20 +91,8 @@ class DMARead(wiring.Component):
         stride = Signal(16)
 
         # -- request generator: one request per row, running ahead of the data ---------------------------------
-        rq_active = Signal()
-        rq_row = Signal(16)
-        rq_addr = Signal(32)
-        addr, beats = row_request(rq_addr, xs, elem_bits=eb, bus_width=bb)
-        m.d.comb += [
-            self.bus.lock.eq(busy),
-            self.bus.req.valid.eq(rq_active),
-            self.bus.req.payload.addr.eq(addr),
-            self.bus.req.payload.beats.eq(beats),
-        ]
-        with m.If(self.bus.req.valid & self.bus.req.ready):
-            m.d.sync += [rq_row.eq(rq_row + 1), rq_addr.eq(rq_addr + stride)]
-            with m.If(rq_row == ys - 1):
-                m.d.sync += rq_active.eq(0)
+        m.d.comb += self.bus.lock.eq(busy)
+        _, begin_requests = request_rows(m, self.bus.req, xs, ys, stride, elem_bits=eb, bus_width=bb)
 
         # -- unpacker: beats → elements ---------------------------------------------------------------------------
         col = Signal(16)
@@ -136,9 +151,8 @@ class DMARead(wiring.Component):
         # -- start ------------------------------------------------------------------------------------------------
         with m.If(self.start & ~busy & (self.x_size != 0) & (self.y_size != 0)):
             m.d.sync += [
-                busy.eq(1), rq_active.eq(1),
+                busy.eq(1), *begin_requests(self.elem_addr),
                 xs.eq(self.x_size), ys.eq(self.y_size), stride.eq(self.x_stride),
-                rq_row.eq(0), rq_addr.eq(self.elem_addr),
                 col.eq(0), row.eq(0), row_addr.eq(self.elem_addr),
             ]
             if eb < bb:

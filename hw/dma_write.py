@@ -9,31 +9,27 @@ beat leaving when its last slot is filled or the row ends. Completion waits for 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from .burst import BurstSplitter
-from .dma_read import row_request
-from .interfaces import AXI4Signature
+from .dma_read import check_dma_widths, request_rows
+from .interfaces import AXI4Signature, DMACommandSignature
 
 __all__ = ["DMAWrite"]
 
 
 class DMAWrite(wiring.Component):
-    """Pulse ``start`` while ``busy`` is low (zero sizes are ignored); ``busy`` stays high from the next cycle until
+    """Commanded through the `DMACommandSignature` members; ``busy`` stays high from the cycle after ``start`` until
     every beat is written and acknowledged."""
 
     def __init__(self, *, elem_bits, bus_width, max_outstanding=16):
+        check_dma_widths(self, elem_bits=elem_bits, bus_width=bus_width)
         self.elem_bits = elem_bits
         self.bus_width = bus_width
         self.max_outstanding = max_outstanding
         axi = AXI4Signature(addr_width=32, data_width=bus_width)
         super().__init__({
-            "start": In(1),
-            "elem_addr": In(32),
-            "x_size": In(16),
-            "x_stride": In(16),
-            "y_size": In(16),
-            "busy": Out(1),
+            **DMACommandSignature().flip().members,     # start, elem_addr, x_size, x_stride, y_size; busy
             "elem": In(stream.Signature(elem_bits)),
             "aw": axi.members["aw"],
             "w": axi.members["w"],
@@ -53,19 +49,7 @@ class DMAWrite(wiring.Component):
         # -- row requests → bursts → AW -------------------------------------------------------------------------
         m.submodules.splitter = splitter = BurstSplitter(bb // 8)
         m.submodules.lens = lens = SyncFIFO(width=8, depth=self.max_outstanding)
-        rq_active = Signal()
-        rq_row = Signal(16)
-        rq_addr = Signal(32)
-        addr, beats = row_request(rq_addr, xs, elem_bits=eb, bus_width=bb)
-        m.d.comb += [
-            splitter.req.valid.eq(rq_active),
-            splitter.req.payload.addr.eq(addr),
-            splitter.req.payload.beats.eq(beats),
-        ]
-        with m.If(splitter.req.valid & splitter.req.ready):
-            m.d.sync += [rq_row.eq(rq_row + 1), rq_addr.eq(rq_addr + stride)]
-            with m.If(rq_row == ys - 1):
-                m.d.sync += rq_active.eq(0)
+        rq_active, begin_requests = request_rows(m, splitter.req, xs, ys, stride, elem_bits=eb, bus_width=bb)
 
         b_out = Signal(range(self.max_outstanding + 1))
         room = Signal()
@@ -181,7 +165,7 @@ class DMAWrite(wiring.Component):
         with m.If(go):
             m.d.sync += [
                 xs.eq(self.x_size), ys.eq(self.y_size), stride.eq(self.x_stride),
-                rq_active.eq(1), rq_row.eq(0), rq_addr.eq(self.elem_addr),
+                *begin_requests(self.elem_addr),
                 pk_active.eq(1), col.eq(0), row.eq(0),
             ]
         return m

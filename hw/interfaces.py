@@ -2,12 +2,13 @@
 
 - `AXI4Signature`: the core's memory master (INCR bursts, no IDs: one outstanding transaction per direction).
 - `CSRSignature`: the host's register port into the core (see `vta.hw.regs` for the register map).
+- `DMACommandSignature`: the command port of the 2-D strided DMA engines (`DMARead`, `DMAWrite`).
 """
 
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["AXI4Signature", "CSRSignature"]
+__all__ = ["AXI4Signature", "CSRSignature", "DMACommandSignature"]
 
 
 class AXI4Signature(wiring.Signature):
@@ -72,3 +73,35 @@ class CSRSignature(wiring.Signature):
 
     def __hash__(self):
         return hash((CSRSignature, self.addr_width))
+
+
+class DMACommandSignature(wiring.Signature):
+    """A 2-D strided DMA command, from the issuer's side: ``y_size`` rows of ``x_size`` elements, row ``y`` at DRAM
+    element ``elem_addr + y·x_stride`` (addresses and strides count elements, not bytes).
+
+    The issuer pulses ``start`` for one cycle while ``busy`` is low; the engine samples the fields in that cycle
+    (they need not stay valid afterwards) and ignores a start with a zero size. ``busy`` is high from the next
+    cycle until the transfer is complete.
+
+    The engines splice these members flat into their own signatures (``dma.start``, ``dma.x_size`` …) rather than
+    nesting them under one name, so the engines' ports stay those their users already drive.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "start": Out(1),
+            "elem_addr": Out(32),
+            "x_size": Out(16),
+            "x_stride": Out(16),
+            "y_size": Out(16),
+            "busy": In(1),
+        })
+
+    def __eq__(self, other):
+        return isinstance(other, DMACommandSignature)
+
+    def __hash__(self):
+        return hash(DMACommandSignature)
+
+    def __repr__(self):
+        return "DMACommandSignature()"

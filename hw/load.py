@@ -1,17 +1,17 @@
 """The load stage: LOAD INP and LOAD WGT instructions, ordered against compute by the g2l/l2g tokens.
 
-Per instruction: take it from the command queue, pop g2l if ``pop_next_dep``, run the padded 2-D load into the
-inp or wgt SRAM, then push l2g if ``push_next_dep``.
+Per instruction (the token handshake is a `TokenStage`): take it from the command queue, pop g2l if
+``pop_next_dep``, run the padded 2-D load into the inp or wgt SRAM, then push l2g if ``push_next_dep``.
 """
 
-from amaranth.hdl import Module, Signal
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
 
-from ..isa.layouts import INSN_BITS
 from ..isa.opcodes import MemId
 from .load_unit import LoadUnit
-from .ports import ReadClientSignature, SRAMWriteSignature, TokenPopSignature, TokenPushSignature
+from .ports import ReadClientSignature, SRAMWriteSignature
+from .token_stage import TokenStage, stage_members
 
 __all__ = ["Load"]
 
@@ -32,11 +32,7 @@ class Load(wiring.Component):
     def __init__(self, cfg):
         self.cfg = cfg
         super().__init__({
-            "cmd": In(stream.Signature(INSN_BITS)),
-            "g2l": Out(TokenPopSignature()),
-            "l2g": Out(TokenPushSignature()),
-            "busy": Out(1),
-            "stall": Out(1),
+            **stage_members("g2l", "l2g"),
             "inp_wr": Out(SRAMWriteSignature(cfg.log_inp_depth, cfg.inp_elem_bits)),
             "wgt_wr": Out(SRAMWriteSignature(cfg.log_wgt_depth, cfg.wgt_elem_bits)),
             "inp_bus": Out(ReadClientSignature(cfg.bus_width)),
@@ -54,42 +50,14 @@ class Load(wiring.Component):
         wiring.connect(m, wiring.flipped(self.inp_bus), inp.bus)
         wiring.connect(m, wiring.flipped(self.wgt_bus), wgt.bus)
 
-        insn = Signal(cfg.isa.mem)
+        m.submodules.stage = stage = TokenStage(cfg.isa.mem, pop_flag="pop_next_dep", push_flag="push_next_dep")
+        stage.connect_owner(m, self, pop="g2l", push="l2g")
+        insn = stage.insn
         for unit in (inp, wgt):
             connect_mem_fields(m, unit, insn)
-        is_inp = insn.memory_type == MemId.INP
-        is_wgt = insn.memory_type == MemId.WGT
-
-        def push(m):
-            """Push the l2g token of the completed instruction and return to IDLE, or wait in PUSH for room."""
-            with m.If(~insn.hdr.push_next_dep | self.l2g.ready):
-                m.d.comb += self.l2g.push.eq(insn.hdr.push_next_dep)
-                m.next = "IDLE"
-            with m.Else():
-                m.next = "PUSH"
-
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    m.d.sync += insn.eq(self.cmd.payload)
-                    m.next = "POP"
-            with m.State("POP"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(insn.hdr.pop_next_dep & ~self.g2l.valid):
-                    m.d.comb += self.stall.eq(1)
-                with m.Else():
-                    m.d.comb += [
-                        self.g2l.pop.eq(insn.hdr.pop_next_dep),
-                        inp.start.eq(is_inp),
-                        wgt.start.eq(is_wgt),
-                    ]
-                    m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(~inp.busy & ~wgt.busy):
-                    push(m)
-            with m.State("PUSH"):
-                m.d.comb += self.busy.eq(1)
-                push(m)
+        m.d.comb += [
+            inp.start.eq(stage.start & (insn.memory_type == MemId.INP)),
+            wgt.start.eq(stage.start & (insn.memory_type == MemId.WGT)),
+            stage.done.eq(~inp.busy & ~wgt.busy),
+        ]
         return m

@@ -1,19 +1,20 @@
 """The store stage: STORE instructions copy out-buffer elements to DRAM, ordered by the g2s/s2g tokens.
 
-Per instruction: pop g2s if ``pop_prev_dep``, stream ``y_size·x_size`` consecutive out elements from
-``sram_base`` (a short FIFO absorbs the SRAM read latency) into the `DMAWrite` engine, wait for every write
-response, then push s2g if ``push_prev_dep`` — so compute only reuses the out buffer after the data is in DRAM.
+Per instruction (the token handshake is a `TokenStage`): pop g2s if ``pop_prev_dep``, stream ``y_size·x_size``
+consecutive out elements from ``sram_base`` (a short FIFO absorbs the SRAM read latency) into the `DMAWrite`
+engine, wait for every write response, then push s2g if ``push_prev_dep`` — so compute only reuses the out buffer
+after the data is in DRAM.
 """
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
-from ..isa.layouts import INSN_BITS
 from .dma_write import DMAWrite
 from .interfaces import AXI4Signature
-from .ports import SRAMReadSignature, TokenPopSignature, TokenPushSignature
+from .ports import SRAMReadSignature
+from .token_stage import TokenStage, stage_members
 
 __all__ = ["Store"]
 
@@ -27,11 +28,7 @@ class Store(wiring.Component):
         self.cfg = cfg
         axi = AXI4Signature(addr_width=32, data_width=cfg.bus_width)
         super().__init__({
-            "cmd": In(stream.Signature(INSN_BITS)),
-            "g2s": Out(TokenPopSignature()),
-            "s2g": Out(TokenPushSignature()),
-            "busy": Out(1),
-            "stall": Out(1),
+            **stage_members("g2s", "s2g"),
             "out_rd": Out(SRAMReadSignature(cfg.log_out_depth, cfg.out_elem_bits)),
             "aw": axi.members["aw"],
             "w": axi.members["w"],
@@ -46,8 +43,10 @@ class Store(wiring.Component):
         for name in ("aw", "w", "b"):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(dma, name))
 
-        insn = Signal(cfg.isa.mem)
-        start = Signal()
+        m.submodules.stage = stage = TokenStage(cfg.isa.mem, pop_flag="pop_prev_dep", push_flag="push_prev_dep")
+        stage.connect_owner(m, self, pop="g2s", push="s2g")
+        insn = stage.insn
+        start = stage.start
         m.d.comb += [
             dma.start.eq(start),
             dma.elem_addr.eq(insn.dram_base),
@@ -85,32 +84,5 @@ class Store(wiring.Component):
         with m.If(start & nonempty):
             m.d.sync += [rd_active.eq(1), rd_addr.eq(insn.sram_base), rd_col.eq(0), rd_row.eq(0)]
 
-        def push(m):
-            """Push the s2g token of the completed instruction and return to IDLE, or wait in PUSH for room."""
-            with m.If(~insn.hdr.push_prev_dep | self.s2g.ready):
-                m.d.comb += self.s2g.push.eq(insn.hdr.push_prev_dep)
-                m.next = "IDLE"
-            with m.Else():
-                m.next = "PUSH"
-
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
-                    m.d.sync += insn.eq(self.cmd.payload)
-                    m.next = "POP"
-            with m.State("POP"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(insn.hdr.pop_prev_dep & ~self.g2s.valid):
-                    m.d.comb += self.stall.eq(1)
-                with m.Else():
-                    m.d.comb += [self.g2s.pop.eq(insn.hdr.pop_prev_dep), start.eq(1)]
-                    m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(~dma.busy & ~rd_active & ~in_flight & (fifo.level == 0)):
-                    push(m)
-            with m.State("PUSH"):
-                m.d.comb += self.busy.eq(1)
-                push(m)
+        m.d.comb += stage.done.eq(~dma.busy & ~rd_active & ~in_flight & (fifo.level == 0))
         return m

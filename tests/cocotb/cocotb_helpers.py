@@ -242,6 +242,24 @@ class AxiSlaveDram:
                 self.b_pending -= 1
 
 
+def expected_bursts(elem_bytes, base, y_size, x_size, x_stride, bus_bytes):
+    """The (address, beats) AXI bursts of a 2-D DMA transfer (read or write), from the rules alone: one request per
+    row covering its bytes (row ``y`` starts at element ``base + y·x_stride``) in whole beats, split into INCR bursts
+    of at most 256 beats that never cross a 4 KiB boundary — each burst as long as those two rules allow."""
+    bursts = []
+    for y in range(y_size):
+        start = (base + y * x_stride) * elem_bytes
+        end = start + x_size * elem_bytes
+        addr = start // bus_bytes * bus_bytes
+        left = -(-end // bus_bytes) - start // bus_bytes
+        while left:
+            n = min(left, 256, (4096 - addr % 4096) // bus_bytes)
+            bursts.append((addr, n))
+            addr += n * bus_bytes
+            left -= n
+    return bursts
+
+
 # -- CSR driver ----------------------------------------------------------------------------------------------------
 
 class CsrDriver:
@@ -273,4 +291,4 @@ class CsrDriver:
 
 
 __all__ = ["tb_config", "tb_seed", "start_clock_and_reset", "pack", "unpack", "wrap", "AxiSlaveDram",
-           "AxiProtocolError", "CsrDriver", "PERIOD_NS"]
+           "AxiProtocolError", "expected_bursts", "CsrDriver", "PERIOD_NS"]

@@ -14,7 +14,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from cocotb_helpers import AxiSlaveDram, start_clock_and_reset, tb_seed
+from cocotb_helpers import AxiSlaveDram, expected_bursts, start_clock_and_reset, tb_seed
 
 UNITS = {"u32": 4, "u64": 8, "u512": 64}   # unit → element bytes
 SRAM_DEPTH = 1024
@@ -181,26 +181,9 @@ async def bursts_split_at_4k_and_256_beats(dut):
     for u, f in cases:
         n0 = len(b.axi.reads)
         await b.load(u, f)
-        want = expected_bursts(UNITS[u], f)
+        want = expected_bursts(UNITS[u], f["dram_base"], f["y_size"], f["x_size"], f["x_stride"], BB)
         got = b.axi.reads[n0:]
         assert got == want, f"{u} {f}: AR bursts {got}, expected {want}"
-
-
-def expected_bursts(eb, f, bus_bytes=BB):
-    """One read request per row covering its bytes in whole beats, split into INCR bursts of at most 256 beats
-    that never cross a 4 KiB boundary — each burst as long as those two rules allow."""
-    bursts = []
-    for y in range(f["y_size"]):
-        start = (f["dram_base"] + y * f["x_stride"]) * eb
-        end = start + f["x_size"] * eb
-        addr = start // bus_bytes * bus_bytes
-        left = -(-end // bus_bytes) - start // bus_bytes
-        while left:
-            n = min(left, 256, (4096 - addr % 4096) // bus_bytes)
-            bursts.append((addr, n))
-            addr += n * bus_bytes
-            left -= n
-    return bursts
 
 
 @cocotb.test(timeout_time=10, timeout_unit="ms")

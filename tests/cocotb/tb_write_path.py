@@ -16,7 +16,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from cocotb_helpers import AxiSlaveDram, start_clock_and_reset, tb_seed
+from cocotb_helpers import AxiSlaveDram, expected_bursts, start_clock_and_reset, tb_seed
 
 UNITS = {"w32": 4, "w64": 8, "w128": 16}   # engine → element bytes
 SEL = {"w32": 0, "w64": 1, "w128": 2}
@@ -35,21 +35,6 @@ def store_ref(dram, eb, f, elems):
             d[e * eb:(e + 1) * eb] = np.frombuffer(elems[k].to_bytes(eb, "little"), dtype=np.uint8)
             k += 1
     return d
-
-
-def expected_bursts(eb, f, bus_bytes=BB):
-    bursts = []
-    for y in range(f["y_size"]):
-        start = (f["elem_addr"] + y * f["x_stride"]) * eb
-        end = start + f["x_size"] * eb
-        addr = start // bus_bytes * bus_bytes
-        left = -(-end // bus_bytes) - start // bus_bytes
-        while left:
-            n = min(left, 256, (4096 - addr % 4096) // bus_bytes)
-            bursts.append((addr, n))
-            addr += n * bus_bytes
-            left -= n
-    return bursts
 
 
 class Bench:
@@ -115,7 +100,7 @@ class Bench:
             raise AssertionError(f"{unit} {f}: {bad.size} DRAM bytes differ, first at {bad[0]:#x} "
                                  f"(got {self.dram[bad[0]]:#x}, want {want[bad[0]]:#x})")
         got_b = self.axi.writes[n0:]
-        want_b = expected_bursts(eb, f)
+        want_b = expected_bursts(eb, f["elem_addr"], f["y_size"], f["x_size"], f["x_stride"], BB)
         assert got_b == want_b, f"{unit} {f}: AW bursts {got_b}, expected {want_b}"
 
 

@@ -3,7 +3,7 @@ strobed stores (`DMAWrite`), for elements narrower than, equal to and wider than
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Fragment, Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
@@ -11,8 +11,9 @@ from amaranth.sim import Simulator
 
 from hw_helpers import AxiDram
 from vta.hw.axi_arbiter import ReadArbiter
+from vta.hw.dma_read import DMARead
 from vta.hw.dma_write import DMAWrite
-from vta.hw.interfaces import AXI4Signature
+from vta.hw.interfaces import AXI4Signature, DMACommandSignature
 from vta.hw.load_unit import LoadUnit
 
 DEPTH_LOG = 8
@@ -37,6 +38,18 @@ class LoadBench(wiring.Component):
         wp = self.mem.write_port()
         m.d.comb += [wp.addr.eq(self.unit.wr.addr), wp.data.eq(self.unit.wr.data), wp.en.eq(self.unit.wr.en)]
         return m
+
+
+def run_with_dram(dut, model, bench):
+    """Simulate ``bench`` against ``dut`` with the `AxiDram` ``model`` answering on ``dut.axi``."""
+    async def dram_proc(ctx):
+        await model.process(ctx, dut.axi)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(dram_proc, background=True)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 def reference_load(sram, dram, eb, f):
@@ -93,14 +106,7 @@ def test_padded_strided_load(elem_bits, bus_width, case):
         for i in range(1 << DEPTH_LOG):
             got[i] = ctx.get(dut.mem.data[i])
 
-    async def dram_proc(ctx):
-        await model.process(ctx, dut.axi)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(dram_proc, background=True)
-    sim.add_testbench(bench)
-    sim.run()
+    run_with_dram(dut, model, bench)
     want = dict.fromkeys(range(1 << DEPTH_LOG), 0)
     reference_load(want, dram, eb, f)
     assert got == want
@@ -161,12 +167,27 @@ def test_strided_store(elem_bits, bus_width, y_size, x_size, x_stride):
         else:
             raise AssertionError("store did not finish")
 
-    async def dram_proc(ctx):
-        await model.process(ctx, dut.axi)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(dram_proc, background=True)
-    sim.add_testbench(bench)
-    sim.run()
+    run_with_dram(dut, model, bench)
     assert np.array_equal(dram, want)
+
+
+@pytest.mark.parametrize("cls", [DMARead, DMAWrite])
+@pytest.mark.parametrize("kw,message", [
+    (dict(elem_bits=24, bus_width=64), "elem_bits must be a power of two ≥ 8, not 24"),
+    (dict(elem_bits=4, bus_width=64), "elem_bits must be a power of two ≥ 8, not 4"),
+    (dict(elem_bits=32, bus_width=96), "bus_width must be a power of two ≥ 8, not 96"),
+    (dict(elem_bits=32.0, bus_width=64), "elem_bits must be a power of two ≥ 8, not 32.0"),
+])
+def test_widths_are_checked(cls, kw, message):
+    with pytest.raises(ValueError, match=message):
+        cls(**kw)
+
+
+@pytest.mark.parametrize("cls", [DMARead, DMAWrite])
+def test_engines_take_the_shared_command(cls):
+    """Both engines are targets of the one `DMACommandSignature` (its members spliced flat, directions flipped)."""
+    engine = cls(elem_bits=32, bus_width=64)
+    Fragment.get(engine, None)    # (elaborates: an engine that is never used warns)
+    command = DMACommandSignature().flip()
+    assert {name: engine.signature.members[name] for name in command.members} == dict(command.members)
+    assert dict(command.members)["start"].flow == wiring.In and dict(command.members)["busy"].flow == wiring.Out
