@@ -64,7 +64,8 @@ def _chunks(g, feeds, batch_size):
 
 def compile(model, config="default", calibration=None, device="fsim", *, example_input=None, labels=None,
             search=True, plan=None, first_layer_host=False, offload_all=False,
-            act_calibration=("percentile", "ceil"), batch_size=64, host_gain=0.01, progress=False, runtime=None):
+            act_calibration=("percentile", "ceil"), batch_size=64, host_gain=0.01, refine=True, progress=False,
+            runtime=None):
     """Compile ``model`` for VTA.
 
     ``model``: an ONNX path / bytes / ``onnx.ModelProto`` or a ``torch.nn.Module`` (then ``example_input``).
@@ -73,7 +74,8 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     otherwise agreement with the FP32 model). ``search``: HAGO-style greedy per-layer search (else the plan as
     given / the defaults: ``act_calibration`` method and rounding for every activation, per-tensor ceil-rounded
     weight scales). ``first_layer_host``: keep the first conv/dense in float on the CPU (upstream relay's
-    ``skip_conv_layers=[0]``). ``offload_all``: run ReLU/MaxPool on VTA even when their input comes from the
+    ``skip_conv_layers=[0]``). ``refine``: let the search also decide, per layer, empirical bias correction and
+    weight rounding fitted to the layer's output on the calibration data (`vta.quant.refine`). ``offload_all``: run ReLU/MaxPool on VTA even when their input comes from the
     host in float (quantizing it first); by default they stay where their input is. ``device``: "fsim",
     "verilator" or a `vta.device.Device`; ``runtime``: an existing `vta.jit.Runtime` to reuse.
     """
@@ -118,7 +120,10 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
                 from tqdm import tqdm
                 wrap = lambda pts: tqdm(pts, desc="quantization search", unit="choice", leave=False)
             base, history, evals = greedy_search(g, caps, stats, hw, batches, ref, labels, base, host_gain,
-                                                 progress=wrap)
+                                                 progress=wrap, refine=refine)
+        elif any(base.needs_fit(n.name) and n.name not in base.fits for n in g.nodes):
+            from ..quant.search import fit_plan
+            base = fit_plan(g, caps, stats, hw, batches, base)
     try:
         prog = build_program(g, caps, base, stats, hw)
     except CompileError as e:

@@ -1,7 +1,7 @@
 """``vta compile``: compile an ONNX model for VTA, optionally evaluate it on a device, write the report.
 
     vta compile model.onnx --calib calib.npy [--labels y.npy] [--device fsim|verilator] [--eval data.npz]
-                [--report report.json] [--config default] [--no-search] [--first-layer-cpu]
+                [--report report.json] [--config default] [--no-search] [--no-refine] [--first-layer-cpu]
 
 ``--calib``: a .npy array of input samples, or a .npz with ``x`` (and optional ``y`` labels). ``--eval``: a .npz
 with ``x`` and ``y``: the held-out samples are run on the device and FP32 / VTA int8 accuracy printed.
@@ -30,6 +30,8 @@ ARGUMENTS = [
     (("--limit",), dict(type=int, default=0, help="evaluate only the first N samples of --eval")),
     (("--report",), dict(help="write the per-layer report as JSON here")),
     (("--no-search",), dict(action="store_true", help="skip the per-layer quantization search")),
+    (("--no-refine",), dict(action="store_true", help="search without empirical bias correction and fitted weight "
+                                                        "rounding")),
     (("--first-layer-cpu",), dict(action="store_true", help="keep the first conv/dense in float on the CPU")),
     (("--quiet",), dict(action="store_true", help="no progress bars")),
 ]
@@ -66,7 +68,8 @@ def handle(args):
     progress = not args.quiet
     print(f"compiling {args.model} for VTA config {args.config} ({len(x)} calibration samples)", file=sys.stderr)
     cm = vta_compile(args.model, config=args.config, calibration=x, labels=y, device=args.device,
-                     search=not args.no_search, first_layer_host=args.first_layer_cpu, progress=progress)
+                     search=not args.no_search, refine=not args.no_refine, first_layer_host=args.first_layer_cpu,
+                     progress=progress)
     if args.eval:
         xe, ye = _load(args.eval, "--eval")
         if args.limit:

@@ -104,6 +104,8 @@ def build_report(cm):
             row["shift"] = int(sh) if not np.ndim(sh) else sorted({int(v) for v in np.unique(sh)})
             row["weight_scales"] = p["gran"]
             row["weight_rounding"] = p["w_round"]
+            row["weight_values"] = "fitted floor/ceil" if p.get("w_fit") else "nearest"
+            row["bias_corrected"] = bool(p.get("bias_corr"))
             row["exp_in"], row["exp_out"] = int(p["e_x"]), int(p["e_y"])
             row["exp_weight"] = p["e_w"].tolist() if np.ndim(p["e_w"]) else int(p["e_w"])
             if p["bias_clipped"]:

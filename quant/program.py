@@ -40,10 +40,13 @@ class Step:
 
 @dataclasses.dataclass(frozen=True)
 class LayerChoice:
-    """Per-layer quantization choices: placement, weight scale granularity and rounding."""
+    """Per-layer quantization choices: placement, weight scale granularity and rounding, and the calibration-data
+    refinements of `vta.quant.refine` (their fitted integers live in `Plan.fits`)."""
     place: str = "vta"            # "vta" or "host" (float32 on the CPU)
     w_gran: str = "tensor"        # "tensor" or "channel"
-    w_round: str = "ceil"         # "ceil" or "nearest"
+    w_round: str = "ceil"         # "ceil" or "nearest" (of the weight scale's exponent)
+    w_fit: bool = False           # int8 weights rounded floor/ceil to minimise the layer's output error
+    bias_corr: bool = False       # int32 bias corrected by the mean output error (empirical bias correction)
 
 
 @dataclasses.dataclass
@@ -54,9 +57,15 @@ class Plan:
     default_act: tuple = ("max", "ceil")
     first_layer_host: bool = False                               # upstream relay.quantize's skip_conv_layers=[0]
     offload_all: bool = False     # also quantize float inputs of ReLU/MaxPool to run them on VTA
+    fits: dict = dataclasses.field(default_factory=dict)         # node name → refine.LayerFit (w_fit, bias_corr)
 
     def copy(self):
-        return Plan(dict(self.act), dict(self.layers), self.default_act, self.first_layer_host, self.offload_all)
+        return Plan(dict(self.act), dict(self.layers), self.default_act, self.first_layer_host, self.offload_all,
+                    dict(self.fits))
+
+    def needs_fit(self, name):
+        c = self.layers.get(name)
+        return c is not None and c.place == "vta" and (c.w_fit or c.bias_corr)
 
 
 @dataclasses.dataclass
@@ -193,6 +202,17 @@ class _Builder:
         if np.min(ew) < lo:
             ew = np.maximum(ew, lo)
             wq = _wq(w, ew, hw.wmax)
+        if ch.w_fit or ch.bias_corr:
+            fit = self.plan.fits.get(n.name)
+            if fit is None or not fit.matches(ew) or (ch.w_fit and fit.wq is None) or \
+                    (ch.bias_corr and fit.bias_delta is None):
+                raise CompileError(f"layer {n.name!r}: its plan asks for weight rounding fit / bias correction but "
+                                   f"has no fitted data for weight exponent(s) {np.asarray(ew).tolist()}; compile "
+                                   f"with calibration data so they are fitted")
+            if ch.w_fit:
+                wq = fit.wq
+            if ch.bias_corr:
+                b = b - fit.bias_delta
         shift = ey - ex - ew
         acc_e = ex + ew
         bq = np.rint(b / np.exp2(acc_e)) + np.where(shift > 0, np.exp2(np.maximum(shift, 1) - 1), 0)
@@ -203,7 +223,8 @@ class _Builder:
         self.exps[y] = ey
         relu = n.attr("_act") == "relu"
         params = dict(w=wq, bias=bq, shift=(shift if np.ndim(shift) else int(shift)), relu=relu, e_w=ew, e_x=ex,
-                      e_y=ey, bias_clipped=clipped, gran=ch.w_gran, w_round=ch.w_round)
+                      e_y=ey, bias_clipped=clipped, gran=ch.w_gran, w_round=ch.w_round,
+                      w_fit=ch.w_fit, bias_corr=ch.bias_corr)
         if n.op == "Conv":
             strides, pads, _, _ = conv_params(n, g.shapes[x], w.shape)
             params.update(stride=tuple(strides), pads=tuple(pads), prepad=cap.prepad, groups=cap.groups)

@@ -1,7 +1,9 @@
 """HAGO-style greedy search over per-layer quantization choices, scored by exact simulated quantization.
 
 Decision points, in topological order: for each VTA-capable Conv/Dense its weight scale granularity (per tensor
-or per output channel), weight scale rounding (ceil or nearest) and placement (VTA or float32 on the CPU); for
+or per output channel), weight scale rounding (ceil or nearest), placement (VTA or float32 on the CPU) and, with
+``refine``, empirical bias correction and weight rounding fitted to the layer's output (`vta.quant.refine`, fitted
+on the calibration set with the layer's int8 input as the plan so far produces it); for
 each tensor that gets its own int8 scale, the exponent produced by a calibration method (max, average range,
 percentile, KL, MSE) and rounding (ceil, nearest) — distinct exponents only. Each candidate is scored by running
 the bit-exact numpy simulation of the whole quantized program on the calibration set (resuming from the cached
@@ -17,10 +19,13 @@ import dataclasses
 
 import numpy as np
 
+from ..compiler.ir import CompileError
+from ..compiler.ops import conv_params, run_graph
 from .calibrate import METHODS, ROUNDINGS, exponent
 from .program import LayerChoice, build_program, run_program
+from .refine import LayerData, fit_layer
 
-__all__ = ["Scorer", "greedy_search", "score_outputs"]
+__all__ = ["Scorer", "greedy_search", "score_outputs", "fit_plan"]
 
 
 def score_outputs(out, ref, labels=None):
@@ -44,6 +49,7 @@ class Scorer:
         self.snapshots = None     # per batch: {order: env before the first step of that order}
         self.best_prog = None
         self.evals = 0
+        self._float_in = None     # FP32 inputs of every conv/dense, per batch (for refine)
 
     def run(self, plan, start_order=0, commit=False):
         """Score ``plan``; steps of nodes before ``start_order`` are taken from the committed run's snapshots.
@@ -69,6 +75,62 @@ class Scorer:
             self.best_prog = prog
         return score_outputs(np.concatenate(outs), self.ref, self.labels), prog
 
+    def float_inputs(self, tensor):
+        """The FP32 model's ``tensor`` on every calibration batch (inputs of conv/dense layers are kept)."""
+        if self._float_in is None:
+            keep = {n.inputs[0] for n in self.g.nodes if n.op in ("Conv", "Dense")}
+            self._float_in = []
+            for feeds in self.batches:
+                env = run_graph(self.g, feeds)
+                self._float_in.append({t: env[t] for t in keep if t in env})
+        return [f[tensor] for f in self._float_in]
+
+    def layer_data(self, plan, node, k):
+        """`LayerData` of conv/dense ``node`` (graph index ``k``) under ``plan`` — its int8 calibration input, as
+        the program computes it, beside the FP32 input — and that plan's int8 weights and exponents for it with
+        round-to-nearest and no refinement."""
+        base = plan.copy()
+        base.layers[node.name] = base.layers.get(node.name, LayerChoice())
+        for name, c in base.layers.items():     # this layer, and layers still to be fitted (they come later)
+            if name == node.name or (base.needs_fit(name) and name not in base.fits):
+                base.layers[name] = dataclasses.replace(c, w_fit=False, bias_corr=False)
+        prog = build_program(self.g, self.caps, base, self.stats, self.hw)
+        j = next((i for i, s in enumerate(prog.steps) if s.node is node and s.kind in ("conv", "dense")), None)
+        if j is None:
+            raise CompileError(f"layer {node.name!r} does not run on VTA under this plan: nothing to refine")
+        st = prog.steps[j]
+        start = next(i for i, s in enumerate(prog.steps) if s.order >= k)
+        cached = self.snapshots is not None and self._same_prefix(prog, start)
+        head = dataclasses.replace(prog, steps=prog.steps[:j])
+        xqs = []
+        for bi, feeds in enumerate(self.batches):
+            if cached and start in self.snapshots[bi]:
+                env, s0 = dict(self.snapshots[bi][start]), start
+            else:
+                env, s0 = dict(feeds), 0
+            env = run_program(head, None, self.g.consts, start=s0, env=env)
+            xqs.append(env[st.inputs[0]])
+        x = node.inputs[0]
+        p = st.params
+        w = self.g.consts[node.inputs[1]]
+        d = LayerData(node.op, w, list(zip(xqs, self.float_inputs(x))), int(p["e_x"]))
+        if node.op == "Conv":
+            strides, pads, dil, group = conv_params(node, self.g.shapes[x], w.shape)
+            d.q_geom = dict(stride=p["stride"], pads=p["pads"], prepad=p["prepad"], groups=p["groups"])
+            d.f_geom = dict(strides=strides, pads=pads, dilations=dil, group=group)
+        return d, p["w"], p["e_w"]
+
+    def fit(self, plan, node, k):
+        """The `refine.LayerFit` for ``node``'s choice in ``plan``."""
+        ch = plan.layers[node.name]
+        d, wq, ew = self.layer_data(plan, node, k)
+        if ch.w_fit and node.op == "Conv" and d.q_geom.get("groups", 1) != 1:
+            raise CompileError(f"layer {node.name!r}: weight rounding fit supports ungrouped convolutions only")
+        try:
+            return fit_layer(d, wq, ew, ch.w_fit, ch.bias_corr, self.hw.wmax)
+        except ValueError as e:
+            raise CompileError(f"layer {node.name!r}: {e}") from None
+
     def _same_prefix(self, prog, start):
         if self.best_prog is None or len(self.best_prog.steps) < start:
             return False
@@ -90,6 +152,26 @@ def _better(new, best, extra_cost, host_gain, acc_tol):
     return (-m1) < (0.9 if extra_cost == "channel" else 0.99) * (-m0)
 
 
+def _with_layer(scorer, plan, node, k, choice):
+    """``plan`` with ``choice`` for ``node``, its refinement data fitted when the choice asks for it."""
+    trial = plan.copy()
+    trial.layers[node.name] = choice
+    trial.fits.pop(node.name, None)
+    if trial.needs_fit(node.name):
+        trial.fits[node.name] = scorer.fit(trial, node, k)
+    return trial
+
+
+def fit_plan(g, caps, stats, hw, batches, plan):
+    """Fit (in topological order) the refinement data of every layer whose choice asks for it; returns a plan."""
+    plan = plan.copy()
+    scorer = Scorer(g, caps, stats, hw, batches, None)
+    for k, n in enumerate(g.nodes):
+        if plan.needs_fit(n.name):
+            plan = _with_layer(scorer, plan, n, k, plan.layers[n.name])
+    return plan
+
+
 def act_candidates(stats, qmax):
     """Distinct exponents over calibration methods × roundings, each with the first (method, rounding) giving it."""
     seen = {}
@@ -101,12 +183,15 @@ def act_candidates(stats, qmax):
 
 
 def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host_gain=0.01, log=None,
-                  progress=None, acc_tol=None):
+                  progress=None, acc_tol=None, refine=True):
     """Improve ``plan`` greedily; returns (plan, history, evaluations). ``history`` lists accepted changes.
-    ``acc_tol`` (default: 2 samples of the calibration set) is the top-1 gain that counts without error gain."""
+    ``acc_tol`` (default: 2 samples of the calibration set) is the top-1 gain that counts without error gain.
+    ``refine``: also decide, per VTA layer, empirical bias correction and the fitted weight rounding."""
     from .program import Plan
     plan = Plan() if plan is None else plan.copy()
     scorer = Scorer(g, caps, stats, hw, batches, ref, labels)
+    if any(plan.needs_fit(n.name) and n.name not in plan.fits for n in g.nodes):
+        plan = fit_plan(g, caps, stats, hw, batches, plan)
     acc_tol = 2.0 / max(len(ref), 1) if acc_tol is None else acc_tol
     best, _ = scorer.run(plan, 0, commit=True)
     history = [dict(change="start", score=best)]
@@ -125,15 +210,19 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
     for kind, what, k in (points if progress is None else progress(points)):
         if kind == "layer":
             cur = plan.layers.get(what.name, LayerChoice())
-            for field, values in (("w_gran", ("tensor", "channel")), ("w_round", ("ceil", "nearest")),
-                                  ("place", ("vta", "host"))):
+            fields = [("w_gran", ("tensor", "channel")), ("w_round", ("ceil", "nearest")), ("place", ("vta", "host"))]
+            if refine:
+                fields += [("bias_corr", (False, True)), ("w_fit", (False, True))]
+            for field, values in fields:
                 for v in values:
-                    if getattr(cur, field) == v:
+                    if getattr(cur, field) == v or (field in ("bias_corr", "w_fit") and cur.place != "vta"):
                         continue
                     cand = dataclasses.replace(cur, **{field: v})
-                    trial = plan.copy()
-                    trial.layers[what.name] = cand
-                    s, _ = scorer.run(trial, k)
+                    try:
+                        trial = _with_layer(scorer, plan, what, k, cand)
+                        s, _ = scorer.run(trial, k)
+                    except CompileError:      # e.g. a refinement this layer cannot have
+                        continue
                     cost = "host" if v == "host" else "channel" if v == "channel" else None
                     if _better(s, best, cost, host_gain, acc_tol):
                         plan, best, cur = trial, s, cand
@@ -147,7 +236,10 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
                     continue
                 trial = plan.copy()
                 trial.act[what] = choice
-                s, _ = scorer.run(trial, k)
+                try:
+                    s, _ = scorer.run(trial, k)
+                except CompileError:          # a fitted layer's weight exponents would have to change
+                    continue
                 if _better(s, best, None, host_gain, acc_tol):
                     plan, best, cur = trial, s, e
                     scorer.run(plan, k, commit=True)

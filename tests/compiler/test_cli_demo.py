@@ -3,6 +3,7 @@
 import argparse
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -42,9 +43,15 @@ def test_compile_command_bad_calib(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_fsim():
+def test_full_demo():
+    """The whole README demo: all 1,000 held-out images on fsim, one on Verilator (slow: minutes when the
+    Verilator model is not cached yet). Accuracy: VTA int8 within 1 point of FP32."""
     from vta.compiler.demo import main
     buf = io.StringIO()
-    assert main("fsim", out=buf) == 0
+    assert main(out=buf) == 0
     text = buf.getvalue()
     assert "VTA int8 (fsim)" in text and "FP32" in text and "where each layer ran" in text
+    assert "VTA cycles per image (Verilator" in text
+    acc = {m.group(1): float(m.group(2)) for m in re.finditer(r"^(FP32 \(.*?\)|VTA int8 \(.*?\)) +([\d.]+)%",
+                                                               text, re.M)}
+    assert acc["VTA int8 (fsim)"] >= acc["FP32 (numpy on the host)"] - 1.0

@@ -75,6 +75,46 @@ def test_per_channel_and_host_layers_lower_correctly(mnist, fsim_runtime):
     assert calls == len(rows["/3/Conv"]["shift"])    # one JIT call per distinct shift, for one batch
 
 
+def test_bias_correction_and_rounding_fit_lower_exactly(mnist, fsim_runtime):
+    """A plan with the calibration-fitted refinements on every layer: the fitted int8 weights and int32 biases are
+    what VTA runs (device == bit-exact simulation), weights stay within floor/ceil of the float ones, and the
+    output error against FP32 on the calibration images is lower than without them."""
+    xtr, _, xte, _ = mnist
+    calib = xtr[:100]
+    names = ["/0/Conv", "/3/Conv", "/7/Gemm", "/9/Gemm"]
+    plain = vc.compile(model_path("mnist"), calibration=calib, search=False, runtime=fsim_runtime)
+    plan = Plan(default_act=("percentile", "ceil"),
+                layers={n: LayerChoice(w_fit=True, bias_corr=True) for n in names})
+    cm = vc.compile(model_path("mnist"), calibration=calib, plan=plan, search=False, runtime=fsim_runtime)
+    assert sorted(cm.plan.fits) == sorted(names)
+    x = xte[:16]
+    out = cm.run(x)[0]
+    np.testing.assert_array_equal(out, cm.simulate(x)[0])
+    steps = {s.node.name: s for s in cm.program.steps if s.kind in ("conv", "dense")}
+    plain_steps = {s.node.name: s for s in plain.program.steps if s.kind in ("conv", "dense")}
+    changed = 0
+    for n in names:
+        p, p0 = steps[n].params, plain_steps[n].params
+        w = cm.graph.consts[steps[n].node.inputs[1]]
+        u = w / 2.0 ** p["e_w"]
+        assert np.all((p["w"] == np.floor(u)) | (p["w"] == np.ceil(u)))
+        changed += int(np.sum(p["w"] != p0["w"])) + int(np.sum(p["bias"] != p0["bias"]))
+    assert changed > 0
+    ref = cm.run_float(calib)[0]
+    err = lambda m: np.mean((m.simulate(calib)[0] - ref) ** 2)
+    assert err(cm) < err(plain)
+
+
+def test_recompiling_a_searched_plan_gives_the_same_program(compiled, mnist):
+    """What the demo does for its Verilator run: the plan (with its fitted integers) compiles to the same program."""
+    again = vc.compile(model_path("mnist"), plan=compiled.plan, calibration=mnist[0][:200], search=False)
+    for a, b in zip(compiled.program.steps, again.program.steps):
+        assert a.kind == b.kind
+        for k in ("w", "bias", "shift"):
+            if k in a.params:
+                np.testing.assert_array_equal(a.params[k], b.params[k])
+
+
 def test_datasets_split_is_fixed(mnist):
     xtr, ytr, xte, yte = mnist
     assert xtr.shape == (4000, 1, 28, 28) and xte.shape == (1000, 1, 28, 28)
