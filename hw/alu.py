@@ -1,8 +1,10 @@
-"""The tensor ALU datapath: element-wise int32 MIN, MAX, ADD, SHR, MUL on BATCH×BLOCK_OUT lanes.
+"""The tensor ALU datapath: element-wise int32 MIN, MAX, ADD and SHR on BATCH×BLOCK_OUT lanes.
 
 Purely combinational. ``b`` is the sign-extended immediate when ``use_imm``, else the src accumulator lane.
 SHR: the amount is the low 6 bits of b as a signed number a ∈ [−32, 31]; a ≥ 0 shifts right arithmetically,
-a < 0 shifts left by −a, wrapped to 32 bits. MUL keeps the low 32 bits.
+a < 0 shifts left by −a, wrapped to 32 bits. MUL is not here: a 32-bit multiply does not fit in one cycle next to
+the compute stage's operand forwarding at the FPGA clock, so it has its own two-cycle datapath (`MulCore`); this
+core's ``result`` is 0 for MUL.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
@@ -11,38 +13,46 @@ from amaranth.lib.wiring import In, Out
 
 from ..isa.opcodes import AluOp
 
-__all__ = ["AluCore"]
+__all__ = ["AluCore", "alu_operand_members", "operand_lanes"]
+
+
+def alu_operand_members(cfg):
+    """The operand ports shared by `AluCore` and `MulCore`: ``dst``, ``src`` (BATCH×BLOCK_OUT int32 lanes) and the
+    16-bit immediate that replaces src when ``use_imm``."""
+    return {
+        "use_imm": In(1),
+        "imm": In(signed(16)),
+        "dst": In(cfg.acc_elem_bits),
+        "src": In(cfg.acc_elem_bits),
+    }
+
+
+def operand_lanes(m, core, cfg):
+    """``[(a, b), …]`` per lane: a = dst lane, b = the src lane or the sign-extended immediate (``use_imm``)."""
+    aw = cfg.acc_width
+    lanes = []
+    for i in range(cfg.batch * cfg.block_out):
+        a = Signal(signed(aw), name=f"a{i}")
+        b = Signal(signed(aw), name=f"b{i}")
+        m.d.comb += [a.eq(core.dst.word_select(i, aw)),
+                     b.eq(Mux(core.use_imm, core.imm, core.src.word_select(i, aw)))]
+        lanes.append((a, b))
+    return lanes
 
 
 class AluCore(wiring.Component):
     def __init__(self, cfg):
         self.cfg = cfg
-        super().__init__({
-            "op": In(AluOp),
-            "use_imm": In(1),
-            "imm": In(signed(16)),
-            "dst": In(cfg.acc_elem_bits),
-            "src": In(cfg.acc_elem_bits),
-            "result": Out(cfg.acc_elem_bits),
-        })
+        super().__init__({"op": In(AluOp), **alu_operand_members(cfg), "result": Out(cfg.acc_elem_bits)})
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self.cfg
-        aw = cfg.acc_width
+        aw = self.cfg.acc_width
         lanes = []
-        for i in range(cfg.batch * cfg.block_out):
-            a = Signal(signed(aw), name=f"a{i}")
-            b = Signal(signed(aw), name=f"b{i}")
+        for i, (a, b) in enumerate(operand_lanes(m, self, self.cfg)):
             amt = Signal(signed(6), name=f"amt{i}")
             r = Signal(aw, name=f"r{i}")
-            m.d.comb += [
-                a.eq(self.dst.word_select(i, aw)),
-                b.eq(self.src.word_select(i, aw)),
-                amt.eq(b[:6]),
-            ]
-            with m.If(self.use_imm):
-                m.d.comb += b.eq(self.imm)
+            m.d.comb += amt.eq(b[:6])
             with m.Switch(self.op):
                 with m.Case(AluOp.MIN):
                     m.d.comb += r.eq(Mux(a < b, a, b))
@@ -57,9 +67,6 @@ class AluCore(wiring.Component):
                         # a << n for n = −amt ∈ [1, 32], as a 64-bit right shift (a << 32) >> (32 − n): keeps the
                         # simulated operand at 64 bits instead of a 95-bit variable left shift.
                         m.d.comb += r.eq((Cat(Const(0, aw), a) >> (amt + aw)[:6])[:aw])
-                with m.Case(AluOp.MUL):
-                    m.d.comb += r.eq(a * b)
             lanes.append(r)
         m.d.comb += self.result.eq(Cat(*lanes))
         return m
-

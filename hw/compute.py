@@ -2,18 +2,28 @@
 
 It owns the uop and acc SRAMs, reads inp and wgt (filled by the load stage) and writes out (drained by store).
 
-GEMM and ALU run in a four-stage pipeline at one uop per cycle:
+GEMM and ALU run in a six-stage pipeline at one uop per cycle (MUL: one uop every other cycle, see below):
 
 - G: the loop nest (`UopLoop`) presents a uop index to the uop SRAM;
-- R: the uop word plus the loop offsets give dst/src/wgt indices, presented to the acc (two ports: dst and src),
-  inp and wgt SRAMs;
-- E: the GEMM (`GemmCore`) or tensor ALU (`AluCore`) datapath computes the new accumulator;
+- R: the uop word plus the loop offsets give dst/src/wgt indices, presented to the inp and wgt SRAMs;
+- E1: the inp and wgt words come out of their SRAMs into registers; the dst/src indices go to the acc SRAM's two
+  read ports;
+- E2: `GemmCore` forms the dot products (multipliers and adder tree, no accumulator) into a register; the acc
+  words come out of the SRAM into registers; the forwarding selects for E3 are decided;
+- E3: the accumulate (acc + dot, or 0 for a reset) or the tensor ALU (`AluCore`) computes the new accumulator;
+  MUL forms its partial products (`MulCore`) and goes on to M, its second cycle, before W;
 - W: the result is written to acc and, narrowed to 8 bits per lane, to out.
 
-Read-after-write hazards on acc: the uop right behind a write reads acc one cycle before that write lands, so
-E takes its dst and src operands from the W-stage result when the index matches (forwarding). Older writes have
-landed already or land in the cycle of the read; the acc read ports are transparent to the write port, so the
-read sees them. Thus every uop sees the result of every earlier uop with no stall.
+Registering every SRAM output keeps SRAM clock-to-out and its routing out of the arithmetic's cycle.
+
+Read-after-write hazards on acc: E3's operands were read from acc two cycles earlier (address in E1); the read
+ports are transparent to the write port, so the read sees every write that landed in that cycle or before. The
+two writes after it are forwarded: the one made while the uop is in E2 is merged into the operand register on the
+way into E3, and the one made while it is in E3 (by the uop directly ahead) is selected in E3 by a comparison made
+a cycle early, keeping index comparisons off E3's path (forwarding mux → arithmetic → W register). This holds as
+long as every uop has written by the time the next one is in E3: true for one-cycle ops at one uop per cycle, and
+for MUL because a MUL instruction issues a uop only every other cycle (and the next instruction's first uop enters
+at least three cycles after its last). Thus every uop sees the result of every earlier uop with no stall.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
@@ -27,6 +37,7 @@ from .alu import AluCore
 from .gemm import GemmCore
 from .load import connect_mem_fields
 from .load_unit import LoadUnit
+from .mul import MulCore
 from .ports import ReadClientSignature, SRAMReadSignature, SRAMWriteSignature, TokenPopSignature, TokenPushSignature
 from .uop_loop import UopLoop
 
@@ -125,14 +136,25 @@ class Compute(wiring.Component):
         r_ctl = Signal(ctl_layout)
         e_ctl = Signal(ctl_layout)
         w_alu = Signal()
-        m.d.sync += [r_ctl.eq(g_ctl), e_ctl.eq(r_ctl)]
+        m.d.sync += r_ctl.eq(g_ctl)
+
+        # A MUL instruction issues a uop every other cycle (the loop holds its step in between): MUL takes one more
+        # cycle than the other ops (`MulCore`), and the gap lets each result reach W by the time the next uop is in
+        # E3 without two uops ever writing in one cycle.
+        g_mul = is_alu & (alu_f.alu_opcode == AluOp.MUL)
+        phase = Signal()
+        with m.If(loop.start):
+            m.d.sync += phase.eq(0)
+        with m.Elif(loop.valid):
+            m.d.sync += phase.eq(~phase)
+        m.d.comb += loop.advance.eq(~g_mul | phase)
 
         # -- stage R ----------------------------------------------------------------------------------------------
         r_valid = Signal()
         r_dst_off = Signal.like(loop.dst_off)
         r_src_off = Signal.like(loop.src_off)
         r_wgt_off = Signal.like(loop.wgt_off)
-        m.d.sync += [r_valid.eq(loop.valid), r_dst_off.eq(loop.dst_off), r_src_off.eq(loop.src_off),
+        m.d.sync += [r_valid.eq(loop.valid & loop.advance), r_dst_off.eq(loop.dst_off), r_src_off.eq(loop.src_off),
                      r_wgt_off.eq(loop.wgt_off)]
         uop = data.View(cfg.isa.uop, uop_rd.data)
         d = Signal(acc_w)
@@ -142,40 +164,77 @@ class Compute(wiring.Component):
             d.eq(uop.dst_idx + r_dst_off),
             s.eq(uop.src_idx + r_src_off),
             w.eq(uop.wgt_idx + r_wgt_off),
-            acc_rd_dst.addr.eq(d),
-            acc_rd_src.addr.eq(s),
             self.inp_rd.addr.eq(s),
             self.wgt_rd.addr.eq(w),
         ]
 
-        # -- stage E ----------------------------------------------------------------------------------------------
+        # -- stage E1: inp/wgt data out of their SRAMs (registered); acc read addresses presented ---------------
+        e1_valid = Signal()
+        e1_d = Signal(acc_w)
+        e1_s = Signal(acc_w)
+        e1_ctl = Signal(ctl_layout)
+        m.d.sync += [e1_valid.eq(r_valid), e1_d.eq(d), e1_s.eq(s), e1_ctl.eq(r_ctl)]
+        m.d.comb += [acc_rd_dst.addr.eq(e1_d), acc_rd_src.addr.eq(e1_s)]
+
+        # -- stage E2: products and adder tree (into `dot`); acc data out of its SRAM (registered) ----------------
+        e2_valid = Signal()
+        e2_d = Signal(acc_w)
+        e2_s = Signal(acc_w)
+        e2_ctl = Signal(ctl_layout)
+        e2_inp = Signal(cfg.inp_elem_bits)
+        e2_wgt = Signal(cfg.wgt_elem_bits)
+        m.d.sync += [e2_valid.eq(e1_valid), e2_d.eq(e1_d), e2_s.eq(e1_s), e2_ctl.eq(e1_ctl),
+                     e2_inp.eq(self.inp_rd.data), e2_wgt.eq(self.wgt_rd.data)]
+        # `GemmCore` with a zero accumulator gives the wrapped dot products; the accumulate is done in E3.
+        m.submodules.gemm = gemm = GemmCore(cfg)
+        m.d.comb += [gemm.inp.eq(e2_inp), gemm.wgt.eq(e2_wgt), gemm.acc.eq(0), gemm.reset.eq(0)]
+
+        # -- stage E3: forwarding, accumulate (GEMM) or tensor ALU; MUL's first cycle ------------------------------
         e_valid = Signal()
         e_d = Signal(acc_w)
         e_s = Signal(acc_w)
-        m.d.sync += [e_valid.eq(r_valid), e_d.eq(d), e_s.eq(s)]
+        e_dot = Signal(acc_bits)
+        m.d.sync += [e_valid.eq(e2_valid), e_d.eq(e2_d), e_s.eq(e2_s), e_ctl.eq(e2_ctl), e_dot.eq(gemm.result)]
+        e_mul = Signal()
+        m.d.comb += e_mul.eq(e_ctl.alu & (e_ctl.op == AluOp.MUL))
+        # M: MUL's second cycle (MUL uops only).
+        m_valid = Signal()
+        m_d = Signal(acc_w)
+        m.d.sync += [m_valid.eq(e_valid & e_mul), m_d.eq(e_d)]
+        # W is fed by E3 (every op but MUL) or by M; a MUL instruction's issue gap keeps the two apart.
         w_valid = Signal()
         w_d = Signal(acc_w)
         w_result = Signal(acc_bits)
-        dst_val = Signal(acc_bits)
-        src_val = Signal(acc_bits)
-        m.d.comb += [
-            dst_val.eq(Mux(w_valid & (w_d == e_d), w_result, acc_rd_dst.data)),
-            src_val.eq(Mux(w_valid & (w_d == e_s), w_result, acc_rd_src.data)),
-        ]
-        m.submodules.gemm = gemm = GemmCore(cfg)
-        m.submodules.alu = alu = AluCore(cfg)
-        m.d.comb += [
-            gemm.inp.eq(self.inp_rd.data), gemm.wgt.eq(self.wgt_rd.data), gemm.acc.eq(dst_val),
-            gemm.reset.eq(e_ctl.reset),
-            alu.op.eq(e_ctl.op), alu.use_imm.eq(e_ctl.use_imm), alu.imm.eq(e_ctl.imm),
-            alu.dst.eq(dst_val), alu.src.eq(src_val),
-        ]
-
-        # -- stage W ----------------------------------------------------------------------------------------------
-        m.d.sync += [w_valid.eq(e_valid), w_d.eq(e_d), w_alu.eq(e_ctl.alu),
-                     w_result.eq(Mux(e_ctl.alu, alu.result, gemm.result))]
+        next_w_valid = (e_valid & ~e_mul) | m_valid
+        next_w_d = Mux(m_valid, m_d, e_d)
+        # Forwarding. The acc words read in E1 miss the two writes that land after that read: the one in W while
+        # the uop is in E2 (its value is at hand: merged into the operand register here) and the one in W while
+        # the uop is in E3 (the uop directly ahead: forwarded in E3, selected by a comparison made here against
+        # the write now entering W).
+        operands = {}
+        for name, idx, port in (("dst", e2_d, acc_rd_dst), ("src", e2_s, acc_rd_src)):
+            held = Signal(acc_bits, name=f"e_{name}")
+            from_w = Signal(name=f"fwd_{name}")
+            m.d.sync += [held.eq(Mux(w_valid & (w_d == idx), w_result, port.data)),
+                         from_w.eq(next_w_valid & (next_w_d == idx))]
+            value = Signal(acc_bits, name=f"{name}_val")
+            m.d.comb += value.eq(Mux(from_w, w_result, held))
+            operands[name] = value
+        dst_val, src_val = operands["dst"], operands["src"]
         aw = cfg.acc_width
         lanes = cfg.batch * cfg.block_out
+        accumulated = Cat(*[(dst_val.word_select(k, aw) + e_dot.word_select(k, aw))[:aw] for k in range(lanes)])
+        m.submodules.alu = alu = AluCore(cfg)
+        m.submodules.mul = mul = MulCore(cfg)
+        for core in (alu, mul):
+            m.d.comb += [core.use_imm.eq(e_ctl.use_imm), core.imm.eq(e_ctl.imm),
+                         core.dst.eq(dst_val), core.src.eq(src_val)]
+        m.d.comb += alu.op.eq(e_ctl.op)
+
+        # -- stage W ----------------------------------------------------------------------------------------------
+        m.d.sync += [w_valid.eq(next_w_valid), w_d.eq(next_w_d), w_alu.eq(m_valid | e_ctl.alu),
+                     w_result.eq(Mux(m_valid, mul.result,
+                                     Mux(e_ctl.alu, alu.result, Mux(e_ctl.reset, 0, accumulated))))]
         narrowed = Cat(*[w_result.word_select(k, aw)[:cfg.out_width] for k in range(lanes)])
         m.d.comb += [
             self.out_wr.addr.eq(w_d), self.out_wr.data.eq(narrowed), self.out_wr.en.eq(w_valid),
@@ -200,7 +259,7 @@ class Compute(wiring.Component):
         is_load = hdr.opcode == Opcode.LOAD
         is_finish = hdr.opcode == Opcode.FINISH
         is_tensor = (hdr.opcode == Opcode.GEMM) | is_alu
-        pipe_busy = loop.valid | r_valid | e_valid | w_valid
+        pipe_busy = loop.valid | r_valid | e1_valid | e2_valid | e_valid | m_valid | w_valid
         no_push = ~hdr.push_prev_dep & ~hdr.push_next_dep
         with m.If(self.clear):
             m.d.sync += self.finished.eq(0)

@@ -1,4 +1,4 @@
-"""The GEMM/ALU loop nest generator: one (uop index, dst/src/wgt offsets) tuple per cycle.
+"""The GEMM/ALU loop nest generator: one (uop index, dst/src/wgt offsets) tuple per cycle (or fewer: ``advance``).
 
 ``for i < iter_out: for j < iter_in: for u in [uop_bgn, uop_end)`` with offsets ``i·f_out + j·f_in`` kept as
 running sums (no multipliers). Offsets wrap at their field width; valid programs never reach the wrap.
@@ -14,8 +14,10 @@ __all__ = ["UopLoop"]
 
 
 class UopLoop(wiring.Component):
-    """Pulse ``start`` with the loop fields; ``valid`` is high once per generated step, from the next cycle, until
-    the nest is exhausted. An empty nest (``uop_bgn ≥ uop_end`` or a zero iteration count) generates nothing."""
+    """Pulse ``start`` with the loop fields; ``valid`` is high while a step is presented, from the next cycle, until
+    the nest is exhausted. A step is taken (and the loop moves on) in each cycle ``valid & advance``; holding
+    ``advance`` low keeps the current step presented. An empty nest (``uop_bgn ≥ uop_end`` or a zero iteration
+    count) generates nothing."""
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -25,6 +27,7 @@ class UopLoop(wiring.Component):
         self.wgt_width = cfg.log_wgt_depth
         super().__init__({
             "start": In(1),
+            "advance": In(1, init=1),
             "uop_bgn": In(uw),
             "uop_end": In(uw + 1),
             "iter_out": In(ITER_BITS),
@@ -55,7 +58,7 @@ class UopLoop(wiring.Component):
         j = Signal(ITER_BITS)
         u = self.uop_addr
 
-        with m.If(self.valid):
+        with m.If(self.valid & self.advance):
             with m.If(u != end_m1):
                 m.d.sync += u.eq(u + 1)
             with m.Else():

@@ -14,22 +14,22 @@ from vta.hw.dma_write import DMAWrite
 from vta.hw.gemm import GemmCore
 from vta.hw.interfaces import AXI4Signature
 from vta.hw.load_unit import LoadUnit
+from vta.hw.mul import MulCore
 
 
 class DatapathHarness(wiring.Component):
-    """`GemmCore` and `AluCore` of one config side by side (``gemm__*``, ``alu__*``): one build for both."""
+    """`GemmCore`, `AluCore` and `MulCore` of one config side by side (``gemm__*``, ``alu__*``, ``mul__*``; ``clk``
+    and ``rst`` for `MulCore`'s register): one build for all three."""
 
     def __init__(self, cfg):
-        self._gemm = GemmCore(cfg)
-        self._alu = AluCore(cfg)
-        super().__init__({"gemm": Out(self._gemm.signature), "alu": Out(self._alu.signature)})
+        self._units = {"gemm": GemmCore(cfg), "alu": AluCore(cfg), "mul": MulCore(cfg)}
+        super().__init__({name: Out(unit.signature) for name, unit in self._units.items()})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.gemm = self._gemm
-        m.submodules.alu = self._alu
-        wiring.connect(m, wiring.flipped(self.gemm), self._gemm)
-        wiring.connect(m, wiring.flipped(self.alu), self._alu)
+        for name, unit in self._units.items():
+            m.submodules[name] = unit
+            wiring.connect(m, wiring.flipped(getattr(self, name)), unit)
         return m
 
 

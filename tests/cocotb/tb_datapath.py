@@ -1,16 +1,17 @@
-"""cocotb tests of the two combinational datapaths, `GemmCore` and `AluCore`, against numpy references.
+"""cocotb tests of the datapaths `GemmCore`, `AluCore` (combinational) and `MulCore` (ALU MUL, result one clock
+after its operands) against numpy references.
 
-Both are exported from one wrapper (`harnesses.DatapathHarness`: ``gemm__*`` and ``alu__*`` ports) so a single
-Verilator build covers both. The config comes from the pytest side (BATCH 2 × BLOCK_IN 8 × BLOCK_OUT 4 by default,
+All three are exported from one wrapper (`harnesses.DatapathHarness`: ``gemm__*``, ``alu__*``, ``mul__*``) so a
+single Verilator build covers them. The config comes from the pytest side (BATCH 2 × BLOCK_IN 8 × BLOCK_OUT 4 by default,
 so a transposed lane order cannot pass). References are computed here in int64 numpy and wrapped by hand.
 """
 
 import numpy as np
 
 import cocotb
-from cocotb.triggers import Timer
+from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
-from cocotb_helpers import pack, tb_config, tb_seed, unpack
+from cocotb_helpers import pack, start_clock_and_reset, tb_config, tb_seed, unpack
 
 from vta.isa.opcodes import AluOp
 
@@ -108,14 +109,23 @@ ALU_REF = {
 
 
 async def alu_apply(dut, cfg, op, dst, src, use_imm, imm):
+    """Present the operands to `AluCore` (read back after settling) or, for MUL, to `MulCore` (read back after
+    one clock edge, with the operands already changed, so a result that is not registered would show)."""
     lanes = cfg.batch * cfg.block_out
-    dut.alu__op.value = int(op.value)
-    dut.alu__use_imm.value = int(use_imm)
-    dut.alu__imm.value = imm & 0xFFFF
-    dut.alu__dst.value = pack(dst, cfg.acc_width)
-    dut.alu__src.value = pack(src, cfg.acc_width)
+    unit = "mul" if op == AluOp.MUL else "alu"
+    if unit == "alu":
+        dut.alu__op.value = int(op.value)
+    operands = dict(use_imm=int(use_imm), imm=imm & 0xFFFF, dst=pack(dst, cfg.acc_width),
+                    src=pack(src, cfg.acc_width))
+    for name, value in operands.items():
+        getattr(dut, f"{unit}__{name}").value = value
+    if unit == "mul":
+        await RisingEdge(dut.clk)
+        await FallingEdge(dut.clk)
+        dut.mul__dst.value = operands["dst"] ^ 0x5A5A5A5A
+        dut.mul__src.value = operands["src"] ^ 0x3C3C3C3C
     await Timer(*SETTLE)
-    return unpack(dut.alu__result.value, cfg.acc_width, lanes)
+    return unpack(getattr(dut, f"{unit}__result").value, cfg.acc_width, lanes)
 
 
 def alu_expect(op, dst, src, use_imm, imm):
@@ -137,6 +147,7 @@ EDGE = [0, 1, -1, 2, 127, -128, 255, 2**15 - 1, -(2**15), 2**31 - 1, -(2**31), 0
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def alu_tensor_operands(dut):
     """Every op with a tensor (src) operand: random int32 lanes, edge values, results wrap to 32 bits."""
+    await start_clock_and_reset(dut)
     cfg = tb_config()
     lanes = cfg.batch * cfg.block_out
     rng = np.random.default_rng(tb_seed() + 1)
@@ -153,6 +164,7 @@ async def alu_tensor_operands(dut):
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def alu_immediate_operands(dut):
     """Every op with a sign-extended 16-bit immediate, including -32768, 32767 and -1; src must be ignored."""
+    await start_clock_and_reset(dut)
     cfg = tb_config()
     lanes = cfg.batch * cfg.block_out
     rng = np.random.default_rng(tb_seed() + 2)

@@ -1,6 +1,8 @@
 """Whole-core runs in Amaranth's simulator (small config) checked against the functional simulator's DRAM image
 and an independent numpy computation of the same kernel."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -160,6 +162,83 @@ def test_gemm_and_alu_retire_one_uop_per_cycle():
     # Compute busy: the UOP load (bus latency) + 128 uop cycles + a few cycles of sequencing per instruction.
     assert LAST_REGS[Reg.COMPUTE_BUSY] < 128 + 40
     assert LAST_REGS[Reg.CTRL] & 2 and not LAST_REGS[Reg.CTRL] & 4
+
+
+@pytest.mark.parametrize("alu_op", [None, AluOp.ADD, AluOp.MUL])
+def test_distance_two_hazards_forwarded(alu_op):
+    """Uops alternating between two acc entries (A, B, A, B, …): each uop needs the result of the uop two ahead,
+    which is written after its acc read and before it computes (the distance-2 forwarding path)."""
+    cfg = CFG
+    rng = np.random.default_rng(11)
+    dram = np.zeros(8192, dtype=np.uint8)
+    UOP, INP, WGT, ACC, OUT = 1024, 2048, 3072, 4096, 6144
+    inp = rng.integers(-128, 128, size=(2, *cfg.inp_shape), dtype=np.int8)
+    wgt = rng.integers(-128, 128, size=(1, *cfg.wgt_shape), dtype=np.int8)
+    acc = rng.integers(-1000, 1000, size=(2, *cfg.acc_shape), dtype=np.int32)
+    dram[INP:INP + inp.size] = inp.view(np.uint8).ravel()
+    dram[WGT:WGT + wgt.size] = wgt.view(np.uint8).ravel()
+    dram[ACC:ACC + acc.nbytes] = acc.view(np.uint8).ravel()
+    dram[UOP:UOP + 8] = encode_uops(cfg, [Uop(dst_idx=0, src_idx=0, wgt_idx=0), Uop(dst_idx=1, src_idx=1, wgt_idx=0)])
+    eb = cfg.elem_bytes
+    if alu_op is None:
+        work = Gemm(uop_bgn=0, uop_end=2, iter_out=1, iter_in=6)
+    else:
+        work = Alu(alu_opcode=alu_op, use_imm=True, imm=-3, uop_bgn=0, uop_end=2, iter_out=1, iter_in=6)
+    prog = [
+        Load(memory_type=MemId.INP, sram_base=0, dram_base=INP // eb["inp"], y_size=1, x_size=2, x_stride=2),
+        Load(memory_type=MemId.WGT, sram_base=0, dram_base=WGT // eb["wgt"], y_size=1, x_size=1, x_stride=1,
+             push_next_dep=True),
+        Load(memory_type=MemId.UOP, sram_base=0, dram_base=UOP // 4, y_size=1, x_size=2, x_stride=2,
+             pop_prev_dep=True),
+        Load(memory_type=MemId.ACC, sram_base=0, dram_base=ACC // eb["acc"], y_size=1, x_size=2, x_stride=2),
+        dataclasses.replace(work, push_next_dep=True),
+        Store(sram_base=0, dram_base=OUT // eb["out"], y_size=1, x_size=2, x_stride=2, pop_prev_dep=True),
+        Finish(),
+    ]
+    dram[:len(prog) * 16] = encode_program(cfg, prog)
+    a = acc.astype(np.int64)
+    wrap = lambda x: ((x + 2**31) % 2**32) - 2**31  # noqa: E731
+    for _ in range(6):
+        for k in range(2):
+            if alu_op is None:
+                a[k] = wrap(a[k] + inp[k].astype(np.int64) @ wgt[0].T.astype(np.int64))
+            else:
+                a[k] = wrap(a[k] + (-3)) if alu_op == AluOp.ADD else wrap(a[k] * -3)
+    simulate_core(cfg, dram, [(0, len(prog))], max_cycles=5000)
+    assert np.array_equal(dram[OUT:OUT + a.size], (a & 0xFF).astype(np.uint8).ravel())
+
+
+def test_mul_retires_one_uop_every_other_cycle_and_chains_exactly():
+    """ALU MUL takes two cycles (`MulCore`), so a MUL instruction issues a uop every other cycle: 32 MUL uops on one
+    acc entry (each multiplies the previous result by 3) keep compute busy about 64 cycles, and an ADD
+    instruction right after it sees the last product."""
+    from hw_helpers import LAST_REGS
+    from vta.hw.regs import Reg
+    cfg = CFG
+    lanes = cfg.batch * cfg.block_out
+    dram = np.zeros(8192, dtype=np.uint8)
+    start = np.arange(1, lanes + 1, dtype=np.int32) * -7
+    dram[2048:2048 + 4 * lanes] = start.view(np.uint8)
+    dram[1024:1028] = encode_uops(cfg, [Uop(dst_idx=0, src_idx=0, wgt_idx=0)])
+    eb = cfg.elem_bytes
+    prog = [
+        Load(memory_type=MemId.UOP, sram_base=0, dram_base=256, y_size=1, x_size=1, x_stride=1),
+        Load(memory_type=MemId.ACC, sram_base=0, dram_base=2048 // eb["acc"], y_size=1, x_size=1, x_stride=1),
+        Alu(alu_opcode=AluOp.MUL, use_imm=True, imm=3, uop_bgn=0, uop_end=1, iter_out=4, iter_in=8),
+        Alu(alu_opcode=AluOp.ADD, use_imm=False, uop_bgn=0, uop_end=1, iter_out=1, iter_in=1, push_next_dep=True),
+        Store(sram_base=0, dram_base=4096 // eb["out"], y_size=1, x_size=1, x_stride=1, pop_prev_dep=True),
+        Finish(),
+    ]
+    dram[:len(prog) * 16] = encode_program(cfg, prog)
+    simulate_core(cfg, dram, [(0, len(prog))], max_cycles=5000)
+    want = start.astype(np.int64)
+    for _ in range(32):
+        want = ((want * 3 + 2**31) % 2**32) - 2**31
+    want = ((2 * want + 2**31) % 2**32) - 2**31
+    assert np.array_equal(dram[4096:4096 + lanes], (want & 0xFF).astype(np.uint8))
+    assert LAST_REGS[Reg.ALU_ACTIVE] == 33
+    busy = LAST_REGS[Reg.COMPUTE_BUSY]
+    assert 2 * 32 <= busy < 2 * 32 + 60, busy
 
 
 def test_instructions_after_finish_are_not_executed():

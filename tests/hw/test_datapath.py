@@ -1,4 +1,5 @@
-"""The GEMM and tensor-ALU datapaths (combinational) against numpy, lane by lane, on the small config."""
+"""The GEMM and tensor-ALU datapaths against numpy, lane by lane, on the small config (MUL: the two-cycle
+`MulCore`; the others are combinational)."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from amaranth.sim import Simulator
 from vta.config import load_config
 from vta.hw.alu import AluCore
 from vta.hw.gemm import GemmCore
+from vta.hw.mul import MulCore
 from vta.isa import AluOp
 
 CFG = load_config("small")
@@ -44,6 +46,27 @@ def comb_eval(dut, cases):
     return results
 
 
+def clocked_eval(dut, cases):
+    """Present each dict of inputs for one clock; ``result`` one clock later belongs to it (the inputs are
+    changed before reading it, so a combinational path from the inputs would show)."""
+    results = []
+
+    async def bench(ctx):
+        for inputs in cases:
+            for k, v in inputs.items():
+                ctx.set(getattr(dut, k), v)
+            await ctx.tick()
+            for k, v in inputs.items():
+                ctx.set(getattr(dut, k), v ^ 0x5A5A if k in ("dst", "src") else v)
+            results.append(ctx.get(dut.result))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return results
+
+
 def wrap32(x):
     return ((np.asarray(x, dtype=np.int64) + (1 << 31)) % (1 << 32)) - (1 << 31)
 
@@ -72,7 +95,7 @@ EDGES = np.array([0, 1, -1, 2**31 - 1, -2**31, 12345, -9876, 31, 32, -32, -33, 6
 @pytest.mark.parametrize("op", list(AluOp))
 def test_alu_op_tensor_and_imm(op):
     rng = np.random.default_rng(int(op.value))
-    dut = AluCore(CFG)
+    dut = MulCore(CFG) if op == AluOp.MUL else AluCore(CFG)
     cases, expected = [], []
     for t in range(12):
         if t < 2:
@@ -84,9 +107,12 @@ def test_alu_op_tensor_and_imm(op):
         use_imm = t % 3 == 2
         imm = int(rng.integers(-2**15, 2**15)) if op != AluOp.SHR else int(rng.integers(-40, 40))
         bb = np.full(LANES, imm) if use_imm else b
-        cases.append(dict(op=op, use_imm=use_imm, imm=imm, dst=pack(a, 32), src=pack(b, 32)))
+        cases.append(dict(use_imm=use_imm, imm=imm, dst=pack(a, 32), src=pack(b, 32)))
+        if op != AluOp.MUL:
+            cases[-1]["op"] = op
         expected.append(ref_alu(op, a, bb))
-    for got, want in zip(comb_eval(dut, cases), expected):
+    evaluate = clocked_eval if op == AluOp.MUL else comb_eval
+    for got, want in zip(evaluate(dut, cases), expected):
         assert np.array_equal(unpack_i32(got, LANES), want)
 
 

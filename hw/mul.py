@@ -1,0 +1,39 @@
+"""The tensor ALU's MUL: element-wise low 32 bits of int32 × int32 on BATCH×BLOCK_OUT lanes, in two cycles.
+
+The low word of a product does not depend on the operands' signs, so with 16-bit halves a = aH·2¹⁶ + aL and
+b = bH·2¹⁶ + bL (as unsigned halves)
+
+    a·b mod 2³² = aL·bL + ((aH·bL + aL·bH) mod 2¹⁶)·2¹⁶   (mod 2³²)
+
+Cycle 1 forms the three 16×16 products (one hardware multiplier each) and registers aL·bL and the low halves of
+the two cross products; cycle 2 (combinational on ``result``, to be registered by the user) adds them. Operands
+are those of `AluCore` (``dst``, and ``src`` or the immediate): ``result`` shows the product of the operands
+presented one clock earlier. Why not one cycle: the operands come from the compute stage's forwarding network, and
+forwarding plus a 32-bit multiply plus its carry chains is the longest path of the core on an ECP5 at 50 MHz.
+"""
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
+
+from .alu import alu_operand_members, operand_lanes
+
+__all__ = ["MulCore"]
+
+
+class MulCore(wiring.Component):
+    def __init__(self, cfg):
+        self.cfg = cfg
+        super().__init__({**alu_operand_members(cfg), "result": Out(cfg.acc_elem_bits)})
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes = []
+        for i, (a, b) in enumerate(operand_lanes(m, self, self.cfg)):
+            low = Signal(32, name=f"low{i}")          # aL·bL
+            cross = Signal(16, name=f"cross{i}")      # (aH·bL + aL·bH) mod 2¹⁶
+            m.d.sync += [low.eq(a[:16] * b[:16]),
+                         cross.eq(a[16:] * b[:16] + a[:16] * b[16:])]
+            lanes.append(low + Cat(Signal(16), cross))
+        m.d.comb += self.result.eq(Cat(*[lane[:32] for lane in lanes]))
+        return m
