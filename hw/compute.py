@@ -211,30 +211,40 @@ class Compute(wiring.Component):
         # the uop is in E2 (its value is at hand: merged into the operand register here) and the one in W while
         # the uop is in E3 (the uop directly ahead: forwarded in E3, selected by a comparison made here against
         # the write now entering W).
-        operands = {}
-        for name, idx, port in (("dst", e2_d, acc_rd_dst), ("src", e2_s, acc_rd_src)):
-            held = Signal(acc_bits, name=f"e_{name}")
-            from_w = Signal(name=f"fwd_{name}")
-            m.d.sync += [held.eq(Mux(w_valid & (w_d == idx), w_result, port.data)),
-                         from_w.eq(next_w_valid & (next_w_d == idx))]
-            value = Signal(acc_bits, name=f"{name}_val")
-            m.d.comb += value.eq(Mux(from_w, w_result, held))
-            operands[name] = value
-        dst_val, src_val = operands["dst"], operands["src"]
+        #
+        # E3 is the core's tightest loop (W → forwarding mux → arithmetic → W), so each lane gets its own copy of
+        # every register that steers it (forwarding selects, datapath controls, M-valid): one control net per
+        # lane instead of one driving the whole BATCH×BLOCK_OUT×32-bit datapath. The copies carry the ``keep``
+        # attribute so synthesis does not merge them back (the FPGA flow turns it into a keep on the flip-flops).
         aw = cfg.acc_width
         lanes = cfg.batch * cfg.block_out
-        accumulated = Cat(*[(dst_val.word_select(k, aw) + e_dot.word_select(k, aw))[:aw] for k in range(lanes)])
-        m.submodules.alu = alu = AluCore(cfg)
-        m.submodules.mul = mul = MulCore(cfg)
-        for core in (alu, mul):
-            m.d.comb += [core.use_imm.eq(e_ctl.use_imm), core.imm.eq(e_ctl.imm),
-                         core.dst.eq(dst_val), core.src.eq(src_val)]
-        m.d.comb += alu.op.eq(e_ctl.op)
+        held = {}
+        for name, idx, port in (("dst", e2_d, acc_rd_dst), ("src", e2_s, acc_rd_src)):
+            held[name] = Signal(acc_bits, name=f"e_{name}")
+            m.d.sync += held[name].eq(Mux(w_valid & (w_d == idx), w_result, port.data))
+        results = []
+        for k in range(lanes):
+            ctl = Signal(ctl_layout, name=f"e_ctl_{k}", attrs={"keep": 1})
+            from_w = {name: Signal(name=f"fwd_{name}_{k}", attrs={"keep": 1}) for name in ("dst", "src")}
+            from_m = Signal(name=f"m_valid_{k}", attrs={"keep": 1})
+            m.d.sync += [ctl.eq(e2_ctl), from_m.eq(e_valid & e_mul),
+                         from_w["dst"].eq(next_w_valid & (next_w_d == e2_d)),
+                         from_w["src"].eq(next_w_valid & (next_w_d == e2_s))]
+            w_lane = w_result.word_select(k, aw)
+            dst_val = Mux(from_w["dst"], w_lane, held["dst"].word_select(k, aw))
+            src_val = Mux(from_w["src"], w_lane, held["src"].word_select(k, aw))
+            m.submodules[f"alu{k}"] = alu = AluCore(cfg, lanes=1)
+            m.submodules[f"mul{k}"] = mul = MulCore(cfg, lanes=1)
+            for core in (alu, mul):
+                m.d.comb += [core.use_imm.eq(ctl.use_imm), core.imm.eq(ctl.imm), core.dst.eq(dst_val),
+                             core.src.eq(src_val)]
+            m.d.comb += alu.op.eq(ctl.op)
+            accumulated = (dst_val + e_dot.word_select(k, aw))[:aw]
+            results.append(Mux(from_m, mul.result, Mux(ctl.alu, alu.result, Mux(ctl.reset, 0, accumulated))))
 
         # -- stage W ----------------------------------------------------------------------------------------------
         m.d.sync += [w_valid.eq(next_w_valid), w_d.eq(next_w_d), w_alu.eq(m_valid | e_ctl.alu),
-                     w_result.eq(Mux(m_valid, mul.result,
-                                     Mux(e_ctl.alu, alu.result, Mux(e_ctl.reset, 0, accumulated))))]
+                     w_result.eq(Cat(*results))]
         narrowed = Cat(*[w_result.word_select(k, aw)[:cfg.out_width] for k in range(lanes)])
         m.d.comb += [
             self.out_wr.addr.eq(w_d), self.out_wr.data.eq(narrowed), self.out_wr.en.eq(w_valid),

@@ -16,20 +16,23 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-from .alu import alu_operand_members, operand_lanes
+from .alu import alu_operand_members, lane_count, operand_lanes
 
 __all__ = ["MulCore"]
 
 
 class MulCore(wiring.Component):
-    def __init__(self, cfg):
+    """All BATCH×BLOCK_OUT lanes of ``cfg``, or ``lanes`` of them (see `AluCore`)."""
+
+    def __init__(self, cfg, lanes=None):
         self.cfg = cfg
-        super().__init__({**alu_operand_members(cfg), "result": Out(cfg.acc_elem_bits)})
+        self.lanes = lane_count(cfg, lanes)
+        super().__init__({**alu_operand_members(cfg, self.lanes), "result": Out(cfg.acc_width * self.lanes)})
 
     def elaborate(self, platform):
         m = Module()
         lanes = []
-        for i, (a, b) in enumerate(operand_lanes(m, self, self.cfg)):
+        for i, (a, b) in enumerate(operand_lanes(m, self, self.cfg, self.lanes)):
             low = Signal(32, name=f"low{i}")          # aL·bL
             cross = Signal(16, name=f"cross{i}")      # (aH·bL + aL·bH) mod 2¹⁶
             m.d.sync += [low.eq(a[:16] * b[:16]),
