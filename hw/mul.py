@@ -5,11 +5,12 @@ b = bH·2¹⁶ + bL (as unsigned halves)
 
     a·b mod 2³² = aL·bL + ((aH·bL + aL·bH) mod 2¹⁶)·2¹⁶   (mod 2³²)
 
-Cycle 1 forms the three 16×16 products (one hardware multiplier each) and registers aL·bL and the low halves of
-the two cross products; cycle 2 (combinational on ``result``, to be registered by the user) adds them. Operands
-are those of `AluCore` (``dst``, and ``src`` or the immediate): ``result`` shows the product of the operands
-presented one clock earlier. Why not one cycle: the operands come from the compute stage's forwarding network, and
-forwarding plus a 32-bit multiply plus its carry chains is the longest path of the core on an ECP5 at 50 MHz.
+Cycle 1 registers the operands; cycle 2 forms the three 16×16 products (one hardware multiplier each) and adds
+them (combinational on ``result``, to be registered by the user). Operands are those of `AluCore` (``dst``, and
+``src`` or the immediate): ``result`` shows the product of the operands presented one clock earlier. Why two
+cycles: the operands come from the compute stage's forwarding network, the core's tightest loop; with the
+operands registered first, the multipliers hang off plain registers (placed next to the DSP blocks) instead of
+off that network, and a 32-bit multiply with its carry chains never shares a cycle with forwarding.
 """
 
 from amaranth.hdl import Cat, Module, Signal
@@ -33,10 +34,11 @@ class MulCore(wiring.Component):
         m = Module()
         lanes = []
         for i, (a, b) in enumerate(operand_lanes(m, self, self.cfg, self.lanes)):
-            low = Signal(32, name=f"low{i}")          # aL·bL
-            cross = Signal(16, name=f"cross{i}")      # (aH·bL + aL·bH) mod 2¹⁶
-            m.d.sync += [low.eq(a[:16] * b[:16]),
-                         cross.eq(a[16:] * b[:16] + a[:16] * b[16:])]
+            ar = Signal(32, name=f"a_reg{i}")
+            br = Signal(32, name=f"b_reg{i}")
+            m.d.sync += [ar.eq(a), br.eq(b)]
+            low = ar[:16] * br[:16]                                   # aL·bL
+            cross = (ar[16:] * br[:16] + ar[:16] * br[16:])[:16]      # (aH·bL + aL·bH) mod 2¹⁶
             lanes.append(low + Cat(Signal(16), cross))
         m.d.comb += self.result.eq(Cat(*[lane[:32] for lane in lanes]))
         return m
