@@ -11,7 +11,7 @@ GEMM and ALU run in a six-stage pipeline at one uop per cycle (MUL: one uop ever
 - E2: `GemmCore` forms the dot products (multipliers and adder tree, no accumulator) into a register; the acc
   words come out of the SRAM into registers; the forwarding selects for E3 are decided;
 - E3: the accumulate (acc + dot, or 0 for a reset) or the tensor ALU (`AluCore`) computes the new accumulator;
-  MUL forms its partial products (`MulCore`) and goes on to M, its second cycle, before W;
+  MUL registers its operands (`MulCore`) and multiplies in M, its second cycle, before W;
 - W: the result is written to acc and, narrowed to 8 bits per lane, to out.
 
 Registering every SRAM output keeps SRAM clock-to-out and its routing out of the arithmetic's cycle.
