@@ -75,27 +75,47 @@ def test_bus_stalls_and_relaunch_keep_sram():
     assert len(cycles) == 2 and cycles[1] < cycles[0]
 
 
-def hazard_program(cfg, rng):
-    """GEMM and ALU loops where every uop hits the acc entry the previous uop just wrote (forwarding paths)."""
+def wrap32(x):
+    return ((x + 2**31) % 2**32) - 2**31
+
+
+OUT = 6144  # DRAM byte address of the stored out tiles in the staged programs below
+
+
+def staged_operands(cfg, rng, n_inp, n_wgt, n_acc, uops):
+    """A DRAM image holding random inp/wgt/acc tiles and ``uops``, and the four LOADs that bring them on chip
+    (the WGT load hands a token to compute). Returns ``(dram, inp, wgt, acc, loads)``."""
     dram = np.zeros(8192, dtype=np.uint8)
-    UOP, INP, WGT, ACC, OUT = 1024, 2048, 3072, 4096, 6144
-    inp = rng.integers(-128, 128, size=(4, *cfg.inp_shape), dtype=np.int8)
-    wgt = rng.integers(-128, 128, size=(4, *cfg.wgt_shape), dtype=np.int8)
-    acc = rng.integers(-1000, 1000, size=(4, *cfg.acc_shape), dtype=np.int32)
+    UOP, INP, WGT, ACC = 1024, 2048, 3072, 4096
+    inp = rng.integers(-128, 128, size=(n_inp, *cfg.inp_shape), dtype=np.int8)
+    wgt = rng.integers(-128, 128, size=(n_wgt, *cfg.wgt_shape), dtype=np.int8)
+    acc = rng.integers(-1000, 1000, size=(n_acc, *cfg.acc_shape), dtype=np.int32)
     dram[INP:INP + inp.size] = inp.view(np.uint8).ravel()
     dram[WGT:WGT + wgt.size] = wgt.view(np.uint8).ravel()
     dram[ACC:ACC + acc.nbytes] = acc.view(np.uint8).ravel()
+    dram[UOP:UOP + 4 * len(uops)] = encode_uops(cfg, uops)
+    eb = cfg.elem_bytes
+    loads = [
+        Load(memory_type=MemId.INP, sram_base=0, dram_base=INP // eb["inp"], y_size=1, x_size=n_inp,
+             x_stride=n_inp),
+        Load(memory_type=MemId.WGT, sram_base=0, dram_base=WGT // eb["wgt"], y_size=1, x_size=n_wgt,
+             x_stride=n_wgt, push_next_dep=True),
+        Load(memory_type=MemId.UOP, sram_base=0, dram_base=UOP // 4, y_size=1, x_size=len(uops),
+             x_stride=len(uops), pop_prev_dep=True),
+        Load(memory_type=MemId.ACC, sram_base=0, dram_base=ACC // eb["acc"], y_size=1, x_size=n_acc,
+             x_stride=n_acc),
+    ]
+    return dram, inp, wgt, acc, loads
+
+
+def hazard_program(cfg, rng):
+    """GEMM and ALU loops where every uop hits the acc entry the previous uop just wrote (forwarding paths)."""
     uops = [Uop(dst_idx=1, src_idx=0, wgt_idx=0), Uop(dst_idx=2, src_idx=1, wgt_idx=0),
             Uop(dst_idx=2, src_idx=2, wgt_idx=0)]
-    dram[UOP:UOP + 12] = encode_uops(cfg, uops)
+    dram, inp, wgt, acc, loads = staged_operands(cfg, rng, 4, 4, 4, uops)
     eb = cfg.elem_bytes
     prog = [
-        Load(memory_type=MemId.INP, sram_base=0, dram_base=INP // eb["inp"], y_size=1, x_size=4, x_stride=4),
-        Load(memory_type=MemId.WGT, sram_base=0, dram_base=WGT // eb["wgt"], y_size=1, x_size=4, x_stride=4,
-             push_next_dep=True),
-        Load(memory_type=MemId.UOP, sram_base=0, dram_base=UOP // 4, y_size=1, x_size=3, x_stride=3,
-             pop_prev_dep=True),
-        Load(memory_type=MemId.ACC, sram_base=0, dram_base=ACC // eb["acc"], y_size=1, x_size=4, x_stride=4),
+        *loads,
         # acc[1] += Σ_j inp[j]·wgt[j]ᵀ: 4 back-to-back uops on acc[1].
         Gemm(uop_bgn=0, uop_end=1, iter_out=1, iter_in=4, src_factor_in=1, wgt_factor_in=1),
         # acc[2] = acc[2] + acc[1], then acc[2] *= acc[2] twice (uop 2: dst = src = 2); operands forwarded.
@@ -110,10 +130,9 @@ def hazard_program(cfg, rng):
     # Independent numpy expectation.
     a = acc.astype(np.int64)
     a[1] += sum(inp[j].astype(np.int64) @ wgt[j].T.astype(np.int64) for j in range(4))
-    wrap = lambda x: ((x + 2**31) % 2**32) - 2**31  # noqa: E731
-    a[2] = wrap(a[2] + a[1])
-    a[2] = wrap(a[2] * a[2])
-    a[2] = wrap(a[2] * a[2])
+    a[2] = wrap32(a[2] + a[1])
+    a[2] = wrap32(a[2] * a[2])
+    a[2] = wrap32(a[2] * a[2])
     a[1:4] = a[1:4] >> 3
     out = (a & 0xFF).astype(np.uint8)
     return dram, len(prog), (OUT, out[1:4].ravel(), out.ravel())
@@ -169,41 +188,27 @@ def test_distance_two_hazards_forwarded(alu_op):
     """Uops alternating between two acc entries (A, B, A, B, …): each uop needs the result of the uop two ahead,
     which is written after its acc read and before it computes (the distance-2 forwarding path)."""
     cfg = CFG
-    rng = np.random.default_rng(11)
-    dram = np.zeros(8192, dtype=np.uint8)
-    UOP, INP, WGT, ACC, OUT = 1024, 2048, 3072, 4096, 6144
-    inp = rng.integers(-128, 128, size=(2, *cfg.inp_shape), dtype=np.int8)
-    wgt = rng.integers(-128, 128, size=(1, *cfg.wgt_shape), dtype=np.int8)
-    acc = rng.integers(-1000, 1000, size=(2, *cfg.acc_shape), dtype=np.int32)
-    dram[INP:INP + inp.size] = inp.view(np.uint8).ravel()
-    dram[WGT:WGT + wgt.size] = wgt.view(np.uint8).ravel()
-    dram[ACC:ACC + acc.nbytes] = acc.view(np.uint8).ravel()
-    dram[UOP:UOP + 8] = encode_uops(cfg, [Uop(dst_idx=0, src_idx=0, wgt_idx=0), Uop(dst_idx=1, src_idx=1, wgt_idx=0)])
+    uops = [Uop(dst_idx=0, src_idx=0, wgt_idx=0), Uop(dst_idx=1, src_idx=1, wgt_idx=0)]
+    dram, inp, wgt, acc, loads = staged_operands(cfg, np.random.default_rng(11), 2, 1, 2, uops)
     eb = cfg.elem_bytes
     if alu_op is None:
         work = Gemm(uop_bgn=0, uop_end=2, iter_out=1, iter_in=6)
     else:
         work = Alu(alu_opcode=alu_op, use_imm=True, imm=-3, uop_bgn=0, uop_end=2, iter_out=1, iter_in=6)
     prog = [
-        Load(memory_type=MemId.INP, sram_base=0, dram_base=INP // eb["inp"], y_size=1, x_size=2, x_stride=2),
-        Load(memory_type=MemId.WGT, sram_base=0, dram_base=WGT // eb["wgt"], y_size=1, x_size=1, x_stride=1,
-             push_next_dep=True),
-        Load(memory_type=MemId.UOP, sram_base=0, dram_base=UOP // 4, y_size=1, x_size=2, x_stride=2,
-             pop_prev_dep=True),
-        Load(memory_type=MemId.ACC, sram_base=0, dram_base=ACC // eb["acc"], y_size=1, x_size=2, x_stride=2),
+        *loads,
         dataclasses.replace(work, push_next_dep=True),
         Store(sram_base=0, dram_base=OUT // eb["out"], y_size=1, x_size=2, x_stride=2, pop_prev_dep=True),
         Finish(),
     ]
     dram[:len(prog) * 16] = encode_program(cfg, prog)
     a = acc.astype(np.int64)
-    wrap = lambda x: ((x + 2**31) % 2**32) - 2**31  # noqa: E731
     for _ in range(6):
         for k in range(2):
             if alu_op is None:
-                a[k] = wrap(a[k] + inp[k].astype(np.int64) @ wgt[0].T.astype(np.int64))
+                a[k] = wrap32(a[k] + inp[k].astype(np.int64) @ wgt[0].T.astype(np.int64))
             else:
-                a[k] = wrap(a[k] + (-3)) if alu_op == AluOp.ADD else wrap(a[k] * -3)
+                a[k] = wrap32(a[k] + (-3)) if alu_op == AluOp.ADD else wrap32(a[k] * -3)
     simulate_core(cfg, dram, [(0, len(prog))], max_cycles=5000)
     assert np.array_equal(dram[OUT:OUT + a.size], (a & 0xFF).astype(np.uint8).ravel())
 
@@ -233,8 +238,8 @@ def test_mul_retires_one_uop_every_other_cycle_and_chains_exactly():
     simulate_core(cfg, dram, [(0, len(prog))], max_cycles=5000)
     want = start.astype(np.int64)
     for _ in range(32):
-        want = ((want * 3 + 2**31) % 2**32) - 2**31
-    want = ((2 * want + 2**31) % 2**32) - 2**31
+        want = wrap32(want * 3)
+    want = wrap32(2 * want)
     assert np.array_equal(dram[4096:4096 + lanes], (want & 0xFF).astype(np.uint8))
     assert LAST_REGS[Reg.ALU_ACTIVE] == 33
     busy = LAST_REGS[Reg.COMPUTE_BUSY]
