@@ -1,8 +1,8 @@
 """`FPGATop`: the board-independent FPGA design — UART bridge + VTA core + block-RAM DRAM.
 
 ```
- rx ─► UARTReceiver ─► UARTBridge ─csr─► VTACore ─axi─► BRAMDram
- tx ◄─ UARTTransmitter ◄─┘      └──────────host port─────────┘
+ rx ─► UARTReceiver ─► UARTBridge ─csr─► VTACore ─axi─► AXIReadSlice ─axi─► BRAMDram
+ tx ◄─ UARTTransmitter ◄─┘      └──────────────────host port──────────────────┘
 ```
 Board wrappers (`vta.fpga.boards`) add clocking, pins and LEDs; the Verilator co-simulation (`vta.fpga.cosim`)
 Verilates this component as is, so the path tested in simulation is the one in the bitstream.
@@ -13,6 +13,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
+from ..hw.axi_slice import AXIReadSlice
 from .bram_dram import BRAMDram
 from .protocol import config_id
 from .uart_bridge import UARTBridge
@@ -61,5 +62,8 @@ class FPGATop(wiring.Component):
         wiring.connect(m, bridge.tx, utx.data)
         wiring.connect(m, bridge.csr, core.csr)
         wiring.connect(m, bridge.mem, dram.host)
-        wiring.connect(m, core.axi, dram.axi)
+        # R through a register slice: the core's read handshake must not reach the block RAM's address pins.
+        m.submodules.r_slice = r_slice = AXIReadSlice(data_width=cfg.bus_width)
+        wiring.connect(m, core.axi, r_slice.master)
+        wiring.connect(m, r_slice.slave, dram.axi)
         return m
