@@ -2,23 +2,24 @@
 
 It owns the uop and acc SRAMs, reads inp and wgt (filled by the load stage) and writes out (drained by store).
 
-GEMM and ALU run in a six-stage pipeline at one uop per cycle (MUL: one uop every other cycle, see below):
+GEMM and ALU run in a seven-stage pipeline at one uop per cycle (MUL: one uop every other cycle, see below):
 
 - G: the loop nest (`UopLoop`) presents a uop index to the uop SRAM;
 - R: the uop word plus the loop offsets give dst/src/wgt indices, presented to the inp and wgt SRAMs;
-- E1: the inp and wgt words come out of their SRAMs into registers; the dst/src indices go to the acc SRAM's two
-  read ports;
-- E2: `GemmCore` forms the dot products (multipliers and adder tree, no accumulator) into a register; the acc
-  words come out of the SRAM into registers; the forwarding selects for E3 are decided;
+- E1: the inp and wgt words come out of their SRAMs into registers;
+- E2: the BATCH×BLOCK_OUT×BLOCK_IN products are formed (one multiplier each) into registers; the dst/src
+  indices go to the acc SRAM's two read ports;
+- P: `GemmCore`'s adder trees sum the products (the dot products, registered); the acc words come out of the SRAM
+  into registers; the forwarding selects for E3 are decided;
 - E3: the accumulate (acc + dot, or 0 for a reset) or the tensor ALU (`AluCore`) computes the new accumulator;
   MUL registers its operands (`MulCore`) and multiplies in M, its second cycle, before W;
 - W: the result is written to acc and, narrowed to 8 bits per lane, to out.
 
 Registering every SRAM output keeps SRAM clock-to-out and its routing out of the arithmetic's cycle.
 
-Read-after-write hazards on acc: E3's operands were read from acc two cycles earlier (address in E1); the read
+Read-after-write hazards on acc: E3's operands were read from acc two cycles earlier (address in E2); the read
 ports are transparent to the write port, so the read sees every write that landed in that cycle or before. The
-two writes after it are forwarded: the one made while the uop is in E2 is merged into the operand register on the
+two writes after it are forwarded: the one made while the uop is in P is merged into the operand register on the
 way into E3, and the one made while it is in E3 (by the uop directly ahead) is selected in E3 by a comparison made
 a cycle early, keeping index comparisons off E3's path (forwarding mux → arithmetic → W register). This holds as
 long as every uop has written by the time the next one is in E3: true for one-cycle ops at one uop per cycle, and
@@ -168,15 +169,14 @@ class Compute(wiring.Component):
             self.wgt_rd.addr.eq(w),
         ]
 
-        # -- stage E1: inp/wgt data out of their SRAMs (registered); acc read addresses presented ---------------
+        # -- stage E1: inp/wgt data out of their SRAMs (registered at its end) ------------------------------------
         e1_valid = Signal()
         e1_d = Signal(acc_w)
         e1_s = Signal(acc_w)
         e1_ctl = Signal(ctl_layout)
         m.d.sync += [e1_valid.eq(r_valid), e1_d.eq(d), e1_s.eq(s), e1_ctl.eq(r_ctl)]
-        m.d.comb += [acc_rd_dst.addr.eq(e1_d), acc_rd_src.addr.eq(e1_s)]
 
-        # -- stage E2: products and adder tree (into `dot`); acc data out of its SRAM (registered) ----------------
+        # -- stage E2: the products (registered in `GemmCore`); acc read addresses presented ---------------------
         e2_valid = Signal()
         e2_d = Signal(acc_w)
         e2_s = Signal(acc_w)
@@ -186,15 +186,23 @@ class Compute(wiring.Component):
         m.d.sync += [e2_valid.eq(e1_valid), e2_d.eq(e1_d), e2_s.eq(e1_s), e2_ctl.eq(e1_ctl),
                      e2_inp.eq(self.inp_rd.data), e2_wgt.eq(self.wgt_rd.data)]
         # `GemmCore` with a zero accumulator gives the wrapped dot products; the accumulate is done in E3.
-        m.submodules.gemm = gemm = GemmCore(cfg)
+        m.submodules.gemm = gemm = GemmCore(cfg, pipelined=True)
         m.d.comb += [gemm.inp.eq(e2_inp), gemm.wgt.eq(e2_wgt), gemm.acc.eq(0), gemm.reset.eq(0)]
+        m.d.comb += [acc_rd_dst.addr.eq(e2_d), acc_rd_src.addr.eq(e2_s)]
+
+        # -- stage P: the adder tree over the registered products; acc data out of its SRAM -----------------------
+        p_valid = Signal()
+        p_d = Signal(acc_w)
+        p_s = Signal(acc_w)
+        p_ctl = Signal(ctl_layout)
+        m.d.sync += [p_valid.eq(e2_valid), p_d.eq(e2_d), p_s.eq(e2_s), p_ctl.eq(e2_ctl)]
 
         # -- stage E3: forwarding, accumulate (GEMM) or tensor ALU; MUL's first cycle ------------------------------
         e_valid = Signal()
         e_d = Signal(acc_w)
         e_s = Signal(acc_w)
         e_dot = Signal(acc_bits)
-        m.d.sync += [e_valid.eq(e2_valid), e_d.eq(e2_d), e_s.eq(e2_s), e_ctl.eq(e2_ctl), e_dot.eq(gemm.result)]
+        m.d.sync += [e_valid.eq(p_valid), e_d.eq(p_d), e_s.eq(p_s), e_ctl.eq(p_ctl), e_dot.eq(gemm.result)]
         e_mul = Signal()
         m.d.comb += e_mul.eq(e_ctl.alu & (e_ctl.op == AluOp.MUL))
         # M: MUL's second cycle (MUL uops only).
@@ -207,8 +215,8 @@ class Compute(wiring.Component):
         w_result = Signal(acc_bits)
         next_w_valid = (e_valid & ~e_mul) | m_valid
         next_w_d = Mux(m_valid, m_d, e_d)
-        # Forwarding. The acc words read in E1 miss the two writes that land after that read: the one in W while
-        # the uop is in E2 (its value is at hand: merged into the operand register here) and the one in W while
+        # Forwarding. The acc words read in E2 miss the two writes that land after that read: the one in W while
+        # the uop is in P (its value is at hand: merged into the operand register here) and the one in W while
         # the uop is in E3 (the uop directly ahead: forwarded in E3, selected by a comparison made here against
         # the write now entering W).
         #
@@ -219,7 +227,7 @@ class Compute(wiring.Component):
         aw = cfg.acc_width
         lanes = cfg.batch * cfg.block_out
         held = {}
-        for name, idx, port in (("dst", e2_d, acc_rd_dst), ("src", e2_s, acc_rd_src)):
+        for name, idx, port in (("dst", p_d, acc_rd_dst), ("src", p_s, acc_rd_src)):
             held[name] = Signal(acc_bits, name=f"e_{name}")
             m.d.sync += held[name].eq(Mux(w_valid & (w_d == idx), w_result, port.data))
         results = []
@@ -227,9 +235,9 @@ class Compute(wiring.Component):
             ctl = Signal(ctl_layout, name=f"e_ctl_{k}", attrs={"keep": 1})
             from_w = {name: Signal(name=f"fwd_{name}_{k}", attrs={"keep": 1}) for name in ("dst", "src")}
             from_m = Signal(name=f"m_valid_{k}", attrs={"keep": 1})
-            m.d.sync += [ctl.eq(e2_ctl), from_m.eq(e_valid & e_mul),
-                         from_w["dst"].eq(next_w_valid & (next_w_d == e2_d)),
-                         from_w["src"].eq(next_w_valid & (next_w_d == e2_s))]
+            m.d.sync += [ctl.eq(p_ctl), from_m.eq(e_valid & e_mul),
+                         from_w["dst"].eq(next_w_valid & (next_w_d == p_d)),
+                         from_w["src"].eq(next_w_valid & (next_w_d == p_s))]
             w_lane = w_result.word_select(k, aw)
             dst_val = Mux(from_w["dst"], w_lane, held["dst"].word_select(k, aw))
             src_val = Mux(from_w["src"], w_lane, held["src"].word_select(k, aw))
@@ -269,7 +277,7 @@ class Compute(wiring.Component):
         is_load = hdr.opcode == Opcode.LOAD
         is_finish = hdr.opcode == Opcode.FINISH
         is_tensor = (hdr.opcode == Opcode.GEMM) | is_alu
-        pipe_busy = loop.valid | r_valid | e1_valid | e2_valid | e_valid | m_valid | w_valid
+        pipe_busy = loop.valid | r_valid | e1_valid | e2_valid | p_valid | e_valid | m_valid | w_valid
         no_push = ~hdr.push_prev_dep & ~hdr.push_next_dep
         with m.If(self.clear):
             m.d.sync += self.finished.eq(0)

@@ -1,10 +1,14 @@
 """The GEMM datapath: BATCH×BLOCK_OUT dot products of BLOCK_IN int8 pairs added to int32 accumulators.
 
-Purely combinational (the compute pipeline registers its inputs and output):
 ``result[b][o] = wrap32(acc[b][o] + Σ_k inp[b][k]·wgt[o][k])``, or 0 when ``reset``.
+
+Combinational by default. With ``pipelined=True`` the products are registered: ``result`` is then the sum of the
+products of the ``inp``/``wgt`` presented one clock earlier, added to the ``acc`` (and ``reset``) of the current
+cycle. The compute stage uses that form so each hardware multiplier sits between two registers: the routing into
+and out of the DSP blocks and the adder tree no longer share one cycle.
 """
 
-from amaranth.hdl import Cat, Module, Mux
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -22,8 +26,9 @@ def _tree_sum(terms):
 
 
 class GemmCore(wiring.Component):
-    def __init__(self, cfg):
+    def __init__(self, cfg, pipelined=False):
         self.cfg = cfg
+        self.pipelined = bool(pipelined)
         super().__init__({
             "inp": In(cfg.inp_elem_bits),
             "wgt": In(cfg.wgt_elem_bits),
@@ -43,7 +48,12 @@ class GemmCore(wiring.Component):
                 for k in range(cfg.block_in):
                     x = self.inp.word_select(b * cfg.block_in + k, iw).as_signed()
                     w = self.wgt.word_select(o * cfg.block_in + k, ww).as_signed()
-                    products.append(x * w)
+                    if self.pipelined:
+                        product = Signal(signed(iw + ww), name=f"p_{b}_{o}_{k}")
+                        m.d.sync += product.eq(x * w)
+                        products.append(product)
+                    else:
+                        products.append(x * w)
                 a = self.acc.word_select(b * cfg.block_out + o, aw).as_signed()
                 lanes.append(Mux(self.reset, 0, (a + _tree_sum(products))[:aw]))
         m.d.comb += self.result.eq(Cat(*lanes))
