@@ -34,6 +34,7 @@ class Board:
     dsps = None
     has_pll = False          # True if clock_domain() can make other frequencies than the board clock
     nextpnr_opts = ""        # extra nextpnr options
+    synth_opts = ""          # extra options of the family's Yosys synth command
 
     def platform(self):
         raise NotImplementedError
@@ -105,6 +106,12 @@ class ULX3S85F(Board):
     # router2: nextpnr's default ECP5 router (router1) needed over 25 minutes without finishing on the VTA
     # core (its 512-bit weight paths congest); router2 routes it in minutes.
     nextpnr_opts = "--router router2"
+    # -nodsp: multipliers in LUTs and carry chains, not MULT18X18D. Each int8 product on an 18×18 DSP routes 36
+    # input pins (20 of them sign extension) into the DSP rows; with 88 of them the place-and-route congested
+    # there (router2 stalled at thousands of overused wires whenever placement was timing-driven above 25 MHz),
+    # and routing in and out of the DSP rows was 18 ns of the 26 ns critical path. In LUTs the products sit next
+    # to their registers: 52 % of the LUTs instead of 21 %, and the route converges (fpga/README.md).
+    synth_opts = "-nodsp"
 
     def check_clock(self, clock_mhz):
         super().check_clock(clock_mhz)

@@ -8,8 +8,9 @@ the FPGA's block RAM is fast, simple and big enough for test programs once sized
   ignored: the core always moves ``data_width``-bit beats), byte strobes honoured. Beats whose word address is
   outside the memory answer ``SLVERR`` (reads return 0, writes are dropped) instead of wrapping around.
 - Host side (``host``): single-word reads and byte-strobed writes for the UART bridge. A request is served when
-  both AXI channels are between bursts (``host.ack``); new bursts are held off while the host asks, so the host
-  never waits longer than one burst. Read data is valid the cycle after ``ack``.
+  both AXI channels are between bursts (``host.ack``, at the earliest the cycle after the request is raised); new
+  bursts are held off while the host asks, so the host never waits longer than one burst. Read data is valid the
+  cycle after ``ack``.
 """
 
 from amaranth.hdl import Module, Mux, Signal
@@ -72,10 +73,15 @@ class BRAMDram(wiring.Component):
         rp = mem.read_port()
         word_bits = 32 - self.log_bus_bytes
 
-        host_req = host.r_en | host.w_en.any()
+        # The AXI side sees the host's request a cycle late (`host_req` is registered), so the bridge's state
+        # machine never reaches the core's AXI handshakes combinationally; an ack needs the request both now and
+        # a cycle ago, and no burst can start while `host_req` is high, so the two sides never collide.
+        host_req_now = host.r_en | host.w_en.any()
+        host_req = Signal()
+        m.d.sync += host_req.eq(host_req_now)
         rd_idle = Signal(init=1)
         wr_idle = Signal(init=1)
-        m.d.comb += host.ack.eq(host_req & rd_idle & wr_idle)
+        m.d.comb += host.ack.eq(host_req & host_req_now & rd_idle & wr_idle)
         m.d.comb += host.r_data.eq(rp.data)
 
         # -- read channel: `pending` beats still to read from memory, `valid` = rp.data holds an unsent beat -------

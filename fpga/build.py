@@ -138,6 +138,7 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
         design_desc = {"custom_top": type(top).__name__}
     platform = board.platform()
     plan = platform.build(design, name="top", do_build=False, script_after_read=KEEP_REPLICAS,
+                          synth_opts=board.synth_opts,
                           nextpnr_opts=" ".join(["--report top.report.json --timing-allow-fail", board.nextpnr_opts]))
     elaborate_s = time.monotonic() - t0
     _say(progress, f"  elaborated in {elaborate_s:.1f} s")
