@@ -119,7 +119,7 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
     if board.bram_bits is not None and dram_bytes * 8 > board.bram_bits:
         raise ConfigError(f"{board.name} has {board.bram_bits // 8192} KiB of block RAM in all; "
                           f"dram_bytes must be less than that, not {dram_bytes // 1024} KiB")
-    clock_mhz = board.default_clock_mhz if clock_mhz is None else clock_mhz
+    clock_mhz = float(board.default_clock_mhz if clock_mhz is None else clock_mhz)
     board.check_clock(clock_mhz)
     divisor = round(clock_mhz * 1e6 / baud)
     if divisor < 4:

@@ -3,7 +3,7 @@
 Purely combinational. ``b`` is the sign-extended immediate when ``use_imm``, else the src accumulator lane.
 SHR: the amount is the low 6 bits of b as a signed number a ∈ [−32, 31]; a ≥ 0 shifts right arithmetically,
 a < 0 shifts left by −a, wrapped to 32 bits. MUL is not here: a 32-bit multiply does not fit in one cycle next to
-the compute stage's operand forwarding at the FPGA clock, so it has its own two-cycle datapath (`MulCore`); this
+the compute stage's operand forwarding at the FPGA clock, so it has its own three-cycle datapath (`MulCore`); this
 core's ``result`` is 0 for MUL.
 """
 

@@ -2,7 +2,7 @@
 
 It owns the uop and acc SRAMs, reads inp and wgt (filled by the load stage) and writes out (drained by store).
 
-GEMM and ALU run in a seven-stage pipeline at one uop per cycle (MUL: one uop every other cycle, see below):
+GEMM and ALU run in a seven-stage pipeline at one uop per cycle (MUL: one uop every third cycle, see below):
 
 - G: the loop nest (`UopLoop`) presents a uop index to the uop SRAM;
 - R: the uop word plus the loop offsets give dst/src/wgt indices, presented to the inp and wgt SRAMs;
@@ -12,7 +12,7 @@ GEMM and ALU run in a seven-stage pipeline at one uop per cycle (MUL: one uop ev
 - P: `GemmCore`'s adder trees sum the products (the dot products, registered); the acc words come out of the SRAM
   into registers; the forwarding selects for E3 are decided;
 - E3: the accumulate (acc + dot, or 0 for a reset) or the tensor ALU (`AluCore`) computes the new accumulator;
-  MUL registers its operands (`MulCore`) and multiplies in M, its second cycle, before W;
+  MUL registers its operands (`MulCore`), multiplies in M1 and adds the partial products in M2 before W;
 - W: the result is written to acc and, narrowed to 8 bits per lane, to out.
 
 Registering every SRAM output keeps SRAM clock-to-out and its routing out of the arithmetic's cycle.
@@ -23,7 +23,7 @@ two writes after it are forwarded: the one made while the uop is in P is merged 
 way into E3, and the one made while it is in E3 (by the uop directly ahead) is selected in E3 by a comparison made
 a cycle early, keeping index comparisons off E3's path (forwarding mux → arithmetic → W register). This holds as
 long as every uop has written by the time the next one is in E3: true for one-cycle ops at one uop per cycle, and
-for MUL because a MUL instruction issues a uop only every other cycle (and the next instruction's first uop enters
+for MUL because a MUL instruction issues a uop only every third cycle (and the next instruction's first uop enters
 at least three cycles after its last). Thus every uop sees the result of every earlier uop with no stall.
 """
 
@@ -139,16 +139,16 @@ class Compute(wiring.Component):
         w_alu = Signal()
         m.d.sync += r_ctl.eq(g_ctl)
 
-        # A MUL instruction issues a uop every other cycle (the loop holds its step in between): MUL takes one more
-        # cycle than the other ops (`MulCore`), and the gap lets each result reach W by the time the next uop is in
-        # E3 without two uops ever writing in one cycle.
+        # A MUL instruction issues a uop every third cycle (the loop holds its step in between): MUL takes
+        # `MulCore.LATENCY` more cycles than the other ops, and the gap lets each result reach W by the time the
+        # next uop is in E3 without two uops ever writing in one cycle.
         g_mul = is_alu & (alu_f.alu_opcode == AluOp.MUL)
-        phase = Signal()
-        with m.If(loop.start):
+        phase = Signal(range(MulCore.LATENCY + 1))
+        with m.If(loop.start | (phase == MulCore.LATENCY)):
             m.d.sync += phase.eq(0)
         with m.Elif(loop.valid):
-            m.d.sync += phase.eq(~phase)
-        m.d.comb += loop.advance.eq(~g_mul | phase)
+            m.d.sync += phase.eq(phase + 1)
+        m.d.comb += loop.advance.eq(~g_mul | (phase == MulCore.LATENCY))
 
         # -- stage R ----------------------------------------------------------------------------------------------
         r_valid = Signal()
@@ -205,11 +205,13 @@ class Compute(wiring.Component):
         m.d.sync += [e_valid.eq(p_valid), e_d.eq(p_d), e_s.eq(p_s), e_ctl.eq(p_ctl), e_dot.eq(gemm.result)]
         e_mul = Signal()
         m.d.comb += e_mul.eq(e_ctl.alu & (e_ctl.op == AluOp.MUL))
-        # M: MUL's second cycle (MUL uops only).
+        # M1, M2: MUL's second and third cycles (MUL uops only).
+        m1_valid = Signal()
+        m1_d = Signal(acc_w)
         m_valid = Signal()
         m_d = Signal(acc_w)
-        m.d.sync += [m_valid.eq(e_valid & e_mul), m_d.eq(e_d)]
-        # W is fed by E3 (every op but MUL) or by M; a MUL instruction's issue gap keeps the two apart.
+        m.d.sync += [m1_valid.eq(e_valid & e_mul), m1_d.eq(e_d), m_valid.eq(m1_valid), m_d.eq(m1_d)]
+        # W is fed by E3 (every op but MUL) or by M2; a MUL instruction's issue gap keeps the two apart.
         w_valid = Signal()
         w_d = Signal(acc_w)
         w_result = Signal(acc_bits)
@@ -235,7 +237,7 @@ class Compute(wiring.Component):
             ctl = Signal(ctl_layout, name=f"e_ctl_{k}", attrs={"keep": 1})
             from_w = {name: Signal(name=f"fwd_{name}_{k}", attrs={"keep": 1}) for name in ("dst", "src")}
             from_m = Signal(name=f"m_valid_{k}", attrs={"keep": 1})
-            m.d.sync += [ctl.eq(p_ctl), from_m.eq(e_valid & e_mul),
+            m.d.sync += [ctl.eq(p_ctl), from_m.eq(m1_valid),
                          from_w["dst"].eq(next_w_valid & (next_w_d == p_d)),
                          from_w["src"].eq(next_w_valid & (next_w_d == p_s))]
             w_lane = w_result.word_select(k, aw)
@@ -277,7 +279,7 @@ class Compute(wiring.Component):
         is_load = hdr.opcode == Opcode.LOAD
         is_finish = hdr.opcode == Opcode.FINISH
         is_tensor = (hdr.opcode == Opcode.GEMM) | is_alu
-        pipe_busy = loop.valid | r_valid | e1_valid | e2_valid | p_valid | e_valid | m_valid | w_valid
+        pipe_busy = loop.valid | r_valid | e1_valid | e2_valid | p_valid | e_valid | m1_valid | m_valid | w_valid
         no_push = ~hdr.push_prev_dep & ~hdr.push_next_dep
         with m.If(self.clear):
             m.d.sync += self.finished.eq(0)

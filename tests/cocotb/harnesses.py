@@ -19,7 +19,7 @@ from vta.hw.mul import MulCore
 
 class DatapathHarness(wiring.Component):
     """`GemmCore`, `AluCore` and `MulCore` of one config side by side (``gemm__*``, ``alu__*``, ``mul__*``; ``clk``
-    and ``rst`` for `MulCore`'s register): one build for all three."""
+    and ``rst`` for `MulCore`'s registers): one build for all three."""
 
     def __init__(self, cfg):
         self._units = {"gemm": GemmCore(cfg), "alu": AluCore(cfg), "mul": MulCore(cfg)}

@@ -179,7 +179,7 @@ class Bench:
         self.check(f"after {a}")
         assert self.alu_active - a0 == n, f"{a}: alu_active high for {self.alu_active - a0} cycles, expected {n}"
         steps = a.iter_out * a.iter_in * max(0, a.uop_end - a.uop_bgn)
-        per_uop = 2 if a.alu_opcode == AluOp.MUL else 1   # MUL: two-cycle `MulCore`, one uop every other cycle
+        per_uop = 3 if a.alu_opcode == AluOp.MUL else 1   # MUL: three-cycle `MulCore`, one uop every third cycle
         assert cycles <= per_uop * steps + 12, f"{a}: {steps} uops took {cycles} cycles (want {per_uop} per uop)"
 
     def check(self, what):

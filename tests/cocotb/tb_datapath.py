@@ -1,4 +1,4 @@
-"""cocotb tests of the datapaths `GemmCore`, `AluCore` (combinational) and `MulCore` (ALU MUL, result one clock
+"""cocotb tests of the datapaths `GemmCore`, `AluCore` (combinational) and `MulCore` (ALU MUL, result two clocks
 after its operands) against numpy references.
 
 All three are exported from one wrapper (`harnesses.DatapathHarness`: ``gemm__*``, ``alu__*``, ``mul__*``) so a
@@ -110,7 +110,7 @@ ALU_REF = {
 
 async def alu_apply(dut, cfg, op, dst, src, use_imm, imm):
     """Present the operands to `AluCore` (read back after settling) or, for MUL, to `MulCore` (read back after
-    one clock edge, with the operands already changed, so a result that is not registered would show)."""
+    two clock edges, with the operands changed after the first, so a shorter path would show)."""
     lanes = cfg.batch * cfg.block_out
     unit = "mul" if op == AluOp.MUL else "alu"
     if unit == "alu":
@@ -119,11 +119,13 @@ async def alu_apply(dut, cfg, op, dst, src, use_imm, imm):
                     src=pack(src, cfg.acc_width))
     for name, value in operands.items():
         getattr(dut, f"{unit}__{name}").value = value
-    if unit == "mul":
+    if unit == "mul":                   # `MulCore`: the result two clocks after its operands
         await RisingEdge(dut.clk)
         await FallingEdge(dut.clk)
         dut.mul__dst.value = operands["dst"] ^ 0x5A5A5A5A
         dut.mul__src.value = operands["src"] ^ 0x3C3C3C3C
+        await RisingEdge(dut.clk)
+        await FallingEdge(dut.clk)
     await Timer(*SETTLE)
     return unpack(getattr(dut, f"{unit}__result").value, cfg.acc_width, lanes)
 

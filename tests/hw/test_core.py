@@ -213,9 +213,9 @@ def test_distance_two_hazards_forwarded(alu_op):
     assert np.array_equal(dram[OUT:OUT + a.size], (a & 0xFF).astype(np.uint8).ravel())
 
 
-def test_mul_retires_one_uop_every_other_cycle_and_chains_exactly():
-    """ALU MUL takes two cycles (`MulCore`), so a MUL instruction issues a uop every other cycle: 32 MUL uops on one
-    acc entry (each multiplies the previous result by 3) keep compute busy about 64 cycles, and an ADD
+def test_mul_retires_one_uop_every_third_cycle_and_chains_exactly():
+    """ALU MUL takes three cycles (`MulCore`), so a MUL instruction issues a uop every third cycle: 32 MUL uops on
+    one acc entry (each multiplies the previous result by 3) keep compute busy about 96 cycles, and an ADD
     instruction right after it sees the last product."""
     from hw_helpers import LAST_REGS
     from vta.hw.regs import Reg
@@ -243,7 +243,7 @@ def test_mul_retires_one_uop_every_other_cycle_and_chains_exactly():
     assert np.array_equal(dram[4096:4096 + lanes], (want & 0xFF).astype(np.uint8))
     assert LAST_REGS[Reg.ALU_ACTIVE] == 33
     busy = LAST_REGS[Reg.COMPUTE_BUSY]
-    assert 2 * 32 <= busy < 2 * 32 + 60, busy
+    assert 3 * 32 <= busy < 3 * 32 + 60, busy
 
 
 def test_instructions_after_finish_are_not_executed():

@@ -1,5 +1,5 @@
-"""The GEMM and tensor-ALU datapaths against numpy, lane by lane, on the small config (MUL: the two-cycle
-`MulCore`; the others are combinational)."""
+"""The GEMM and tensor-ALU datapaths against numpy, lane by lane, on the small config (MUL: the three-cycle
+`MulCore`, result two clocks after its operands; the others are combinational)."""
 
 import numpy as np
 import pytest
@@ -46,9 +46,9 @@ def comb_eval(dut, cases):
     return results
 
 
-def clocked_eval(dut, cases):
-    """Present each dict of inputs for one clock; ``result`` one clock later belongs to it (the inputs are
-    changed before reading it, so a combinational path from the inputs would show)."""
+def clocked_eval(dut, cases, latency=2):
+    """Present each dict of inputs for one clock; ``result`` ``latency`` clocks later belongs to it (the inputs
+    are changed before reading it, so a shorter path from the inputs would show)."""
     results = []
 
     async def bench(ctx):
@@ -58,6 +58,8 @@ def clocked_eval(dut, cases):
             await ctx.tick()
             for k, v in inputs.items():
                 ctx.set(getattr(dut, k), v ^ 0x5A5A if k in ("dst", "src") else v)
+            for _ in range(latency - 1):
+                await ctx.tick()
             results.append(ctx.get(dut.result))
 
     sim = Simulator(dut)
