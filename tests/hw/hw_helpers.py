@@ -1,4 +1,5 @@
-"""Amaranth-simulator helpers for the RTL tests: an AXI4 DRAM model and a host driver for `VTACore`.
+"""Amaranth-simulator helpers for the RTL tests: a clocked testbench runner, an AXI4 DRAM model and a host
+driver for `VTACore`.
 
 The DRAM model follows the contract the Verilator harness uses: reads answered after a fixed latency with at most
 one beat per cycle (in order, several bursts may be outstanding), one write beat per cycle, ``ready``/``valid``
@@ -9,8 +10,20 @@ It also checks the AXI rules the core promises: INCR bursts, full-width size, â‰
 import random
 from collections import deque
 
+from amaranth.sim import Simulator
 
 from vta.hw.regs import CTRL_DONE, CTRL_LAUNCH, Reg
+
+
+def run_testbench(dut, bench, *, background=()):
+    """Simulate ``dut`` on a clock with the testbench ``bench``; ``background`` testbenches (models of the
+    other side of a bus) run alongside and stop when ``bench`` returns."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for proc in background:
+        sim.add_testbench(proc, background=True)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 class AxiDram:
@@ -135,8 +148,6 @@ async def run_core(ctx, csr, insn_addr, insn_count, *, max_cycles=20000):
 def simulate_core(cfg, dram, runs, *, stall=0.0, latency=4, max_cycles=20000, vcd=None):
     """Run ``runs`` = [(insn_addr, insn_count), â€¦] on a `VTACore` in Amaranth's simulator; returns the cycle counts
     and the `AxiDram` (``dram`` is updated in place)."""
-    from amaranth.sim import Simulator
-
     from vta.hw.core import VTACore
 
     core = VTACore(cfg)

@@ -3,8 +3,7 @@ sides are always ready, the R handshake is registered in both directions, and th
 
 import random
 
-from amaranth.sim import Simulator
-
+from hw_helpers import run_testbench
 from vta.hw.axi_slice import AXIReadSlice
 
 MAX_CYCLES = 5000
@@ -42,11 +41,7 @@ def simulate(beats, *, p_valid, p_ready, seed):
             await ctx.tick()
             cycles[0] += 1
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(slave_side, background=True)
-    sim.add_testbench(master_side)
-    sim.run()
+    run_testbench(dut, master_side, background=[slave_side])
     return received, cycles[0]
 
 
@@ -86,10 +81,7 @@ def test_r_handshake_is_registered_both_ways():
         ctx.set(dut.slave.r.valid, 0)      # the memory stops offering: the core still sees the stored beats
         assert ctx.get(dut.master.r.valid) == 1
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
 
 
 def test_other_channels_pass_through():
@@ -116,7 +108,4 @@ def test_other_channels_pass_through():
         assert ctx.get(dut.slave.b.ready) == 1
         await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)

@@ -5,8 +5,8 @@ cycle while the bus takes them."""
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
+from hw_helpers import run_testbench
 from vta.hw.burst import BurstSplitter
 
 MAX_CYCLES = 20000
@@ -38,10 +38,7 @@ def split(bus_bytes, requests, p_ready, seed):
             await ctx.tick()
             cycles[0] += 1
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     return bursts, cycles[0]
 
 

@@ -1,15 +1,8 @@
 """The dependency-token counter: pop only with tokens, push only with room, simultaneous push+pop."""
 
-from amaranth.sim import Simulator
+from hw_helpers import run_testbench
 
 from vta.hw.dep_queue import DepQueue
-
-
-def run(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
 
 
 def test_push_pop_and_limits():
@@ -41,7 +34,7 @@ def test_push_pop_and_limits():
             assert ctx.get(dut.count) == expect
         assert ctx.get(dut.pop.valid) == 0
 
-    run(dut, bench)
+    run_testbench(dut, bench)
 
 
 def test_default_depth_is_1024_tokens():
@@ -54,4 +47,4 @@ def test_default_depth_is_1024_tokens():
         assert ctx.get(dut.count) == 1024
         assert ctx.get(dut.push.ready) == 0
 
-    run(dut, bench)
+    run_testbench(dut, bench)

@@ -7,9 +7,8 @@ from amaranth.hdl import Fragment, Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
-from amaranth.sim import Simulator
 
-from hw_helpers import AxiDram
+from hw_helpers import AxiDram, run_testbench
 from vta.hw.axi_arbiter import ReadArbiter
 from vta.hw.dma_read import DMARead
 from vta.hw.dma_write import DMAWrite
@@ -45,11 +44,7 @@ def run_with_dram(dut, model, bench):
     async def dram_proc(ctx):
         await model.process(ctx, dut.axi)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(dram_proc, background=True)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench, background=[dram_proc])
 
 
 def reference_load(sram, dram, eb, f):

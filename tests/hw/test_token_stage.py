@@ -3,7 +3,8 @@ token (only if its pop flag is set), start the work, wait for ``done``, push its
 waiting for room) — the token rules of docs/semantics.md. The expected cycles are written out by hand."""
 
 import pytest
-from amaranth.sim import Simulator
+
+from hw_helpers import run_testbench
 
 from vta.config import load_config
 from vta.hw.token_stage import TokenStage
@@ -11,13 +12,6 @@ from vta.isa.insn import Load, Store, encode
 from vta.isa.opcodes import MemId
 
 CFG = load_config("small")
-
-
-def run(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
 
 
 def outputs(ctx, dut):
@@ -63,7 +57,7 @@ def test_waits_for_its_token_then_for_done_then_for_room():
         await ctx.tick()
         assert outputs(ctx, dut) == (1, 0, 0, 0, 0, 0)          # and only one push
 
-    run(dut, bench)
+    run_testbench(dut, bench)
 
 
 @pytest.mark.parametrize("tokens", [False, True], ids=["no_token_full_queue", "token_and_room"])
@@ -88,7 +82,7 @@ def test_flags_not_set_means_no_token_traffic(tokens):
         await ctx.tick()
         assert outputs(ctx, dut) == (1, 0, 0, 0, 0, 0)
 
-    run(dut, bench)
+    run_testbench(dut, bench)
 
 
 @pytest.mark.parametrize("kw,message", [
