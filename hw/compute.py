@@ -205,13 +205,17 @@ class Compute(wiring.Component):
         m.d.sync += [e_valid.eq(p_valid), e_d.eq(p_d), e_s.eq(p_s), e_ctl.eq(p_ctl), e_dot.eq(gemm.result)]
         e_mul = Signal()
         m.d.comb += e_mul.eq(e_ctl.alu & (e_ctl.op == AluOp.MUL))
-        # M1, M2: MUL's second and third cycles (MUL uops only).
-        m1_valid = Signal()
-        m1_d = Signal(acc_w)
-        m_valid = Signal()
-        m_d = Signal(acc_w)
-        m.d.sync += [m1_valid.eq(e_valid & e_mul), m1_d.eq(e_d), m_valid.eq(m1_valid), m_d.eq(m1_d)]
-        # W is fed by E3 (every op but MUL) or by M2; a MUL instruction's issue gap keeps the two apart.
+        # M1 … M{LATENCY} (M2 today): MUL's further cycles (MUL uops only), a shift chain of valid bit and dst index;
+        # `m_valid`/`m_d` are its last stage, `m_valid_into_last` what enters that stage.
+        m_valids = []
+        m_valid, m_d = e_valid & e_mul, e_d
+        for i in range(MulCore.LATENCY):
+            m_valid_into_last = m_valid
+            stage_valid, stage_d = Signal(name=f"m{i + 1}_valid"), Signal(acc_w, name=f"m{i + 1}_d")
+            m.d.sync += [stage_valid.eq(m_valid), stage_d.eq(m_d)]
+            m_valid, m_d = stage_valid, stage_d
+            m_valids.append(stage_valid)
+        # W is fed by E3 (every op but MUL) or by the last M stage; a MUL instruction's issue gap keeps them apart.
         w_valid = Signal()
         w_d = Signal(acc_w)
         w_result = Signal(acc_bits)
@@ -237,7 +241,7 @@ class Compute(wiring.Component):
             ctl = Signal(ctl_layout, name=f"e_ctl_{k}", attrs={"keep": 1})
             from_w = {name: Signal(name=f"fwd_{name}_{k}", attrs={"keep": 1}) for name in ("dst", "src")}
             from_m = Signal(name=f"m_valid_{k}", attrs={"keep": 1})
-            m.d.sync += [ctl.eq(p_ctl), from_m.eq(m1_valid),
+            m.d.sync += [ctl.eq(p_ctl), from_m.eq(m_valid_into_last),
                          from_w["dst"].eq(next_w_valid & (next_w_d == p_d)),
                          from_w["src"].eq(next_w_valid & (next_w_d == p_s))]
             w_lane = w_result.word_select(k, aw)
@@ -279,7 +283,7 @@ class Compute(wiring.Component):
         is_load = hdr.opcode == Opcode.LOAD
         is_finish = hdr.opcode == Opcode.FINISH
         is_tensor = (hdr.opcode == Opcode.GEMM) | is_alu
-        pipe_busy = loop.valid | r_valid | e1_valid | e2_valid | p_valid | e_valid | m1_valid | m_valid | w_valid
+        pipe_busy = loop.valid | r_valid | e1_valid | e2_valid | p_valid | e_valid | Cat(*m_valids).any() | w_valid
         no_push = ~hdr.push_prev_dep & ~hdr.push_next_dep
         with m.If(self.clear):
             m.d.sync += self.finished.eq(0)

@@ -9,10 +9,10 @@ Cycle 1 registers the operands; cycle 2 forms the three 16×16 products (one mul
 cycle 3 adds them (combinational on ``result``, to be registered by the user). Operands are those of `AluCore`
 (``dst``, and ``src`` or the immediate): ``result`` shows the product of the operands presented `LATENCY` = 2
 clocks earlier. Why the products are registered: on the ULX3S the multipliers are built from LUTs and carry
-chains (`vta.fpga.boards`), and a 16×16 product plus the sum in one cycle was the critical path (22.3 ns). Why the
-operands are registered first: they come from the compute stage's forwarding network, the core's tightest loop; with the
-operands registered first, the multipliers hang off plain registers  instead of
-off that network, and a 32-bit multiply with its carry chains never shares a cycle with forwarding.
+chains (`vta.fpga.boards`), and a 16×16 product plus the sum in one cycle was the critical path (22.3 ns). Why
+the operands are registered first: they come from the compute stage's forwarding network, the core's tightest
+loop; registered, the multipliers hang off plain flip-flops instead of that network, and a 32-bit multiply never
+shares a cycle with forwarding.
 """
 
 from amaranth.hdl import Cat, Module, Signal
