@@ -54,7 +54,8 @@ def main():
     rt = Runtime(cfg, args.device, dram_bytes=256 << 20, verify=False)
     timed = args.device != "fsim"
     print(f"ResNet-18 conv layers on {args.device}, {cfg}")
-    print(f"batch {args.batch}; {'output rows ' + str(args.rows) + ' per layer (reduced-height slices)' if args.rows else 'full layers'}")
+    extent = f"output rows {args.rows} per layer (reduced-height slices)" if args.rows else "full layers"
+    print(f"batch {args.batch}; {extent}")
     head = f"{'layer':5} {'shape':28} {'MMACs':>8} {'ok':>3} {'schedule (b,h,w,ci,co)':>22} {'insns':>6} {'MB':>6}"
     head += f" {'call s':>7}"
     if timed:
@@ -83,7 +84,8 @@ def main():
         last = runs[max(runs)]
         st = last[1]
         moved = sum(v for kk, v in st.run.bytes.items())
-        line = (f"{name:5} {f'{ci}x{h}x{w} -> {co} k{k} s{stride} p{pad}':28} {g.macs / 1e6:8.1f} {'yes' if ok else 'NO':>3} "
+        line = (f"{name:5} {f'{ci}x{h}x{w} -> {co} k{k} s{stride} p{pad}':28} {g.macs / 1e6:8.1f} "
+                f"{'yes' if ok else 'NO':>3} "
                 f"{f'{sched.tile_b},{sched.tile_h},{sched.tile_w},{sched.tile_ci},{sched.tile_co}':>22} "
                 f"{st.insns:6d} {moved / 1e6:6.2f} {last[2]:7.2f}")
         tot["macs"] += g.macs
@@ -123,7 +125,8 @@ def roofline(cfg, points, path):
     ax.plot(xs, np.minimum(cfg.macs_per_cycle, cfg.bus_bytes * xs), "k-", label="roofline (peak GEMM, AXI bus)")
     for vt, marker in ((1, "o"), (2, "^")):
         p = [q for q in points if q[1] == vt]
-        ax.scatter([q[2] for q in p], [q[3] for q in p], marker=marker, label=f"{vt} virtual thread{'s' if vt > 1 else ''}")
+        ax.scatter([q[2] for q in p], [q[3] for q in p], marker=marker,
+                   label=f"{vt} virtual thread{'s' if vt > 1 else ''}")
         for q in p:
             ax.annotate(q[0], (q[2], q[3]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")

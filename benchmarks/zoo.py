@@ -27,6 +27,7 @@ def zoo_models():
 def run_one(path, device="fsim", run=True, runtime=None):
     import onnx
     import onnxruntime as ort
+
     import vta.compiler as vc
     m = onnx.load(path)
     x = np.random.default_rng(0).uniform(0, 1, (1, 3, 224, 224)).astype(np.float32)

@@ -75,11 +75,12 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     given / the defaults: ``act_calibration`` method and rounding for every activation, per-tensor ceil-rounded
     weight scales). ``first_layer_host``: keep the first conv/dense in float on the CPU (upstream relay's
     ``skip_conv_layers=[0]``). ``refine``: let the search also decide, per layer, empirical bias correction and
-    weight rounding fitted to the layer's output on the calibration data (`vta.quant.refine`). ``offload_all``: run ReLU/MaxPool on VTA even when their input comes from the
+    weight rounding fitted to the layer's output on the calibration data (`vta.quant.refine`).
+    ``offload_all``: run ReLU/MaxPool on VTA even when their input comes from the
     host in float (quantizing it first); by default they stay where their input is. ``device``: "fsim",
     "verilator" or a `vta.device.Device`; ``runtime``: an existing `vta.jit.Runtime` to reuse.
     """
-    from ..quant.calibrate import collect          # vta.quant imports vta.compiler's IR: import it late
+    from ..quant.calibrate import collect  # vta.quant imports vta.compiler's IR: import it late
     from ..quant.hardware import HardwareDesc
     from ..quant.program import Plan, build_program
     t0 = time.perf_counter()

@@ -38,9 +38,14 @@ def ort_accuracy(model_bytes, x, y):
 
 def ort_quantize(path, calib, method):
     """onnxruntime static int8 QDQ, symmetric per-tensor, with calibration ``method``; returns model bytes."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
     import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     name = onnx.load(path).graph.input[0].name
 
     class Reader(CalibrationDataReader):

@@ -82,7 +82,7 @@ def _safe_cache_root():
     try:
         from ..sim.build import cache_root
         return cache_root()
-    except Exception:       # only used in a message
+    except (ImportError, OSError):  # only used in a message
         return "~/.cache/amaranth-vta/verilator"
 
 
@@ -93,6 +93,7 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
     import os
 
     import vta.compiler as vc
+
     from ..config import load_config
     from ..errors import VTAError
     from .datasets import load, model_path

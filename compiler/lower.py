@@ -110,7 +110,7 @@ class VTAExecutor:
     def _integer(self, st, env, consts):
         """ConvInteger / MatMulInteger: exact on VTA when x − x_zp and w − w_zp fit int8 and no output saturates
         the int8 result; otherwise computed exactly on the host (counted as a host fallback with the reason)."""
-        from .ops import run_node, conv_params
+        from .ops import conv_params, run_node
         n = st.node
         get = lambda k: consts[k] if k in consts else (env[k] if k else None)
         vals = [get(k) for k in st.inputs] + [None] * (4 - len(st.inputs))

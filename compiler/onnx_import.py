@@ -28,13 +28,13 @@ def load_onnx(model):
             raise CompileError(f"model file {str(model)!r} does not exist")
         try:
             return onnx.load(str(model))
-        except Exception as e:  # protobuf raises its own DecodeError type
+        except Exception as e:  # noqa: BLE001  (protobuf raises its own DecodeError type, not exported)
             raise CompileError(f"{str(model)!r} is not a readable ONNX model: {e}") from None
     raise CompileError(f"model must be an ONNX path, bytes, ModelProto or torch.nn.Module, not {type(model).__name__}")
 
 
 def _attr_value(a):
-    from onnx import helper, numpy_helper, AttributeProto
+    from onnx import AttributeProto, helper, numpy_helper
     if a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
         return _SUBGRAPH
     if a.type == AttributeProto.TENSOR:
@@ -52,7 +52,7 @@ _SUBGRAPH = object()
 
 def from_onnx(model):
     """Import an ONNX model (path, bytes or ModelProto) as a `Graph`."""
-    from onnx import numpy_helper, helper
+    from onnx import helper, numpy_helper
     m = load_onnx(model)
     opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 13)
     g = m.graph

@@ -9,6 +9,7 @@ import dataclasses
 
 import numpy as np
 
+from ..errors import VTAError
 from .ops import conv_params, pool_params
 
 __all__ = ["Capability", "partition", "LAYOUT_OPS"]
@@ -47,7 +48,7 @@ def _conv(node, g, cfg):
         h, w = (xs[2] + t + b, xs[3] + l + r) if prepad else (xs[2], xs[3])
         geo = ConvGeometry.of(cfg, 1, cg, h, w, og, ws[2], ws[3], tuple(strides), (ph, pw))
         default_conv2d_schedule(cfg, geo)
-    except Exception as e:  # a ScheduleError or geometry limit of the JIT, reported verbatim
+    except VTAError as e:  # a ScheduleError or geometry limit of the JIT, reported verbatim
         return Capability(False, f"the JIT cannot schedule it: {e}")
     big = _fits_dram(ws, xs, g.shapes[node.outputs[0]], "conv")
     if big:

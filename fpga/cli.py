@@ -1,16 +1,15 @@
 """``vta fpga build``: the command-line face of `vta.fpga.build`.
 
-Two ways to wire it: ``add_parser(subparsers)`` adds ``build`` to an argparse sub-parser group (the ``fpga`` group
-of the ``vta`` command), or `register` adds it through `vta.cli.command`. Either way `handle` runs it and returns
-the exit code; build failures (does not fit, misses timing, tool errors) are `VTAError`s, which the ``vta`` CLI
+`vta.cli` registers ``fpga build`` from `ARGS`, `HELP` and `handle`; `handle` runs it and returns the exit code;
+build failures (does not fit, misses timing, tool errors) are `VTAError`s, which the ``vta`` CLI
 prints as one line.
 """
 
 from .boards import BOARDS
 
-__all__ = ["add_parser", "handle", "register", "ARGS"]
+__all__ = ["ARGS", "HELP", "handle"]
 
-# (names, options) of each argument, shared by both ways of wiring the command
+# (names, options) of each argument, as `vta.cli.arg` returns them
 ARGS = [
     (("--board",), dict(required=True, choices=sorted(BOARDS), help="target board")),
     (("--config",), dict(default=None, help="VTA config (preset name or JSON path); default: the board's preset")),
@@ -22,21 +21,6 @@ ARGS = [
     (("--no-cache",), dict(action="store_true", help="rebuild even if an identical build is cached")),
 ]
 HELP = "build an FPGA bitstream (synthesis, place and route, packing) with the pip-installed open tools"
-
-
-def add_parser(subparsers):
-    """Add ``build`` to ``subparsers`` (an argparse sub-parser group); returns the new parser."""
-    parser = subparsers.add_parser("build", help=HELP, description=HELP)
-    for names, options in ARGS:
-        parser.add_argument(*names, **options)
-    parser.set_defaults(handler=handle)
-    return parser
-
-
-def register():
-    """Register ``vta fpga build`` with `vta.cli.command` (call before ``vta.cli.build_parser``)."""
-    from ..cli import arg, command
-    command("fpga build", HELP, *(arg(*names, **options) for names, options in ARGS))(handle)
 
 
 def handle(args):

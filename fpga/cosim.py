@@ -10,6 +10,7 @@ Models are cached per design like `vta.sim.build` does for the core alone (key: 
 harness and the flags) in ``$VTA_CACHE_DIR/fpga-cosim`` (default ``~/.cache/amaranth-vta/fpga-cosim``).
 """
 
+import contextlib
 import ctypes
 import fcntl
 import hashlib
@@ -178,7 +179,5 @@ class CosimPort:
             self._h = None
 
     def __del__(self):
-        try:
+        with contextlib.suppress(AttributeError, TypeError):  # a half-built object, or interpreter shutdown
             self.close()
-        except Exception:
-            pass

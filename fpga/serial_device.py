@@ -2,7 +2,8 @@
 
 A run uploads the DRAM image (the whole image the first time, then only the chunks that differ from what the board
 already holds), sets ``INSN_ADDR``/``INSN_COUNT``, launches, polls ``done`` and reads back what the program's
-STOREs wrote (or the whole image), then the cycle and performance counters. The board's DRAM is block RAM of a fixed size (``INFO``); an image larger than it
+STOREs wrote (or the whole image), then the cycle and performance counters.
+The board's DRAM is block RAM of a fixed size (``INFO``); an image larger than it
 is refused before anything is sent. A run that is not done within ``run_timeout`` seconds raises `DeadlockError`
 naming the modules that wait on a dependency token (``Reg.WAIT``).
 """

@@ -42,8 +42,20 @@ import re
 import numpy as np
 
 from ..errors import ISAError
-from .insn import Alu, Finish, Gemm, Load, Store, Uop, decode_program, decode_uops, encode, encode_program, \
-    encode_uop, encode_uops
+from .insn import (
+    Alu,
+    Finish,
+    Gemm,
+    Load,
+    Store,
+    Uop,
+    decode_program,
+    decode_uops,
+    encode,
+    encode_program,
+    encode_uop,
+    encode_uops,
+)
 from .opcodes import AluOp, MemId
 
 __all__ = ["AsmError", "Program", "assemble", "disassemble", "format_insn", "format_uop"]

@@ -9,11 +9,22 @@ and the operator library (conv2d, dense, add, relu, requantize, max_pool2d) on a
 from .alloc import DramAllocator, DramBuffer, OutOfDramError
 from .builder import CommandStream, Stage
 from .kernels import KernelCache, KernelRecorder, Loop, UopKernel
-from .runtime import OpStats, Runtime
-from .schedule import (Conv2dSchedule, ElementwiseSchedule, PoolSchedule, ScheduleError, ConvGeometry,
-                       PoolGeometry, check_conv2d, check_elementwise, check_pool, conv2d_cost, conv2d_needs,
-                       default_conv2d_schedule)
 from .ops.dense import DenseSchedule
+from .runtime import OpStats, Runtime
+from .schedule import (
+                       Conv2dSchedule,
+                       ConvGeometry,
+                       ElementwiseSchedule,
+                       PoolGeometry,
+                       PoolSchedule,
+                       ScheduleError,
+                       check_conv2d,
+                       check_elementwise,
+                       check_pool,
+                       conv2d_cost,
+                       conv2d_needs,
+                       default_conv2d_schedule,
+)
 
 __all__ = ["Runtime", "OpStats", "Conv2dSchedule", "DenseSchedule", "ElementwiseSchedule", "PoolSchedule",
            "ScheduleError", "ConvGeometry", "PoolGeometry", "check_conv2d", "check_elementwise", "check_pool",

@@ -170,7 +170,8 @@ class Runtime:
                      noops=noops, cycles=run.cycles, busy=run.busy, stall=run.stall, wall_seconds=run.wall_seconds,
                      build_seconds=build_seconds, schedule=schedule, run=run)
         b, h, l = self._kernel_counts
-        st.kernel_builds, st.kernel_hits, st.uop_loads = b - self._counts0[0], h - self._counts0[1], l - self._counts0[2]
+        b0, h0, l0 = self._counts0
+        st.kernel_builds, st.kernel_hits, st.uop_loads = b - b0, h - h0, l - l0
         st.macs_per_cycle = self.cfg.macs_per_cycle
         self.last_stats = st
         self.last_program = insns

@@ -32,6 +32,7 @@ def build(name):
 
 def train(name, epochs, seed=0, log=print):
     import torch
+
     from vta.compiler.datasets import load
     torch.manual_seed(seed)
     torch.set_num_threads(1)
@@ -66,6 +67,7 @@ def train(name, epochs, seed=0, log=print):
 def export(model, name, path):
     import io
     import warnings
+
     import onnx
     import torch
     x = torch.zeros((1,) + ((1, 28, 28) if name == "mnist" else (1, 8, 8)))

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from ..compiler.ir import CompileError
-from ..compiler.ops import conv_nchw, run_node, conv_params, pool_params
+from ..compiler.ops import conv_nchw, conv_params, pool_params, run_node
 from ..compiler.partition import LAYOUT_OPS
 from .calibrate import exponent
 

@@ -90,6 +90,7 @@ def _harness_text(name):
 def _port_names():
     """The flattened top-level port names of the core (``axi__ar__addr``, ``csr__r_data``, …)."""
     from amaranth.lib import wiring
+
     from ..hw.interfaces import AXI4Signature, CSRSignature
     sig = wiring.Signature({"axi": wiring.Out(AXI4Signature()), "csr": wiring.In(CSRSignature())})
     return ["__".join(str(p) for p in path) for path, member in sig.members.flatten() if member.is_port]
@@ -140,7 +141,8 @@ def _lz4_setup(obj_dir):
 def _key(verilog, top, bus_bytes, trace, version):
     h = hashlib.sha256()
     for part in (verilog.encode(), top.encode(), str(bus_bytes).encode(), str(bool(trace)).encode(),
-                 version.encode(), _regs_header().encode(), " ".join(VERILATOR_FLAGS + CXX_FLAGS + MAKE_FLAGS).encode()):
+                 version.encode(), _regs_header().encode(),
+                 " ".join(VERILATOR_FLAGS + CXX_FLAGS + MAKE_FLAGS).encode()):
         h.update(part)
         h.update(b"\0")
     for name in HARNESS_FILES:

@@ -311,6 +311,7 @@ def main(argv=None):
         print(f"vta verify: {e}", file=sys.stderr)
         return 2
     from tqdm import tqdm
+
     from .verilator import VerilatorSim
 
     t0 = time.monotonic()

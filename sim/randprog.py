@@ -404,7 +404,7 @@ class _Gen:
         seg = self._reuse(nu, bases) if rng.random() < 0.3 else None
         if seg is None:
             uops = []
-            for u in range(nu):
+            for _u in range(nu):
                 pick = {name: int(rng.choice(b)) for name, b in bases.items()}
                 if uops and rng.random() < 0.3:  # consecutive uops on the same acc entry
                     pick["dst"] = uops[-1].dst_idx

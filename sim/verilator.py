@@ -9,6 +9,7 @@ numpy array itself (zero copy): Python makes one call per run.
 A cycle watchdog turns a hang into a `DeadlockError` that names the waiting modules from ``Reg.WAIT``.
 """
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -78,10 +79,8 @@ class HarnessLibrary:
             self.handle = None
 
     def __del__(self):
-        try:
+        with contextlib.suppress(AttributeError, TypeError):  # a half-built object, or interpreter shutdown
             self.close()
-        except Exception:
-            pass
 
     def csr_read(self, reg):
         return int(self.lib.vh_csr_read(self.handle, int(reg)))

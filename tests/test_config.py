@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from vta import ConfigError, PRESETS, VTAConfig, load_config
+from vta import PRESETS, ConfigError, VTAConfig, load_config
 
 UPSTREAM_JSON = {   # upstream's vta_config.json (HW_VER 0.0.2)
     "TARGET": "sim", "HW_VER": "0.0.2", "LOG_INP_WIDTH": 3, "LOG_WGT_WIDTH": 3, "LOG_ACC_WIDTH": 5, "LOG_BATCH": 0,

@@ -4,11 +4,11 @@ Subpackages: `vta.isa` (instruction set), `vta.hw` (Amaranth RTL), `vta.sim` (fu
 Verilator co-simulation), `vta.jit` (runtime and operators), `vta.compiler`, `vta.quant`, `vta.fpga`.
 """
 
-from .config import VTAConfig, PRESETS, load_config
-from .errors import VTAError, ConfigError, ISAError, ProgramError, DeadlockError
+from .config import PRESETS, VTAConfig, load_config
+from .errors import ConfigError, DeadlockError, ISAError, ProgramError, VTAError
 
 __version__ = "0.1.0"
-from .compiler import compile  # noqa: E402  (vta.compile: quantize and compile a model onto VTA)
+from .compiler import compile
 
 __all__ = ["VTAConfig", "PRESETS", "load_config", "VTAError", "ConfigError", "ISAError", "ProgramError",
            "DeadlockError", "compile", "__version__"]

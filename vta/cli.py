@@ -21,8 +21,14 @@ import time
 
 import numpy as np
 
+from .compiler.cli import ARGUMENTS as _COMPILE_ARGUMENTS
+from .compiler.cli import HELP as _COMPILE_HELP
+from .compiler.cli import handle as _compile
 from .config import load_config
 from .errors import VTAError
+from .fpga.cli import ARGS as _FPGA_ARGS
+from .fpga.cli import HELP as _FPGA_HELP
+from .fpga.cli import handle as _fpga_build
 
 __all__ = ["main", "command", "arg", "build_parser", "COMMANDS", "CONFIG_HELP"]
 
@@ -284,10 +290,6 @@ def _config_show(args):
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # -- demo --------------------------------------------------------------------------------------------------------
 
 @command("demo", "run the demo: the shipped MNIST CNN compiled onto VTA (accuracy vs FP32 and onnxruntime int8, "
@@ -329,12 +331,8 @@ def _hw_verilog(args):
     return 0
 
 
-from .compiler.cli import ARGUMENTS as _COMPILE_ARGUMENTS, HELP as _COMPILE_HELP, handle as _compile  # noqa: E402
-
 command("compile", _COMPILE_HELP, *_COMPILE_ARGUMENTS)(_compile)
 
-
-from .fpga.cli import ARGS as _FPGA_ARGS, HELP as _FPGA_HELP, handle as _fpga_build  # noqa: E402
 
 command("fpga build", _FPGA_HELP, *_FPGA_ARGS)(_fpga_build)
 
@@ -347,3 +345,7 @@ def _verify(argv):
 command("verify", "differential check: random programs on fsim and Verilator, compared bit for bit "
                   "(--config CFG --programs N --seed S --jobs J; see 'vta verify -h')")(_verify)
 PASSTHROUGH["verify"] = _verify
+
+
+if __name__ == "__main__":  # ``python -m vta.cli``: after every command above has registered
+    sys.exit(main())

@@ -140,7 +140,8 @@ class VTAConfig:
     out_elem_bytes = property(lambda self: self.out_elem_bits // 8)
     uop_elem_bytes = property(lambda self: 4)
 
-    # Shapes of one element as numpy arrays: inp (BATCH, BLOCK_IN), wgt (BLOCK_OUT, BLOCK_IN), acc/out (BATCH, BLOCK_OUT).
+    # Shapes of one element as numpy arrays: inp (BATCH, BLOCK_IN), wgt (BLOCK_OUT, BLOCK_IN),
+    # acc/out (BATCH, BLOCK_OUT).
     inp_shape = property(lambda self: (self.batch, self.block_in))
     wgt_shape = property(lambda self: (self.block_out, self.block_in))
     acc_shape = property(lambda self: (self.batch, self.block_out))

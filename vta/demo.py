@@ -5,10 +5,10 @@ VTA — accuracy against FP32 and onnxruntime int8, cycles per image on Verilato
 ``model="matmul"`` the instruction-level demo below (`matmul_main`).
 
 The matmul demo: an int8 matrix multiply with requantization, built as a VTA program, run on a device and checked
-against numpy. ``y = clip((x @ wᵀ) >> shift, -128, 127)`` with x int8 (M×K) and w int8 (N×K). The program shows each part of the
-ISA once: LOADs of micro-ops, inputs and weights, a GEMM that resets the accumulators, a GEMM over a two-level loop
-nest, three ALU instructions (shift, clip low, clip high), a STORE, FINISH, and the dependency tokens that order
-the load, compute and store stages.
+against numpy. ``y = clip((x @ wᵀ) >> shift, -128, 127)`` with x int8 (M×K) and w int8 (N×K). The program shows
+each part of the ISA once: LOADs of micro-ops, inputs and weights, a GEMM that resets the accumulators, a GEMM over
+a two-level loop nest, three ALU instructions (shift, clip low, clip high), a STORE, FINISH, and the dependency
+tokens that order the load, compute and store stages.
 """
 
 import time

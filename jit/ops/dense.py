@@ -36,7 +36,8 @@ def dense(rt, x, w, bias, shift, relu, schedule):
     n, k = x.shape
     m, kw = w.shape
     if kw != k:
-        raise VTAError(f"w has {kw} columns (shape {w.shape}), x has {k} (shape {x.shape}); dense needs (N, K) × (M, K)")
+        raise VTAError(f"w has {kw} columns (shape {w.shape}), x has {k} (shape {x.shape}); "
+                       f"dense needs (N, K) × (M, K)")
     if schedule is not None:
         if isinstance(schedule, DenseSchedule):
             schedule = schedule.as_conv()

@@ -80,7 +80,7 @@ def run_elementwise(rt, inputs, steps, schedule, op):
     bufs = []
     try:
         srcs = []
-        for p, (x, mem) in zip(packed, inputs):
+        for p, (_x, mem) in zip(packed, inputs):
             eb = cfg.out_elem_bytes if mem == MemId.ACC_8BIT else cfg.acc_elem_bytes
             buf = rt.upload(p, eb, f"{op} operand")
             bufs.append(buf)

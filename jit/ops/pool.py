@@ -8,6 +8,8 @@ whose tap lies inside the image. Padding therefore never wins, as in PyTorch, wi
 cached by the window's clipping pattern, so interior tiles share one kernel.
 """
 
+import functools
+
 import numpy as np
 
 from ...errors import VTAError
@@ -63,7 +65,8 @@ def max_pool2d(rt, x, kernel_size, stride, padding, schedule):
             alu_flat(rt, st, AluOp.MAX, obase, th * tw, imm=-128)
             alu_flat(rt, st, AluOp.MIN, obase, th * tw, imm=-128)
             sig = ("maxpool", ibase, obase, th, tw, g.kh, g.kw, sh, sw, rv0 - r0, rv1 - r0, cv0 - c0, cv1 - c0)
-            kern = rt.kernel(st, sig, lambda: _taps(sig, g, ibase, obase, th, tw, r0, rv0, rv1, c0, cv0, cv1))
+            taps = functools.partial(_taps, sig, g, ibase, obase, th, tw, r0, rv0, rv1, c0, cv0, cv1)
+            kern = rt.kernel(st, sig, taps)
             st.alu(kern, AluOp.MAX)
             st.push(C, S_)
             st.pop(C, S_)

@@ -14,7 +14,6 @@ import random
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
-
 from cocotb_helpers import AxiSlaveDram, pack, start_clock_and_reset, tb_config, tb_seed, unpack
 
 from vta.isa import Alu, AluOp, Gemm, Load, MemId, Uop, encode, encode_uops

@@ -13,7 +13,6 @@ import os
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge
-
 from cocotb_helpers import AxiSlaveDram, CsrDriver, start_clock_and_reset, tb_config
 
 from vta.hw.regs import CTRL_BUSY, CTRL_DONE, CTRL_LAUNCH, WAIT_BITS, Reg
@@ -114,7 +113,7 @@ async def csr_registers_and_counters(dut):
     c2 = await csr.read(Reg.CYCLES)
     assert c2 > c1, f"CYCLES went from {c1} to {c2} across a launch written while running (must be ignored)"
     assert await csr.read(Reg.INSN_ADDR) == addr, "INSN_ADDR changed by a write while running"
-    for n in range(max_cycles):
+    for _n in range(max_cycles):
         ctrl = await csr.read(Reg.CTRL)
         if ctrl & CTRL_DONE:
             break

@@ -2,15 +2,13 @@
 after its operands) against numpy references.
 
 All three are exported from one wrapper (`harnesses.DatapathHarness`: ``gemm__*``, ``alu__*``, ``mul__*``) so a
-single Verilator build covers them. The config comes from the pytest side (BATCH 2 × BLOCK_IN 8 × BLOCK_OUT 4 by default,
-so a transposed lane order cannot pass). References are computed here in int64 numpy and wrapped by hand.
+single Verilator build covers them. The config comes from the pytest side (BATCH 2 × BLOCK_IN 8 × BLOCK_OUT 4 by
+default, so a transposed lane order cannot pass). References are computed here in int64 numpy and wrapped by hand.
 """
 
-import numpy as np
-
 import cocotb
+import numpy as np
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
-
 from cocotb_helpers import pack, start_clock_and_reset, tb_config, tb_seed, unpack
 
 from vta.isa.opcodes import AluOp

@@ -5,7 +5,6 @@ import random
 
 import cocotb
 from cocotb.triggers import FallingEdge, ReadOnly
-
 from cocotb_helpers import start_clock_and_reset, tb_seed
 
 

@@ -13,7 +13,6 @@ import random
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
-
 from cocotb_helpers import AxiSlaveDram, expected_bursts, start_clock_and_reset, tb_seed
 
 UNITS = {"u32": 4, "u64": 8, "u512": 64}   # unit → element bytes
@@ -192,7 +191,7 @@ async def concurrent_units_random(dut):
     b = Bench(dut, stall=0.25, latency=2, seed=tb_seed() + 10)
     await b.start()
     rng = random.Random(tb_seed() + 10)
-    for rnd in range(12):
+    for _rnd in range(12):
         jobs = {}
         for u, eb in UNITS.items():
             y, x = rng.randint(1, 4), rng.randint(1, 6)

@@ -15,7 +15,6 @@ import random
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
-
 from cocotb_helpers import AxiSlaveDram, expected_bursts, start_clock_and_reset, tb_seed
 
 UNITS = {"w32": 4, "w64": 8, "w128": 16}   # engine → element bytes
@@ -59,7 +58,7 @@ class Bench:
         """Start ``unit`` with ``f`` and feed ``elems`` (valid dropped with probability ``gap``); wait for idle."""
         dut = self.dut
         dut.sel.value = SEL[unit]
-        s = lambda n: getattr(dut, f"{unit}__{n}")  # noqa: E731
+        s = lambda n: getattr(dut, f"{unit}__{n}")
         for k, v in f.items():
             s(k).value = v
         s("start").value = 1

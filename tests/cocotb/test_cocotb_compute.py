@@ -1,7 +1,6 @@
 """cocotb (Verilator) tests of the compute stage's GEMM/ALU pipeline; testbench tb_compute.py."""
 
 import pytest
-
 from sim_runner import CocotbDesign
 
 from vta.config import load_config

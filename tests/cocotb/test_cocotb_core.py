@@ -15,7 +15,6 @@ import json
 
 import numpy as np
 import pytest
-
 from cocotb_helpers import config_env
 from sim_runner import BUILD_ROOT, CocotbDesign
 
@@ -86,7 +85,7 @@ def test_core_csr_registers_and_counters(design):
     first, check = demo_run(CFG, np.random.default_rng(3))
     _, dram, addr, count, _ = first
     insns = decode_program(CFG, dram[addr:addr + 16 * count])
-    steps = lambda i: i.iter_out * i.iter_in * max(0, i.uop_end - i.uop_bgn)  # noqa: E731
+    steps = lambda i: i.iter_out * i.iter_in * max(0, i.uop_end - i.uop_bgn)
     gemm_uops = sum(steps(i) for i in insns if isinstance(i, Gemm) and not i.reset_reg)
     alu_uops = sum(steps(i) for i in insns if isinstance(i, Alu))
     assert gemm_uops > 0 and alu_uops > 0

@@ -1,9 +1,8 @@
 """cocotb (Verilator) tests of the GEMM and tensor-ALU datapaths; the testbench is tb_datapath.py."""
 
 import pytest
-
-from sim_runner import CocotbDesign
 from cocotb_helpers import config_env, rect_config
+from sim_runner import CocotbDesign
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """cocotb (Verilator) tests of the dependency-token queue; the testbench is tb_dep_queue.py."""
 
 import pytest
-
 from sim_runner import CocotbDesign
 
 

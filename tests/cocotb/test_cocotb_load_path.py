@@ -2,7 +2,6 @@
 Built for a 64-bit bus (the presets) and a 128-bit bus (elements narrower than a beat take the slot path)."""
 
 import pytest
-
 from sim_runner import CocotbDesign
 
 

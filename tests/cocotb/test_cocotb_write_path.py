@@ -2,7 +2,6 @@
 Built for a 64-bit and a 128-bit bus."""
 
 import pytest
-
 from sim_runner import CocotbDesign
 
 

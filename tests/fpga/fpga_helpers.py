@@ -63,7 +63,7 @@ class AmaranthUARTPort:
     def _run(self, sim):
         try:
             sim.run()
-        except BaseException as e:  # surfaced by read()
+        except BaseException as e:  # noqa: BLE001  (any failure of the simulation thread is surfaced by read())
             self.error = e
 
     async def _drive(self, ctx):
@@ -112,7 +112,7 @@ class AmaranthUARTPort:
                 out.append(self._out.get(timeout=self.timeout))
             except queue.Empty:
                 if self.error is not None:
-                    raise self.error
+                    raise self.error from None
                 break
         return bytes(out)
 

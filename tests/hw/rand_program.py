@@ -58,7 +58,7 @@ def random_program(cfg, rng, *, rounds=2, dram_bytes=1 << 16, max_insns_per_phas
         # -- load phase
         n = rint(1, max_insns_per_phase)
         phase = []
-        for k in range(n):
+        for _k in range(n):
             kind = "inp" if rng.random() < 0.5 else "wgt"
             phase.append(mem_insn(Load, kind, depth[kind], in_lo, in_hi, pads=kind == "inp"))
         phase[0] = phase[0].replace(pop_next_dep=r > 0)
@@ -78,7 +78,7 @@ def random_program(cfg, rng, *, rounds=2, dram_bytes=1 << 16, max_insns_per_phas
         phase.append(Load(memory_type=MemId.UOP, sram_base=ubase, dram_base=uop_dram + uop_cursor, y_size=1,
                           x_size=n_uops, x_stride=n_uops))
         uop_cursor += n_uops
-        for k in range(rint(1, max_insns_per_phase + 2)):
+        for _k in range(rint(1, max_insns_per_phase + 2)):
             choice = rng.random()
             if choice < 0.2:
                 kind = "acc" if rng.random() < 0.5 else "acc8"

@@ -4,13 +4,14 @@ sides are always ready, the R handshake is registered in both directions, and th
 import random
 
 from hw_helpers import run_testbench
+
 from vta.hw.axi_slice import AXIReadSlice
 
 MAX_CYCLES = 5000
 
 
 def simulate(beats, *, p_valid, p_ready, seed):
-    """Send ``beats`` (data, resp, last) into ``slave.r`` and take them from ``master.r``; returns (received, cycles)."""
+    """Send ``beats`` (data, resp, last) into ``slave.r``, take them from ``master.r``; returns (received, cycles)."""
     dut = AXIReadSlice(data_width=64)
     rng = random.Random(seed)
     received = []

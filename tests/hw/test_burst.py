@@ -5,8 +5,8 @@ cycle while the bus takes them."""
 import random
 
 import pytest
-
 from hw_helpers import run_testbench
+
 from vta.hw.burst import BurstSplitter
 
 MAX_CYCLES = 20000

@@ -5,8 +5,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from hw_helpers import simulate_core
+
 from vta.config import load_config
 from vta.isa import Alu, AluOp, Finish, Gemm, Load, MemId, Store, Uop, encode_program, encode_uops
 from vta.sim.fsim import FunctionalSim
@@ -164,6 +164,7 @@ def test_gemm_and_alu_retire_one_uop_per_cycle():
     """Throughput: a 64-uop GEMM and a 64-uop ALU loop (each uop on the entry the previous one wrote) keep the
     compute stage busy only a few cycles longer than one cycle per uop; the perf counters count every uop."""
     from hw_helpers import LAST_REGS
+
     from vta.hw.regs import Reg
     cfg = CFG
     dram = np.zeros(8192, dtype=np.uint8)
@@ -218,6 +219,7 @@ def test_mul_retires_one_uop_every_third_cycle_and_chains_exactly():
     one acc entry (each multiplies the previous result by 3) keep compute busy about 96 cycles, and an ADD
     instruction right after it sees the last product."""
     from hw_helpers import LAST_REGS
+
     from vta.hw.regs import Reg
     cfg = CFG
     lanes = cfg.batch * cfg.block_out

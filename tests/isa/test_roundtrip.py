@@ -3,11 +3,29 @@ configs; plus the decoder's and encoder's errors on malformed words and out-of-r
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vta import ISAError, VTAConfig, load_config
-from vta.isa import (Alu, AluOp, Finish, Gemm, Load, MemId, Store, Uop, assemble, decode, decode_program,
-                     decode_uop, disassemble, encode, encode_program, encode_uop, encode_uops)
+from vta.isa import (
+    Alu,
+    AluOp,
+    Finish,
+    Gemm,
+    Load,
+    MemId,
+    Store,
+    Uop,
+    assemble,
+    decode,
+    decode_program,
+    decode_uop,
+    disassemble,
+    encode,
+    encode_program,
+    encode_uop,
+    encode_uops,
+)
 
 CONFIGS = {
     "default": load_config("default"),

@@ -10,7 +10,7 @@ def test_alignment_and_disjoint():
     for b, al in zip(bufs, (16, 256, 64, 4096, 1)):
         assert b.addr % al == 0
     spans = sorted((b.addr, b.end) for b in bufs)
-    for (s0, e0), (s1, e1) in zip(spans, spans[1:]):
+    for (_s0, e0), (s1, _e1) in zip(spans, spans[1:]):
         assert e0 <= s1
     assert all(0 <= s and e <= 1 << 16 for s, e in spans)
     assert a.in_use == 5 + 100 + 3 + 1000 + 7

@@ -2,15 +2,13 @@
 queue table by an independent token walk and by vta.isa.verify."""
 
 import pytest
+from jit_racecheck import POPS, PUSHES, stage
 
 import vta
 from vta import ProgramError
-from vta.isa import Finish, Gemm, Load, MemId, Store
-from vta.jit import CommandStream, KernelCache, DramAllocator, Stage
+from vta.isa import Finish, Gemm, Load, MemId, Store, Uop
+from vta.jit import CommandStream, DramAllocator, KernelCache, Stage
 from vta.jit.kernels import Loop, UopKernel
-from vta.isa import Uop
-
-from jit_racecheck import POPS, PUSHES, stage
 
 L, C, S = Stage.LOAD, Stage.COMPUTE, Stage.STORE
 

@@ -1,16 +1,15 @@
 """conv2d and dense on the functional simulator against an independent numpy reference, over seeded random
 shapes and schedules on both configs; programs are verified, race-free, and reuse cached kernels."""
 
+import jit_reference as ref
 import numpy as np
 import pytest
+from jit_helpers import CONFIGS, make_runtime, randint8
+from jit_racecheck import find_races
 
 import vta
 from vta.jit import Conv2dSchedule, ConvGeometry, DenseSchedule, ScheduleError
 from vta.jit.schedule import check_conv2d
-
-import jit_reference as ref
-from jit_helpers import CONFIGS, make_runtime, randint8
-from jit_racecheck import find_races
 
 RESNET = {  # (H, W, Cin, Cout, kernel, pad, stride), ISA.md §7
     "C2": (56, 56, 64, 64, 3, 1, 1), "C3": (56, 56, 64, 128, 3, 1, 2), "C4": (56, 56, 64, 128, 1, 0, 2),

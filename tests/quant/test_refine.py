@@ -103,10 +103,11 @@ def test_layer_fit_equality_compares_values():
 def test_plan_asking_for_a_fit_without_data_is_a_clear_error():
     onnx = pytest.importorskip("onnx", reason="the program is built from an ONNX graph")
     from onnx import TensorProto, helper, numpy_helper
+
     from vta.compiler.onnx_import import from_onnx
+    from vta.compiler.ops import run_graph
     from vta.compiler.partition import partition
     from vta.compiler.passes import optimize
-    from vta.compiler.ops import run_graph
     from vta.quant import HardwareDesc, LayerChoice, Plan, build_program, collect
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array(rng.normal(0, 0.1, (16, 32)).astype(np.float32), "w")

@@ -161,9 +161,9 @@ class RefVTA:
             r = np.empty_like(a)
             for idx in np.ndindex(a.shape):
                 x, y = int(a[idx]), int(b[idx])
-                r[idx] = {AluOp.MIN: lambda: min(x, y), AluOp.MAX: lambda: max(x, y),
-                          AluOp.ADD: lambda: int(wrap(x + y, 32)), AluOp.MUL: lambda: int(wrap(x * y, 32)),
-                          AluOp.SHR: lambda: shr_lane(x, y)}[ins.alu_opcode]()
+                r[idx] = {AluOp.MIN: lambda x, y: min(x, y), AluOp.MAX: lambda x, y: max(x, y),
+                          AluOp.ADD: lambda x, y: int(wrap(x + y, 32)), AluOp.MUL: lambda x, y: int(wrap(x * y, 32)),
+                          AluOp.SHR: shr_lane}[ins.alu_opcode](x, y)
             self.acc[d] = r
             self.out[d] = wrap(r, 8)
 
@@ -239,4 +239,5 @@ def rand_tiles(cfg, rng, kind, n, lo=None, hi=None):
     return rng.integers(lo, hi, (n, *shape), dtype=np.int64)
 
 
-__all__ += ["CONFIG_NAMES", "config_named", "execute", "assert_same_state", "load_uops", "load_tiles", "rand_tiles", "elem_shape"]
+__all__ += ["CONFIG_NAMES", "config_named", "execute", "assert_same_state", "load_uops", "load_tiles", "rand_tiles",
+            "elem_shape"]

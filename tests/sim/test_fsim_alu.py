@@ -3,9 +3,21 @@ shift-and-scale, and loops with read-after-write hazards (sequential fallback) a
 
 import numpy as np
 import pytest
-
-from fsim_helpers import (CONFIG_NAMES, config_named, Alu, AluOp, Image, Uop, assert_same_state, execute, load_tiles, load_uops,
-                          rand_tiles, shr_lane, wrap)
+from fsim_helpers import (
+    CONFIG_NAMES,
+    Alu,
+    AluOp,
+    Image,
+    Uop,
+    assert_same_state,
+    config_named,
+    execute,
+    load_tiles,
+    load_uops,
+    rand_tiles,
+    shr_lane,
+    wrap,
+)
 
 from vta.sim.compute import hazard_free_starts
 

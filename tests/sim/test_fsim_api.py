@@ -2,10 +2,25 @@
 
 import numpy as np
 import pytest
+from fsim_helpers import (
+    CONFIG_NAMES,
+    Alu,
+    AluOp,
+    Finish,
+    Gemm,
+    Image,
+    Load,
+    MemId,
+    Store,
+    Uop,
+    config_named,
+    load_tiles,
+    load_uops,
+    rand_tiles,
+    read_elems,
+)
 
 import vta.sim
-from fsim_helpers import (CONFIG_NAMES, config_named, Alu, AluOp, Finish, Gemm, Image, Load, MemId, Store, Uop, load_tiles,
-                          load_uops, rand_tiles, read_elems)
 from vta import ConfigError
 from vta.device import Device, RunStats
 from vta.sim import FunctionalSim

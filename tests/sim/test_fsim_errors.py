@@ -3,8 +3,8 @@ DRAM overruns, bad run arguments. Every message must name the instruction index,
 
 import numpy as np
 import pytest
+from fsim_helpers import CONFIG_NAMES, Alu, AluOp, Finish, Gemm, Image, Load, MemId, Store, Uop, config_named, load_uops
 
-from fsim_helpers import (CONFIG_NAMES, config_named, Alu, AluOp, Finish, Gemm, Image, Load, MemId, Store, Uop, load_uops)
 from vta import DeadlockError, ProgramError
 from vta.isa import encode
 from vta.sim import FunctionalSim
@@ -186,7 +186,8 @@ def overrun_cases(cfg):
                      rf"GEMM: inp index reaches {d['inp']} .*src_factor_in.*past the inp buffer depth {d['inp']}"),
         "gemm-wgt": (Gemm(uop_bgn=0, uop_end=2, iter_in=3, wgt_factor_in=d["wgt"] // 2),
                      rf"GEMM: wgt index reaches .*past the wgt buffer depth {d['wgt']}"),
-        "alu-dst": (Alu(alu_opcode=AluOp.ADD, use_imm=True, uop_bgn=1, uop_end=2, iter_in=2, dst_factor_in=d["acc"] - 1),
+        "alu-dst": (Alu(alu_opcode=AluOp.ADD, use_imm=True, uop_bgn=1, uop_end=2, iter_in=2,
+                        dst_factor_in=d["acc"] - 1),
                     rf"ALU ADD: acc index reaches {d['acc']} .*past the acc buffer depth {d['acc']}"),
         "alu-src": (Alu(alu_opcode=AluOp.MAX, uop_bgn=0, uop_end=2, iter_out=2, src_factor_out=d["acc"] - 1),
                     rf"ALU MAX: acc index reaches {d['acc']} .*src_idx.*past the acc buffer depth {d['acc']}"),

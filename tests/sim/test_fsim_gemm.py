@@ -2,11 +2,20 @@
 
 import numpy as np
 import pytest
+from fsim_helpers import (
+    CONFIG_NAMES,
+    Gemm,
+    Image,
+    Uop,
+    assert_same_state,
+    config_named,
+    execute,
+    load_tiles,
+    load_uops,
+    rand_tiles,
+)
 
 import vta.sim.fsim
-from fsim_helpers import (CONFIG_NAMES, config_named, Gemm, Image, Uop, assert_same_state, execute, load_tiles, load_uops,
-                          rand_tiles)
-
 
 
 @pytest.fixture(params=CONFIG_NAMES)
@@ -148,7 +157,7 @@ def test_chunked_loop_nest(cfg, monkeypatch, lanes_per_chunk):
 def test_random_gemm_programs(cfg):
     """Seeded random GEMM programs (several instructions, resets, random nests) against the loop reference."""
     rng = np.random.default_rng(2024)
-    for trial in range(12):
+    for _trial in range(12):
         img = Image(cfg)
         insns, *_ = resident(cfg, img, rng, n_inp=48, n_wgt=16, n_acc=48, acc_range=(-(1 << 31), 1 << 31))
         uops = [Uop(int(rng.integers(0, 12)), int(rng.integers(0, 16)), int(rng.integers(0, 6)))

