@@ -7,6 +7,7 @@ a sampled value belongs to.
 """
 
 import dataclasses
+import itertools
 import json
 import os
 import random
@@ -55,6 +56,28 @@ async def start_clock_and_reset(dut, cycles=3):
     dut.rst.value = 0
 
 
+async def sample_each_cycle(clk, sample):
+    """Call ``sample()`` once per cycle, forever, with the design's outputs settled (``ReadOnly`` after each falling
+    edge) — a monitor; start it with ``cocotb.start_soon``."""
+    while True:
+        await ReadOnly()
+        sample()
+        await FallingEdge(clk)
+
+
+async def wait_until(clk, cond, max_cycles=None, failure="condition not met"):
+    """Check ``cond()`` once per cycle with the outputs settled; once it holds, step to the next falling edge and
+    return how many cycles were checked before (0: it held at once). After ``max_cycles`` checks (None: no limit)
+    raise ``AssertionError(failure)``."""
+    for n in itertools.count() if max_cycles is None else range(max_cycles):
+        await ReadOnly()
+        if cond():
+            await FallingEdge(clk)
+            return n
+        await FallingEdge(clk)
+    raise AssertionError(failure)
+
+
 # -- lane packing ---------------------------------------------------------------------------------------------------
 
 def pack(values, width):
@@ -88,6 +111,9 @@ def wrap(x, bits):
 
 class AxiProtocolError(AssertionError):
     pass
+
+
+REQUEST_FIELDS = ("addr", "len", "size", "burst")   # AR and AW payload, in `check_burst`'s argument order
 
 
 class AxiSlaveDram:
@@ -128,6 +154,18 @@ class AxiSlaveDram:
 
     def _busy(self):
         return self.stall > 0 and self.rng.random() < self.stall
+
+    def _sample_master(self, channel, fields, prev):
+        """Sample master channel ``channel`` (settled, before the rising edge): ``(fire, payload, offered)`` with
+        ``payload`` the ``fields`` as ints (None without valid) and ``offered`` the payload still waiting for ready
+        (None once taken or not offered), to pass back as ``prev`` next cycle. Raises if a payload offered last
+        cycle and not taken has dropped its valid or changed (AXI: held until the handshake)."""
+        valid = int(self.sig(f"{channel}__valid").value)
+        payload = tuple(int(self.sig(f"{channel}__{f}").value) for f in fields) if valid else None
+        if prev is not None and payload != prev:
+            raise AxiProtocolError(f"{channel.upper()} valid/payload changed before ready: {prev} then {payload}")
+        fire = valid and int(self.sig(f"{channel}__ready").value)
+        return fire, payload, None if fire or not valid else payload
 
     def check_burst(self, kind, addr, length, size, burst):
         beats = length + 1
@@ -177,29 +215,12 @@ class AxiSlaveDram:
             # -- sample --
             ar_fire = r_fire = False
             if not self.write_only:
-                ar_valid = int(s("ar__valid").value)
-                ar = (int(s("ar__addr").value), int(s("ar__len").value), int(s("ar__size").value),
-                      int(s("ar__burst").value)) if ar_valid else None
-                if ar_prev is not None and ar != ar_prev:
-                    raise AxiProtocolError(f"AR valid/payload changed before ready: {ar_prev} then {ar}")
-                ar_fire = ar_valid and int(s("ar__ready").value)
-                ar_prev = None if ar_fire or not ar_valid else ar
+                ar_fire, ar, ar_prev = self._sample_master("ar", REQUEST_FIELDS, ar_prev)
                 r_fire = offer_r and int(s("r__ready").value)
                 r_hold = offer_r and not r_fire
             if not self.read_only:
-                aw_valid = int(s("aw__valid").value)
-                aw = (int(s("aw__addr").value), int(s("aw__len").value), int(s("aw__size").value),
-                      int(s("aw__burst").value)) if aw_valid else None
-                if aw_prev is not None and aw != aw_prev:
-                    raise AxiProtocolError(f"AW valid/payload changed before ready: {aw_prev} then {aw}")
-                aw_fire = aw_valid and int(s("aw__ready").value)
-                aw_prev = None if aw_fire or not aw_valid else aw
-                w_valid = int(s("w__valid").value)
-                w = (int(s("w__data").value), int(s("w__strb").value), int(s("w__last").value)) if w_valid else None
-                if w_prev is not None and w != w_prev:
-                    raise AxiProtocolError("W valid/payload changed before ready")
-                w_fire = w_valid and int(s("w__ready").value)
-                w_prev = None if w_fire or not w_valid else w
+                aw_fire, aw, aw_prev = self._sample_master("aw", REQUEST_FIELDS, aw_prev)
+                w_fire, w, w_prev = self._sample_master("w", ("data", "strb", "last"), w_prev)
                 b_fire = offer_b and int(s("b__ready").value)
                 b_hold = offer_b and not b_fire
             # -- the rising edge completes the handshakes sampled above --
@@ -290,5 +311,5 @@ class CsrDriver:
         return value
 
 
-__all__ = ["tb_config", "tb_seed", "start_clock_and_reset", "pack", "unpack", "wrap", "AxiSlaveDram",
-           "AxiProtocolError", "expected_bursts", "CsrDriver", "PERIOD_NS"]
+__all__ = ["tb_config", "tb_seed", "start_clock_and_reset", "sample_each_cycle", "wait_until", "pack", "unpack", "wrap",
+           "AxiSlaveDram", "AxiProtocolError", "expected_bursts", "CsrDriver", "PERIOD_NS"]

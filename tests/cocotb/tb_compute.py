@@ -13,8 +13,17 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly
-from cocotb_helpers import AxiSlaveDram, pack, start_clock_and_reset, tb_config, tb_seed, unpack
+from cocotb.triggers import FallingEdge
+from cocotb_helpers import (
+    AxiSlaveDram,
+    pack,
+    sample_each_cycle,
+    start_clock_and_reset,
+    tb_config,
+    tb_seed,
+    unpack,
+    wait_until,
+)
 
 from vta.isa import Alu, AluOp, Gemm, Load, MemId, Uop, encode, encode_uops
 
@@ -99,17 +108,14 @@ class Bench:
             getattr(d, name).value = 1   # tokens always available: this bench checks the datapath
         await start_clock_and_reset(d)
         cocotb.start_soon(self.axi.run())
-        cocotb.start_soon(self.monitor())
+        cocotb.start_soon(sample_each_cycle(d.clk, self.sample))
 
-    async def monitor(self):
+    def sample(self):
         d = self.dut
-        while True:
-            await ReadOnly()
-            if int(d.c__out_wr__en.value):
-                self.out[int(d.c__out_wr__addr.value)] = int(d.c__out_wr__data.value)
-            self.gemm_active += int(d.c__gemm_active.value)
-            self.alu_active += int(d.c__alu_active.value)
-            await FallingEdge(d.clk)
+        if int(d.c__out_wr__en.value):
+            self.out[int(d.c__out_wr__addr.value)] = int(d.c__out_wr__data.value)
+        self.gemm_active += int(d.c__gemm_active.value)
+        self.alu_active += int(d.c__alu_active.value)
 
     async def write_tiles(self, name, base, tiles):
         d = self.dut
@@ -128,20 +134,10 @@ class Bench:
         d = self.dut
         d.c__cmd__payload.value = encode(self.cfg, insn)
         d.c__cmd__valid.value = 1
-        while True:
-            await ReadOnly()
-            if int(d.c__cmd__ready.value):
-                break
-            await FallingEdge(d.clk)
-        await FallingEdge(d.clk)
+        await wait_until(d.clk, lambda: int(d.c__cmd__ready.value))
         d.c__cmd__valid.value = 0
-        for n in range(1, max_cycles):
-            await ReadOnly()
-            if not int(d.c__busy.value):
-                await FallingEdge(d.clk)
-                return n
-            await FallingEdge(d.clk)
-        raise AssertionError(f"compute still busy {max_cycles} cycles after {insn}")
+        return 1 + await wait_until(d.clk, lambda: not int(d.c__busy.value), max_cycles - 1,
+                                    f"compute still busy {max_cycles} cycles after {insn}")
 
     async def load_uops(self, uops, sram_base=0):
         raw = encode_uops(self.cfg, uops)
@@ -209,18 +205,20 @@ class Bench:
         return self.rng.integers(-(1 << 31), 1 << 31, (n, *self.cfg.acc_shape))
 
 
-async def fill(b):
+async def filled_bench(dut, seed):
+    """A started `Bench` with 32 random inp and wgt tiles in SRAM and 16 random acc entries loaded."""
+    b = Bench(dut, seed)
+    await b.start()
     await b.write_tiles("inp", 0, b.rand_tiles("inp", 32))
     await b.write_tiles("wgt", 0, b.rand_tiles("wgt", 32))
     await b.load_acc(0, b.rand_acc(16))
+    return b
 
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")
 async def gemm_back_to_back_same_entry(dut):
     """Uops on the same acc entry at distance 1, 2 and 3 and across loop iterations, one uop per cycle."""
-    b = Bench(dut, tb_seed())
-    await b.start()
-    await fill(b)
+    b = await filled_bench(dut, tb_seed())
     chains = [
         [Uop(0, k, k) for k in range(12)],                                   # distance 1, twelve in a row
         [Uop(d, k, 31 - k) for k, d in enumerate([1, 2, 1, 2, 1, 2, 1, 2])],  # distance 2
@@ -239,9 +237,7 @@ async def gemm_back_to_back_same_entry(dut):
 @cocotb.test(timeout_time=2, timeout_unit="ms")
 async def gemm_full_rate_loop_nest_and_reset(dut):
     """A 2-uop kernel over an 8×8 loop nest (128 uops) runs at one uop per cycle; reset GEMM zeroes entries."""
-    b = Bench(dut, tb_seed() + 1)
-    await b.start()
-    await fill(b)
+    b = await filled_bench(dut, tb_seed() + 1)
     await b.load_uops([Uop(0, 0, 0), Uop(1, 1, 1), Uop(0, 0, 0)])
     await b.gemm(Gemm(reset_reg=True, uop_bgn=0, uop_end=2, iter_out=4, iter_in=1, dst_factor_out=2))
     cycles = await b.gemm(Gemm(uop_bgn=0, uop_end=2, iter_out=8, iter_in=8, dst_factor_out=1, dst_factor_in=1,
@@ -256,9 +252,7 @@ async def gemm_full_rate_loop_nest_and_reset(dut):
 async def alu_back_to_back_src_hazards(dut):
     """Each ALU op (tensor and immediate) over a chain where every uop reads (as src) the entry the uop just
     before it wrote, and writes the entry the next one reads."""
-    b = Bench(dut, tb_seed() + 2)
-    await b.start()
-    await fill(b)
+    b = await filled_bench(dut, tb_seed() + 2)
     chain = [Uop(dst_idx=k + 1, src_idx=k, wgt_idx=0) for k in range(10)]
     same = [Uop(dst_idx=3, src_idx=3, wgt_idx=0)] * 4
     await b.load_uops(chain + same)
@@ -277,9 +271,7 @@ async def alu_back_to_back_src_hazards(dut):
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def random_gemm_alu_mix(dut):
     """Random GEMM (with reset) and ALU instructions with random loop factors over a window of 24 acc entries."""
-    b = Bench(dut, tb_seed() + 3)
-    await b.start()
-    await fill(b)
+    b = await filled_bench(dut, tb_seed() + 3)
     rng = random.Random(tb_seed() + 3)
     uops = [Uop(rng.randrange(8), rng.randrange(8), rng.randrange(8)) for _ in range(8)]
     await b.load_uops(uops)

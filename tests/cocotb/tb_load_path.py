@@ -13,7 +13,7 @@ import random
 import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
-from cocotb_helpers import AxiSlaveDram, expected_bursts, start_clock_and_reset, tb_seed
+from cocotb_helpers import AxiSlaveDram, expected_bursts, sample_each_cycle, start_clock_and_reset, tb_seed, wait_until
 
 UNITS = {"u32": 4, "u64": 8, "u512": 64}   # unit → element bytes
 SRAM_DEPTH = 1024
@@ -65,18 +65,14 @@ class Bench:
         self.dut.axi__ar__ready.value = 0
         await start_clock_and_reset(self.dut)
         cocotb.start_soon(self.axi.run())
-        cocotb.start_soon(self.monitor())
+        cocotb.start_soon(sample_each_cycle(self.dut.clk, self.sample))
 
-    async def monitor(self):
-        dut = self.dut
-        while True:
-            await ReadOnly()
-            for u in UNITS:
-                if int(getattr(dut, f"{u}__wr__en").value):
-                    addr = int(getattr(dut, f"{u}__wr__addr").value)
-                    self.sram[u][addr] = int(getattr(dut, f"{u}__wr__data").value)
-                    self.writes[u] += 1
-            await FallingEdge(dut.clk)
+    def sample(self):
+        for u in UNITS:
+            if int(getattr(self.dut, f"{u}__wr__en").value):
+                addr = int(getattr(self.dut, f"{u}__wr__addr").value)
+                self.sram[u][addr] = int(getattr(self.dut, f"{u}__wr__data").value)
+                self.writes[u] += 1
 
     async def issue(self, unit, f):
         """Pulse start with ``f`` on ``unit`` (at a falling edge)."""
@@ -91,13 +87,9 @@ class Bench:
             getattr(dut, f"{unit}__{k}").value = 0
 
     async def wait_idle(self, units, max_cycles=20000):
-        for n in range(max_cycles):
-            await ReadOnly()
-            if not any(int(getattr(self.dut, f"{u}__busy").value) for u in units):
-                await FallingEdge(self.dut.clk)
-                return n
-            await FallingEdge(self.dut.clk)
-        raise AssertionError(f"{units} still busy after {max_cycles} cycles")
+        def idle():
+            return not any(int(getattr(self.dut, f"{u}__busy").value) for u in units)
+        return await wait_until(self.dut.clk, idle, max_cycles, f"{units} still busy after {max_cycles} cycles")
 
     def check(self, unit, f, before):
         want = dict(before)
