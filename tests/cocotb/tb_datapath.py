@@ -16,6 +16,11 @@ from vta.isa.opcodes import AluOp
 SETTLE = (1, "ns")
 
 
+def int32s(rng, shape):
+    """Uniformly random int32 values of ``shape`` (an int: that many lanes)."""
+    return rng.integers(-(1 << 31), 1 << 31, shape)
+
+
 def gemm_ref(inp, wgt, acc, reset):
     """acc + inp @ wgt.T per (batch, out) lane, wrapped to int32; zeros on reset."""
     if reset:
@@ -47,7 +52,7 @@ async def gemm_random_operands(dut):
     for n in range(300):
         inp = rng.integers(-128, 128, cfg.inp_shape)
         wgt = rng.integers(-128, 128, cfg.wgt_shape)
-        acc = rng.integers(-(1 << 31), 1 << 31, cfg.acc_shape)
+        acc = int32s(rng, cfg.acc_shape)
         check(await gemm_apply(dut, cfg, inp, wgt, acc, False), gemm_ref(inp, wgt, acc, False), f"vector {n}")
 
 
@@ -78,7 +83,7 @@ async def gemm_extremes_and_lane_order(dut):
     for _ in range(10):
         inp = rng.integers(-128, 128, cfg.inp_shape)
         wgt = rng.integers(-128, 128, cfg.wgt_shape)
-        acc = rng.integers(-(1 << 31), 1 << 31, cfg.acc_shape)
+        acc = int32s(rng, cfg.acc_shape)
         check(await gemm_apply(dut, cfg, inp, wgt, acc, True), np.zeros(cfg.acc_shape, dtype=np.int64), "reset")
 
 
@@ -133,6 +138,13 @@ def alu_expect(op, dst, src, use_imm, imm):
     return [ALU_REF[op](int(a), int(x)) for a, x in zip(dst, b)]
 
 
+async def alu_start(dut, seed):
+    """Clock and reset (for `MulCore`); returns the config, its lane count and a numpy generator seeded ``seed``."""
+    await start_clock_and_reset(dut)
+    cfg = tb_config()
+    return cfg, cfg.batch * cfg.block_out, np.random.default_rng(seed)
+
+
 async def alu_case(dut, cfg, op, dst, src, use_imm, imm, what):
     got = await alu_apply(dut, cfg, op, dst, src, use_imm, imm)
     want = alu_expect(op, dst, src, use_imm, imm)
@@ -147,14 +159,11 @@ EDGE = [0, 1, -1, 2, 127, -128, 255, 2**15 - 1, -(2**15), 2**31 - 1, -(2**31), 0
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def alu_tensor_operands(dut):
     """Every op with a tensor (src) operand: random int32 lanes, edge values, results wrap to 32 bits."""
-    await start_clock_and_reset(dut)
-    cfg = tb_config()
-    lanes = cfg.batch * cfg.block_out
-    rng = np.random.default_rng(tb_seed() + 1)
+    cfg, lanes, rng = await alu_start(dut, tb_seed() + 1)
     for op in AluOp:
         for n in range(60):
-            dst = rng.integers(-(1 << 31), 1 << 31, lanes)
-            src = rng.integers(-(1 << 31), 1 << 31, lanes)
+            dst = int32s(rng, lanes)
+            src = int32s(rng, lanes)
             if n % 3 == 1:
                 dst = rng.choice(EDGE, lanes)
                 src = rng.choice(EDGE, lanes)
@@ -164,17 +173,14 @@ async def alu_tensor_operands(dut):
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def alu_immediate_operands(dut):
     """Every op with a sign-extended 16-bit immediate, including -32768, 32767 and -1; src must be ignored."""
-    await start_clock_and_reset(dut)
-    cfg = tb_config()
-    lanes = cfg.batch * cfg.block_out
-    rng = np.random.default_rng(tb_seed() + 2)
+    cfg, lanes, rng = await alu_start(dut, tb_seed() + 2)
     imms = [0, 1, -1, 7, -7, 31, -32, 32767, -32768, 0x7F00, -0x7F01]
     for op in AluOp:
         for n, imm in enumerate(imms + rng.integers(-(1 << 15), 1 << 15, 20).tolist()):
-            dst = rng.integers(-(1 << 31), 1 << 31, lanes)
+            dst = int32s(rng, lanes)
             if n % 2:
                 dst = rng.choice(EDGE, lanes)
-            src = rng.integers(-(1 << 31), 1 << 31, lanes)   # garbage on the unused operand
+            src = int32s(rng, lanes)   # garbage on the unused operand
             await alu_case(dut, cfg, op, dst, src, True, int(imm), f"imm #{n}")
 
 
@@ -182,19 +188,17 @@ async def alu_immediate_operands(dut):
 async def alu_shr_every_amount(dut):
     """SHR by every amount b ∈ [-40, 40] plus large b whose low 6 bits decide (64 → 0, 96 → −32, −33 → 31),
     as a tensor operand and as an immediate; -32 shifts everything out (0)."""
-    cfg = tb_config()
-    lanes = cfg.batch * cfg.block_out
-    rng = np.random.default_rng(tb_seed() + 3)
+    cfg, lanes, rng = await alu_start(dut, tb_seed() + 3)
     amounts = list(range(-40, 41)) + [64, 65, 95, 96, 127, -64, -65, 1000, -1000, 32767, -32768]
     for amt in amounts:
-        dst = rng.integers(-(1 << 31), 1 << 31, lanes)
+        dst = int32s(rng, lanes)
         dst[0], dst[-1] = -1, -(2**31)
         await alu_case(dut, cfg, AluOp.SHR, dst, [0] * lanes, True, amt, "imm amount")
-        src = rng.integers(-(1 << 31), 1 << 31, lanes)
+        src = int32s(rng, lanes)
         src = (src & ~63) | (amt & 63)                      # high bits random, low 6 bits the amount
         await alu_case(dut, cfg, AluOp.SHR, dst, src, False, 0, f"tensor amount {amt}")
     # per-lane different amounts
     for _ in range(20):
-        dst = rng.integers(-(1 << 31), 1 << 31, lanes)
+        dst = int32s(rng, lanes)
         src = rng.integers(-64, 64, lanes)
         await alu_case(dut, cfg, AluOp.SHR, dst, src, False, 0, "mixed amounts")
