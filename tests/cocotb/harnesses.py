@@ -17,13 +17,13 @@ from vta.hw.load_unit import LoadUnit
 from vta.hw.mul import MulCore
 
 
-class DatapathHarness(wiring.Component):
-    """`GemmCore`, `AluCore` and `MulCore` of one config side by side (``gemm__*``, ``alu__*``, ``mul__*``; ``clk``
-    and ``rst`` for `MulCore`'s registers): one build for all three."""
+class SideBySide(wiring.Component):
+    """Independent units in one design, each exposed whole under its name (ports ``<name>__<port>``): one
+    Verilator build for all of them."""
 
-    def __init__(self, cfg):
-        self._units = {"gemm": GemmCore(cfg), "alu": AluCore(cfg), "mul": MulCore(cfg)}
-        super().__init__({name: Out(unit.signature) for name, unit in self._units.items()})
+    def __init__(self, units):
+        self._units = units
+        super().__init__({name: Out(unit.signature) for name, unit in units.items()})
 
     def elaborate(self, platform):
         m = Module()
@@ -31,6 +31,14 @@ class DatapathHarness(wiring.Component):
             m.submodules[name] = unit
             wiring.connect(m, wiring.flipped(getattr(self, name)), unit)
         return m
+
+
+class DatapathHarness(SideBySide):
+    """`GemmCore`, `AluCore` and `MulCore` of one config side by side (``gemm__*``, ``alu__*``, ``mul__*``; ``clk``
+    and ``rst`` for `MulCore`'s registers)."""
+
+    def __init__(self, cfg):
+        super().__init__({"gemm": GemmCore(cfg), "alu": AluCore(cfg), "mul": MulCore(cfg)})
 
 
 # Element widths of the load units in `LoadPathHarness`: narrower than, equal to and wider than a 64-bit bus.
@@ -116,20 +124,12 @@ class WritePathHarness(wiring.Component):
         return m
 
 
-class DepQueueHarness(wiring.Component):
+class DepQueueHarness(SideBySide):
     """Two `DepQueue`s of different depths (``q<depth>__push__push/ready``, ``…__pop__pop/valid``, ``…__count``)."""
 
     def __init__(self, depths=(3, 1024)):
         from vta.hw.dep_queue import DepQueue
-        self._queues = {f"q{d}": DepQueue(d) for d in depths}
-        super().__init__({n: Out(q.signature) for n, q in self._queues.items()})
-
-    def elaborate(self, platform):
-        m = Module()
-        for n, q in self._queues.items():
-            m.submodules[n] = q
-            wiring.connect(m, wiring.flipped(getattr(self, n)), q)
-        return m
+        super().__init__({f"q{d}": DepQueue(d) for d in depths})
 
 
 class ComputeHarness(wiring.Component):
