@@ -141,6 +141,16 @@ class CocotbDesign:
         return {n: c["sim_seconds"] for n, c in cases.items()}
 
 
+def bus_width_designs(name, harness, **kw):
+    """A module-scoped fixture giving ``(bus width, CocotbDesign)``: ``harness(bus_width=…, **kw)`` built as
+    ``<name>_bus<width>`` for a 64-bit bus (the presets') and a 128-bit bus (elements narrower than a beat)."""
+    @pytest.fixture(scope="module", params=[64, 128], ids=["bus64", "bus128"])
+    def bus_design(request):
+        bus = request.param
+        return bus, CocotbDesign(f"{name}_bus{bus}", harness(bus_width=bus, **kw))
+    return bus_design
+
+
 def parse_results(path):
     if not Path(path).is_file():
         return {}

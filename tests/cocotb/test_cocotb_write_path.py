@@ -1,15 +1,10 @@
 """cocotb (Verilator) tests of the AXI write path (DMAWrite → AW/W/B); testbench tb_write_path.py.
 Built for a 64-bit and a 128-bit bus."""
 
-import pytest
-from sim_runner import CocotbDesign
+from harnesses import WritePathHarness
+from sim_runner import bus_width_designs
 
-
-@pytest.fixture(scope="module", params=[64, 128], ids=["bus64", "bus128"])
-def bus_design(request):
-    from harnesses import WritePathHarness
-    bus = request.param
-    return bus, CocotbDesign(f"write_path_bus{bus}", WritePathHarness(bus_width=bus, max_outstanding=4))
+bus_design = bus_width_designs("write_path", WritePathHarness, max_outstanding=4)
 
 
 def test_write_path(bus_design):
