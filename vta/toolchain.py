@@ -136,8 +136,10 @@ VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-tim
                    "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN")
 # The harness: direct calls inside the shared library (no PLT, no interposition).
 CXX_FLAGS = ("-O2", "-fPIC", "-fno-plt", "-fno-semantic-interposition")
-# verilated.mk: the wheel leaves CFG_CXXFLAGS_PCH_I empty, which breaks any multi-file model unless it is set;
-# OPT_FAST is what the per-cycle code is compiled with (-O3 measured faster than -O2, see the fpga README).
+# verilated.mk: the wheel leaves CFG_CXXFLAGS_PCH_I empty, which breaks any multi-file model unless it is set.
+# OPT_FAST compiles the per-cycle code. Measured on the default core (GEMM run, best of 5, cycles per CPU-second):
+# OPT_FAST=-O3 with the CXX_FLAGS above 918k-962k, OPT_FAST=-O2 with plain "-O2 -fPIC" 886k-892k; -O3 builds take
+# about twice as long (one-off, cached), so the faster simulation wins.
 MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O3", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2")
 
 
@@ -254,36 +256,35 @@ def cached_build(root, key, build, *, label, info=None, progress=True, rebuild=F
 
     ``build`` gets an empty temporary folder and must leave the finished artefacts in it. Concurrent callers with
     the same key wait for one build and reuse it. ``info`` (a dict) is written to ``BUILD_INFO``. ``progress``:
-    True prints one line to stderr (what is being built, then how long it took), a callable gets that text, False
-    prints nothing.
+    True prints one line to stderr (what is being built, then how long it took), a callable gets the two halves
+    as messages, False prints nothing.
     """
     final = os.path.join(root, key[:KEY_DIGITS])
     if not rebuild and os.path.isdir(final):
         touch(final)
         return CacheEntry(final, key, True, 0.0)
     os.makedirs(root, exist_ok=True)
-    with _KeyLock(root, key[:KEY_DIGITS]):
+    # SIGTERM unwinds like Ctrl-C, through the lock (released, its file removed) and the temporary folder (removed).
+    with _TermAsInterrupt(), _KeyLock(root, key[:KEY_DIGITS]):
         if not rebuild and os.path.isdir(final):  # built by the process we waited for
             touch(final)
             return CacheEntry(final, key, True, 0.0)
         clean_stale(root, held=key[:KEY_DIGITS])
-        say = _speaker(progress)
-        say(f"building {label} ... ", end="")
+        say = _Progress(progress, label)
         t0 = time.monotonic()
-        with _TermAsInterrupt():
-            work = tempfile.mkdtemp(prefix=f"{_TMP}{key[:KEY_DIGITS]}-", dir=root)
-            try:
-                build(work)
-                seconds = time.monotonic() - t0
-                with open(os.path.join(work, INFO_NAME), "w") as f:
-                    for name, value in {**(info or {}), "build_seconds": f"{seconds:.1f}"}.items():
-                        f.write(f"{name}={value}\n")
-                _publish(work, final)
-            except BaseException:
-                say(f"failed after {time.monotonic() - t0:.1f} s")
-                shutil.rmtree(work, ignore_errors=True)
-                raise
-        say(f"done in {seconds:.1f} s")
+        work = tempfile.mkdtemp(prefix=f"{_TMP}{key[:KEY_DIGITS]}-", dir=root)
+        try:
+            build(work)
+            seconds = time.monotonic() - t0
+            with open(os.path.join(work, INFO_NAME), "w") as f:
+                for name, value in {**(info or {}), "build_seconds": f"{seconds:.1f}"}.items():
+                    f.write(f"{name}={value}\n")
+            _publish(work, final)
+        except BaseException:
+            say.end(f"failed after {time.monotonic() - t0:.1f} s")
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        say.end(f"done in {seconds:.1f} s")
     touch(final)
     prune(root, keep=final)
     return CacheEntry(final, key, False, seconds)
@@ -299,12 +300,22 @@ def _publish(work, final):
         os.replace(work, final)
 
 
-def _speaker(progress):
-    if progress is True:
-        return lambda text, end="\n": print(text, end=end, file=sys.stderr, flush=True)
-    if callable(progress):
-        return lambda text, end="\n": progress(text)
-    return lambda text, end="\n": None
+class _Progress:
+    """The one progress line of a build: ``building <label> ... done in 12.3 s`` on stderr (``progress=True``), or
+    two messages to a callable (``building <label>``, ``<label>: done in 12.3 s``), or nothing."""
+
+    def __init__(self, progress, label):
+        self.progress, self.label = progress, label
+        if progress is True:
+            print(f"building {label} ... ", end="", file=sys.stderr, flush=True)
+        elif callable(progress):
+            progress(f"building {label}")
+
+    def end(self, text):
+        if self.progress is True:
+            print(text, file=sys.stderr, flush=True)
+        elif callable(self.progress):
+            self.progress(f"{self.label}: {text}")
 
 
 class _KeyLock:
