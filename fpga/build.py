@@ -5,10 +5,11 @@ Steps: elaborate `FPGATop` for the board (`BoardTop`), let amaranth's platform w
 then run synthesis, place and route and packing one step at a time with elapsed-time progress, parse nextpnr's
 JSON report into utilization and Fmax, and write ``report.json`` next to the bitstream.
 
-Builds are cached: the key is a SHA-256 of the generated design files (RTLIL, constraints, scripts), the tool
-versions and the build options, and a finished build is kept in ``$VTA_CACHE_DIR/fpga/<key>`` (default
-``~/.cache/amaranth-vta/fpga``). A design that does not fit raises `FPGAFitError`; one that misses its clock raises
-`FPGATimingError` (its bitstream is not published).
+Builds are cached by `vta.toolchain` (its lock, atomic publish and clean-up of interrupted builds): the key is a
+SHA-256 of the generated design files (RTLIL, constraints, scripts), the tool versions and the build options, and a
+finished build is kept in its ``fpga`` cache, ``fpga/<key>`` (default ``~/.cache/amaranth-vta/fpga``). A design
+that does not fit raises `FPGAFitError`; one that misses its clock raises `FPGATimingError` (its bitstream is not
+published).
 """
 
 import dataclasses
@@ -19,14 +20,13 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 from amaranth.hdl import Elaboratable, Module
 
+from .. import toolchain
 from ..config import load_config
 from ..errors import ConfigError, VTAError
 from .boards import BoardTop, get_board
@@ -75,9 +75,8 @@ class BuildResult:
 
 
 def fpga_cache_root():
-    base = os.environ.get("VTA_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "amaranth-vta")
-    return os.path.join(base, "fpga")
+    """The bitstream cache (`vta.toolchain`'s ``fpga`` cache)."""
+    return toolchain.cache_root("fpga")
 
 
 def toolchain_versions():
@@ -153,47 +152,43 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
         content = plan.files[name]
         key_src.update(name.encode() + b"\0" + (content.encode() if isinstance(content, str) else content) + b"\0")
     digest = key_src.hexdigest()
-    cache_dir = os.path.join(fpga_cache_root(), digest[:32])
     os.makedirs(out_dir, exist_ok=True)
 
-    cached_report = os.path.join(cache_dir, REPORT_NAME)
-    if use_cache and os.path.exists(cached_report):
-        with open(cached_report) as f:
-            report = json.load(f)
-        _say(progress, f"using the cached build {cache_dir}")
-        return _publish(cache_dir, out_dir, board, report, cached=True, progress=progress)
+    def build_in(work):
+        try:
+            for name, content in plan.files.items():
+                mode = "w" if isinstance(content, str) else "wb"
+                with open(os.path.join(work, name), mode) as f:
+                    f.write(content)
+            steps = _script_steps(os.path.join(work, "build_top.sh"), board)
+            timings = {"elaborate": round(elaborate_s, 1)}
+            report_args = (cfg if top is None else None, dram_bytes, clock_mhz, baud, digest, versions, timings)
+            for i, (var, argv) in enumerate(steps, 1):
+                what = STEP_NAMES.get(var, var.lower())
+                seconds = _run_step(argv, work, f"[{i}/{len(steps)}] {what} ({argv[0]})", progress, board)
+                timings[what] = round(seconds, 1)
+                if var.startswith("NEXTPNR"):               # raise before packing a bitstream that misses timing
+                    _check_timing(work, board, clock_mhz, out_dir, report_args)
+            with open(os.path.join(work, REPORT_NAME), "w") as f:
+                json.dump(_make_report(work, board, *report_args), f, indent=2)
+        except BaseException:
+            stale = os.path.join(out_dir, board.bitstream)
+            if os.path.exists(stale):               # never leave an older bitstream next to a failed build
+                os.remove(stale)
+            failed = os.path.join(out_dir, "failed-build")
+            shutil.rmtree(failed, ignore_errors=True)
+            shutil.copytree(work, failed, ignore=shutil.ignore_patterns("top.json", "*.il", "*.config", "*.asc"))
+            raise                                   # the cache removes `work`
 
-    work = tempfile.mkdtemp(prefix="build-", dir=_ensure(fpga_cache_root()))
-    try:
-        for name, content in plan.files.items():
-            mode = "w" if isinstance(content, str) else "wb"
-            with open(os.path.join(work, name), mode) as f:
-                f.write(content)
-        steps = _script_steps(os.path.join(work, "build_top.sh"), board)
-        timings = {"elaborate": round(elaborate_s, 1)}
-        report_args = (cfg if top is None else None, dram_bytes, clock_mhz, baud, digest, versions, timings)
-        for i, (var, argv) in enumerate(steps, 1):
-            what = STEP_NAMES.get(var, var.lower())
-            seconds = _run_step(argv, work, f"[{i}/{len(steps)}] {what} ({argv[0]})", progress, board)
-            timings[what] = round(seconds, 1)
-            if var.startswith("NEXTPNR"):               # raise before packing a bitstream that misses timing
-                _check_timing(work, board, clock_mhz, out_dir, report_args)
-        report = _make_report(work, board, *report_args)
-        with open(os.path.join(work, REPORT_NAME), "w") as f:
-            json.dump(report, f, indent=2)
-        if os.path.exists(cache_dir):
-            shutil.rmtree(cache_dir)
-        os.replace(work, cache_dir)
-    except BaseException:
-        stale = os.path.join(out_dir, board.bitstream)
-        if os.path.exists(stale):               # never leave an older bitstream next to a failed build
-            os.remove(stale)
-        failed = os.path.join(out_dir, "failed-build")
-        shutil.rmtree(failed, ignore_errors=True)
-        shutil.copytree(work, failed, ignore=shutil.ignore_patterns("top.json", "*.il", "*.config", "*.asc"))
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return _publish(cache_dir, out_dir, board, report, cached=False, progress=progress)
+    entry = toolchain.cached_build(fpga_cache_root(), digest, build_in, label=f"bitstream for {board.name}",
+                                   info={"board": board.name, "clock_mhz": clock_mhz},
+                                   progress=progress and (lambda text: _say(True, text)),
+                                   rebuild=not use_cache)
+    with open(os.path.join(entry.path, REPORT_NAME)) as f:
+        report = json.load(f)
+    if entry.cached:
+        _say(progress, f"using the cached build {entry.path}")
+    return _publish(entry.path, out_dir, board, report, cached=entry.cached, progress=progress)
 
 
 class _ClockedTop(Elaboratable):
@@ -207,11 +202,6 @@ class _ClockedTop(Elaboratable):
         self.board.clock_domain(m, platform, self.clock_mhz)
         m.submodules.top = self.top
         return m
-
-
-def _ensure(path):
-    os.makedirs(path, exist_ok=True)
-    return path
 
 
 def _say(progress, text):
@@ -247,7 +237,7 @@ def _run_step(argv, cwd, label, progress, board):
     try:
         with open(log_path, "w") as log:
             try:
-                proc = subprocess.run(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+                returncode, _ = toolchain.run_tool(argv, cwd=cwd, stdout=log)
             except FileNotFoundError:
                 raise FPGABuildError(f"{label}: {argv[0]} is not installed (pip install 'amaranth-vta[fpga]')") \
                     from None
@@ -256,7 +246,7 @@ def _run_step(argv, cwd, label, progress, board):
         if ticker is not None:
             ticker.join()
     seconds = time.monotonic() - start
-    if proc.returncode != 0:
+    if returncode != 0:
         text = _read(log_path) + _read(os.path.join(cwd, "top.tim"))
         errors = list(dict.fromkeys(ln.strip() for ln in text.splitlines()
                                     if "ERROR" in ln or "error:" in ln.lower()))
@@ -264,7 +254,7 @@ def _run_step(argv, cwd, label, progress, board):
         fit = any(re.search(r"(not enough|more .* than available|Unable to place|Failed to pack|"
                             r"insufficient)", e, re.I) for e in errors)
         cls = FPGAFitError if fit else FPGABuildError
-        what = "the design does not fit the FPGA" if fit else f"{argv[0]} failed (exit {proc.returncode})"
+        what = "the design does not fit the FPGA" if fit else f"{argv[0]} failed (exit {returncode})"
         raise cls(f"{label}: {what}:\n  " + "\n  ".join((errors or text.splitlines()[-15:])[:15])
                   + ("\n  utilisation:\n    " + "\n    ".join(usage) if usage else "")
                   + f"\n  (log: {log_path})")

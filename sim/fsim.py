@@ -15,16 +15,15 @@ import time
 import numpy as np
 
 from ..config import load_config
-from ..device import RunStats
 from ..errors import DeadlockError, ProgramError
 from ..isa.opcodes import AluOp, MemId, Opcode
 from .compute import alu_run, gemm_accumulate, gemm_reset, iteration_chunks, nest_index
 from .decode import INSN_BYTES, InsnStream, UopDecoder
 from .dram import DramViews, check_dram, check_run_args
+from .stats import count_insn, new_stats
 
 __all__ = ["FunctionalSim"]
 
-BUFFERS = ("uop", "inp", "wgt", "acc", "out")
 QUEUES = {"l2g": "load→compute", "g2l": "compute→load", "g2s": "compute→store", "s2g": "store→compute"}
 
 # Which queue each dependency flag names, per stage; None = the stage has no such queue (flag must be 0).
@@ -93,7 +92,7 @@ class FunctionalSim:
         image = check_run_args(dram, insn_addr, insn_count, INSN_BYTES)
         stream = InsnStream(self.cfg, image)
         views = DramViews(self.cfg, dram)
-        stats = RunStats(insns={op.name: 0 for op in Opcode}, bytes=dict.fromkeys(("insn", *BUFFERS), 0))
+        stats = new_stats()
         handlers = {Opcode.LOAD.value: self._load, Opcode.STORE.value: self._store,
                     Opcode.GEMM.value: self._gemm, Opcode.ALU.value: self._alu, Opcode.FINISH.value: None}
         for k in range(stream.count):
@@ -117,8 +116,7 @@ class FunctionalSim:
             for flag, queue in queues.items():
                 if f[flag]:
                     self._tokens[queue] += 1 if flag.startswith("push") else -1
-            stats.insns[name] += 1
-            stats.bytes["insn"] += INSN_BYTES
+            count_insn(stats, self.cfg, opcode, f)
             if opcode == Opcode.FINISH.value:
                 break
         else:
@@ -201,7 +199,6 @@ class FunctionalSim:
         if rows != y_size or pitch != x_size:
             region[...] = 0
         region[y0:y0 + y_size, x0:x0 + x_size] = data
-        stats.bytes[buf] += y_size * x_size * self.cfg.elem_bytes[kind]
 
     def _store(self, k, f, views, stats):
         """STORE: out buffer rows to a 2-D strided DRAM block (memory_type OUT, no padding)::
@@ -232,7 +229,6 @@ class FunctionalSim:
         else:  # rows overlap in DRAM: later rows overwrite earlier ones, as in program order
             for y in range(y_size):
                 dst[index[y]] = src[y]
-        stats.bytes["out"] += y_size * x_size * self.cfg.out_elem_bytes
 
     # -- GEMM / ALU ----------------------------------------------------------------------------------------------
 
@@ -287,17 +283,12 @@ class FunctionalSim:
         if nest is None:
             return
         cfg = self.cfg
-        iters = 0
         for idx in self._chunks(f, nest, cfg.batch * max(cfg.block_in, cfg.block_out)):
             if f["reset_reg"]:
                 gemm_reset(self.acc, self.out, idx["dst_idx"])
             else:
                 gemm_accumulate(self.acc, self.out, self.inp, self.wgt, idx["dst_idx"], idx["src_idx"],
                                 idx["wgt_idx"])
-            iters += idx["dst_idx"].size
-        stats.uops += iters
-        if not f["reset_reg"]:
-            stats.macs += iters * cfg.macs_per_cycle
 
     def _alu(self, k, f, views, stats):
         """ALU: element-wise int32 op on acc over a uop range in two nested loops::
@@ -318,9 +309,5 @@ class FunctionalSim:
         nest = self._loop_nest(k, f, f"ALU {op.name}", targets)
         if nest is None:
             return
-        iters = 0
         for idx in self._chunks(f, nest, self.cfg.batch * self.cfg.block_out):
             alu_run(self.acc, self.out, op, idx["dst_idx"], idx.get("src_idx"), f["imm"])
-            iters += idx["dst_idx"].size
-        stats.uops += iters
-        stats.alu_ops += iters * self.cfg.batch * self.cfg.block_out

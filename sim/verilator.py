@@ -9,89 +9,70 @@ numpy array itself (zero copy): Python makes one call per run.
 A cycle watchdog turns a hang into a `DeadlockError` that names the waiting modules from ``Reg.WAIT``.
 """
 
-import contextlib
 import ctypes
-import logging
 import os
 import time
+import weakref
 
 import numpy as np
 
+from .. import toolchain
 from ..config import load_config
-from ..device import RunStats
 from ..errors import DeadlockError, ProgramError
 from ..hw.regs import PERF_COUNTERS, WAIT_BITS, Reg
-from ..isa.opcodes import MemId, Opcode
+from ..isa.stages import INSN_BYTES, QUEUE_STAGES, QUEUES
 from .build import build_model, cached_model_for_source, remember_source, source_key
+from .harness_abi import Params, Result, Status
+from .stats import count_program
 
-__all__ = ["VerilatorSim", "HarnessLibrary"]
+__all__ = ["VerilatorSim", "HarnessLibrary", "count_program", "describe_wait"]
 
-log = logging.getLogger("vta.sim.verilator")
-
-VH_OK, VH_AXI_ERROR, VH_DEADLOCK, VH_TIMEOUT = 0, 1, 2, 3
-INSN_BYTES = 16
-QUEUE_NAMES = {"l2g": "load→compute", "g2l": "compute→load", "g2s": "compute→store", "s2g": "store→compute"}
-QUEUE_FROM = {"l2g": "load", "g2l": "compute", "g2s": "compute", "s2g": "store"}
-
-
-class _Params(ctypes.Structure):
-    _fields_ = [("max_cycles", ctypes.c_uint64), ("stall_window", ctypes.c_uint64),
-                ("read_latency", ctypes.c_uint32), ("write_latency", ctypes.c_uint32)]
-
-
-class _Result(ctypes.Structure):
-    _fields_ = [("cycles", ctypes.c_uint64), ("wait_bits", ctypes.c_uint32), ("pad", ctypes.c_uint32),
-                ("read_beats", ctypes.c_uint64), ("write_beats", ctypes.c_uint64),
-                ("read_bursts", ctypes.c_uint64), ("write_bursts", ctypes.c_uint64)]
+_VOID = ctypes.c_void_p
+SIGNATURES = {
+    "vh_create": (_VOID, [ctypes.c_char_p]),
+    "vh_destroy": (None, [_VOID]),
+    "vh_error": (ctypes.c_char_p, [_VOID]),
+    "vh_csr_read": (ctypes.c_uint32, [_VOID, ctypes.c_uint32]),
+    "vh_run": (ctypes.c_int, [_VOID, _VOID, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint32,
+                              ctypes.POINTER(Params), ctypes.POINTER(Result)]),
+    "vh_bus_bytes": (ctypes.c_int, []),
+    "vh_has_trace": (ctypes.c_int, []),
+    "vh_flush_trace": (None, [_VOID]),
+}
 
 
 class HarnessLibrary:
     """The C API of one built harness library (``vh_*`` functions) and one model instance of it.
 
     Usable with any design that has the VTA core's top-level ports (tests drive a small DMA fixture with it).
+    The instance is destroyed by `close` or, failing that, when the object is collected (a `weakref.finalize`,
+    which also runs at interpreter exit, so a waveform file is always closed).
     """
 
     def __init__(self, path, trace=None):
-        lib = ctypes.CDLL(path)
-        lib.vh_create.restype = ctypes.c_void_p
-        lib.vh_create.argtypes = [ctypes.c_char_p]
-        lib.vh_destroy.argtypes = [ctypes.c_void_p]
-        lib.vh_error.restype = ctypes.c_char_p
-        lib.vh_error.argtypes = [ctypes.c_void_p]
-        lib.vh_csr_read.restype = ctypes.c_uint32
-        lib.vh_csr_read.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
-        lib.vh_run.restype = ctypes.c_int
-        lib.vh_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_uint32,
-                               ctypes.POINTER(_Params), ctypes.POINTER(_Result)]
-        lib.vh_bus_bytes.restype = ctypes.c_int
-        lib.vh_has_trace.restype = ctypes.c_int
-        lib.vh_flush_trace.argtypes = [ctypes.c_void_p]
+        lib = toolchain.load_library(path, SIGNATURES)
         self.lib = lib
         self.path = path
         self.bus_bytes = lib.vh_bus_bytes()
         if trace is not None and not lib.vh_has_trace():
             raise ValueError(f"{path} was built without FST tracing; cannot write {trace}")
         self.handle = lib.vh_create(os.fsencode(trace) if trace is not None else None)
+        self._destroy = weakref.finalize(self, lib.vh_destroy, self.handle)
 
     def close(self):
-        if self.handle:
-            self.lib.vh_destroy(self.handle)
-            self.handle = None
-
-    def __del__(self):
-        with contextlib.suppress(AttributeError, TypeError):  # a half-built object, or interpreter shutdown
-            self.close()
+        self._destroy()
+        self.handle = None
 
     def csr_read(self, reg):
         return int(self.lib.vh_csr_read(self.handle, int(reg)))
 
     def run(self, dram, insn_addr, insn_count, *, max_cycles, stall_window, read_latency, write_latency):
-        """Clock one run; returns ``(status, _Result, error message)``. ``dram`` must be a contiguous uint8 array."""
-        params = _Params(max_cycles, stall_window, read_latency, write_latency)
-        result = _Result()
+        """Clock one run; returns ``(Status, Result, error message)``. ``dram`` must be a contiguous uint8 array."""
+        params = Params(max_cycles, stall_window, read_latency, write_latency)
+        result = Result()
         status = self.lib.vh_run(self.handle, dram.ctypes.data, dram.size, insn_addr, insn_count,
                                  ctypes.byref(params), ctypes.byref(result))
-        return status, result, self.lib.vh_error(self.handle).decode()
+        return Status(status), result, self.lib.vh_error(self.handle).decode()
 
 
 def describe_wait(bits):
@@ -99,8 +80,8 @@ def describe_wait(bits):
     parts = []
     for bit, (module, queue) in sorted(WAIT_BITS.items()):
         if bits >> bit & 1:
-            parts.append(f"{module} waits for a {queue} token ({QUEUE_NAMES[queue]}; no "
-                         f"{QUEUE_FROM[queue]} instruction pushed one)")
+            parts.append(f"{module} waits for a {queue} token ({QUEUES[queue]}; no "
+                         f"{QUEUE_STAGES[queue][0]} instruction pushed one)")
     return "; ".join(parts)
 
 
@@ -146,15 +127,12 @@ class VerilatorSim:
         else:
             self.model = build_model(verilog, top="vta_core", bus_bytes=self.cfg.bus_bytes, trace=tracing,
                                      cache_dir=build_dir)
-        if not self.model.cached:
-            log.warning("Verilator model for %s built in %.1f s (cached as %s)", self.cfg.name,
-                        self.model.build_seconds, os.path.dirname(self.model.path))
         if self.trace is not None:
             os.makedirs(os.path.dirname(os.path.abspath(self.trace)), exist_ok=True)
         self._lib = HarnessLibrary(self.model.path, trace=self.trace)
         if self._lib.bus_bytes != self.cfg.bus_bytes:
             raise AssertionError(f"model bus {self._lib.bus_bytes} B ≠ config bus {self.cfg.bus_bytes} B")
-        self.last = None  # the `_Result` of the last run (AXI beat and burst counts)
+        self.last = None  # the `Result` of the last run (AXI beat and burst counts)
 
     @property
     def build_seconds(self):
@@ -203,14 +181,14 @@ class VerilatorSim:
             read_latency=self.dram_latency, write_latency=self.write_latency)
         if mem is not dram:
             dram[:] = mem[:dram.size]
-            if status == VH_OK and mem[dram.size:].any():
+            if status == Status.OK and mem[dram.size:].any():
                 raise ProgramError(f"AXI write of bytes beyond the {dram.size}-byte DRAM (into the last bus word)")
         self.last = res
-        if status == VH_AXI_ERROR:
+        if status == Status.AXI_ERROR:
             raise ProgramError(f"{message} (after {res.cycles} cycles)")
-        if status in (VH_DEADLOCK, VH_TIMEOUT):
+        if status in (Status.DEADLOCK, Status.TIMEOUT):
             waits = describe_wait(res.wait_bits)
-            why = (f"no progress for {self.stall_window} cycles" if status == VH_DEADLOCK
+            why = (f"no progress for {self.stall_window} cycles" if status == Status.DEADLOCK
                    else f"not done after {res.cycles} cycles (watchdog_cycles={self.watchdog_cycles})")
             raise DeadlockError(f"the core hung: {why}; {waits or 'no module reports waiting on a token'}"
                                 f"{self._busy_summary()}")
@@ -225,43 +203,3 @@ class VerilatorSim:
         busy = {name: self.csr_read(reg) for name, reg in PERF_COUNTERS["busy"].items()}
         return " (busy cycles: " + ", ".join(f"{k} {v}" for k, v in busy.items()) + ")"
 
-
-def count_program(cfg, image):
-    """`RunStats` counts of the instructions up to the first FINISH, decoded on the host (as the functional
-    simulator counts them): instructions per opcode, bytes per buffer, uop iterations, MACs and ALU lane ops.
-
-    Raises `ProgramError` for a malformed instruction or a stream without FINISH, before anything runs.
-    """
-    from .decode import InsnStream
-    stream = InsnStream(cfg, image)
-    stats = RunStats(insns={op.name: 0 for op in Opcode},
-                     bytes=dict.fromkeys(("insn", "uop", "inp", "wgt", "acc", "out"), 0))
-    load_buf = {MemId.UOP.value: ("uop", cfg.uop_elem_bytes), MemId.INP.value: ("inp", cfg.inp_elem_bytes),
-                MemId.WGT.value: ("wgt", cfg.wgt_elem_bytes), MemId.ACC.value: ("acc", cfg.acc_elem_bytes),
-                MemId.ACC_8BIT.value: ("acc", cfg.out_elem_bytes)}
-    for k in range(stream.count):
-        stream.check(k)
-        op = stream.opcode[k]
-        f = stream.fields(k)
-        stats.insns[Opcode(op).name] += 1
-        stats.bytes["insn"] += INSN_BYTES
-        if op == Opcode.FINISH.value:
-            return stats
-        if op in (Opcode.LOAD.value, Opcode.STORE.value):
-            n = f["y_size"] * f["x_size"]
-            if op == Opcode.STORE.value:
-                stats.bytes["out"] += n * cfg.out_elem_bytes
-            elif f["memory_type"] in load_buf:
-                buf, size = load_buf[f["memory_type"]]
-                stats.bytes[buf] += n * size
-            continue
-        if f["uop_bgn"] >= f["uop_end"]:
-            continue
-        iters = f["iter_out"] * f["iter_in"] * (f["uop_end"] - f["uop_bgn"])
-        stats.uops += iters
-        if op == Opcode.GEMM.value and not f["reset_reg"]:
-            stats.macs += iters * cfg.macs_per_cycle
-        elif op == Opcode.ALU.value:
-            stats.alu_ops += iters * cfg.batch * cfg.block_out
-    raise ProgramError(f"no FINISH among the {stream.count} instructions at this insn_addr (a run must end with "
-                       f"FINISH)")

