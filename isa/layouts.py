@@ -24,7 +24,8 @@ from amaranth.lib import data
 from ..errors import ConfigError
 from .opcodes import AluOp, MemId, Opcode
 
-__all__ = ["ISALayouts", "Field", "check_fits", "INSN_BITS", "UOP_BITS", "ITER_BITS", "IMM_BITS"]
+__all__ = ["ISALayouts", "Field", "HEADER", "HEADER_FIELDS", "DEP_FLAGS", "INSN_BITS", "UOP_BITS", "ITER_BITS",
+           "IMM_BITS"]
 
 INSN_BITS = 128
 UOP_BITS = 32
@@ -44,7 +45,8 @@ HEADER = data.StructLayout({
     "push_next_dep": 1,
 })
 
-DEP_FLAGS = ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")
+# The four dependency-token flags, in header bit order.
+DEP_FLAGS = tuple(name for name, _ in HEADER if name != "opcode")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,11 @@ def flatten(layout, base=0):
         shape = Shape.cast(field.shape)
         out.append(Field(name, base + field.offset, shape.width, shape.signed, enum_cls))
     return tuple(out)
+
+
+# The header's fields (opcode and the dependency flags) at their bit offsets, the same in every instruction word:
+# what a decoder reads before it knows which layout the rest of the word has.
+HEADER_FIELDS = {f.name: f for f in flatten(HEADER)}
 
 
 class ISALayouts:
@@ -185,7 +192,3 @@ class ISALayouts:
                 return f
         raise KeyError(f"{kind} has no field {name!r}")
 
-
-def check_fits(cfg):
-    """Raise `ConfigError` if some field of ``cfg``'s ISA does not fit its word."""
-    ISALayouts(cfg)
