@@ -8,6 +8,8 @@
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..isa.layouts import MEM
+
 __all__ = ["AXI4Signature", "CSRSignature", "DMACommandSignature"]
 
 
@@ -90,10 +92,11 @@ class DMACommandSignature(wiring.Signature):
     def __init__(self):
         super().__init__({
             "start": Out(1),
-            "elem_addr": Out(32),
-            "x_size": Out(16),
-            "x_stride": Out(16),
-            "y_size": Out(16),
+            # as wide as the LOAD/STORE fields they come from
+            "elem_addr": Out(MEM["dram_base"].shape),
+            "x_size": Out(MEM["x_size"].shape),
+            "x_stride": Out(MEM["x_stride"].shape),
+            "y_size": Out(MEM["y_size"].shape),
             "busy": In(1),
         })
 
