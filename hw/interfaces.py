@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..isa.layouts import MEM
 
-__all__ = ["AXI4Signature", "CSRSignature", "DMACommandSignature"]
+__all__ = ["AXI4Signature", "CSRSignature", "DMACommandSignature", "dma_command"]
 
 
 class AXI4Signature(wiring.Signature):
@@ -108,3 +108,16 @@ class DMACommandSignature(wiring.Signature):
 
     def __repr__(self):
         return "DMACommandSignature()"
+
+
+def dma_command(dma, start, fields):
+    """The statements that command DMA engine ``dma`` (its `DMACommandSignature` members) to move the block a LOAD
+    or STORE describes: ``start`` pulses it, ``fields`` has the instruction's ``dram_base``, ``x_size``,
+    ``x_stride`` and ``y_size`` (a View of the ``mem`` layout, or a `LoadUnit`'s field ports)."""
+    return [
+        dma.start.eq(start),
+        dma.elem_addr.eq(fields.dram_base),
+        dma.x_size.eq(fields.x_size),
+        dma.x_stride.eq(fields.x_stride),
+        dma.y_size.eq(fields.y_size),
+    ]

@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..isa.layouts import MEM
 from .dma_read import DMARead
+from .interfaces import dma_command
 from .ports import ReadClientSignature, SRAMWriteSignature
 
 __all__ = ["LoadUnit", "FIELDS"]
@@ -47,13 +48,7 @@ class LoadUnit(wiring.Component):
         busy = self.busy
         go = Signal()
         m.d.comb += go.eq(self.start & ~busy & (self.x_size != 0) & (self.y_size != 0))
-        m.d.comb += [
-            dma.start.eq(go),
-            dma.elem_addr.eq(self.dram_base),
-            dma.x_size.eq(self.x_size),
-            dma.x_stride.eq(self.x_stride),
-            dma.y_size.eq(self.y_size),
-        ]
+        m.d.comb += dma_command(dma, go, self)
 
         span = len(self.y_size) + 1   # a size plus two pads
         pad_w = len(self.y_pad_0)

@@ -12,7 +12,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import Out
 
 from .dma_write import DMAWrite
-from .interfaces import AXI4Signature
+from .interfaces import AXI4Signature, dma_command
 from .ports import SRAMReadSignature
 from .token_stage import TokenStage, stage_members
 
@@ -47,13 +47,7 @@ class Store(wiring.Component):
         stage.connect_owner(m, self)
         insn = stage.insn
         start = stage.start
-        m.d.comb += [
-            dma.start.eq(start),
-            dma.elem_addr.eq(insn.dram_base),
-            dma.x_size.eq(insn.x_size),
-            dma.x_stride.eq(insn.x_stride),
-            dma.y_size.eq(insn.y_size),
-        ]
+        m.d.comb += dma_command(dma, start, insn)
 
         # -- out SRAM → FIFO → DMAWrite ----------------------------------------------------------------------------
         rd_active = Signal()
