@@ -56,11 +56,12 @@ from .insn import (
     encode_uop,
     encode_uops,
 )
+from .layouts import DEP_FLAGS
 from .opcodes import AluOp, MemId
 
 __all__ = ["AsmError", "Program", "assemble", "disassemble", "format_insn", "format_uop"]
 
-FLAGS = ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")
+FLAGS = DEP_FLAGS
 _FLAG_WORDS = {**{f[:-4]: f for f in FLAGS}, **{f: f for f in FLAGS}}
 _MEM_NAMES = {m.name.lower(): m for m in MemId}
 _ALU_NAMES = {op.name.lower(): op for op in AluOp}

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..config import load_config
 from ..isa.insn import Alu, Finish, Gemm, Load, Store, Uop, encode_program, encode_uops
+from ..isa.layouts import DEP_FLAGS
 from ..isa.opcodes import AluOp, MemId
 from ..isa.stages import INSN_BYTES, MEMORY_TYPES, QUEUE_STAGES, STAGE_POPS, STAGE_PUSHES, STAGES, stage_of
 
@@ -77,7 +78,7 @@ REGION_TYPES = {"uop": MemId.UOP, "inp": MemId.INP, "wgt": MemId.WGT, "acc": Mem
 
 def noop_like(insn, rng=None):
     """An instruction of ``insn``'s stage that does nothing but carries the same dependency flags."""
-    flags = {f: getattr(insn, f) for f in ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")}
+    flags = {f: getattr(insn, f) for f in DEP_FLAGS}
     stage = stage_of(insn)
     if stage == "load":
         return Load(memory_type=getattr(insn, "memory_type", MemId.INP), sram_base=0, dram_base=0, y_size=0,
@@ -205,7 +206,7 @@ class _Gen:
             if st == stage and getattr(insn, flag):
                 self.pushers[q].append(k)
         self.count(type(insn).__name__.upper())
-        for f in ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep"):
+        for f in DEP_FLAGS:
             if getattr(insn, f):
                 self.count(f"{stage}.{f}")
         return k
