@@ -27,10 +27,10 @@ def lane_count(cfg, lanes):
 
 def alu_operand_members(cfg, lanes):
     """The operand ports shared by `AluCore` and `MulCore`: ``dst``, ``src`` (``lanes`` int32 lanes) and the
-    16-bit immediate that replaces src when ``use_imm``."""
+    immediate (the ISA's ALU ``imm`` field) that replaces src when ``use_imm``."""
     return {
         "use_imm": In(1),
-        "imm": In(signed(16)),
+        "imm": In(cfg.isa.alu["imm"].shape),
         "dst": In(cfg.acc_width * lanes),
         "src": In(cfg.acc_width * lanes),
     }

@@ -27,19 +27,20 @@ for MUL because a MUL instruction issues a uop only every third cycle (and the n
 at least three cycles after its last). Thus every uop sees the result of every earlier uop with no stall.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..isa.layouts import INSN_BITS
 from ..isa.opcodes import AluOp, MemId, Opcode
+from ..isa.stages import STAGE_POPS, STAGE_PUSHES
 from .alu import AluCore
 from .gemm import GemmCore
-from .load import connect_mem_fields
 from .load_unit import LoadUnit
 from .mul import MulCore
-from .ports import ReadClientSignature, SRAMReadSignature, SRAMWriteSignature, TokenPopSignature, TokenPushSignature
+from .ports import ReadClientSignature, SRAMReadSignature, SRAMWriteSignature
+from .token_stage import stage_members
 from .uop_loop import UopLoop
 
 __all__ = ["Compute"]
@@ -53,17 +54,9 @@ class Compute(wiring.Component):
         self.cfg = cfg
         bw = cfg.bus_width
         super().__init__({
-            "cmd": In(stream.Signature(INSN_BITS)),
-            "l2g": Out(TokenPopSignature()),
-            "s2g": Out(TokenPopSignature()),
-            "g2l": Out(TokenPushSignature()),
-            "g2s": Out(TokenPushSignature()),
+            **stage_members("compute"),     # cmd, l2g, s2g, g2l, g2s, busy, stall, wait_l2g, wait_s2g
             "clear": In(1),
             "finished": Out(1),
-            "busy": Out(1),
-            "stall": Out(1),
-            "wait_l2g": Out(1),
-            "wait_s2g": Out(1),
             "gemm_active": Out(1),
             "alu_active": Out(1),
             "inp_rd": Out(SRAMReadSignature(cfg.log_inp_depth, cfg.inp_elem_bits)),
@@ -81,7 +74,7 @@ class Compute(wiring.Component):
         acc_bits, acc_w = cfg.acc_elem_bits, cfg.log_acc_depth
 
         # -- SRAMs ------------------------------------------------------------------------------------------------
-        m.submodules.uop_mem = uop_mem = Memory(shape=32, depth=cfg.uop_depth, init=[])
+        m.submodules.uop_mem = uop_mem = Memory(shape=cfg.uop_elem_bits, depth=cfg.uop_depth, init=[])
         m.submodules.acc_mem = acc_mem = Memory(shape=acc_bits, depth=cfg.acc_depth, init=[])
         uop_wr = uop_mem.write_port()
         uop_rd = uop_mem.read_port()
@@ -90,7 +83,8 @@ class Compute(wiring.Component):
         acc_rd_src = acc_mem.read_port(transparent_for=(acc_wr,))
 
         # -- loads into uop / acc ---------------------------------------------------------------------------------
-        m.submodules.uop_load = uop_load = LoadUnit(elem_bits=32, bus_width=bw, addr_width=cfg.log_uop_depth)
+        m.submodules.uop_load = uop_load = LoadUnit(elem_bits=cfg.uop_elem_bits, bus_width=bw,
+                                                    addr_width=cfg.log_uop_depth)
         m.submodules.acc_load = acc_load = LoadUnit(elem_bits=acc_bits, bus_width=bw, addr_width=acc_w)
         m.submodules.acc8_load = acc8_load = LoadUnit(elem_bits=cfg.out_elem_bits, bus_width=bw, addr_width=acc_w)
         wiring.connect(m, wiring.flipped(self.uop_bus), uop_load.bus)
@@ -105,7 +99,7 @@ class Compute(wiring.Component):
         alu_f = data.View(cfg.isa.alu, insn)
         hdr = data.View(cfg.isa.header, insn[:cfg.isa.header.size])
         for unit in (uop_load, acc_load, acc8_load):
-            connect_mem_fields(m, unit, mem)
+            unit.connect_fields(m, mem)
         is_alu = Signal()
         m.d.comb += is_alu.eq(hdr.opcode == Opcode.ALU)
 
@@ -130,12 +124,12 @@ class Compute(wiring.Component):
 
         # Per-stage copy of the instruction's datapath controls, so the next GEMM/ALU can enter the pipeline while
         # the previous one drains.
-        ctl_layout = data.StructLayout({"alu": 1, "reset": 1, "op": AluOp, "use_imm": 1, "imm": signed(16)})
+        ctl_layout = data.StructLayout({"alu": 1, "reset": 1, "op": AluOp, "use_imm": 1,
+                                       "imm": cfg.isa.alu["imm"].shape})
         g_ctl = Signal(ctl_layout)
         m.d.comb += [g_ctl.alu.eq(is_alu), g_ctl.reset.eq(gemm_f.reset_reg), g_ctl.op.eq(alu_f.alu_opcode),
                      g_ctl.use_imm.eq(alu_f.use_imm), g_ctl.imm.eq(alu_f.imm)]
         r_ctl = Signal(ctl_layout)
-        e_ctl = Signal(ctl_layout)
         w_alu = Signal()
         m.d.sync += r_ctl.eq(g_ctl)
 
@@ -169,40 +163,33 @@ class Compute(wiring.Component):
             self.wgt_rd.addr.eq(w),
         ]
 
+        def carry(name, valid, d, s, ctl):
+            """A uop's valid bit, acc dst and src indices and controls, registered into pipeline stage ``name``."""
+            regs = (Signal(name=f"{name}_valid"), Signal(acc_w, name=f"{name}_d"), Signal(acc_w, name=f"{name}_s"),
+                    Signal(ctl_layout, name=f"{name}_ctl"))
+            m.d.sync += [reg.eq(value) for reg, value in zip(regs, (valid, d, s, ctl))]
+            return regs
+
         # -- stage E1: inp/wgt data out of their SRAMs (registered at its end) ------------------------------------
-        e1_valid = Signal()
-        e1_d = Signal(acc_w)
-        e1_s = Signal(acc_w)
-        e1_ctl = Signal(ctl_layout)
-        m.d.sync += [e1_valid.eq(r_valid), e1_d.eq(d), e1_s.eq(s), e1_ctl.eq(r_ctl)]
+        e1_valid, e1_d, e1_s, e1_ctl = carry("e1", r_valid, d, s, r_ctl)
 
         # -- stage E2: the products (registered in `GemmCore`); acc read addresses presented ---------------------
-        e2_valid = Signal()
-        e2_d = Signal(acc_w)
-        e2_s = Signal(acc_w)
-        e2_ctl = Signal(ctl_layout)
+        e2_valid, e2_d, e2_s, e2_ctl = carry("e2", e1_valid, e1_d, e1_s, e1_ctl)
         e2_inp = Signal(cfg.inp_elem_bits)
         e2_wgt = Signal(cfg.wgt_elem_bits)
-        m.d.sync += [e2_valid.eq(e1_valid), e2_d.eq(e1_d), e2_s.eq(e1_s), e2_ctl.eq(e1_ctl),
-                     e2_inp.eq(self.inp_rd.data), e2_wgt.eq(self.wgt_rd.data)]
+        m.d.sync += [e2_inp.eq(self.inp_rd.data), e2_wgt.eq(self.wgt_rd.data)]
         # `GemmCore` with a zero accumulator gives the wrapped dot products; the accumulate is done in E3.
         m.submodules.gemm = gemm = GemmCore(cfg, pipelined=True)
         m.d.comb += [gemm.inp.eq(e2_inp), gemm.wgt.eq(e2_wgt), gemm.acc.eq(0), gemm.reset.eq(0)]
         m.d.comb += [acc_rd_dst.addr.eq(e2_d), acc_rd_src.addr.eq(e2_s)]
 
         # -- stage P: the adder tree over the registered products; acc data out of its SRAM -----------------------
-        p_valid = Signal()
-        p_d = Signal(acc_w)
-        p_s = Signal(acc_w)
-        p_ctl = Signal(ctl_layout)
-        m.d.sync += [p_valid.eq(e2_valid), p_d.eq(e2_d), p_s.eq(e2_s), p_ctl.eq(e2_ctl)]
+        p_valid, p_d, p_s, p_ctl = carry("p", e2_valid, e2_d, e2_s, e2_ctl)
 
         # -- stage E3: forwarding, accumulate (GEMM) or tensor ALU; MUL's first cycle ------------------------------
-        e_valid = Signal()
-        e_d = Signal(acc_w)
-        e_s = Signal(acc_w)
+        e_valid, e_d, e_s, e_ctl = carry("e", p_valid, p_d, p_s, p_ctl)
         e_dot = Signal(acc_bits)
-        m.d.sync += [e_valid.eq(p_valid), e_d.eq(p_d), e_s.eq(p_s), e_ctl.eq(p_ctl), e_dot.eq(gemm.result)]
+        m.d.sync += e_dot.eq(gemm.result)
         e_mul = Signal()
         m.d.comb += e_mul.eq(e_ctl.alu & (e_ctl.op == AluOp.MUL))
         # M1 … M{LATENCY} (M2 today): MUL's further cycles (MUL uops only), a shift chain of valid bit and dst index;
@@ -278,22 +265,21 @@ class Compute(wiring.Component):
                          acc_wr.en.eq(acc_load.wr.en)]
 
         # -- instruction sequencing -------------------------------------------------------------------------------
-        need_l2g = hdr.pop_prev_dep
-        need_s2g = hdr.pop_next_dep
+        # The compute stage's token flags, by queue (`vta.isa.stages`: pops l2g and s2g, pushes g2l and g2s).
+        pops = {q: getattr(hdr, flag) for flag, q in STAGE_POPS["compute"].items()}
+        pushes = {q: getattr(hdr, flag) for flag, q in STAGE_PUSHES["compute"].items()}
         is_load = hdr.opcode == Opcode.LOAD
         is_finish = hdr.opcode == Opcode.FINISH
         is_tensor = (hdr.opcode == Opcode.GEMM) | is_alu
         pipe_busy = loop.valid | r_valid | e1_valid | e2_valid | p_valid | e_valid | Cat(*m_valids).any() | w_valid
-        no_push = ~hdr.push_prev_dep & ~hdr.push_next_dep
+        no_push = ~Cat(*pushes.values()).any()
         with m.If(self.clear):
             m.d.sync += self.finished.eq(0)
 
         def push(m):
             """Push the tokens of the completed instruction and return to IDLE, or wait in PUSH for room."""
-            need_g2l = hdr.push_prev_dep
-            need_g2s = hdr.push_next_dep
-            with m.If((~need_g2l | self.g2l.ready) & (~need_g2s | self.g2s.ready)):
-                m.d.comb += [self.g2l.push.eq(need_g2l), self.g2s.push.eq(need_g2s)]
+            with m.If(Cat(*(~need | getattr(self, q).ready for q, need in pushes.items())).all()):
+                m.d.comb += [getattr(self, q).push.eq(need) for q, need in pushes.items()]
                 with m.If(is_finish):
                     m.d.sync += self.finished.eq(1)
                 m.next = "IDLE"
@@ -308,18 +294,15 @@ class Compute(wiring.Component):
                     m.next = "POP"
             with m.State("POP"):
                 m.d.comb += self.busy.eq(1)
-                m.d.comb += [
-                    self.wait_l2g.eq(need_l2g & ~self.l2g.valid),
-                    self.wait_s2g.eq(need_s2g & ~self.s2g.valid),
-                ]
-                with m.If(self.wait_l2g | self.wait_s2g):
+                waits = [getattr(self, f"wait_{q}") for q in pops]
+                m.d.comb += [w.eq(need & ~getattr(self, q).valid) for w, (q, need) in zip(waits, pops.items())]
+                with m.If(Cat(*waits).any()):
                     m.d.comb += self.stall.eq(1)
                 with m.Elif(~is_tensor & pipe_busy):
                     pass  # loads and FINISH wait for the previous GEMM/ALU to drain
                 with m.Else():
+                    m.d.comb += [getattr(self, q).pop.eq(need) for q, need in pops.items()]
                     m.d.comb += [
-                        self.l2g.pop.eq(need_l2g),
-                        self.s2g.pop.eq(need_s2g),
                         uop_load.start.eq(is_load & (mem.memory_type == MemId.UOP)),
                         acc_load.start.eq(is_load & (mem.memory_type == MemId.ACC)),
                         acc8_load.start.eq(is_load & (mem.memory_type == MemId.ACC_8BIT)),

@@ -19,6 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..errors import ConfigError
 from ..isa.layouts import INSN_BITS
+from ..isa.stages import QUEUE_STAGES, STAGES
 from .axi_arbiter import ReadArbiter
 from .compute import Compute
 from .dep_queue import DepQueue
@@ -26,6 +27,7 @@ from .fetch import Fetch
 from .host_regs import HostRegs
 from .interfaces import AXI4Signature, CSRSignature
 from .load import Load
+from .regs import WAIT_BITS
 from .store import Store
 
 __all__ = ["VTACore"]
@@ -58,10 +60,11 @@ class VTACore(wiring.Component):
         m.submodules.compute = compute = Compute(cfg)
         m.submodules.store = store = Store(cfg)
         wiring.connect(m, wiring.flipped(self.csr), regs.csr)
+        stages = dict(zip(STAGES, (load, compute, store), strict=True))
 
         # -- command queues ---------------------------------------------------------------------------------------
         queues = {}
-        for name, stage in (("load", load), ("compute", compute), ("store", store)):
+        for name, stage in stages.items():
             q = SyncFIFOBuffered(width=INSN_BITS, depth=self.cmd_queue_depth)
             m.submodules[f"{name}_q"] = queues[name] = q
             src = getattr(fetch, f"{name}_q")
@@ -72,11 +75,10 @@ class VTACore(wiring.Component):
 
         # -- token queues -----------------------------------------------------------------------------------------
         depth = cfg.dep_queue_depth
-        for name, pusher, popper in (("l2g", load, compute), ("g2l", compute, load),
-                                     ("g2s", compute, store), ("s2g", store, compute)):
+        for name, (pusher, popper) in QUEUE_STAGES.items():
             m.submodules[name] = dq = DepQueue(depth)
-            wiring.connect(m, getattr(pusher, name), dq.push)
-            wiring.connect(m, getattr(popper, name), dq.pop)
+            wiring.connect(m, getattr(stages[pusher], name), dq.push)
+            wiring.connect(m, getattr(stages[popper], name), dq.pop)
 
         # -- SRAMs shared between stages --------------------------------------------------------------------------
         for name, writer, reader in (("inp", load, compute), ("wgt", load, compute), ("out", compute, store)):
@@ -107,7 +109,7 @@ class VTACore(wiring.Component):
             compute.clear.eq(regs.launch),
             regs.finished.eq(compute.finished & ~load.busy & (queues["load"].level == 0) & ~store.busy
                              & (queues["store"].level == 0) & ~fetch.busy),
-            regs.wait.eq(Cat(load.stall, compute.wait_l2g, compute.wait_s2g, store.stall)),
+            regs.wait.eq(Cat(*(getattr(stages[st], f"wait_{q}") for _, (st, q) in sorted(WAIT_BITS.items())))),
             regs.fetch_busy.eq(fetch.busy),
             regs.load_busy.eq(load.busy),
             regs.compute_busy.eq(compute.busy),

@@ -4,6 +4,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..isa.stages import QUEUE_DEPTH
 from .ports import TokenPopSignature, TokenPushSignature
 
 __all__ = ["DepQueue"]
@@ -16,7 +17,7 @@ class DepQueue(wiring.Component):
     ``count`` shows the number held (for debugging).
     """
 
-    def __init__(self, depth=1024):
+    def __init__(self, depth=QUEUE_DEPTH):
         if not isinstance(depth, int) or depth < 1:
             raise ValueError(f"depth must be a positive integer, not {depth!r}")
         self.depth = depth

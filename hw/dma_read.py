@@ -50,7 +50,7 @@ def request_rows(m, req, xs, ys, stride, *, elem_bits, bus_width):
     the list of statements that starts the rows at element ``elem_addr`` (for the caller's sync domain, on start).
     """
     active = Signal(name="rq_active")
-    row = Signal(16, name="rq_row")
+    row = Signal(len(ys), name="rq_row")
     elem_addr = Signal(32, name="rq_addr")
     addr, beats = row_request(elem_addr, xs, elem_bits=elem_bits, bus_width=bus_width)
     m.d.comb += [
@@ -86,18 +86,18 @@ class DMARead(wiring.Component):
         m = Module()
         eb, bb = self.elem_bits, self.bus_width
         busy = self.busy
-        xs = Signal(16)
-        ys = Signal(16)
-        stride = Signal(16)
+        xs = Signal(len(self.x_size))
+        ys = Signal(len(self.y_size))
+        stride = Signal(len(self.x_stride))
 
         # -- request generator: one request per row, running ahead of the data ---------------------------------
         m.d.comb += self.bus.lock.eq(busy)
         _, begin_requests = request_rows(m, self.bus.req, xs, ys, stride, elem_bits=eb, bus_width=bb)
 
         # -- unpacker: beats → elements ---------------------------------------------------------------------------
-        col = Signal(16)
-        row = Signal(16)
-        row_addr = Signal(32)
+        col = Signal(len(xs))
+        row = Signal(len(ys))
+        row_addr = Signal(len(self.elem_addr))
         row_last = Signal()
         m.d.comb += row_last.eq(col == xs - 1)
         take = Signal()

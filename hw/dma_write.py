@@ -40,9 +40,9 @@ class DMAWrite(wiring.Component):
         m = Module()
         eb, bb = self.elem_bits, self.bus_width
         log_bb = (bb // 8).bit_length() - 1
-        xs = Signal(16)
-        ys = Signal(16)
-        stride = Signal(16)
+        xs = Signal(len(self.x_size))
+        ys = Signal(len(self.y_size))
+        stride = Signal(len(self.x_stride))
         go = Signal()
         m.d.comb += go.eq(self.start & ~self.busy & (self.x_size != 0) & (self.y_size != 0))
 
@@ -79,8 +79,8 @@ class DMAWrite(wiring.Component):
         beat_strb = Signal(bb // 8)
         beat_take = Signal()
         pk_active = Signal()
-        col = Signal(16)
-        row = Signal(16)
+        col = Signal(len(xs))
+        row = Signal(len(ys))
         row_last = Signal()
         m.d.comb += row_last.eq(col == xs - 1)
         take = Signal()

@@ -1,22 +1,37 @@
 """Instruction fetch: reads the instruction stream in chunks and routes each instruction to its stage's queue.
 
 Chunks are read into a small instruction buffer (at most its free space, so the bus is never held by a full
-buffer). Dispatch: LOAD of INP/WGT → load; STORE → store; everything else (LOAD UOP/ACC/ACC_8BIT, GEMM, ALU,
-FINISH) → compute. After the first FINISH is dispatched, the rest of the stream is dropped (already fetched
-instructions are drained from the buffer and no new chunk is read).
+buffer). Dispatch follows `vta.isa.stages`: LOAD of INP/WGT → load; STORE → store; everything else (LOAD
+UOP/ACC/ACC_8BIT, GEMM, ALU, FINISH, and malformed words) → compute. After the first FINISH is dispatched, the
+rest of the stream is dropped (already fetched instructions are drained from the buffer and no new chunk is read).
 """
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from ..isa.layouts import INSN_BITS
-from ..isa.opcodes import MemId, Opcode
+from ..isa.opcodes import Opcode
+from ..isa.stages import INSN_BYTES, MEMORY_TYPES, stage_of_fields
 from .dma_read import DMARead
 from .ports import ReadClientSignature
 
 __all__ = ["Fetch"]
+
+
+def dispatched_to(stage, insn):
+    """1 when the instruction ``insn`` (a View of ``cfg.isa.insn``) runs in ``stage``, per `vta.isa.stages`."""
+    terms = []
+    for op in Opcode:
+        if op == Opcode.LOAD:
+            types = [m for m, t in MEMORY_TYPES.items() if t.load_stage == stage]
+            if types:
+                terms.append((insn.hdr.opcode == op) & Cat(*(insn.mem.memory_type == m for m in types)).any())
+        elif stage_of_fields(op) == stage:
+            terms.append(insn.hdr.opcode == op)
+    return Cat(*terms).any()
 
 
 class Fetch(wiring.Component):
@@ -76,15 +91,14 @@ class Fetch(wiring.Component):
 
         # -- dispatch -----------------------------------------------------------------------------------------------
         head = buf.r_data
-        opcode = head[0:3]
-        mem_type = head[7:10]
+        insn = data.View(self.cfg.isa.insn, head)
         to_load = Signal()
         to_store = Signal()
         to_compute = Signal()
         m.d.comb += [
-            to_store.eq(opcode == Opcode.STORE.value),
-            to_load.eq((opcode == Opcode.LOAD.value) & ((mem_type == MemId.INP.value) | (mem_type == MemId.WGT.value))),
-            to_compute.eq(~to_load & ~to_store),
+            to_store.eq(dispatched_to("store", insn)),
+            to_load.eq(dispatched_to("load", insn)),
+            to_compute.eq(~to_load & ~to_store),   # compute also takes what no stage claims (it rejects it)
         ]
         for q in (self.load_q, self.compute_q, self.store_q):
             m.d.comb += q.payload.eq(head)
@@ -97,11 +111,12 @@ class Fetch(wiring.Component):
         m.d.comb += accepted.eq((self.load_q.valid & self.load_q.ready) | (self.store_q.valid & self.store_q.ready)
                                 | (self.compute_q.valid & self.compute_q.ready))
         m.d.comb += buf.r_en.eq(stopped | accepted)
-        with m.If(accepted & (opcode == Opcode.FINISH.value)):
+        with m.If(accepted & (insn.hdr.opcode == Opcode.FINISH)):
             m.d.sync += stopped.eq(1)
 
         m.d.comb += self.busy.eq(dma.busy | (buf.level != 0) | (~stopped & (left != 0)))
 
         with m.If(self.launch):
-            m.d.sync += [next_insn.eq(self.insn_addr[4:]), left.eq(self.insn_count), stopped.eq(0)]
+            m.d.sync += [next_insn.eq(self.insn_addr[exact_log2(INSN_BYTES):]), left.eq(self.insn_count),
+                         stopped.eq(0)]
         return m

@@ -8,7 +8,9 @@
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["AXI4Signature", "CSRSignature", "DMACommandSignature"]
+from ..isa.layouts import MEM
+
+__all__ = ["AXI4Signature", "CSRSignature", "DMACommandSignature", "dma_command"]
 
 
 class AXI4Signature(wiring.Signature):
@@ -90,10 +92,11 @@ class DMACommandSignature(wiring.Signature):
     def __init__(self):
         super().__init__({
             "start": Out(1),
-            "elem_addr": Out(32),
-            "x_size": Out(16),
-            "x_stride": Out(16),
-            "y_size": Out(16),
+            # as wide as the LOAD/STORE fields they come from
+            "elem_addr": Out(MEM["dram_base"].shape),
+            "x_size": Out(MEM["x_size"].shape),
+            "x_stride": Out(MEM["x_stride"].shape),
+            "y_size": Out(MEM["y_size"].shape),
             "busy": In(1),
         })
 
@@ -105,3 +108,16 @@ class DMACommandSignature(wiring.Signature):
 
     def __repr__(self):
         return "DMACommandSignature()"
+
+
+def dma_command(dma, start, fields):
+    """The statements that command DMA engine ``dma`` (its `DMACommandSignature` members) to move the block a LOAD
+    or STORE describes: ``start`` pulses it, ``fields`` has the instruction's ``dram_base``, ``x_size``,
+    ``x_stride`` and ``y_size`` (a View of the ``mem`` layout, or a `LoadUnit`'s field ports)."""
+    return [
+        dma.start.eq(start),
+        dma.elem_addr.eq(fields.dram_base),
+        dma.x_size.eq(fields.x_size),
+        dma.x_stride.eq(fields.x_stride),
+        dma.y_size.eq(fields.y_size),
+    ]

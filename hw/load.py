@@ -16,23 +16,13 @@ from .token_stage import TokenStage, stage_members
 __all__ = ["Load"]
 
 
-def connect_mem_fields(m, unit, insn):
-    """Drive a `LoadUnit`'s field inputs from a ``mem`` instruction view."""
-    m.d.comb += [
-        unit.sram_base.eq(insn.sram_base), unit.dram_base.eq(insn.dram_base),
-        unit.y_size.eq(insn.y_size), unit.x_size.eq(insn.x_size), unit.x_stride.eq(insn.x_stride),
-        unit.y_pad_0.eq(insn.y_pad_0), unit.y_pad_1.eq(insn.y_pad_1),
-        unit.x_pad_0.eq(insn.x_pad_0), unit.x_pad_1.eq(insn.x_pad_1),
-    ]
-
-
 class Load(wiring.Component):
     """``busy``: holding an instruction; ``stall``: waiting for a g2l token (also shown in ``wait_g2l``)."""
 
     def __init__(self, cfg):
         self.cfg = cfg
         super().__init__({
-            **stage_members("g2l", "l2g"),
+            **stage_members("load"),
             "inp_wr": Out(SRAMWriteSignature(cfg.log_inp_depth, cfg.inp_elem_bits)),
             "wgt_wr": Out(SRAMWriteSignature(cfg.log_wgt_depth, cfg.wgt_elem_bits)),
             "inp_bus": Out(ReadClientSignature(cfg.bus_width)),
@@ -50,11 +40,11 @@ class Load(wiring.Component):
         wiring.connect(m, wiring.flipped(self.inp_bus), inp.bus)
         wiring.connect(m, wiring.flipped(self.wgt_bus), wgt.bus)
 
-        m.submodules.stage = stage = TokenStage(cfg.isa.mem, pop_flag="pop_next_dep", push_flag="push_next_dep")
-        stage.connect_owner(m, self, pop="g2l", push="l2g")
+        m.submodules.stage = stage = TokenStage.of_stage(cfg.isa.mem, "load")
+        stage.connect_owner(m, self)
         insn = stage.insn
         for unit in (inp, wgt):
-            connect_mem_fields(m, unit, insn)
+            unit.connect_fields(m, insn)
         m.d.comb += [
             inp.start.eq(stage.start & (insn.memory_type == MemId.INP)),
             wgt.start.eq(stage.start & (insn.memory_type == MemId.WGT)),

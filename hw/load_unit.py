@@ -8,10 +8,16 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..isa.layouts import MEM
 from .dma_read import DMARead
+from .interfaces import dma_command
 from .ports import ReadClientSignature, SRAMWriteSignature
 
-__all__ = ["LoadUnit"]
+__all__ = ["LoadUnit", "FIELDS"]
+
+# The LOAD fields a unit obeys (opcode, flags and memory_type are its stage's business), one port each, as wide as
+# the ISA's field.
+FIELDS = ("sram_base", "dram_base", "y_size", "x_size", "x_stride", "y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1")
 
 
 class LoadUnit(wiring.Component):
@@ -24,19 +30,15 @@ class LoadUnit(wiring.Component):
         self.addr_width = addr_width
         super().__init__({
             "start": In(1),
-            "sram_base": In(16),
-            "dram_base": In(32),
-            "y_size": In(16),
-            "x_size": In(16),
-            "x_stride": In(16),
-            "y_pad_0": In(4),
-            "y_pad_1": In(4),
-            "x_pad_0": In(4),
-            "x_pad_1": In(4),
+            **{name: In(MEM[name].shape) for name in FIELDS},
             "busy": Out(1),
             "wr": Out(SRAMWriteSignature(addr_width, elem_bits)),
             "bus": Out(ReadClientSignature(bus_width)),
         })
+
+    def connect_fields(self, m, insn):
+        """Drive the field ports from ``insn``, a View of the ISA's ``mem`` layout."""
+        m.d.comb += [getattr(self, name).eq(getattr(insn, name)) for name in FIELDS]
 
     def elaborate(self, platform):
         m = Module()
@@ -46,20 +48,16 @@ class LoadUnit(wiring.Component):
         busy = self.busy
         go = Signal()
         m.d.comb += go.eq(self.start & ~busy & (self.x_size != 0) & (self.y_size != 0))
-        m.d.comb += [
-            dma.start.eq(go),
-            dma.elem_addr.eq(self.dram_base),
-            dma.x_size.eq(self.x_size),
-            dma.x_stride.eq(self.x_stride),
-            dma.y_size.eq(self.y_size),
-        ]
+        m.d.comb += dma_command(dma, go, self)
 
-        yy = Signal(17)
-        xx = Signal(17)
-        rows_m1 = Signal(17)      # last padded row index
-        pitch_m1 = Signal(17)     # last padded column index
-        y_lo, y_hi = Signal(4), Signal(17)   # data rows are [y_lo, y_hi)
-        x_lo, x_hi = Signal(4), Signal(17)
+        span = len(self.y_size) + 1   # a size plus two pads
+        pad_w = len(self.y_pad_0)
+        yy = Signal(span)
+        xx = Signal(span)
+        rows_m1 = Signal(span)      # last padded row index
+        pitch_m1 = Signal(span)     # last padded column index
+        y_lo, y_hi = Signal(pad_w), Signal(span)   # data rows are [y_lo, y_hi)
+        x_lo, x_hi = Signal(pad_w), Signal(span)
         addr = Signal(self.addr_width)
 
         pad = Signal()

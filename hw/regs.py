@@ -7,6 +7,8 @@ the UART bridge driver and the docs all read this one table.
 
 from enum import IntEnum
 
+from ..isa.stages import STAGE_POPS, STAGES
+
 __all__ = ["Reg", "CTRL_LAUNCH", "CTRL_DONE", "CTRL_BUSY", "WAIT_BITS", "PERF_COUNTERS"]
 
 
@@ -32,13 +34,9 @@ CTRL_LAUNCH = 1 << 0
 CTRL_DONE = 1 << 1
 CTRL_BUSY = 1 << 2
 
-# Bits of Reg.WAIT: (module, queue it waits to pop).
-WAIT_BITS = {
-    0: ("load", "g2l"),      # load waits for compute → load token
-    1: ("compute", "l2g"),   # compute waits for load → compute token
-    2: ("compute", "s2g"),   # compute waits for store → compute token
-    3: ("store", "g2s"),     # store waits for compute → store token
-}
+# Bits of Reg.WAIT: (module, queue it waits to pop), one per queue a stage pops, in stage and flag order:
+# 0 load/g2l, 1 compute/l2g, 2 compute/s2g, 3 store/g2s. The stage modules drive each as ``wait_<queue>``.
+WAIT_BITS = dict(enumerate((stage, queue) for stage in STAGES for queue in STAGE_POPS[stage].values()))
 
 PERF_COUNTERS = {
     "busy": {"fetch": Reg.FETCH_BUSY, "load": Reg.LOAD_BUSY, "compute": Reg.COMPUTE_BUSY, "store": Reg.STORE_BUSY},

@@ -12,7 +12,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import Out
 
 from .dma_write import DMAWrite
-from .interfaces import AXI4Signature
+from .interfaces import AXI4Signature, dma_command
 from .ports import SRAMReadSignature
 from .token_stage import TokenStage, stage_members
 
@@ -22,13 +22,13 @@ READ_FIFO_DEPTH = 4
 
 
 class Store(wiring.Component):
-    """``busy``: holding an instruction; ``stall``: waiting for a g2s token."""
+    """``busy``: holding an instruction; ``stall``: waiting for a g2s token (also shown in ``wait_g2s``)."""
 
     def __init__(self, cfg):
         self.cfg = cfg
         axi = AXI4Signature(addr_width=32, data_width=cfg.bus_width)
         super().__init__({
-            **stage_members("g2s", "s2g"),
+            **stage_members("store"),
             "out_rd": Out(SRAMReadSignature(cfg.log_out_depth, cfg.out_elem_bits)),
             "aw": axi.members["aw"],
             "w": axi.members["w"],
@@ -43,23 +43,17 @@ class Store(wiring.Component):
         for name in ("aw", "w", "b"):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(dma, name))
 
-        m.submodules.stage = stage = TokenStage(cfg.isa.mem, pop_flag="pop_prev_dep", push_flag="push_prev_dep")
-        stage.connect_owner(m, self, pop="g2s", push="s2g")
+        m.submodules.stage = stage = TokenStage.of_stage(cfg.isa.mem, "store")
+        stage.connect_owner(m, self)
         insn = stage.insn
         start = stage.start
-        m.d.comb += [
-            dma.start.eq(start),
-            dma.elem_addr.eq(insn.dram_base),
-            dma.x_size.eq(insn.x_size),
-            dma.x_stride.eq(insn.x_stride),
-            dma.y_size.eq(insn.y_size),
-        ]
+        m.d.comb += dma_command(dma, start, insn)
 
         # -- out SRAM → FIFO → DMAWrite ----------------------------------------------------------------------------
         rd_active = Signal()
         rd_addr = Signal(cfg.log_out_depth)
-        rd_col = Signal(16)
-        rd_row = Signal(16)
+        rd_col = Signal(len(insn.x_size))
+        rd_row = Signal(len(insn.y_size))
         in_flight = Signal()
         issue = Signal()
         m.d.comb += [

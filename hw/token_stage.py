@@ -5,10 +5,11 @@ Both stages take one instruction at a time and bracket its work with the same to
     IDLE ──cmd──► POP ──token (if pop flag)──► RUN ──done──► PUSH ──room (if push flag)──► IDLE
                   └ stall while the token is missing           └ waits here while the queue is full
 
-They differ only in which header flags they obey (load: ``pop_next_dep``/``push_next_dep`` towards compute;
-store: ``pop_prev_dep``/``push_prev_dep``) and in the work done in RUN. So this is a component of its own rather
-than a helper called inside each ``elaborate``: the owner wires its queues to ``pop_queue``/``push_queue``, starts
-its units on ``start``, reports the end of their work on ``done`` and reads the held instruction from ``insn``.
+They differ only in which header flags they obey (`vta.isa.stages`: load pops g2l with ``pop_next_dep`` and pushes
+l2g with ``push_next_dep``; store pops g2s with ``pop_prev_dep`` and pushes s2g with ``push_prev_dep``) and in the
+work done in RUN. So this is a component of its own rather than a helper called inside each ``elaborate``: the
+owner wires its queues to ``pop_queue``/``push_queue``, starts its units on ``start``, reports the end of their work
+on ``done`` and reads the held instruction from ``insn``.
 """
 
 from amaranth.hdl import Module
@@ -16,23 +17,23 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..isa.layouts import INSN_BITS
+from ..isa.stages import POP_FLAGS, PUSH_FLAGS, STAGE_POPS, STAGE_PUSHES
 from .ports import TokenPopSignature, TokenPushSignature
 
 __all__ = ["TokenStage", "stage_members"]
 
-POP_FLAGS = ("pop_prev_dep", "pop_next_dep")
-PUSH_FLAGS = ("push_prev_dep", "push_next_dep")
 
-
-def stage_members(pop, push):
-    """The ports of a stage built on a `TokenStage`: ``cmd``, its token queues named ``pop`` and ``push``, ``busy``
-    (holding an instruction) and ``stall`` (waiting for a token)."""
+def stage_members(stage):
+    """The ports every stage module has, named after `vta.isa.stages`: ``cmd``, one token port per queue it pops
+    or pushes, ``busy`` (holding an instruction), ``stall`` (waiting for a token) and ``wait_<queue>`` per queue it
+    pops (which one it waits for; the core shows them in ``Reg.WAIT``)."""
     return {
         "cmd": In(stream.Signature(INSN_BITS)),
-        pop: Out(TokenPopSignature()),
-        push: Out(TokenPushSignature()),
+        **{q: Out(TokenPopSignature()) for q in STAGE_POPS[stage].values()},
+        **{q: Out(TokenPushSignature()) for q in STAGE_PUSHES[stage].values()},
         "busy": Out(1),
         "stall": Out(1),
+        **{f"wait_{q}": Out(1) for q in STAGE_POPS[stage].values()},
     }
 
 
@@ -64,12 +65,21 @@ class TokenStage(wiring.Component):
             "stall": Out(1),
         })
 
-    def connect_owner(self, m, owner, *, pop, push):
-        """Wire this stage to the `stage_members` ports of ``owner`` (its token queues named ``pop``/``push``)."""
+    @classmethod
+    def of_stage(cls, insn_layout, stage):
+        """The `TokenStage` of ``stage`` ("load" or "store"; one queue each way), flags from `vta.isa.stages`."""
+        ((pop_flag, pop), ), ((push_flag, push), ) = STAGE_POPS[stage].items(), STAGE_PUSHES[stage].items()
+        self = cls(insn_layout, pop_flag=pop_flag, push_flag=push_flag)
+        self.queues = (pop, push)
+        return self
+
+    def connect_owner(self, m, owner):
+        """Wire this stage (made by `of_stage`) to the `stage_members` ports of ``owner``."""
+        pop, push = self.queues
         wiring.connect(m, wiring.flipped(owner.cmd), self.cmd)
         wiring.connect(m, wiring.flipped(getattr(owner, pop)), self.pop_queue)
         wiring.connect(m, wiring.flipped(getattr(owner, push)), self.push_queue)
-        m.d.comb += [owner.busy.eq(self.busy), owner.stall.eq(self.stall)]
+        m.d.comb += [owner.busy.eq(self.busy), owner.stall.eq(self.stall), getattr(owner, f"wait_{pop}").eq(self.stall)]
 
     def elaborate(self, platform):
         m = Module()

@@ -56,11 +56,12 @@ from .insn import (
     encode_uop,
     encode_uops,
 )
+from .layouts import DEP_FLAGS
 from .opcodes import AluOp, MemId
 
 __all__ = ["AsmError", "Program", "assemble", "disassemble", "format_insn", "format_uop"]
 
-FLAGS = ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")
+FLAGS = DEP_FLAGS
 _FLAG_WORDS = {**{f[:-4]: f for f in FLAGS}, **{f: f for f in FLAGS}}
 _MEM_NAMES = {m.name.lower(): m for m in MemId}
 _ALU_NAMES = {op.name.lower(): op for op in AluOp}
@@ -365,19 +366,19 @@ def disassemble(cfg, insns, uops=None, *, numbers=False):
     """
     insns = _as_list(insns, decode_program, cfg)
     uops = _as_list(uops, decode_uops, cfg)
-    out = []
-    for k, insn in enumerate(insns):
-        try:
-            encode(cfg, insn)
-        except ISAError as e:
-            raise ISAError(f"instruction {k}: {e}") from None
-        text = format_insn(insn)
-        out.append(f"{text:<60} # {k}" if numbers else text)
-    for k, uop in enumerate(uops):
-        try:
-            encode_uop(cfg, uop)
-        except ISAError as e:
-            raise ISAError(f"uop {k}: {e}") from None
-        text = format_uop(uop)
-        out.append(f"{text:<60} # uop {k}" if numbers else text)
+    out = _lines(cfg, insns, encode, format_insn, "instruction", "", numbers)
+    out += _lines(cfg, uops, encode_uop, format_uop, "uop", "uop ", numbers)
     return "\n".join(out) + ("\n" if out else "")
+
+
+def _lines(cfg, items, check, fmt, what, tag, numbers):
+    """The text line of each item, after ``check`` (its encoder) confirms it fits ``cfg``."""
+    out = []
+    for k, item in enumerate(items):
+        try:
+            check(cfg, item)
+        except ISAError as e:
+            raise ISAError(f"{what} {k}: {e}") from None
+        text = fmt(item)
+        out.append(f"{text:<60} # {tag}{k}" if numbers else text)
+    return out

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ISAError
-from .layouts import INSN_BITS, UOP_BITS
+from .layouts import HEADER_FIELDS, INSN_BITS, UOP_BITS
 from .opcodes import AluOp, MemId, Opcode
+from .stages import INSN_BYTES, UOP_BYTES
 
 __all__ = ["Insn", "Load", "Store", "Gemm", "Alu", "Finish", "Uop", "encode", "decode", "encode_uop",
            "decode_uop", "encode_program", "decode_program", "encode_uops", "decode_uops", "INSN_BYTES", "UOP_BYTES"]
 
-INSN_BYTES = INSN_BITS // 8
-UOP_BYTES = UOP_BITS // 8
+_OPCODE = HEADER_FIELDS["opcode"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,10 +174,11 @@ def decode(cfg, word):
     word = int(word)
     if not 0 <= word < 1 << INSN_BITS:
         raise ISAError(f"an instruction word must be a 128-bit unsigned integer, not {word:#x}")
+    raw = (word >> _OPCODE.offset) & _OPCODE.mask
     try:
-        opcode = Opcode(word & 0b111)
+        opcode = Opcode(raw)
     except ValueError:
-        raise ISAError(f"unknown opcode {word & 0b111} (valid: "
+        raise ISAError(f"unknown opcode {raw} (valid: "
                        f"{', '.join(f'{o.name}={o.value}' for o in Opcode)})") from None
     cls = _CLASS_OF[opcode]
     isa = cfg.isa
@@ -228,7 +229,7 @@ def decode_program(cfg, image):
 
 def encode_uops(cfg, uops):
     """Micro-ops as a little-endian byte image (4 bytes each), a ``np.uint8`` array."""
-    words = np.array([encode_uop(cfg, u) for u in uops], dtype="<u4")
+    words = np.array([encode_uop(cfg, u) for u in uops], dtype=f"<u{UOP_BYTES}")
     return words.view(np.uint8).copy()
 
 
@@ -240,4 +241,4 @@ def decode_uops(cfg, image):
         words = np.ascontiguousarray(image, dtype=np.uint8).reshape(-1)
     if words.size % UOP_BYTES:
         raise ISAError(f"a uop image must be a multiple of {UOP_BYTES} bytes, not {words.size}")
-    return [decode_uop(cfg, w) for w in words.view("<u4")]
+    return [decode_uop(cfg, w) for w in words.view(f"<u{UOP_BYTES}")]

@@ -24,7 +24,8 @@ from amaranth.lib import data
 from ..errors import ConfigError
 from .opcodes import AluOp, MemId, Opcode
 
-__all__ = ["ISALayouts", "Field", "check_fits", "INSN_BITS", "UOP_BITS", "ITER_BITS", "IMM_BITS"]
+__all__ = ["ISALayouts", "Field", "HEADER", "HEADER_FIELDS", "MEM", "DEP_FLAGS", "INSN_BITS", "UOP_BITS", "ITER_BITS",
+           "IMM_BITS"]
 
 INSN_BITS = 128
 UOP_BITS = 32
@@ -44,7 +45,8 @@ HEADER = data.StructLayout({
     "push_next_dep": 1,
 })
 
-DEP_FLAGS = ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")
+# The four dependency-token flags, in header bit order.
+DEP_FLAGS = tuple(name for name, _ in HEADER if name != "opcode")
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,27 @@ def flatten(layout, base=0):
     return tuple(out)
 
 
+# LOAD and STORE: the same for every config (their widths do not depend on it).
+MEM = _halves("LOAD/STORE", [
+    ("hdr", HEADER),
+    ("memory_type", MemId),
+    ("sram_base", SRAM_BASE_BITS),
+    ("dram_base", DRAM_BASE_BITS),
+], [
+    ("y_size", SIZE_BITS),
+    ("x_size", SIZE_BITS),
+    ("x_stride", SIZE_BITS),
+    ("y_pad_0", PAD_BITS),
+    ("y_pad_1", PAD_BITS),
+    ("x_pad_0", PAD_BITS),
+    ("x_pad_1", PAD_BITS),
+], "", "")
+
+# The header's fields (opcode and the dependency flags) at their bit offsets, the same in every instruction word:
+# what a decoder reads before it knows which layout the rest of the word has.
+HEADER_FIELDS = {f.name: f for f in flatten(HEADER)}
+
+
 class ISALayouts:
     """The layouts of one config. ``cfg.isa`` holds the instance for a config.
 
@@ -114,20 +137,7 @@ class ISALayouts:
         uop_w = cfg.log_uop_depth
         acc_w, inp_w, wgt_w = cfg.log_acc_depth, cfg.log_inp_depth, cfg.log_wgt_depth
         self.header = HEADER
-        self.mem = _halves("LOAD/STORE", [
-            ("hdr", HEADER),
-            ("memory_type", MemId),
-            ("sram_base", SRAM_BASE_BITS),
-            ("dram_base", DRAM_BASE_BITS),
-        ], [
-            ("y_size", SIZE_BITS),
-            ("x_size", SIZE_BITS),
-            ("x_stride", SIZE_BITS),
-            ("y_pad_0", PAD_BITS),
-            ("y_pad_1", PAD_BITS),
-            ("x_pad_0", PAD_BITS),
-            ("x_pad_1", PAD_BITS),
-        ], "", "")
+        self.mem = MEM
         compute_low = [
             ("hdr", HEADER),
             ("reset_reg", 1),
@@ -185,7 +195,3 @@ class ISALayouts:
                 return f
         raise KeyError(f"{kind} has no field {name!r}")
 
-
-def check_fits(cfg):
-    """Raise `ConfigError` if some field of ``cfg``'s ISA does not fit its word."""
-    ISALayouts(cfg)

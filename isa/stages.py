@@ -17,9 +17,10 @@ import dataclasses
 from .layouts import DEP_FLAGS, INSN_BITS, UOP_BITS
 from .opcodes import MemId, Opcode
 
-__all__ = ["STAGES", "QUEUES", "QUEUE_DEPTH", "QUEUE_STAGES", "STAGE_QUEUES", "DEP_FLAGS", "MemoryType",
-           "MEMORY_TYPES", "LOAD_TYPES", "STORE_TYPES", "INSN_BYTES", "UOP_BYTES", "stage_of", "stage_of_fields",
-           "queue_of", "memory_type"]
+__all__ = ["STAGES", "QUEUES", "QUEUE_DEPTH", "QUEUE_STAGES", "STAGE_QUEUES", "STAGE_POPS", "STAGE_PUSHES",
+           "QUEUE_FLAGS", "DEP_FLAGS", "POP_FLAGS", "PUSH_FLAGS", "MemoryType", "MEMORY_TYPES", "LOAD_TYPES",
+           "STORE_TYPES", "INSN_BYTES", "UOP_BYTES", "stage_of", "stage_of_fields", "queue_of", "queue_between",
+           "memory_type"]
 
 INSN_BYTES = INSN_BITS // 8
 UOP_BYTES = UOP_BITS // 8
@@ -52,10 +53,24 @@ def _stage_queues():
 # stage → {flag: queue name or None (the stage has no such neighbour; the flag must be 0)}, flags in DEP_FLAGS order.
 STAGE_QUEUES = _stage_queues()
 
+POP_FLAGS = tuple(f for f in DEP_FLAGS if f.startswith("pop_"))
+PUSH_FLAGS = tuple(f for f in DEP_FLAGS if f.startswith("push_"))
+# The flags a stage really has, split by direction: stage → {flag: queue}, in DEP_FLAGS order.
+STAGE_POPS = {s: {f: q for f, q in flags.items() if q and f in POP_FLAGS} for s, flags in STAGE_QUEUES.items()}
+STAGE_PUSHES = {s: {f: q for f, q in flags.items() if q and f in PUSH_FLAGS} for s, flags in STAGE_QUEUES.items()}
+# queue → (flag its producer pushes it with, flag its consumer pops it with).
+QUEUE_FLAGS = {q: (next(f for f, x in STAGE_PUSHES[src].items() if x == q),
+                   next(f for f, x in STAGE_POPS[dst].items() if x == q)) for q, (src, dst) in QUEUE_STAGES.items()}
+
 
 def queue_of(stage, flag):
     """The queue ``flag`` (one of `DEP_FLAGS`) of an instruction in ``stage`` names, or ``None`` if it has none."""
     return STAGE_QUEUES[stage][flag]
+
+
+def queue_between(src, dst):
+    """The queue carrying tokens from stage ``src`` to stage ``dst``, or ``None`` if they are not neighbours."""
+    return next((q for q, ends in QUEUE_STAGES.items() if ends == (src, dst)), None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,14 +106,18 @@ STORE_TYPES = tuple(m for m, t in MEMORY_TYPES.items() if t.storable)
 
 def memory_type(mem):
     """The `MemoryType` of ``mem`` (a `MemId` or its integer value); `KeyError` for a value with no meaning."""
-    return MEMORY_TYPES[MemId(mem)]
+    try:
+        return MEMORY_TYPES[MemId(mem)]
+    except ValueError:
+        raise KeyError(f"memory_type {mem!r} names no buffer (valid: "
+                       f"{', '.join(f'{m.name}={m.value}' for m in MEMORY_TYPES)})") from None
 
 
 def stage_of_fields(opcode, memory_type=None):
     """The stage that runs an instruction with this ``opcode`` (and, for LOAD, ``memory_type``)."""
     opcode = Opcode(opcode)
     if opcode == Opcode.LOAD:
-        return MEMORY_TYPES[MemId(memory_type)].load_stage
+        return MEMORY_TYPES[MemId(memory_type)].load_stage  # ValueError for a memory_type with no meaning
     if opcode == Opcode.STORE:
         return "store"
     return "compute"

@@ -26,21 +26,23 @@ import numpy as np
 
 from ..errors import ISAError, ProgramError
 from .insn import Alu, Finish, Gemm, Load, Store, decode, decode_uops, encode, encode_uop
-from .layouts import INSN_BITS
-from .opcodes import MemId
+from .layouts import DEP_FLAGS
+from .stages import (
+    INSN_BYTES,
+    LOAD_TYPES,
+    MEMORY_TYPES,
+    POP_FLAGS,
+    PUSH_FLAGS,
+    QUEUE_STAGES,
+    STAGE_QUEUES,
+    STORE_TYPES,
+    stage_of,
+)
 
 __all__ = ["Problem", "verify", "check_program", "stage_of", "ERROR", "WARNING"]
 
 ERROR = "error"
 WARNING = "warning"
-
-# queue each (stage, flag) pops or pushes; a flag missing here names a queue the stage does not have
-_QUEUES = {
-    "load": {"pop_next_dep": "g2l", "push_next_dep": "l2g"},
-    "compute": {"pop_prev_dep": "l2g", "pop_next_dep": "s2g", "push_prev_dep": "g2l", "push_next_dep": "g2s"},
-    "store": {"pop_prev_dep": "g2s", "push_prev_dep": "s2g"},
-}
-_LOAD_BUFFER = {MemId.UOP: "uop", MemId.WGT: "wgt", MemId.INP: "inp", MemId.ACC: "acc", MemId.ACC_8BIT: "acc"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,20 +57,11 @@ class Problem:
         return f"{where}: {self.severity}: {self.message}"
 
 
-def stage_of(insn):
-    """The stage ("load", "compute", "store") an instruction is dispatched to, per docs/semantics.md."""
-    if isinstance(insn, Store):
-        return "store"
-    if isinstance(insn, Load) and insn.memory_type in (MemId.INP, MemId.WGT):
-        return "load"
-    return "compute"  # LOAD UOP/ACC/ACC_8BIT (and the invalid LOAD OUT), GEMM, ALU, FINISH
-
-
 def _decode_all(cfg, insns, problems):
     """Instruction objects from objects or a byte image; undecodable words become problems (and ``None``)."""
     if isinstance(insns, (bytes, bytearray, memoryview, np.ndarray)):
         raw = np.asarray(insns, dtype=np.uint8).tobytes() if isinstance(insns, np.ndarray) else bytes(insns)
-        size = INSN_BITS // 8
+        size = INSN_BYTES
         if len(raw) % size:
             problems.append(Problem(None, ERROR, f"an instruction image must be a multiple of {size} bytes, "
                                                  f"not {len(raw)}"))
@@ -98,23 +91,26 @@ def _mem_problems(cfg, insn, dram_size):
     out = []
     load = isinstance(insn, Load)
     pads = (insn.y_pad_0, insn.y_pad_1, insn.x_pad_0, insn.x_pad_1)
+    mtype = MEMORY_TYPES[insn.memory_type]
     if load:
-        if insn.memory_type not in _LOAD_BUFFER:
+        if not mtype.loadable:
             return [f"LOAD cannot fill the {insn.memory_type.name} buffer (loadable: "
-                    f"{', '.join(m.name for m in _LOAD_BUFFER)})"]
-        buffer = _LOAD_BUFFER[insn.memory_type]
+                    f"{', '.join(m.name for m in LOAD_TYPES)})"]
     else:
-        if insn.memory_type != MemId.OUT:
-            out.append(f"STORE memory_type must be OUT, not {insn.memory_type.name}")
+        if not mtype.storable:
+            out.append(f"STORE memory_type must be {' or '.join(m.name for m in STORE_TYPES)}, "
+                       f"not {insn.memory_type.name}")
+            mtype = MEMORY_TYPES[STORE_TYPES[0]]
         if any(pads):
             out.append(f"STORE cannot pad (pads y {insn.y_pad_0},{insn.y_pad_1} x {insn.x_pad_0},{insn.x_pad_1}); "
                        f"all pads must be 0")
-        buffer = "out"
+    buffer = mtype.buffer
     if insn.y_size == 0 or insn.x_size == 0:
         return out  # a no-op carrying tokens
-    if load and insn.memory_type in (MemId.UOP, MemId.WGT) and any(pads):
+    if load and not mtype.paddable and any(pads):
         out.append(f"LOAD {insn.memory_type.name} cannot pad (pads y {insn.y_pad_0},{insn.y_pad_1} "
-                   f"x {insn.x_pad_0},{insn.x_pad_1}); only INP, ACC and ACC_8BIT loads are padded")
+                   f"x {insn.x_pad_0},{insn.x_pad_1}); only "
+                   f"{_names(m for m in LOAD_TYPES if MEMORY_TYPES[m].paddable)} loads are padded")
     if load:
         pitch = insn.x_pad_0 + insn.x_size + insn.x_pad_1
         rows = insn.y_pad_0 + insn.y_size + insn.y_pad_1
@@ -126,13 +122,19 @@ def _mem_problems(cfg, insn, dram_size):
         out.append(f"{'LOAD' if load else 'STORE'} {'writes' if load else 'reads'} {buffer} SRAM elements "
                    f"{insn.sram_base}..{last}, beyond the {buffer} depth {depth} (last valid index {depth - 1})")
     if dram_size is not None:
-        elem = cfg.out_elem_bytes if insn.memory_type == MemId.ACC_8BIT else cfg.elem_bytes[buffer]
+        elem = mtype.dram_elem_bytes(cfg)
         last_elem = insn.dram_base + (insn.y_size - 1) * insn.x_stride + insn.x_size - 1
         end = (last_elem + 1) * elem
         if end > dram_size:
             out.append(f"{'LOAD' if load else 'STORE'} {'reads' if load else 'writes'} DRAM bytes "
                        f"{insn.dram_base * elem}..{end - 1}, beyond the {dram_size}-byte DRAM")
     return out
+
+
+def _names(mems):
+    """"A, B and C" of memory types."""
+    names = [m.name for m in mems]
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
 
 
 def _compute_problems(cfg, insn, uops):
@@ -196,19 +198,18 @@ def verify(cfg, insns, uops=None, *, dram_size=None):
                     problems.append(Problem(None, ERROR, f"uop {k}: {e}"))
                     uops = None
                     break
-    tokens = {"l2g": 0, "g2l": 0, "g2s": 0, "s2g": 0}
+    tokens = dict.fromkeys(QUEUE_STAGES, 0)
     finish = None
     for k, insn in enumerate(insns):
         if insn is None:
             continue  # already reported as undecodable
         stage = stage_of(insn)
-        queues = _QUEUES[stage]
-        bad = [f for f in ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")
-               if getattr(insn, f) and f not in queues]
+        queues = {f: q for f, q in STAGE_QUEUES[stage].items() if q is not None}
+        bad = [f for f in DEP_FLAGS if getattr(insn, f) and f not in queues]
         for flag in bad:
             problems.append(Problem(k, ERROR, f"{type(insn).__name__.upper()} runs in the {stage} stage, which has "
                                               f"no {flag} queue; {flag} must be 0"))
-        for flag in ("pop_prev_dep", "pop_next_dep"):
+        for flag in POP_FLAGS:
             if getattr(insn, flag) and flag in queues:
                 q = queues[flag]
                 if tokens[q]:
@@ -220,7 +221,7 @@ def verify(cfg, insns, uops=None, *, dram_size=None):
             problems += [Problem(k, ERROR, m) for m in _mem_problems(cfg, insn, dram_size)]
         elif isinstance(insn, (Gemm, Alu)):
             problems += [Problem(k, ERROR, m) for m in _compute_problems(cfg, insn, uops)]
-        for flag in ("push_prev_dep", "push_next_dep"):
+        for flag in PUSH_FLAGS:
             if getattr(insn, flag) and flag in queues:
                 q = queues[flag]
                 if tokens[q] >= cfg.dep_queue_depth:

@@ -20,32 +20,37 @@ import enum
 
 from ..errors import ProgramError
 from ..isa.insn import Alu, Finish, Gemm, Load, Store
-from ..isa.opcodes import MemId
+from ..isa.opcodes import MemId, Opcode
+from ..isa.stages import QUEUE_FLAGS, QUEUE_STAGES, STAGES, queue_between, stage_of, stage_of_fields
 
 __all__ = ["Stage", "CommandStream", "stage_of_mem"]
 
 
 class Stage(enum.IntEnum):
-    """Pipeline stages in upstream's order: load → compute → store."""
-    LOAD = 0
-    COMPUTE = 1
-    STORE = 2
+    """Pipeline stages, numbered in `vta.isa.stages.STAGES` order (load → compute → store)."""
+    LOAD = STAGES.index("load")
+    COMPUTE = STAGES.index("compute")
+    STORE = STAGES.index("store")
+
+    @property
+    def isa_name(self):
+        """The stage's name in `vta.isa.stages` ("load", "compute", "store")."""
+        return STAGES[self]
 
 
 def stage_of_mem(memory_type):
-    """The stage a LOAD of ``memory_type`` runs in (INP/WGT → load; UOP/ACC/ACC_8BIT → compute)."""
-    return Stage.LOAD if MemId(memory_type) in (MemId.INP, MemId.WGT) else Stage.COMPUTE
+    """The stage a LOAD of ``memory_type`` runs in (per `vta.isa.stages`: INP/WGT → load; the rest → compute)."""
+    return Stage(STAGES.index(stage_of_fields(Opcode.LOAD, MemId(memory_type))))
 
 
 def _queue(src, dst):
     """The queue name of a token from stage ``src`` to stage ``dst``, and the flag names on each side."""
     src, dst = Stage(src), Stage(dst)
-    if abs(src - dst) != 1:
-        raise ProgramError(f"no dependency queue between the {src.name.lower()} and {dst.name.lower()} stages "
+    name = queue_between(src.isa_name, dst.isa_name)
+    if name is None:
+        raise ProgramError(f"no dependency queue between the {src.isa_name} and {dst.isa_name} stages "
                            f"(only neighbouring stages exchange tokens)")
-    name = {(0, 1): "l2g", (1, 0): "g2l", (1, 2): "g2s", (2, 1): "s2g"}[(int(src), int(dst))]
-    push_flag = "push_next_dep" if dst > src else "push_prev_dep"
-    pop_flag = "pop_prev_dep" if src < dst else "pop_next_dep"
+    push_flag, pop_flag = QUEUE_FLAGS[name]
     return name, push_flag, pop_flag
 
 
@@ -71,7 +76,7 @@ class CommandStream:
         self._stage = []                              # stage of each instruction
         self._last = {s: None for s in Stage}          # index of the last instruction of each stage
         self._pending = {s: set() for s in Stage}      # pop flags waiting for the next instruction of a stage
-        self.tokens = {"l2g": 0, "g2l": 0, "g2s": 0, "s2g": 0}
+        self.tokens = dict.fromkeys(QUEUE_STAGES, 0)
         self.max_tokens = dict(self.tokens)
         self.finished = False
 
@@ -81,6 +86,10 @@ class CommandStream:
         """Append ``insn`` (any flags already on it are kept) in ``stage``, absorbing that stage's pending pops."""
         if self.finished:
             raise ProgramError("the stream already ends with FINISH; nothing can be appended")
+        stage = Stage(stage)
+        if stage_of(insn) != stage.isa_name:  # builder misuse: its tokens would be counted on the wrong stage
+            raise ProgramError(f"{type(insn).__name__.upper()} runs in the {stage_of(insn)} stage, not the "
+                               f"{stage.isa_name} stage it was emitted in")
         flags = {f: True for f in self._pending[stage]}
         for f in flags:
             if getattr(insn, f):
@@ -186,7 +195,7 @@ class CommandStream:
 
     def stage_counts(self):
         """Instructions per stage (no-ops included)."""
-        out = {s.name.lower(): 0 for s in Stage}
+        out = dict.fromkeys(STAGES, 0)
         for s in self._stage:
-            out[Stage(s).name.lower()] += 1
+            out[Stage(s).isa_name] += 1
         return out

@@ -10,19 +10,17 @@ import numpy as np
 
 from ..errors import ISAError, ProgramError
 from ..isa import decode as isa_decode
-from ..isa.layouts import HALF_BITS, INSN_BITS
-from ..isa.opcodes import AluOp, MemId, Opcode
+from ..isa.insn import Alu, Finish, Gemm, Load, Store
+from ..isa.layouts import HALF_BITS, HEADER_FIELDS, UOP_BITS
+from ..isa.stages import INSN_BYTES
 
 __all__ = ["InsnStream", "UopDecoder", "KIND_OF_OPCODE", "INSN_BYTES"]
 
-INSN_BYTES = INSN_BITS // 8
 HALF_MASK = (1 << HALF_BITS) - 1
+OPCODE = HEADER_FIELDS["opcode"]
 
-KIND_OF_OPCODE = {Opcode.LOAD.value: "mem", Opcode.STORE.value: "mem", Opcode.GEMM.value: "gemm",
-                  Opcode.ALU.value: "alu", Opcode.FINISH.value: "finish"}
-
-# Enum-typed fields whose every value must name a member (the opcode is checked separately).
-_ENUM_VALUES = {"memory_type": frozenset(m.value for m in MemId), "alu_opcode": frozenset(m.value for m in AluOp)}
+# Raw opcode value → the layout kind (``cfg.isa.fields`` key) of the rest of the word.
+KIND_OF_OPCODE = {cls.opcode.value: cls.kind for cls in (Load, Store, Gemm, Alu, Finish)}
 
 
 def _field_columns(fields, halves):
@@ -50,11 +48,11 @@ class InsnStream:
 
     def __init__(self, cfg, image):
         self.cfg = cfg
-        words = np.ascontiguousarray(image).view("<u8").reshape(-1, 2)
+        words = np.ascontiguousarray(image).view(f"<u{HALF_BITS // 8}").reshape(-1, INSN_BYTES * 8 // HALF_BITS)
         self.count = len(words)
         halves = (words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64))
         self._words = words
-        opcode = (halves[0] & np.uint64(0b111)).astype(np.int64)
+        opcode = ((halves[0] >> np.uint64(OPCODE.offset)) & np.uint64(OPCODE.mask)).astype(np.int64)
         self.opcode = opcode.tolist()
         valid = np.zeros(self.count, dtype=bool)
         row = np.zeros(self.count, dtype=np.int64)
@@ -68,9 +66,9 @@ class InsnStream:
             used = cfg.isa.used_mask[kind]
             ok = (((lo & np.uint64(~used & HALF_MASK)) == 0)
                   & ((hi & np.uint64(~(used >> HALF_BITS) & HALF_MASK)) == 0))
-            for name, values in _ENUM_VALUES.items():
-                if name in cols:
-                    ok &= np.isin(cols[name], list(values))
+            for f in cfg.isa.fields[kind]:  # every enum field must name a member (the opcode selected the kind)
+                if f.enum is not None and f.name != OPCODE.name:
+                    ok &= np.isin(cols[f.name], [m.value for m in f.enum])
             valid[mine] = ok
             row[mine] = np.arange(mine.size)
             names = tuple(name for name in cols if name != "opcode")
@@ -100,7 +98,7 @@ class UopDecoder:
 
     def __init__(self, cfg):
         self._fields = [(f.name, f.offset, f.mask) for f in cfg.isa.fields["uop"]]
-        self._reserved = ~cfg.isa.used_mask["uop"] & 0xFFFFFFFF
+        self._reserved = ~cfg.isa.used_mask["uop"] & ((1 << UOP_BITS) - 1)
 
     def __call__(self, words, first, index, what):
         """Fields of ``words`` (uop buffer entries ``first``…), or a `ProgramError` if a reserved bit is set."""

@@ -20,7 +20,9 @@ import numpy as np
 from ..config import load_config
 from ..errors import ProgramError, VTAError
 from ..isa.insn import Alu, Finish, Gemm, Load, Store, decode_uops
+from ..isa.layouts import DEP_FLAGS
 from ..isa.opcodes import MemId
+from ..isa.stages import QUEUE_FLAGS, QUEUE_STAGES, UOP_BYTES
 from .randprog import SIZES, find_hazard, generate, interleave, noop_like, stage_of
 
 __all__ = ["Mismatch", "compare", "check_program", "is_valid", "minimise", "format_program", "main"]
@@ -137,7 +139,7 @@ def _is_noop(insn):
 
 
 def _flagless(insn):
-    return not (insn.pop_prev_dep or insn.pop_next_dep or insn.push_prev_dep or insn.push_next_dep)
+    return not any(getattr(insn, f) for f in DEP_FLAGS)
 
 
 def minimise(program, vsim, *, max_checks=400, log=None):
@@ -213,14 +215,12 @@ def _reduce_insns(insns, best, fails, rng, budget):
 def _token_pairs(insns):
     """(pusher index, push flag, popper index, pop flag) of every token: the k-th push of a queue feeds its k-th
     pop. Removing both flags of one pair leaves every other pairing unchanged."""
-    from .randprog import POP_FLAG, PUSH_FLAG, QUEUE_ENDS
     pairs = []
-    for q in QUEUE_ENDS:
-        pushes = [(k, flag) for k, i in enumerate(insns) for (st, qq), flag in PUSH_FLAG.items()
-                  if qq == q and stage_of(i) == st and getattr(i, flag)]
-        pops = [(k, flag) for k, i in enumerate(insns) for (st, qq), flag in POP_FLAG.items()
-                if qq == q and stage_of(i) == st and getattr(i, flag)]
-        pairs += [(a, fa, b, fb) for (a, fa), (b, fb) in zip(pushes, pops)]
+    for q, (src, dst) in QUEUE_STAGES.items():
+        push_flag, pop_flag = QUEUE_FLAGS[q]
+        pushes = [k for k, i in enumerate(insns) if stage_of(i) == src and getattr(i, push_flag)]
+        pops = [k for k, i in enumerate(insns) if stage_of(i) == dst and getattr(i, pop_flag)]
+        pairs += [(a, push_flag, b, pop_flag) for a, b in zip(pushes, pops)]
     return pairs
 
 
@@ -251,8 +251,8 @@ def format_program(program):
         lines.append(f"{k:4d}  {text}")
         if isinstance(insn, Load) and insn.memory_type == MemId.UOP and insn.y_size and insn.x_size:
             for y in range(insn.y_size):
-                start = (insn.dram_base + y * insn.x_stride) * 4
-                uops = decode_uops(cfg, program.dram[start:start + 4 * insn.x_size])
+                start = (insn.dram_base + y * insn.x_stride) * UOP_BYTES
+                uops = decode_uops(cfg, program.dram[start:start + UOP_BYTES * insn.x_size])
                 for x, u in enumerate(uops):
                     slot = insn.sram_base + y * insn.x_size + x
                     text = format_uop(u) if format_uop else repr(u)

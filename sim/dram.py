@@ -9,11 +9,12 @@ scatter.
 import numpy as np
 
 from ..errors import ProgramError
+from ..isa.stages import UOP_BYTES
 
 __all__ = ["check_dram", "check_run_args", "DramViews", "ELEM_DTYPES"]
 
 # numpy dtype of one lane of each buffer's element, little-endian as in DRAM ("acc8" = ACC_8BIT source data).
-ELEM_DTYPES = {"uop": np.dtype("<u4"), "inp": np.dtype(np.int8), "wgt": np.dtype(np.int8),
+ELEM_DTYPES = {"uop": np.dtype(f"<u{UOP_BYTES}"), "inp": np.dtype(np.int8), "wgt": np.dtype(np.int8),
                "acc": np.dtype("<i4"), "out": np.dtype(np.int8)}
 
 

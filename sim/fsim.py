@@ -17,6 +17,16 @@ import numpy as np
 from ..config import load_config
 from ..errors import DeadlockError, ProgramError
 from ..isa.opcodes import AluOp, MemId, Opcode
+from ..isa.stages import (
+    LOAD_TYPES,
+    MEMORY_TYPES,
+    POP_FLAGS,
+    PUSH_FLAGS,
+    QUEUES,
+    STAGE_QUEUES,
+    STORE_TYPES,
+    stage_of_fields,
+)
 from .compute import alu_run, gemm_accumulate, gemm_reset, iteration_chunks, nest_index
 from .decode import INSN_BYTES, InsnStream, UopDecoder
 from .dram import DramViews, check_dram, check_run_args
@@ -24,19 +34,14 @@ from .stats import count_insn, new_stats
 
 __all__ = ["FunctionalSim"]
 
-QUEUES = {"l2g": "load→compute", "g2l": "compute→load", "g2s": "compute→store", "s2g": "store→compute"}
 
-# Which queue each dependency flag names, per stage; None = the stage has no such queue (flag must be 0).
-STAGE_QUEUES = {
-    "load": {"pop_prev_dep": None, "pop_next_dep": "g2l", "push_prev_dep": None, "push_next_dep": "l2g"},
-    "compute": {"pop_prev_dep": "l2g", "pop_next_dep": "s2g", "push_prev_dep": "g2l", "push_next_dep": "g2s"},
-    "store": {"pop_prev_dep": "g2s", "pop_next_dep": None, "push_prev_dep": "s2g", "push_next_dep": None},
-}
-
-# LOAD memory_type → (SRAM buffer written, DRAM element kind read).
-LOAD_TARGETS = {MemId.UOP.value: ("uop", "uop"), MemId.INP.value: ("inp", "inp"), MemId.WGT.value: ("wgt", "wgt"),
-                MemId.ACC.value: ("acc", "acc"), MemId.ACC_8BIT.value: ("acc", "out")}
-PADDED_LOADS = {MemId.INP.value, MemId.ACC.value, MemId.ACC_8BIT.value}
+# The memory types by raw value (the per-instruction path gets ints from the decoder), and the subsets LOAD and
+# STORE accept, all from `vta.isa.stages`.
+MEM_TYPES = {m.value: t for m, t in MEMORY_TYPES.items()}
+LOADABLE = {m.value for m in LOAD_TYPES}
+STORABLE = {m.value for m in STORE_TYPES}
+PADDED = [m.name for m in LOAD_TYPES if MEMORY_TYPES[m].paddable]
+PADDED_NAMES = f"{', '.join(PADDED[:-1])} and {PADDED[-1]}"   # "INP, ACC and ACC_8BIT"
 PADS = ("y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1")
 # Enum lookups by raw value (calling the amaranth enum classes is slow in the per-instruction path).
 OPCODE_NAMES = {op.value: op.name for op in Opcode}
@@ -104,10 +109,10 @@ class FunctionalSim:
             queues = self._queues(stage, f, name, k)
             # Every token check comes first and the counters change only after the instruction ran, so an
             # instruction that fails has no effect at all (a stage's four flags name four different queues).
-            for flag in ("pop_prev_dep", "pop_next_dep"):
+            for flag in POP_FLAGS:
                 if f[flag]:
                     self._check_pop(queues[flag], flag, name, k)
-            for flag in ("push_prev_dep", "push_next_dep"):
+            for flag in PUSH_FLAGS:
                 if f[flag]:
                     self._check_push(queues[flag], flag, name, k)
             handler = handlers[opcode]
@@ -129,16 +134,14 @@ class FunctionalSim:
 
     @staticmethod
     def _stage(opcode, f, name, k):
-        """The stage that executes the instruction: load (LOAD INP/WGT), store (STORE) or compute (the rest)."""
+        """The stage that executes the instruction (`vta.isa.stages`); a LOAD of a type LOAD cannot fill is an error."""
         if opcode == Opcode.LOAD.value:
             mt = f["memory_type"]
-            if mt not in LOAD_TARGETS:
-                raise ProgramError(f"LOAD memory_type={MEM_NAMES[mt]} is not loadable (LOAD takes UOP, INP, WGT, "
-                                   f"ACC or ACC_8BIT)", index=k)
-            return "load" if mt in (MemId.INP.value, MemId.WGT.value) else "compute"
-        if opcode == Opcode.STORE.value:
-            return "store"
-        return "compute"
+            if mt not in LOADABLE:
+                raise ProgramError(f"LOAD memory_type={MEM_NAMES[mt]} is not loadable (LOAD takes "
+                                   f"{', '.join(m.name for m in LOAD_TYPES[:-1])} or {LOAD_TYPES[-1].name})", index=k)
+            return MEM_TYPES[mt].load_stage
+        return stage_of_fields(opcode)
 
     @staticmethod
     def _queues(stage, f, name, k):
@@ -175,16 +178,17 @@ class FunctionalSim:
         ACC_8BIT reads out-sized int8 elements and sign-extends them into acc; ACC loads never touch out.
         """
         mt = f["memory_type"]
-        buf, kind = LOAD_TARGETS[mt]
+        mtype = MEM_TYPES[mt]
+        buf, kind = mtype.buffer, mtype.dram_elem
         what = f"LOAD {MEM_NAMES[mt]}"
         y_size, x_size = f["y_size"], f["x_size"]
         if y_size == 0 or x_size == 0:
             return
-        if mt not in PADDED_LOADS:
+        if not mtype.paddable:
             for pad in PADS:
                 if f[pad]:
-                    raise ProgramError(f"{what}: {pad} must be 0 (padding is allowed for INP, ACC and ACC_8BIT "
-                                       f"only), not {f[pad]}", index=k)
+                    raise ProgramError(f"{what}: {pad} must be 0 (padding is allowed for {PADDED_NAMES} only), "
+                                       f"not {f[pad]}", index=k)
         y0, y1, x0, x1 = (f[p] for p in PADS)
         rows, pitch = y0 + y_size + y1, x0 + x_size + x1
         base, depth = f["sram_base"], self.cfg.depths[buf]
@@ -207,8 +211,9 @@ class FunctionalSim:
               for x in range(x_size):
                 dram_out_elem[dram_base + y*x_stride + x] = out[sram_base + y*x_size + x]
         """
-        if f["memory_type"] != MemId.OUT.value:
-            raise ProgramError(f"STORE memory_type must be OUT, not {MEM_NAMES[f['memory_type']]}", index=k)
+        if f["memory_type"] not in STORABLE:
+            raise ProgramError(f"STORE memory_type must be {' or '.join(m.name for m in STORE_TYPES)}, "
+                               f"not {MEM_NAMES[f['memory_type']]}", index=k)
         for pad in PADS:
             if f[pad]:
                 raise ProgramError(f"STORE: {pad} must be 0 (STORE has no padding), not {f[pad]}", index=k)

@@ -27,7 +27,9 @@ import numpy as np
 
 from ..config import load_config
 from ..isa.insn import Alu, Finish, Gemm, Load, Store, Uop, encode_program, encode_uops
+from ..isa.layouts import DEP_FLAGS
 from ..isa.opcodes import AluOp, MemId
+from ..isa.stages import INSN_BYTES, MEMORY_TYPES, QUEUE_STAGES, STAGE_POPS, STAGE_PUSHES, STAGES, stage_of
 
 __all__ = ["GenParams", "SIZES", "RandomProgram", "generate", "noop_like", "stage_of", "interleave", "find_hazard"]
 
@@ -63,27 +65,20 @@ SIZES = {
                         dram_elems=96),
 }
 
-# Which token queue each (stage, flag) names.
-POP_FLAG = {("compute", "l2g"): "pop_prev_dep", ("compute", "s2g"): "pop_next_dep",
-            ("load", "g2l"): "pop_next_dep", ("store", "g2s"): "pop_prev_dep"}
-PUSH_FLAG = {("load", "l2g"): "push_next_dep", ("compute", "g2l"): "push_prev_dep",
-             ("compute", "g2s"): "push_next_dep", ("store", "s2g"): "push_prev_dep"}
-QUEUE_ENDS = {"l2g": ("load", "compute"), "g2l": ("compute", "load"), "g2s": ("compute", "store"),
-              "s2g": ("store", "compute")}
+# The flag by which a stage pops / pushes a queue, keyed (stage, queue), and each queue's (producer, consumer);
+# views of `vta.isa.stages` in the shape the generator looks them up. `stage_of` is re-exported from there.
+POP_FLAG = {(stage, q): flag for stage, flags in STAGE_POPS.items() for flag, q in flags.items()}
+PUSH_FLAG = {(stage, q): flag for stage, flags in STAGE_PUSHES.items() for flag, q in flags.items()}
+QUEUE_ENDS = QUEUE_STAGES
 
-
-def stage_of(insn):
-    """The stage that executes ``insn``: "load", "compute" or "store"."""
-    if isinstance(insn, Load):
-        return "load" if insn.memory_type in (MemId.INP, MemId.WGT) else "compute"
-    if isinstance(insn, Store):
-        return "store"
-    return "compute"
+# The memory type whose DRAM elements fill each data region of a generated program.
+REGION_TYPES = {"uop": MemId.UOP, "inp": MemId.INP, "wgt": MemId.WGT, "acc": MemId.ACC, "acc8": MemId.ACC_8BIT,
+                "out": MemId.OUT}
 
 
 def noop_like(insn, rng=None):
     """An instruction of ``insn``'s stage that does nothing but carries the same dependency flags."""
-    flags = {f: getattr(insn, f) for f in ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")}
+    flags = {f: getattr(insn, f) for f in DEP_FLAGS}
     stage = stage_of(insn)
     if stage == "load":
         return Load(memory_type=getattr(insn, "memory_type", MemId.INP), sram_base=0, dram_base=0, y_size=0,
@@ -183,7 +178,7 @@ class _Gen:
         self.uop = [None] * depth["uop"]
         self.pushers = {q: [] for q in QUEUE_ENDS}
         self.pops = dict.fromkeys(QUEUE_ENDS, 0)
-        self.last_of_stage = {"load": -1, "compute": -1, "store": -1}
+        self.last_of_stage = dict.fromkeys(STAGES, -1)
         # DRAM data regions (element counts)
         n = p.dram_elems
         self.n_elems = {"inp": n, "wgt": n, "acc": n, "acc8": n, "out": n, "uop": max(64, p.actions * p.max_uops)}
@@ -211,7 +206,7 @@ class _Gen:
             if st == stage and getattr(insn, flag):
                 self.pushers[q].append(k)
         self.count(type(insn).__name__.upper())
-        for f in ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep"):
+        for f in DEP_FLAGS:
             if getattr(insn, f):
                 self.count(f"{stage}.{f}")
         return k
@@ -295,8 +290,7 @@ class _Gen:
         return self.region_start[kind] // self.elem_bytes(kind)
 
     def elem_bytes(self, kind):
-        return {"inp": self.cfg.inp_elem_bytes, "wgt": self.cfg.wgt_elem_bytes, "acc": self.cfg.acc_elem_bytes,
-                "acc8": self.cfg.out_elem_bytes, "out": self.cfg.out_elem_bytes, "uop": 4}[kind]
+        return MEMORY_TYPES[REGION_TYPES[kind]].dram_elem_bytes(self.cfg)
 
     def act_load_inp_wgt(self, buf):
         got = self._block(buf, buf, pads_ok=(buf == "inp"))
@@ -494,11 +488,12 @@ class _Gen:
         op = AluOp(int(self.rng.integers(len(AluOp))))
         imm = 0
         if use_imm:
+            imm_f = self.cfg.isa.field("alu", "imm")
             r = self.rng.random()
             if op == AluOp.SHR:
-                imm = self.randint(-33, 33) if r < 0.7 else self.randint(-32768, 32767)
+                imm = self.randint(-33, 33) if r < 0.7 else self.randint(imm_f.min, imm_f.max)
             else:
-                imm = self.randint(-40, 40) if r < 0.5 else self.randint(-32768, 32767)
+                imm = self.randint(-40, 40) if r < 0.5 else self.randint(imm_f.min, imm_f.max)
             if imm < 0:
                 self.count("alu.neg_imm")
         pops = ["s2g"] if self.order_after("s2g", int(self.r["out"][dst].max())) else []
@@ -613,7 +608,7 @@ def interleave(insns, rng):
     program order — a check of the generator's race freedom that does not trust its bookkeeping.
     """
     end = next((k for k, i in enumerate(insns) if isinstance(i, Finish)), len(insns) - 1)
-    queues = {"load": [], "compute": [], "store": []}
+    queues = {stage: [] for stage in STAGES}
     for insn in insns[:end]:
         queues[stage_of(insn)].append(insn)
     head = dict.fromkeys(queues, 0)
@@ -657,7 +652,7 @@ def find_hazard(program):
     insns = program.insns
     end = next((k for k, i in enumerate(insns) if isinstance(i, Finish)), len(insns) - 1)
     insns = insns[:end + 1]
-    stages = ("load", "compute", "store")
+    stages = STAGES
     pos = {}           # instruction → (stage, index within stage)
     clock = []         # per instruction: stage → instructions of that stage complete before it starts
     last = {}
@@ -706,13 +701,12 @@ def find_hazard(program):
                    f"which no earlier instruction wrote"
         return None
 
-    elem = {MemId.UOP: ("uop", 4), MemId.INP: ("inp", cfg.inp_elem_bytes), MemId.WGT: ("wgt", cfg.wgt_elem_bytes),
-            MemId.ACC: ("acc", cfg.acc_elem_bytes), MemId.ACC_8BIT: ("acc", cfg.out_elem_bytes)}
     for k, insn in enumerate(insns):
         if isinstance(insn, (Load, Store)):
             if insn.y_size == 0 or insn.x_size == 0:
                 continue
-            buf, eb = ("out", cfg.out_elem_bytes) if isinstance(insn, Store) else elem[insn.memory_type]
+            mtype = MEMORY_TYPES[insn.memory_type]
+            buf, eb = mtype.buffer, mtype.dram_elem_bytes(cfg)
             rows = [((insn.dram_base + y * insn.x_stride) * eb, (insn.dram_base + y * insn.x_stride + insn.x_size)
                      * eb) for y in range(insn.y_size)]
             if isinstance(insn, Store):
@@ -769,7 +763,7 @@ def find_hazard(program):
                         return (f"instructions {a} ({pos[a][0]}) and {b} ({pos[b][0]}) both access {buf}[{e}] "
                                 f"({'write' if wa else 'read'}/{'write' if wb else 'read'}) with no token "
                                 f"ordering them")
-    fetch = (program.insn_addr, program.insn_addr + 16 * len(program.insns))
+    fetch = (program.insn_addr, program.insn_addr + INSN_BYTES * len(program.insns))
     for k, a, b in dram_writes:
         if a < fetch[1] and fetch[0] < b:
             return f"STORE {k} writes DRAM bytes [{a}, {b}) of the instruction stream"

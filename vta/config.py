@@ -11,8 +11,20 @@ import os
 from functools import cached_property
 
 from .errors import ConfigError
+from .isa.layouts import SRAM_BASE_BITS, UOP_BITS, ISALayouts
+from .isa.stages import QUEUE_DEPTH, UOP_BYTES
 
 __all__ = ["VTAConfig", "PRESETS", "load_config"]
+
+
+def _pow2(log_name):
+    """A read-only property: 2 to the power of the attribute ``log_name``."""
+    return property(lambda self: 1 << getattr(self, log_name))
+
+
+def _bytes(bits_name):
+    """A read-only property: the attribute ``bits_name`` (a whole number of bits) in bytes."""
+    return property(lambda self: getattr(self, bits_name) // 8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,9 +57,9 @@ class VTAConfig:
         "log_block_in": (1, 6, "BLOCK_IN is 2 to 64 channels per tile"),
         "log_block_out": (1, 6, "BLOCK_OUT is 2 to 64 channels per tile"),
         "log_uop_buff_size": (5, 15, "uop depth is limited by the 64-bit GEMM word (2·log depth + 37 ≤ 64)"),
-        "log_inp_buff_size": (4, 24, "sram_base is a 16-bit field"),
-        "log_wgt_buff_size": (4, 24, "sram_base is a 16-bit field"),
-        "log_acc_buff_size": (4, 24, "sram_base is a 16-bit field"),
+        "log_inp_buff_size": (4, 24, f"sram_base is a {SRAM_BASE_BITS}-bit field"),
+        "log_wgt_buff_size": (4, 24, f"sram_base is a {SRAM_BASE_BITS}-bit field"),
+        "log_acc_buff_size": (4, 24, f"sram_base is a {SRAM_BASE_BITS}-bit field"),
         "log_bus_width": (5, 9, "the AXI data bus is 32 to 512 bits wide"),
     }
 
@@ -65,15 +77,14 @@ class VTAConfig:
                     f"LOG_{buf.upper()}_BUFF_SIZE must hold at least one {buf} element "
                     f"({getattr(self, f'{buf}_elem_bytes')} bytes, so ≥ "
                     f"{getattr(self, f'log_{buf}_buff_size') - depth}), not {getattr(self, f'log_{buf}_buff_size')}")
-            if depth > 16:
+            if depth > SRAM_BASE_BITS:
+                log_size = getattr(self, f"log_{buf}_buff_size")
                 raise ConfigError(
-                    f"LOG_{buf.upper()}_BUFF_SIZE gives a {buf} buffer of 2^{depth} elements; sram_base is 16 bits, "
-                    f"so it must be ≤ {getattr(self, f'log_{buf}_buff_size') - depth + 16}, "
-                    f"not {getattr(self, f'log_{buf}_buff_size')}")
+                    f"LOG_{buf.upper()}_BUFF_SIZE gives a {buf} buffer of 2^{depth} elements; sram_base is "
+                    f"{SRAM_BASE_BITS} bits, so it must be ≤ {log_size - depth + SRAM_BASE_BITS}, not {log_size}")
         if self.inp_elem_bits % 8 or self.out_elem_bits % 8:
             raise ConfigError("BATCH·BLOCK_IN·INP_WIDTH must be a whole number of bytes")
         # The ISA layouts check that every field fits its 64-bit half and name the key that overflows it.
-        from .isa.layouts import ISALayouts  # deferred: vta.isa imports this module
         self.__dict__["isa"] = ISALayouts(self)  # raises ConfigError naming the key whose field overflows
 
     # -- construction -------------------------------------------------------------------------------------------
@@ -107,38 +118,38 @@ class VTAConfig:
 
     # -- tile shapes ----------------------------------------------------------------------------------------------
 
-    inp_width = property(lambda self: 1 << self.log_inp_width)
-    wgt_width = property(lambda self: 1 << self.log_wgt_width)
-    acc_width = property(lambda self: 1 << self.log_acc_width)
+    inp_width = _pow2("log_inp_width")
+    wgt_width = _pow2("log_wgt_width")
+    acc_width = _pow2("log_acc_width")
     log_out_width = property(lambda self: self.log_inp_width)
-    out_width = property(lambda self: 1 << self.log_out_width)
-    batch = property(lambda self: 1 << self.log_batch)
-    block_in = property(lambda self: 1 << self.log_block_in)
-    block_out = property(lambda self: 1 << self.log_block_out)
-    bus_width = property(lambda self: 1 << self.log_bus_width)
-    bus_bytes = property(lambda self: self.bus_width // 8)
+    out_width = _pow2("log_out_width")
+    batch = _pow2("log_batch")
+    block_in = _pow2("log_block_in")
+    block_out = _pow2("log_block_out")
+    bus_width = _pow2("log_bus_width")
+    bus_bytes = _bytes("bus_width")
     # Dependency-token queues are counters in hardware; at most this many tokens may be outstanding per queue.
-    dep_queue_depth = property(lambda self: 1024)
+    dep_queue_depth = property(lambda self: QUEUE_DEPTH)
     macs_per_cycle = property(lambda self: self.batch * self.block_in * self.block_out)
     log_out_buff_size = property(lambda self: self.log_acc_buff_size + self.log_out_width - self.log_acc_width)
 
-    # Element ("tile") sizes in bits and bytes; a uop is 32 bits.
+    # Element ("tile") sizes in bits and bytes; a uop is one ISA micro-op word.
     inp_elem_bits = property(lambda self: self.inp_width * self.batch * self.block_in)
     wgt_elem_bits = property(lambda self: self.wgt_width * self.block_out * self.block_in)
     acc_elem_bits = property(lambda self: self.acc_width * self.batch * self.block_out)
     out_elem_bits = property(lambda self: self.out_width * self.batch * self.block_out)
-    uop_elem_bits = property(lambda self: 32)
+    uop_elem_bits = property(lambda self: UOP_BITS)
 
     @property
     def elem_bytes(self):
         """Bytes per element of each buffer, keyed by buffer name."""
         return {b: getattr(self, f"{b}_elem_bytes") for b in ("uop", "inp", "wgt", "acc", "out")}
 
-    inp_elem_bytes = property(lambda self: self.inp_elem_bits // 8)
-    wgt_elem_bytes = property(lambda self: self.wgt_elem_bits // 8)
-    acc_elem_bytes = property(lambda self: self.acc_elem_bits // 8)
-    out_elem_bytes = property(lambda self: self.out_elem_bits // 8)
-    uop_elem_bytes = property(lambda self: 4)
+    inp_elem_bytes = _bytes("inp_elem_bits")
+    wgt_elem_bytes = _bytes("wgt_elem_bits")
+    acc_elem_bytes = _bytes("acc_elem_bits")
+    out_elem_bytes = _bytes("out_elem_bits")
+    uop_elem_bytes = property(lambda self: UOP_BYTES)
 
     # Shapes of one element as numpy arrays: inp (BATCH, BLOCK_IN), wgt (BLOCK_OUT, BLOCK_IN),
     # acc/out (BATCH, BLOCK_OUT).
@@ -149,7 +160,7 @@ class VTAConfig:
 
     # -- buffer depths in elements (log2) -------------------------------------------------------------------------
 
-    log_uop_depth = property(lambda self: self.log_uop_buff_size - 5 + 3)
+    log_uop_depth = property(lambda self: self.log_uop_buff_size - (UOP_BYTES.bit_length() - 1))
     log_inp_depth = property(lambda self: self.log_inp_buff_size - self.log_batch - self.log_block_in
                              - self.log_inp_width + 3)
     log_wgt_depth = property(lambda self: self.log_wgt_buff_size - self.log_block_out - self.log_block_in
@@ -158,11 +169,11 @@ class VTAConfig:
                              - self.log_acc_width + 3)
     log_out_depth = property(lambda self: self.log_acc_depth)
 
-    uop_depth = property(lambda self: 1 << self.log_uop_depth)
-    inp_depth = property(lambda self: 1 << self.log_inp_depth)
-    wgt_depth = property(lambda self: 1 << self.log_wgt_depth)
-    acc_depth = property(lambda self: 1 << self.log_acc_depth)
-    out_depth = property(lambda self: 1 << self.log_out_depth)
+    uop_depth = _pow2("log_uop_depth")
+    inp_depth = _pow2("log_inp_depth")
+    wgt_depth = _pow2("log_wgt_depth")
+    acc_depth = _pow2("log_acc_depth")
+    out_depth = _pow2("log_out_depth")
 
     @property
     def depths(self):
@@ -172,7 +183,6 @@ class VTAConfig:
     @cached_property
     def isa(self):
         """The instruction-set layouts for this config (see `vta.isa.layouts.ISALayouts`)."""
-        from .isa.layouts import ISALayouts
         return ISALayouts(self)
 
     def __str__(self):

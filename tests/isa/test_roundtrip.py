@@ -62,27 +62,28 @@ def uops(cfg):
     return field_values(cfg, "uop").map(lambda v: Uop(**v))
 
 
+def assert_roundtrip(cfg, obj, enc, dec, bits):
+    """``obj`` encodes to a ``bits``-bit word that decodes back to an equal object of the same type and re-encodes
+    to the same word."""
+    word = enc(cfg, obj)
+    assert 0 <= word < 1 << bits
+    back = dec(cfg, word)
+    assert back == obj and type(back) is type(obj)
+    assert enc(cfg, back) == word
+
+
 @pytest.mark.parametrize("cfg", CONFIGS.values(), ids=CONFIGS.keys())
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
 def test_encode_decode_encode(cfg, data):
-    insn = data.draw(insns(cfg))
-    word = encode(cfg, insn)
-    assert 0 <= word < 1 << 128
-    back = decode(cfg, word)
-    assert back == insn and type(back) is type(insn)
-    assert encode(cfg, back) == word
+    assert_roundtrip(cfg, data.draw(insns(cfg)), encode, decode, 128)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS.values(), ids=CONFIGS.keys())
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_uop_encode_decode_encode(cfg, data):
-    uop = data.draw(uops(cfg))
-    word = encode_uop(cfg, uop)
-    assert 0 <= word < 1 << 32
-    assert decode_uop(cfg, word) == uop
-    assert encode_uop(cfg, decode_uop(cfg, word)) == word
+    assert_roundtrip(cfg, data.draw(uops(cfg)), encode_uop, decode_uop, 32)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS.values(), ids=CONFIGS.keys())

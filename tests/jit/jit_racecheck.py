@@ -10,20 +10,10 @@ other than program order. Micro-op ranges are read from the program's own LOAD U
 import numpy as np
 
 from vta.isa import Alu, Finish, Gemm, Load, MemId, Store, decode_uops
+from vta.isa.stages import MEMORY_TYPES, QUEUE_STAGES, STAGE_POPS, STAGE_PUSHES, STAGES, UOP_BYTES, stage_of
 
-STAGES = ("load", "compute", "store")
-POPS = {"load": {"pop_next_dep": "g2l"}, "compute": {"pop_prev_dep": "l2g", "pop_next_dep": "s2g"},
-        "store": {"pop_prev_dep": "g2s"}}
-PUSHES = {"load": {"push_next_dep": "l2g"}, "compute": {"push_prev_dep": "g2l", "push_next_dep": "g2s"},
-          "store": {"push_prev_dep": "s2g"}}
-
-
-def stage(insn):
-    if isinstance(insn, Store):
-        return "store"
-    if isinstance(insn, Load) and insn.memory_type in (MemId.INP, MemId.WGT):
-        return "load"
-    return "compute"
+# The routing the checker models is the ISA's own table (test_jit_builder imports these names too).
+POPS, PUSHES, stage = STAGE_POPS, STAGE_PUSHES, stage_of
 
 
 def _nest_range(insn, uops, which):
@@ -45,8 +35,7 @@ def accesses(cfg, insn, uops):
         rows = insn.y_pad_0 + insn.y_size + insn.y_pad_1
         pitch = insn.x_pad_0 + insn.x_size + insn.x_pad_1
         n = rows * pitch if isinstance(insn, Load) else insn.y_size * insn.x_size
-        buf = {MemId.INP: "inp", MemId.WGT: "wgt", MemId.ACC: "acc", MemId.ACC_8BIT: "acc", MemId.UOP: "uop",
-               MemId.OUT: "out"}[insn.memory_type]
+        buf = MEMORY_TYPES[insn.memory_type].buffer
         out.append((buf, insn.sram_base, insn.sram_base + n - 1, isinstance(insn, Load)))
     elif isinstance(insn, (Gemm, Alu)):
         if insn.uop_bgn >= insn.uop_end or insn.iter_out == 0 or insn.iter_in == 0:
@@ -67,7 +56,7 @@ def accesses(cfg, insn, uops):
 def find_races(cfg, insns, dram, uop_sram=None):
     """List of human-readable races (empty if the program is race-free). ``uop_sram``: initial uop SRAM words."""
     uops = list(uop_sram) if uop_sram is not None else [None] * cfg.uop_depth
-    queues = {q: [] for q in ("l2g", "g2l", "g2s", "s2g")}   # FIFO of vector clocks at push
+    queues = {q: [] for q in QUEUE_STAGES}                   # FIFO of vector clocks at push
     pos = {s: -1 for s in STAGES}
     clock = {s: {t: -1 for t in STAGES} for s in STAGES}    # what each stage knows is complete
     events = []                                              # (stage, position, start clock, accesses, index)
@@ -83,7 +72,7 @@ def find_races(cfg, insns, dram, uop_sram=None):
         pos[s] += 1
         start = dict(clock[s])
         if isinstance(insn, Load) and insn.memory_type == MemId.UOP and insn.x_size and insn.y_size:
-            words = dram[insn.dram_base * 4:(insn.dram_base + insn.x_size) * 4]
+            words = dram[insn.dram_base * UOP_BYTES:(insn.dram_base + insn.x_size) * UOP_BYTES]
             uops[insn.sram_base:insn.sram_base + insn.x_size] = decode_uops(cfg, words)
         events.append((s, pos[s], start, accesses(cfg, insn, uops), k))
         clock[s][s] = pos[s]
