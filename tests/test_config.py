@@ -1,5 +1,5 @@
-"""VTAConfig: presets against the literal numbers of upstream's ISA (/work/shared/ISA.md section 1), upstream-style
-JSON loading, and the errors for every kind of bad config."""
+"""VTAConfig: presets against the literal numbers of upstream's ISA (docs/upstream-isa.md, "Configuration keys" and
+"Derived sizes"), upstream-style JSON loading, and the errors for every kind of bad config."""
 
 import dataclasses
 import json

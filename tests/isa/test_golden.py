@@ -1,5 +1,5 @@
 """Golden instruction words for the default config, built by hand from the bit table of upstream's ISA
-(/work/shared/ISA.md section 2), checked against the encoder and the decoder in both directions.
+(docs/upstream-isa.md, "Instruction encoding"), checked against the encoder and the decoder in both directions.
 
 Every expected integer here is written as explicit ``value << bit`` sums (or literal hex) from that table, never
 computed from the project's layouts, so a wrong offset or width in `vta.isa.layouts` fails these tests.
