@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from .ops import macs_of
+from .steps import Add, Concat, Gemm, Layout
 
 __all__ = ["Report", "build_report"]
 
@@ -89,7 +90,7 @@ def build_report(cm, run, device_name):
         if main is not None and main.device == "vta":
             placement = "VTA"
             on_vta += macs
-        elif main is not None and main.kind in ("layout", "concat"):
+        elif isinstance(main, (Layout, Concat)):
             placement = "host-int8"
         else:
             placement = "CPU-fp32"
@@ -97,22 +98,20 @@ def build_report(cm, run, device_name):
                "reason": main.reason if main is not None else "", "macs": macs,
                "output_shape": list(g.shapes.get(n.outputs[0], ())),
                "folded": n.attr("_folded", [])}
-        if main is not None and main.kind in ("conv", "dense"):
-            p = main.params
-            row["scales"] = f"{_fmt_e(p['e_x'])},{_fmt_e(p['e_w'])}→{_fmt_e(p['e_y'])}"
-            sh = p["shift"]
+        if isinstance(main, Gemm):
+            row["scales"] = f"{_fmt_e(main.e_x)},{_fmt_e(main.e_w)}→{_fmt_e(main.e_y)}"
+            sh = main.shift
             row["shift"] = int(sh) if not np.ndim(sh) else sorted({int(v) for v in np.unique(sh)})
-            row["weight_scales"] = p["gran"]
-            row["weight_rounding"] = p["w_round"]
-            row["weight_values"] = "fitted floor/ceil" if p.get("w_fit") else "nearest"
-            row["bias_corrected"] = bool(p.get("bias_corr"))
-            row["exp_in"], row["exp_out"] = int(p["e_x"]), int(p["e_y"])
-            row["exp_weight"] = p["e_w"].tolist() if np.ndim(p["e_w"]) else int(p["e_w"])
-            if p["bias_clipped"]:
-                row["bias_clipped"] = int(p["bias_clipped"])
-        elif main is not None and main.kind == "add":
-            p = main.params
-            row["shift"] = f"{p['a_shift']},{p['b_shift']}→{p['shift']}"
+            row["weight_scales"] = main.gran
+            row["weight_rounding"] = main.w_round
+            row["weight_values"] = "fitted floor/ceil" if main.w_fit else "nearest"
+            row["bias_corrected"] = bool(main.bias_corr)
+            row["exp_in"], row["exp_out"] = int(main.e_x), int(main.e_y)
+            row["exp_weight"] = main.e_w.tolist() if np.ndim(main.e_w) else int(main.e_w)
+            if main.bias_clipped:
+                row["bias_clipped"] = int(main.bias_clipped)
+        elif isinstance(main, Add):
+            row["shift"] = f"{main.a_shift},{main.b_shift}→{main.shift}"
         if n.outputs[0] in prog.exps:
             row["exp_out"] = int(prog.exps[n.outputs[0]])
             row["scales"] = row.get("scales", f"→{_fmt_e(prog.exps[n.outputs[0]])}")

@@ -1,35 +1,30 @@
-"""``vta.compiler.compile``: import → optimize → partition → calibrate → (search) → quantized program →
-a `CompiledModel` that runs it on a VTA device (fsim or Verilator) with the host doing what VTA cannot.
+"""`CompiledModel`: a quantized program bound to its graph, runnable on any device.
 
-    cm = vta.compiler.compile("model.onnx", config="default", calibration=x_calib, device="fsim")
-    y, = cm.run(x)            # float32 outputs, shaped like onnxruntime's (a list, one entry per graph output)
-    print(cm.report())        # per-layer placement, MACs, scales/shifts, quantization error, cycles
+`run` executes the program with its VTA steps on a device — a name ("fsim", "verilator") or any
+`vta.device.Device` — keeping one runtime per device (created on first use, closed by `close` or by leaving a
+``with`` block) and the per-layer statistics of every run for `report`. `simulate` computes the same outputs with
+the bit-exact numpy model, `run_float` the FP32 reference.
 """
 
 import dataclasses
-import sys
 import time
 
 import numpy as np
 
-from ..config import load_config
-from ..devices import device_name as _device_name
-from .ir import CompileError
-from .lower import VTAExecutor
-from .onnx_import import from_onnx, from_torch
-from .ops import run_graph
-from .partition import partition
-from .passes import optimize
+from .compiler.ir import CompileError
+from .compiler.lower import VTAExecutor
+from .compiler.ops import run_graph
+from .compiler.program import run_program
+from .compiler.report import build_report
+from .compiler.steps import Gemm, qkey
+from .devices import device_name as _device_name
+from .jit import Runtime
+from .quant.plan import LayerChoice
 
-__all__ = ["compile", "CompiledModel", "DeviceRun"]
-
-
-def _is_torch_module(m):
-    torch = sys.modules.get("torch")     # a torch module can only exist if torch was imported already
-    return torch is not None and isinstance(m, torch.nn.Module)
+__all__ = ["CompiledModel", "DeviceRun", "model_feeds", "batch_chunks"]
 
 
-def _feeds(g, x, what):
+def model_feeds(g, x, what):
     """Normalize user data to {input name: array} with the model's dtypes."""
     if isinstance(x, dict):
         missing = [i for i in g.inputs if i not in x]
@@ -50,7 +45,7 @@ def _feeds(g, x, what):
     return feeds
 
 
-def _chunks(g, feeds, batch_size):
+def batch_chunks(g, feeds, batch_size):
     """Split feeds along the batch axis: by the model's fixed batch, or by ``batch_size`` when it is dynamic.
     Inputs whose declared first dimension is not the batch (e.g. a broadcast operand) are passed whole."""
     first = g.inputs[0]
@@ -63,86 +58,6 @@ def _chunks(g, feeds, batch_size):
         raise CompileError(f"the model has a fixed batch of {step}; got {n} samples (not a multiple)")
     batched = [k for k in feeds if len(g.shapes[k]) and g.shapes[k][0] == g.shapes[first][0] and len(feeds[k]) == n]
     return [{k: (v[i:i + step] if k in batched else v) for k, v in feeds.items()} for i in range(0, n, step)]
-
-
-def compile(model, config="default", calibration=None, device="fsim", *, example_input=None, labels=None,
-            search=True, plan=None, first_layer_host=False, offload_all=False,
-            act_calibration=("percentile", "ceil"), batch_size=64, host_gain=0.01, refine=True, progress=False,
-            runtime=None):
-    """Compile ``model`` for VTA.
-
-    ``model``: an ONNX path / bytes / ``onnx.ModelProto`` or a ``torch.nn.Module`` (then ``example_input``).
-    ``calibration``: input samples (array, or dict by input name) used to choose int8 scales; needed unless
-    the model is integer-only. ``labels``: optional calibration labels (the search then maximises accuracy;
-    otherwise agreement with the FP32 model). ``search``: HAGO-style greedy per-layer search (else the plan as
-    given / the defaults: ``act_calibration`` method and rounding for every activation, per-tensor ceil-rounded
-    weight scales). ``first_layer_host``: keep the first conv/dense in float on the CPU (upstream relay's
-    ``skip_conv_layers=[0]``). ``refine``: let the search also decide, per layer, empirical bias correction and
-    weight rounding fitted to the layer's output on the calibration data (`vta.quant.refine`).
-    ``offload_all``: run ReLU/MaxPool on VTA even when their input comes from the
-    host in float (quantizing it first); by default they stay where their input is. ``device``: "fsim",
-    "verilator" or a `vta.device.Device`, where `CompiledModel.run` runs by default (it can run anywhere);
-    ``runtime``: an existing `vta.jit.Runtime` to run on by default (shared: the model never closes it).
-    """
-    from ..quant.calibrate import collect  # vta.quant imports vta.compiler's IR: import it late
-    from ..quant.hardware import HardwareDesc
-    from ..quant.program import Plan, build_program
-    t0 = time.perf_counter()
-    cfg = load_config(config)
-    hw = HardwareDesc.from_config(cfg)
-    proto = None
-    if _is_torch_module(model):
-        g, proto = from_torch(model, example_input)
-    else:
-        from .onnx_import import load_onnx
-        proto = load_onnx(model)
-        g = from_onnx(proto)
-    optimize(g)
-    caps = partition(g, cfg)
-    base = plan.copy() if plan is not None else Plan(default_act=tuple(act_calibration),
-                                                     first_layer_host=first_layer_host, offload_all=offload_all)
-    stats, batches, ref, history, evals = {}, [], None, [], 0
-    if calibration is not None:
-        feeds = _feeds(g, calibration, "calibration")
-        batches = _chunks(g, feeds, max(batch_size, 256))
-        envs = []
-        tensors = [t for t in g.shapes if t not in g.consts]
-
-        def run_float(b):
-            env = run_graph(g, b)
-            envs.append({o: env[o] for o in g.outputs})
-            return env
-        stats = collect(run_float, batches, tensors)
-        ref = np.concatenate([e[g.outputs[0]] for e in envs])
-        if labels is not None:
-            labels = np.asarray(labels).reshape(-1)
-            if len(labels) != len(ref):
-                raise CompileError(f"labels has {len(labels)} entries, calibration {len(ref)} samples")
-        if search:
-            from ..quant.search import greedy_search
-            wrap = None
-            if progress:
-                from tqdm import tqdm
-                wrap = lambda pts: tqdm(pts, desc="quantization search", unit="choice", leave=False)
-            base, history, evals = greedy_search(g, caps, stats, hw, batches, ref, labels, base, host_gain,
-                                                 progress=wrap, refine=refine)
-        elif any(base.needs_fit(n.name) and n.name not in base.fits for n in g.nodes):
-            from ..quant.search import fit_plan
-            base = fit_plan(g, caps, stats, hw, batches, base)
-    try:
-        prog = build_program(g, caps, base, stats, hw)
-    except CompileError as e:
-        if calibration is None and "calibration" in str(e):
-            raise CompileError(f"{e}: pass calibration=… samples (the model has float tensors that VTA needs "
-                               f"as int8)") from None
-        raise
-    cm = CompiledModel(g, proto, cfg, hw, caps, base, prog, device, runtime, batch_size)
-    cm.search_history, cm.search_evals = history, evals
-    cm.calib_stats = stats
-    if batches:
-        cm._measure_error(batches)
-    cm.compile_seconds = time.perf_counter() - t0
-    return cm
 
 
 @dataclasses.dataclass
@@ -189,7 +104,6 @@ class CompiledModel:
         key = self._key(device)
         run = self._runs.get(key)
         if run is None or run.runtime is None:
-            from ..jit import Runtime
             rt = Runtime(self.cfg, device=device, dram_bytes=self.dram_bytes())
             if run is None:
                 run = self._runs[key] = DeviceRun(_device_name(device), rt, True, VTAExecutor(rt))
@@ -217,9 +131,9 @@ class CompiledModel:
         per = self.batch_size if getattr(g, "dynamic_batch", False) else 1
         need = 0
         for st in self.program.steps:
-            if st.device != "vta" or st.node is None:
+            if not st.on_vta or st.node is None:
                 continue
-            w = st.params.get("w")
+            w = st.w if isinstance(st, Gemm) else None
             acts = sum(int(np.prod(g.shapes.get(t.split("@")[0], (1,)))) for t in st.inputs if t) + \
                 4 * int(np.prod(g.shapes.get(st.node.outputs[0], (1,))))
             need = max(need, (0 if w is None else w.size) + per * acts)
@@ -234,16 +148,15 @@ class CompiledModel:
     def output_names(self):
         return list(self.graph.outputs)
 
-    def _run(self, x, vta, progress=False, what="input", label="simulating"):
-        from ..quant.program import run_program
+    def _run(self, x, executor, progress=False, what="input", label="simulating"):
         g = self.graph
-        chunks = _chunks(g, _feeds(g, x, what), self.batch_size)
+        chunks = batch_chunks(g, model_feeds(g, x, what), self.batch_size)
         if progress:
             from tqdm import tqdm
             chunks = tqdm(chunks, desc=label, unit="batch")
         outs = []
         for c in chunks:
-            env = run_program(self.program, c, g.consts, vta=vta)
+            env = run_program(self.program, c, g.consts, executor)
             outs.append([np.asarray(env[k], np.float32) for k in self.program.outputs])
         return [np.concatenate([o[i] for o in outs]) for i in range(len(g.outputs))]
 
@@ -265,7 +178,7 @@ class CompiledModel:
     def run_float(self, x):
         """FP32 outputs of the optimized graph on the host (the reference the quantizer calibrates against)."""
         g = self.graph
-        outs = [run_graph(g, c, keep=False) for c in _chunks(g, _feeds(g, x, "input"), 256)]
+        outs = [run_graph(g, c, keep=False) for c in batch_chunks(g, model_feeds(g, x, "input"), 256)]
         return [np.concatenate([o[name] for o in outs]).astype(np.float32) for name in g.outputs]
 
     def predict(self, x, progress=False, device=None):
@@ -274,13 +187,12 @@ class CompiledModel:
 
     def _measure_error(self, batches):
         """Relative RMS error of every int8 tensor (dequantized) against FP32 on the calibration set."""
-        from ..quant.program import run_program
         g, num, den = self.graph, {}, {}
         for b in batches[:2]:
             ref = run_graph(g, b)
             env = run_program(self.program, b, g.consts)
             for t, e in self.program.exps.items():
-                k = t + "@q"
+                k = qkey(t)
                 if k in env and t in ref:
                     d = env[k].astype(np.float64) * 2.0 ** e - ref[t]
                     num[t] = num.get(t, 0.0) + float(np.sum(d * d))
@@ -290,12 +202,10 @@ class CompiledModel:
     def report(self, device=None):
         """A `vta.compiler.report.Report` (``str()`` is a table, ``to_dict()`` JSON-ready) with the statistics of
         the runs on ``device`` (default: the device of the last `run`; none yet: the compile-time device)."""
-        from .report import build_report
         key = self._last_key if device is None else self._key(device)
         run = self._runs.get(key) if key is not None else None
         name = run.name if run is not None else _device_name(self.device if device is None else device)
         return build_report(self, run, name)
 
     def layer_choice(self, name):
-        from ..quant.program import LayerChoice
         return self.plan.layers.get(name, LayerChoice())

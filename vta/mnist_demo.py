@@ -1,5 +1,5 @@
-"""The model demo (what ``vta demo`` runs): compile the shipped MNIST CNN for VTA, run the held-out images on the
-functional simulator, print FP32 vs VTA int8 vs onnxruntime int8 accuracy, the VTA cycles per image from a
+"""The model demo (what ``vta demo`` runs by default): compile the shipped MNIST CNN for VTA, run the held-out
+images on the functional simulator, print FP32 vs VTA int8 vs onnxruntime int8 accuracy, the VTA cycles per image from a
 cycle-accurate Verilator run of one image, and where each layer ran.
 
 The first Verilator run per hardware design builds a model (about 2 minutes for the default config on 2 cores,
@@ -13,11 +13,18 @@ device run fails — else 0.
 """
 
 import contextlib
+import os
 import sys
 import threading
 import time
 
 import numpy as np
+
+from .api import compile as vta_compile
+from .compiler.datasets import load, model_path
+from .config import load_config
+from .devices import open_device
+from .errors import VTAError
 
 __all__ = ["main"]
 
@@ -56,9 +63,8 @@ class _Ticker:
 
 def _open_verilator(cfg, p, out):
     """A VerilatorSim of ``cfg`` (built if needed, saying so), or (None, why) when it cannot run here."""
-    from ..errors import VTAError
     try:
-        from ..sim.build import cached_model_for_source, source_key
+        from .sim.build import cached_model_for_source, source_key
         cached = cached_model_for_source(source_key(cfg, top="vta_core", trace=False), trace=False) is not None
     except (ImportError, OSError, VTAError):
         cached = False
@@ -67,7 +73,6 @@ def _open_verilator(cfg, p, out):
           f"minutes for the default config), cached afterwards in {_safe_cache_root()}")
     t = time.monotonic()
     try:
-        from ..devices import open_device
         if cached:
             dev = open_device("verilator", cfg)
         else:
@@ -81,7 +86,7 @@ def _open_verilator(cfg, p, out):
 
 def _safe_cache_root():
     try:
-        from ..sim.build import cache_root
+        from .sim.build import cache_root
         return cache_root()
     except (ImportError, OSError):  # only used in a message
         return "~/.cache/amaranth-vta/verilator"
@@ -91,12 +96,6 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
     """Run the demo; see the module docstring. ``images``: evaluate only the first N held-out images (all 1,000
     by default); ``verilator``: also run ``verilator_images`` image(s) on Verilator for cycle counts (when
     ``device`` is "verilator" the held-out run itself gives them)."""
-    import os
-
-    import vta.compiler as vc
-
-    from ..config import load_config
-    from .datasets import load, model_path
     out = out or sys.stdout
     p = lambda *a: (print(*a, file=out), out.flush())
     cfg = load_config(config)
@@ -112,7 +111,7 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
     p("compiling: import ONNX → fold/fuse → partition VTA/CPU → calibrate → HAGO-style search over per-layer int8 "
       "choices …")
     t = time.perf_counter()
-    cm = vc.compile(path, config=cfg, calibration=calib, labels=clab, device=device, progress=True)
+    cm = vta_compile(path, config=cfg, calibration=calib, labels=clab, device=device, progress=True)
     p(f"  compiled in {time.perf_counter() - t:.1f} s ({cm.graph.summary()}; {cm.search_evals} plans scored)")
     fp = cm.run_float(xte)[0]
     with contextlib.ExitStack() as opened:       # closes the Verilator device and then the model's runtimes
@@ -123,7 +122,6 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
 def _evaluate(cm, cfg, path, calib, xte, yte, fp, device, verilator, verilator_images, p, out, opened):
     """Run the held-out images on ``device`` (and, from fsim, a few on Verilator for cycles); print the tables.
     Devices opened here are closed by ``opened`` (an `ExitStack`)."""
-    from ..errors import VTAError
     dev = device
     if device == "verilator":
         dev, why = _open_verilator(cfg, p, out)
@@ -142,7 +140,7 @@ def _evaluate(cm, cfg, path, calib, xte, yte, fp, device, verilator, verilator_i
     exact = bool(np.array_equal(q, cm.simulate(xte)[0]))
     acc_fp, acc_q = float(np.mean(fp.argmax(1) == yte)), float(np.mean(q.argmax(1) == yte))
     try:
-        from .baseline import ort_int8_table
+        from .compiler.baseline import ort_int8_table
         ort = ort_int8_table(path, calib, xte, yte)
     except ImportError as e:
         ort = None
