@@ -2,8 +2,8 @@
 `CompiledModel` that runs it on a VTA device (fsim, Verilator, an FPGA) with the host doing what VTA cannot.
 
 It ties the compiler (`vta.compiler`: IR, passes, partitioning, program steps) to the quantizer (`vta.quant`:
-calibration, plans, search), which builds on the compiler — so neither imports this module, and this module is
-the only place that imports both.
+calibration, plans, search), which builds on the compiler. Living above both (with `vta.compiled`), it keeps the
+import graph acyclic: ``vta.compiler`` ← ``vta.quant`` ← ``vta.api``.
 
     cm = vta.compile("model.onnx", config="default", calibration=x_calib, device="fsim")
     y, = cm.run(x)            # float32 outputs, shaped like onnxruntime's (a list, one entry per graph output)
