@@ -24,7 +24,7 @@ from vta.compiler.baseline import METHODS, force_pow2, ort_accuracy, ort_quantiz
 
 
 def run(models, device, n_calib, limit, log=print):
-    import vta.compiler as vc
+    import vta
     from vta.compiler.datasets import load, model_path
     rows = []
     for name in models:
@@ -38,7 +38,7 @@ def run(models, device, n_calib, limit, log=print):
         res = {"model": name, "test_images": len(xte), "calib_images": len(calib)}
         res["FP32 (onnxruntime)"] = ort_accuracy(raw, xte, yte)
         t = time.perf_counter()
-        cm = vc.compile(path, calibration=calib, labels=clab, device=device)
+        cm = vta.compile(path, calibration=calib, labels=clab, device=device)
         res["compile_seconds"] = time.perf_counter() - t
         t = time.perf_counter()
         out = cm.run(xte, progress=True)[0]
@@ -52,7 +52,7 @@ def run(models, device, n_calib, limit, log=print):
                           ("VTA int8 (simulated, no search: percentile/ceil)", dict(search=False)),
                           ("VTA int8 (simulated, upstream-style: max, first layer on CPU)",
                            dict(search=False, act_calibration=("max", "ceil"), first_layer_host=True))):
-            c2 = vc.compile(path, calibration=calib, **kw)
+            c2 = vta.compile(path, calibration=calib, **kw)
             res[label] = float(np.mean(c2.simulate(xte)[0].argmax(1) == yte))
         for method in METHODS:
             q = ort_quantize(path, calib, method)

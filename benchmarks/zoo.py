@@ -28,12 +28,12 @@ def run_one(path, device="fsim", run=True, runtime=None):
     import onnx
     import onnxruntime as ort
 
-    import vta.compiler as vc
+    import vta
     m = onnx.load(path)
     x = np.random.default_rng(0).uniform(0, 1, (1, 3, 224, 224)).astype(np.float32)
     res = {"model": os.path.basename(path)[6:-5]}
     t = time.perf_counter()
-    cm = vc.compile(m, calibration=x, search=False, device=device, runtime=runtime)
+    cm = vta.compile(m, calibration=x, search=False, device=device, runtime=runtime)
     res["compile_s"] = time.perf_counter() - t
     rep = cm.report()
     res["gmacs"] = rep.summary["total_macs"] / 1e9

@@ -3,7 +3,7 @@ int8 activations and weights, symmetric, per-tensor, calibrated by MinMax / Entr
 models with every scale rounded up to a power of two (`force_pow2`: weights and biases re-quantized to the new
 scales, bias scale = input scale × weight scale), the constraint VTA's shift-only requantization imposes.
 
-Used by the model demo (`vta.compiler.demo`) and ``benchmarks/accuracy.py``; both give onnxruntime exactly the
+Used by the model demo (`vta.mnist_demo`) and ``benchmarks/accuracy.py``; both give onnxruntime exactly the
 calibration images the VTA compiler gets.
 """
 

@@ -149,11 +149,6 @@ class Graph:
             counts[n.op] = counts.get(n.op, 0) + 1
         return ", ".join(f"{k}×{v}" for k, v in sorted(counts.items()))
 
-    def copy(self):
-        return Graph([dataclasses.replace(n, inputs=list(n.inputs), outputs=list(n.outputs), attrs=dict(n.attrs))
-                      for n in self.nodes], list(self.inputs), list(self.outputs), dict(self.consts),
-                     dict(self.shapes), dict(self.dtypes), self.name)
-
 
 def as_int_list(v):
     return [int(e) for e in np.asarray(v).reshape(-1)]

@@ -10,7 +10,9 @@ import dataclasses
 import numpy as np
 
 from ..errors import VTAError
-from .ops import conv_params, pool_params
+from ..jit.schedule import ConvGeometry, default_conv2d_schedule
+from .geometry import ConvGeom
+from .ops import pool_params
 
 __all__ = ["Capability", "partition", "LAYOUT_OPS"]
 
@@ -21,8 +23,7 @@ LAYOUT_OPS = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identi
 class Capability:
     vta: bool
     reason: str
-    prepad: tuple = None     # asymmetric conv padding done on the host first: (t, l, b, r)
-    groups: int = 1          # a grouped conv runs as this many separate VTA convolutions
+    geom: object = None      # a convolution's `ConvGeom` (asymmetric padding done on the host first, groups)
 
 
 def _conv(node, g, cfg):
@@ -31,23 +32,19 @@ def _conv(node, g, cfg):
         return Capability(False, "weights are not constant (VTA needs them quantized ahead of time)")
     if len(node.inputs) > 2 and node.inputs[2] and node.inputs[2] not in g.consts:
         return Capability(False, "bias is not constant")
-    strides, pads, dil, group = conv_params(node, xs, ws)
+    geom = ConvGeom.of(node, xs, ws)
+    group = geom.groups
     cg, og = xs[1] // group, ws[0] // group
     if group != 1 and (cg < cfg.block_in or og < cfg.block_out):
         return Capability(False, f"grouped convolution (group={group}, {cg} input / {og} output channels per group) "
                                  f"would fill under one {cfg.block_in}×{cfg.block_out} GEMM block per group")
-    if max(dil) > 1:
-        return Capability(False, f"dilated convolution (dilations={dil}) is not supported by the VTA conv2d operator")
-    t, l, b, r = pads
-    prepad = None
-    if (t, l) != (b, r):
-        prepad = (t, l, b, r)
-    from ..jit.schedule import ConvGeometry, default_conv2d_schedule
+    if max(geom.dilations) > 1:
+        return Capability(False, f"dilated convolution (dilations={list(geom.dilations)}) is not supported by the "
+                                 f"VTA conv2d operator")
     try:
-        ph, pw = (0, 0) if prepad else (t, l)
-        h, w = (xs[2] + t + b, xs[3] + l + r) if prepad else (xs[2], xs[3])
-        geo = ConvGeometry.of(cfg, 1, cg, h, w, og, ws[2], ws[3], tuple(strides), (ph, pw))
-        default_conv2d_schedule(cfg, geo)
+        h, w = geom.device_in_hw
+        jit_geom = ConvGeometry.of(cfg, 1, cg, h, w, og, ws[2], ws[3], geom.strides, geom.device_padding)
+        default_conv2d_schedule(cfg, jit_geom)
     except VTAError as e:  # a ScheduleError or geometry limit of the JIT, reported verbatim
         return Capability(False, f"the JIT cannot schedule it: {e}")
     big = _fits_dram(ws, xs, g.shapes[node.outputs[0]], "conv")
@@ -59,9 +56,9 @@ def _conv(node, g, cfg):
     why = f"int8 conv2d on the GEMM core ({ws[0]}×{xs[1]}×{ws[2]}×{ws[3]})"
     if group > 1:
         why += f" as {group} group convolutions"
-    if prepad:
-        why += f"; asymmetric padding {prepad} applied on the host first"
-    return Capability(True, why, prepad, group)
+    if geom.prepad:
+        why += f"; asymmetric padding {geom.prepad} applied on the host first"
+    return Capability(True, why, geom)
 
 
 MAX_OP_DRAM = 256 << 20   # the largest DRAM footprint of one operator the compiler will place on VTA
@@ -130,8 +127,7 @@ def partition(g, cfg):
             c = Capability(True, "exact integer GEMM on VTA while operands and results fit int8")
             if n.op == "ConvInteger":
                 ci = _conv(n, g, cfg) if n.inputs[1] in g.consts else Capability(False, "weights are not constant")
-                if not ci.vta:
-                    c = ci
+                c = ci if not ci.vta else dataclasses.replace(c, geom=ci.geom)
             elif n.inputs[1] not in g.consts or len(g.shapes[n.inputs[0]]) != 2 or len(g.shapes[n.inputs[1]]) != 2:
                 c = Capability(False, "MatMulInteger needs a 2-D input and constant 2-D weights on VTA")
         elif n.op in LAYOUT_OPS:

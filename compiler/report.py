@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from .ops import macs_of
+from .steps import Add, Concat, Gemm, Layout
 
 __all__ = ["Report", "build_report"]
 
@@ -73,13 +74,13 @@ def _fmt_e(e):
     return f"2^{int(e)}"
 
 
-def build_report(cm):
+def build_report(cm, run, device_name):
     g, prog = cm.graph, cm.program
     by_node = {}
     for st in prog.steps:
         if st.node is not None:
             by_node.setdefault(st.node.name, []).append(st)
-    ex = cm.executor.stats if cm.executor is not None else {}
+    ex = run.executor.stats if run is not None else {}
     layers, total, on_vta, cycles_all, cycles_known = [], 0, 0, 0, True
     for n in g.nodes:
         steps = by_node.get(n.name, [])
@@ -89,7 +90,7 @@ def build_report(cm):
         if main is not None and main.device == "vta":
             placement = "VTA"
             on_vta += macs
-        elif main is not None and main.kind in ("layout", "concat"):
+        elif isinstance(main, (Layout, Concat)):
             placement = "host-int8"
         else:
             placement = "CPU-fp32"
@@ -97,22 +98,20 @@ def build_report(cm):
                "reason": main.reason if main is not None else "", "macs": macs,
                "output_shape": list(g.shapes.get(n.outputs[0], ())),
                "folded": n.attr("_folded", [])}
-        if main is not None and main.kind in ("conv", "dense"):
-            p = main.params
-            row["scales"] = f"{_fmt_e(p['e_x'])},{_fmt_e(p['e_w'])}→{_fmt_e(p['e_y'])}"
-            sh = p["shift"]
+        if isinstance(main, Gemm):
+            row["scales"] = f"{_fmt_e(main.e_x)},{_fmt_e(main.e_w)}→{_fmt_e(main.e_y)}"
+            sh = main.shift
             row["shift"] = int(sh) if not np.ndim(sh) else sorted({int(v) for v in np.unique(sh)})
-            row["weight_scales"] = p["gran"]
-            row["weight_rounding"] = p["w_round"]
-            row["weight_values"] = "fitted floor/ceil" if p.get("w_fit") else "nearest"
-            row["bias_corrected"] = bool(p.get("bias_corr"))
-            row["exp_in"], row["exp_out"] = int(p["e_x"]), int(p["e_y"])
-            row["exp_weight"] = p["e_w"].tolist() if np.ndim(p["e_w"]) else int(p["e_w"])
-            if p["bias_clipped"]:
-                row["bias_clipped"] = int(p["bias_clipped"])
-        elif main is not None and main.kind == "add":
-            p = main.params
-            row["shift"] = f"{p['a_shift']},{p['b_shift']}→{p['shift']}"
+            row["weight_scales"] = main.gran
+            row["weight_rounding"] = main.w_round
+            row["weight_values"] = "fitted floor/ceil" if main.w_fit else "nearest"
+            row["bias_corrected"] = bool(main.bias_corr)
+            row["exp_in"], row["exp_out"] = int(main.e_x), int(main.e_y)
+            row["exp_weight"] = main.e_w.tolist() if np.ndim(main.e_w) else int(main.e_w)
+            if main.bias_clipped:
+                row["bias_clipped"] = int(main.bias_clipped)
+        elif isinstance(main, Add):
+            row["shift"] = f"{main.a_shift},{main.b_shift}→{main.shift}"
         if n.outputs[0] in prog.exps:
             row["exp_out"] = int(prog.exps[n.outputs[0]])
             row["scales"] = row.get("scales", f"→{_fmt_e(prog.exps[n.outputs[0]])}")
@@ -137,6 +136,6 @@ def build_report(cm):
                "compile_seconds": cm.compile_seconds, "search_evals": cm.search_evals,
                "search_changes": [h["change"] for h in cm.search_history[1:]],
                "cycles": cycles_all if (ex and cycles_known) else None,
-               "samples_run": cm.samples_run,
+               "samples_run": run.samples_run if run is not None else 0,
                "hardware": cm.hw.to_dict()}
-    return Report(g.name, cm.cfg.name, str(cm.device), layers, summary)
+    return Report(g.name, cm.cfg.name, device_name, layers, summary)

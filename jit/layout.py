@@ -38,12 +38,10 @@ def unpack_nchw(packed, n, c):
 
 
 def pack_oihw(w, block_out, block_in):
-    """OIHW → ``(O', I', KH, KW, block_out, block_in)``, zero-padded to whole blocks."""
-    o, i, kh, kw = w.shape
-    ob, ib = ceil_div(o, block_out), ceil_div(i, block_in)
-    padded = np.zeros((ob * block_out, ib * block_in, kh, kw), dtype=w.dtype)
-    padded[:o, :i] = w
-    return np.ascontiguousarray(padded.reshape(ob, block_out, ib, block_in, kh, kw).transpose(0, 2, 4, 5, 1, 3))
+    """OIHW → ``(O', I', KH, KW, block_out, block_in)``, zero-padded to whole blocks: the activation layout with
+    output channels in the place of images (a wgt element is a block_out × block_in tile, as an inp element is a
+    batch × block_in one)."""
+    return pack_nchw(w, block_out, block_in)
 
 
 def pack_bias(bias, batch, block_out):

@@ -53,10 +53,26 @@ def _positive(sched, fields):
         raise ScheduleError(f"n_vthreads must be 1 or 2, not {sched.n_vthreads!r}")
 
 
+class _Window:
+    """What a convolution and a pooling share: a ``kh``×``kw`` window sliding by ``stride`` over an ``h``×``w``
+    input with symmetric ``padding``, on ``n`` images in blocks of ``batch``."""
+
+    oh = property(lambda s: (s.h + 2 * s.padding[0] - s.kh) // s.stride[0] + 1)
+    ow = property(lambda s: (s.w + 2 * s.padding[1] - s.kw) // s.stride[1] + 1)
+    nb = property(lambda s: ceil_div(s.n, s.batch))
+
+    def _fitting(self, window):
+        """``self``, or a `VTAError` when the ``window`` (e.g. "kernel") leaves no output pixel."""
+        if self.oh < 1 or self.ow < 1:
+            raise VTAError(f"a {self.kh}×{self.kw} {window} does not fit the {self.h}×{self.w} input with padding "
+                           f"{self.padding}")
+        return self
+
+
 # -- conv2d / dense ----------------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
-class ConvGeometry:
+class ConvGeometry(_Window):
     """A convolution problem in block units of ``cfg``: images ``n``, channels ``c`` → ``o``, input ``h``×``w``,
     kernel ``kh``×``kw``, ``stride`` and symmetric ``padding`` (pairs, per axis)."""
     n: int
@@ -79,14 +95,8 @@ class ConvGeometry:
             raise VTAError(f"stride must be ≥ 1, not {stride}")
         if min(padding) < 0:
             raise VTAError(f"padding must be ≥ 0, not {padding}")
-        g = cls(n, c, h, w, o, kh, kw, stride, padding, cfg.batch, cfg.block_in, cfg.block_out)
-        if g.oh < 1 or g.ow < 1:
-            raise VTAError(f"a {kh}×{kw} kernel does not fit the {h}×{w} input with padding {padding}")
-        return g
+        return cls(n, c, h, w, o, kh, kw, stride, padding, cfg.batch, cfg.block_in, cfg.block_out)._fitting("kernel")
 
-    oh = property(lambda s: (s.h + 2 * s.padding[0] - s.kh) // s.stride[0] + 1)
-    ow = property(lambda s: (s.w + 2 * s.padding[1] - s.kw) // s.stride[1] + 1)
-    nb = property(lambda s: ceil_div(s.n, s.batch))
     cb = property(lambda s: ceil_div(s.c, s.block_in))
     ob = property(lambda s: ceil_div(s.o, s.block_out))
 
@@ -241,7 +251,7 @@ def default_elementwise_schedule(cfg, n_elems, n_inputs):
 # -- pooling --------------------------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
-class PoolGeometry:
+class PoolGeometry(_Window):
     n: int
     c: int
     h: int
@@ -262,14 +272,8 @@ class PoolGeometry:
         if padding[0] >= kh or padding[1] >= kw:
             raise VTAError(f"max_pool2d padding {padding} must be smaller than the kernel {(kh, kw)} "
                            f"(a window of padding only has no maximum)")
-        g = cls(n, c, h, w, kh, kw, stride, padding, cfg.batch, cfg.block_out)
-        if g.oh < 1 or g.ow < 1:
-            raise VTAError(f"a {kh}×{kw} pool window does not fit the {h}×{w} input with padding {padding}")
-        return g
+        return cls(n, c, h, w, kh, kw, stride, padding, cfg.batch, cfg.block_out)._fitting("pool window")
 
-    oh = property(lambda s: (s.h + 2 * s.padding[0] - s.kh) // s.stride[0] + 1)
-    ow = property(lambda s: (s.w + 2 * s.padding[1] - s.kw) // s.stride[1] + 1)
-    nb = property(lambda s: ceil_div(s.n, s.batch))
     cb = property(lambda s: ceil_div(s.c, s.block))
 
 

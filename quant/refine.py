@@ -54,8 +54,7 @@ class LayerData:
     w: np.ndarray              # FP32 weights (O, C, KH, KW) or (O, K)
     batches: list              # [(xq int8, x float32)]
     e_x: int
-    q_geom: dict = None        # conv geometry of the int8 step: stride, pads, prepad, groups
-    f_geom: dict = None        # conv geometry of the float node: strides, pads, dilations, group
+    geom: object = None        # a conv's `vta.compiler.geometry.ConvGeom` (None for dense)
 
 
 def _q_preact(d, xq, wq, e_w):
@@ -63,20 +62,15 @@ def _q_preact(d, xq, wq, e_w):
     ws = wq.astype(np.float64) * _scale(e_w, wq.ndim)
     if d.op == "Dense":
         return (xq.astype(np.float64) @ ws.T) * 2.0 ** d.e_x
-    g = d.q_geom
-    x = xq
-    if g.get("prepad"):
-        t, l, b, r = g["prepad"]
-        x = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)))
-    return conv_nchw(x, ws, g["stride"], g["pads"], group=g.get("groups", 1), dtype=np.float64) * 2.0 ** d.e_x
+    g = d.geom
+    return conv_nchw(g.host_pad(xq), ws, g.strides, g.device_pads, group=g.groups, dtype=np.float64) * 2.0 ** d.e_x
 
 
 def _f_preact(d, x):
     if d.op == "Dense":
         return x.astype(np.float64) @ d.w.astype(np.float64).T
-    g = d.f_geom
-    return conv_nchw(x, d.w, g["strides"], g["pads"], g.get("dilations", (1, 1)), g.get("group", 1),
-                     dtype=np.float64)
+    g = d.geom
+    return conv_nchw(x, d.w, g.strides, g.pads, g.dilations, g.groups, dtype=np.float64)
 
 
 def _scale(e_w, ndim):
@@ -99,13 +93,7 @@ def _chunks(d, per_image):
 def _out_elems(d):
     if d.op == "Dense":
         return d.w.shape[0]
-    xq = d.batches[0][0]
-    g = d.q_geom
-    t, l, b, r = g.get("prepad") or (0, 0, 0, 0)
-    pt, pl, pb, pr = g["pads"]
-    kh, kw = d.w.shape[2:]
-    oh = (xq.shape[2] + t + b + pt + pb - kh) // g["stride"][0] + 1
-    ow = (xq.shape[3] + l + r + pl + pr - kw) // g["stride"][1] + 1
+    oh, ow = d.geom.out_hw
     return oh * ow * max(d.w.shape[0], int(np.prod(d.w.shape[1:])))
 
 
@@ -124,15 +112,11 @@ def _rows(d, xq, x):
     """(rows of int8 input patches, matching FP32 targets) for a dense or an ungrouped conv."""
     if d.op == "Dense":
         return xq.astype(np.float64), _f_preact(d, x)
-    g = d.q_geom
-    xp = xq
-    if g.get("prepad"):
-        t, l, b, r = g["prepad"]
-        xp = np.pad(xp, ((0, 0), (0, 0), (t, b), (l, r)))
-    t, l, b, r = g["pads"]
-    xp = np.pad(xp, ((0, 0), (0, 0), (t, b), (l, r))).astype(np.float64)
+    g = d.geom
+    t, l, b, r = g.pads          # the device's padding: the pre-pad, or the symmetric pads (never both)
+    xp = np.pad(xq, ((0, 0), (0, 0), (t, b), (l, r))).astype(np.float64)
     o, c, kh, kw = d.w.shape
-    sh, sw = g["stride"]
+    sh, sw = g.strides
     oh, ow = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1
     taps = [xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] for i in range(kh) for j in range(kw)]
     cols = np.stack(taps, axis=2)                                  # (N, C, KH·KW, OH, OW)

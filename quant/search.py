@@ -20,9 +20,12 @@ import dataclasses
 import numpy as np
 
 from ..compiler.ir import CompileError
-from ..compiler.ops import conv_params, run_graph
+from ..compiler.ops import run_graph
+from ..compiler.program import run_program
+from ..compiler.steps import Conv, Gemm
+from .build import build_program
 from .calibrate import METHODS, ROUNDINGS, exponent
-from .program import LayerChoice, build_program, run_program
+from .plan import LayerChoice, Plan
 from .refine import LayerData, fit_layer
 
 __all__ = ["Scorer", "greedy_search", "score_outputs", "fit_plan"]
@@ -95,7 +98,7 @@ class Scorer:
             if name == node.name or (base.needs_fit(name) and name not in base.fits):
                 base.layers[name] = dataclasses.replace(c, w_fit=False, bias_corr=False)
         prog = build_program(self.g, self.caps, base, self.stats, self.hw)
-        j = next((i for i, s in enumerate(prog.steps) if s.node is node and s.kind in ("conv", "dense")), None)
+        j = next((i for i, s in enumerate(prog.steps) if s.node is node and isinstance(s, Gemm)), None)
         if j is None:
             raise CompileError(f"layer {node.name!r} does not run on VTA under this plan: nothing to refine")
         st = prog.steps[j]
@@ -110,21 +113,16 @@ class Scorer:
                 env, s0 = dict(feeds), 0
             env = run_program(head, None, self.g.consts, start=s0, env=env)
             xqs.append(env[st.inputs[0]])
-        x = node.inputs[0]
-        p = st.params
         w = self.g.consts[node.inputs[1]]
-        d = LayerData(node.op, w, list(zip(xqs, self.float_inputs(x))), int(p["e_x"]))
-        if node.op == "Conv":
-            strides, pads, dil, group = conv_params(node, self.g.shapes[x], w.shape)
-            d.q_geom = dict(stride=p["stride"], pads=p["pads"], prepad=p["prepad"], groups=p["groups"])
-            d.f_geom = dict(strides=strides, pads=pads, dilations=dil, group=group)
-        return d, p["w"], p["e_w"]
+        d = LayerData(node.op, w, list(zip(xqs, self.float_inputs(node.inputs[0]))), int(st.e_x),
+                      st.geom if isinstance(st, Conv) else None)
+        return d, st.w, st.e_w
 
     def fit(self, plan, node, k):
         """The `refine.LayerFit` for ``node``'s choice in ``plan``."""
         ch = plan.layers[node.name]
         d, wq, ew = self.layer_data(plan, node, k)
-        if ch.w_fit and node.op == "Conv" and d.q_geom.get("groups", 1) != 1:
+        if ch.w_fit and node.op == "Conv" and d.geom.groups != 1:
             raise CompileError(f"layer {node.name!r}: weight rounding fit supports ungrouped convolutions only")
         try:
             return fit_layer(d, wq, ew, ch.w_fit, ch.bias_corr, self.hw.wmax)
@@ -134,8 +132,8 @@ class Scorer:
     def _same_prefix(self, prog, start):
         if self.best_prog is None or len(self.best_prog.steps) < start:
             return False
-        return all(a.kind == b.kind and a.outputs == b.outputs for a, b in zip(prog.steps[:start],
-                                                                              self.best_prog.steps[:start]))
+        return all(type(a) is type(b) and a.outputs == b.outputs for a, b in zip(prog.steps[:start],
+                                                                                 self.best_prog.steps[:start]))
 
 
 def _better(new, best, extra_cost, host_gain, acc_tol):
@@ -187,7 +185,6 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
     """Improve ``plan`` greedily; returns (plan, history, evaluations). ``history`` lists accepted changes.
     ``acc_tol`` (default: 2 samples of the calibration set) is the top-1 gain that counts without error gain.
     ``refine``: also decide, per VTA layer, empirical bias correction and the fitted weight rounding."""
-    from .program import Plan
     plan = Plan() if plan is None else plan.copy()
     scorer = Scorer(g, caps, stats, hw, batches, ref, labels)
     if any(plan.needs_fit(n.name) and n.name not in plan.fits for n in g.nodes):

@@ -83,6 +83,9 @@ class FunctionalSim:
     def __repr__(self):
         return f"FunctionalSim({self.cfg.name!r})"
 
+    def close(self):
+        """Nothing to release (numpy arrays only): here so every `Device` can be closed alike."""
+
     # -- the run loop --------------------------------------------------------------------------------------------
 
     def run(self, dram, insn_addr, insn_count):

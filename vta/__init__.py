@@ -8,7 +8,7 @@ from .config import PRESETS, VTAConfig, load_config
 from .errors import ConfigError, DeadlockError, ISAError, ProgramError, VTAError
 
 __version__ = "0.1.0"
-from .compiler import compile
+from .api import compile
 
 __all__ = ["VTAConfig", "PRESETS", "load_config", "VTAError", "ConfigError", "ISAError", "ProgramError",
            "DeadlockError", "compile", "__version__"]

@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
-from .compiler.cli import ARGUMENTS as _COMPILE_ARGUMENTS
-from .compiler.cli import HELP as _COMPILE_HELP
-from .compiler.cli import handle as _compile
+from .compile_cli import ARGUMENTS as _COMPILE_ARGUMENTS
+from .compile_cli import HELP as _COMPILE_HELP
+from .compile_cli import handle as _compile
 from .config import load_config
 from .errors import VTAError
 from .fpga.cli import ARGS as _FPGA_ARGS

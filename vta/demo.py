@@ -1,6 +1,6 @@
 """``vta demo``: the first thing a newcomer runs.
 
-`main` runs the model demo by default (`vta.compiler.demo`: the shipped MNIST CNN compiled, quantized and run on
+`main` runs the model demo by default (`vta.mnist_demo`: the shipped MNIST CNN compiled, quantized and run on
 VTA — accuracy against FP32 and onnxruntime int8, cycles per image on Verilator, where each layer ran), or with
 ``model="matmul"`` the instruction-level demo below (`matmul_main`).
 
@@ -86,7 +86,7 @@ def main(model="mnist", config="default", device="fsim", *, seed=0, images=None,
     import sys
     stream = out or sys.stdout
     if model == "mnist":
-        from .compiler.demo import main as model_main
+        from .mnist_demo import main as model_main
         return model_main(device=device, config=config, n_calib=n_calib, images=images, verilator=verilator,
                           out=stream)
     if model == "matmul":

@@ -40,7 +40,8 @@ class RunStats:
 
 @runtime_checkable
 class Device(Protocol):
-    """Anything that runs VTA programs. ``cfg`` is its `VTAConfig`."""
+    """Anything that runs VTA programs. ``cfg`` is its `VTAConfig`; `close` releases what it holds (a Verilator
+    model, a serial port), so every owner can close every device the same way."""
 
     cfg: object
 
@@ -49,4 +50,8 @@ class Device(Protocol):
 
         Raises `vta.ProgramError` (or its subclass `vta.DeadlockError`) on a program that cannot complete.
         """
+        ...
+
+    def close(self) -> None:
+        """Release the device's resources (a device without any does nothing); its owner runs nothing after it."""
         ...

@@ -7,7 +7,7 @@ co-simulation needs a compiler toolchain that a user of the functional simulator
 from .config import load_config
 from .errors import VTAError
 
-__all__ = ["DEVICES", "open_device"]
+__all__ = ["DEVICES", "open_device", "device_name"]
 
 
 def _fsim(cfg, **options):
@@ -28,10 +28,11 @@ def _verilator(cfg, **options):
         raise VTAError(f"Verilator co-simulation is not available: {e}{hint}") from None
 
 
-# name → (factory, one-line description); add a backend here
+# name → (factory, one-line description, the class it builds as "module.QualName"); add a backend here
 DEVICES = {
-    "fsim": (_fsim, "functional simulator: exact results, no timing"),
-    "verilator": (_verilator, "the generated RTL simulated by Verilator: exact results and cycle counts"),
+    "fsim": (_fsim, "functional simulator: exact results, no timing", "vta.sim.fsim.FunctionalSim"),
+    "verilator": (_verilator, "the generated RTL simulated by Verilator: exact results and cycle counts",
+                  "vta.sim.verilator.VerilatorSim"),
 }
 
 
@@ -40,6 +41,15 @@ def open_device(name, cfg, **options):
     if name not in DEVICES:
         raise VTAError(f"unknown device {name!r}; valid devices are {', '.join(DEVICES)}")
     return DEVICES[name][0](load_config(cfg), **options)
+
+
+def device_name(device):
+    """A short name for ``device`` (a name or a `Device`) in reports: its backend's name when it is exactly a
+    registered backend's class ("fsim", "verilator", "serial"), else its class name."""
+    if isinstance(device, str):
+        return device
+    cls = f"{type(device).__module__}.{type(device).__qualname__}"
+    return next((name for name, entry in DEVICES.items() if entry[2] == cls), type(device).__name__)
 
 
 def _serial(cfg, port=None, baud=115200, **options):
@@ -53,4 +63,5 @@ def _serial(cfg, port=None, baud=115200, **options):
     return SerialDevice(port, cfg, baud=baud, **options)
 
 
-DEVICES["serial"] = (_serial, "a VTA bitstream on an FPGA board behind the UART bridge (vta.fpga)")
+DEVICES["serial"] = (_serial, "a VTA bitstream on an FPGA board behind the UART bridge (vta.fpga)",
+                     "vta.fpga.serial_device.SerialDevice")

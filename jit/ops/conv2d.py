@@ -29,6 +29,7 @@ from ...isa.opcodes import AluOp, MemId
 from ..builder import Stage
 from ..kernels import Loop, UopKernel
 from ..layout import pack_bias, pack_nchw, pack_oihw, unpack_nchw
+from ..results import OpResult
 from ..schedule import ConvGeometry, check_conv2d, default_conv2d_schedule
 from .common import check_array, check_int, clip_epilogue, gemm_reset
 
@@ -45,13 +46,14 @@ def conv2d(rt, x, w, bias, stride, padding, shift, relu, schedule):
     if cw != c:
         raise VTAError(f"w has {cw} input channels (shape {w.shape}), x has {c} (shape {x.shape})")
     g = ConvGeometry.of(rt.cfg, n, c, h, wd, o, kh, kw, stride, padding)
-    packed = run_conv(rt, g, pack_nchw(x, rt.cfg.batch, rt.cfg.block_in), pack_oihw(w, rt.cfg.block_out,
-                      rt.cfg.block_in), bias, shift, relu, schedule, "conv2d")
-    return unpack_nchw(packed, n, o)
+    packed, stats = run_conv(rt, g, pack_nchw(x, rt.cfg.batch, rt.cfg.block_in),
+                             pack_oihw(w, rt.cfg.block_out, rt.cfg.block_in), bias, shift, relu, schedule, "conv2d")
+    return OpResult(unpack_nchw(packed, n, o), stats)
 
 
 def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op):
-    """Run a packed convolution; returns the packed int8 output ``(N', O', OH, OW, BATCH, BLOCK_OUT)``."""
+    """Run a packed convolution; returns the packed int8 output ``(N', O', OH, OW, BATCH, BLOCK_OUT)`` and the
+    call's `OpStats`."""
     cfg = rt.cfg
     if bias is not None:
         check_array(bias, "bias", np.int32, 1)
@@ -76,8 +78,8 @@ def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op):
         bufs.append(yb)
         stream = rt.stream()
         _Emitter(rt, stream, g, s, xb, wb, bb, yb, shift, relu).emit()
-        rt.execute(stream, op, useful_macs=g.macs, schedule=s, build_start=t0)
-        return rt.download(yb, np.int8, out_shape)
+        stats = rt.execute(stream, op, useful_macs=g.macs, schedule=s, build_start=t0)
+        return rt.download(yb, np.int8, out_shape), stats
     finally:
         for b in bufs:
             rt.alloc.free(b)

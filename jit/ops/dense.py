@@ -11,6 +11,7 @@ import numpy as np
 
 from ...errors import VTAError
 from ..layout import pack_nchw, pack_oihw, unpack_nchw
+from ..results import OpResult
 from ..schedule import Conv2dSchedule, ConvGeometry, ScheduleError
 from .common import check_array
 from .conv2d import run_conv
@@ -47,5 +48,5 @@ def dense(rt, x, w, bias, shift, relu, schedule):
     g = ConvGeometry.of(cfg, n, k, 1, 1, m, 1, 1)
     xp = pack_nchw(x.reshape(n, k, 1, 1), cfg.batch, cfg.block_in)
     wp = pack_oihw(w.reshape(m, k, 1, 1), cfg.block_out, cfg.block_in)
-    packed = run_conv(rt, g, xp, wp, bias, shift, relu, schedule, "dense")
-    return unpack_nchw(packed, n, m).reshape(n, m)
+    packed, stats = run_conv(rt, g, xp, wp, bias, shift, relu, schedule, "dense")
+    return OpResult(unpack_nchw(packed, n, m).reshape(n, m), stats)

@@ -12,6 +12,7 @@ from ...errors import VTAError
 from ...isa.opcodes import AluOp, MemId
 from ..builder import Stage
 from ..layout import ceil_div, pack_flat, unpack_flat
+from ..results import OpResult
 from ..schedule import check_elementwise, default_elementwise_schedule
 from .common import alu_flat, check_array, check_int
 
@@ -68,6 +69,7 @@ def run_elementwise(rt, inputs, steps, schedule, op):
     """Load each input tile into its acc region, apply ``steps`` in order, store input 0's region as int8.
 
     A step is ``("imm", op, value, k)`` (region k op= value) or ``("tensor", op, k, m)`` (region m op= region k).
+    Returns an `OpResult`.
     """
     cfg = rt.cfg
     lanes = cfg.batch * cfg.block_out
@@ -111,9 +113,9 @@ def run_elementwise(rt, inputs, steps, schedule, op):
             st.store(region[0], y + e0, 1, cnt, cnt)
             if j + S < tiles:
                 st.push(S_, C)
-        rt.execute(st, op, schedule=s, build_start=t0)
+        stats = rt.execute(st, op, schedule=s, build_start=t0)
         out = rt.download(yb, np.int8, (n, lanes))
     finally:
         for b in bufs:
             rt.alloc.free(b)
-    return unpack_flat(out, shape)
+    return OpResult(unpack_flat(out, shape), stats)

@@ -18,6 +18,7 @@ from ...isa.opcodes import AluOp, MemId
 from ..builder import Stage
 from ..kernels import UopKernel
 from ..layout import pack_nchw, unpack_nchw
+from ..results import OpResult
 from ..schedule import PoolGeometry, check_pool, default_pool_schedule
 from .common import alu_flat, check_array
 
@@ -74,12 +75,12 @@ def max_pool2d(rt, x, kernel_size, stride, padding, schedule):
             st.store(obase, dram, th, tw, g.ow)
             if j + S < len(tiles):
                 st.push(S_, C)
-        rt.execute(st, "max_pool2d", schedule=s, build_start=t0)
+        stats = rt.execute(st, "max_pool2d", schedule=s, build_start=t0)
         out = rt.download(yb, np.int8, out_shape)
     finally:
         for b in bufs:
             rt.alloc.free(b)
-    return unpack_nchw(out, n, c)
+    return OpResult(unpack_nchw(out, n, c), stats)
 
 
 def _taps(sig, g, ibase, obase, th, tw, r0, rv0, rv1, c0, cv0, cv1):

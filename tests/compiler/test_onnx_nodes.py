@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 import pytest
 
+import vta
 import vta.compiler as vc
 
 # Tolerance for float models through int8: 5 % of the largest expected magnitude (one int8 step is 0.8 % of the
@@ -74,7 +75,7 @@ def test_float_node(name, on_vta, node_cases, fsim_runtime):
     inputs, outputs = case.data_sets[0]
     model, feeds = _constant_weights(case.model, inputs)
     # offload_all: a lone ReLU/MaxPool on a float input is quantized and run on VTA (not left on the host)
-    cm = vc.compile(model, calibration=feeds, search=False, runtime=fsim_runtime, offload_all=True)
+    cm = vta.compile(model, calibration=feeds, search=False, runtime=fsim_runtime, offload_all=True)
     got = cm.run(feeds if len(feeds) > 1 else next(iter(feeds.values())))
     for g, want in zip(got, outputs):
         assert g.shape == want.shape
@@ -105,7 +106,7 @@ def test_integer_node_exact(name, node_cases, fsim_runtime):
         del m.graph.input[:]
         m.graph.input.extend(keep)
         model, feeds = m, {ins[0]: inputs[0], ins[2]: inputs[2]}
-    cm = vc.compile(model, calibration=None, search=False, runtime=fsim_runtime)
+    cm = vta.compile(model, calibration=None, search=False, runtime=fsim_runtime)
     got = cm.run(feeds)
     np.testing.assert_array_equal(got[0], outputs[0].astype(np.float32))
     row = cm.report().layers[0]
@@ -121,6 +122,6 @@ def test_integer_node_exact(name, node_cases, fsim_runtime):
 def test_unsupported_node_names_op(name, node_cases):
     case = node_cases[name]
     with pytest.raises(vc.UnsupportedOpError) as e:
-        vc.compile(case.model, calibration=dict(zip([i.name for i in case.model.graph.input], case.data_sets[0][0])))
+        vta.compile(case.model, calibration=dict(zip([i.name for i in case.model.graph.input], case.data_sets[0][0])))
     msg = str(e.value)
     assert case.model.graph.node[0].op_type in msg

@@ -5,6 +5,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+import vta
 import vta.compiler as vc
 from vta.compiler.datasets import model_path
 from vta.compiler.onnx_import import from_onnx
@@ -71,14 +72,14 @@ def test_shipped_mnist_model_imports_and_matches_onnxruntime():
 def test_unsupported_op_is_named():
     m = conv_bn_model(extra="Erf")
     with pytest.raises(vc.UnsupportedOpError, match=r"Erf node 'odd'.*'Erf' is not supported"):
-        vc.compile(m, calibration=np.zeros((1, 3, 12, 12), np.float32))
+        vta.compile(m, calibration=np.zeros((1, 3, 12, 12), np.float32))
 
 
 def test_unsupported_attribute_is_named():
     m = conv_bn_model()
     m.graph.node[0].attribute.append(helper.make_attribute("auto_pad", "BOGUS"))
     with pytest.raises(vc.CompileError, match=r"conv1.*auto_pad"):
-        vc.compile(m, calibration=np.zeros((1, 3, 12, 12), np.float32))
+        vta.compile(m, calibration=np.zeros((1, 3, 12, 12), np.float32))
 
 
 def test_cpu_fallback_runs_and_is_reported(fsim_runtime):
@@ -87,7 +88,7 @@ def test_cpu_fallback_runs_and_is_reported(fsim_runtime):
     m = conv_bn_model(extra="Sigmoid")
     rng = np.random.default_rng(2)
     calib = rng.normal(size=(32, 3, 12, 12)).astype(np.float32)
-    cm = vc.compile(m, calibration=calib, search=False, runtime=fsim_runtime)
+    cm = vta.compile(m, calibration=calib, search=False, runtime=fsim_runtime)
     x = rng.normal(size=(8, 3, 12, 12)).astype(np.float32)
     got = cm.run(x)[0]
     want = _ort(m, {"x": x})[0]
@@ -101,12 +102,12 @@ def test_cpu_fallback_runs_and_is_reported(fsim_runtime):
 
 def test_calibration_is_required_for_float_models():
     with pytest.raises(vc.CompileError, match="calibration"):
-        vc.compile(conv_bn_model())
+        vta.compile(conv_bn_model())
 
 
 def test_bad_calibration_shape_is_named():
     with pytest.raises(vc.CompileError, match=r"calibration.*\(N, 3, 12, 12\)"):
-        vc.compile(conv_bn_model(), calibration=np.zeros((2, 3, 10, 10), np.float32))
+        vta.compile(conv_bn_model(), calibration=np.zeros((2, 3, 10, 10), np.float32))
 
 
 def test_grouped_conv_runs_as_one_vta_call_per_group(fsim_runtime):
@@ -119,7 +120,7 @@ def test_grouped_conv_runs_as_one_vta_call_per_group(fsim_runtime):
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 32, 6, 6])], [w, dw])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     x = rng.normal(size=(2, 32, 6, 6)).astype(np.float32)
-    cm = vc.compile(m, calibration=x, search=False, runtime=fsim_runtime)
+    cm = vta.compile(m, calibration=x, search=False, runtime=fsim_runtime)
     got = cm.run(x)[0]
     want = _ort(m, {"x": x})[0]
     assert np.max(np.abs(got - want)) <= 0.05 * np.max(np.abs(want))

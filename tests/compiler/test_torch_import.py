@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import vta
 import vta.compiler as vc
 
 torch = pytest.importorskip("torch", reason="PyTorch import needs torch (pip install torch)")
@@ -31,7 +32,7 @@ def test_torch_module_compiles_and_runs(fsim_runtime):
         net.bn.running_var.uniform_(0.5, 2)
     rng = np.random.default_rng(0)
     calib = rng.normal(size=(64, 3, 8, 8)).astype(np.float32)
-    cm = vc.compile(net, calibration=calib, example_input=torch.from_numpy(calib[:1]), runtime=fsim_runtime)
+    cm = vta.compile(net, calibration=calib, example_input=torch.from_numpy(calib[:1]), runtime=fsim_runtime)
     ops = [n.op for n in cm.graph.nodes]
     assert "BatchNormalization" not in ops        # folded into the first conv
     x = rng.normal(size=(6, 3, 8, 8)).astype(np.float32)
@@ -46,4 +47,4 @@ def test_torch_module_compiles_and_runs(fsim_runtime):
 
 def test_torch_module_needs_example_input():
     with pytest.raises(vc.CompileError, match="example input"):
-        vc.compile(Net(), calibration=np.zeros((1, 3, 8, 8), np.float32))
+        vta.compile(Net(), calibration=np.zeros((1, 3, 8, 8), np.float32))

@@ -56,22 +56,21 @@ def test_conv2d_random(rt, seed):
     shift, relu = int(rng.integers(0, 14)), bool(seed % 2)
     g = ConvGeometry.of(rt.cfg, n, c, h, w, o, k, k, stride, pad)
     sched = random_schedule(rng, rt.cfg, g) if seed % 3 else None
-    y = rt.conv2d(x, wt, bias, stride=stride, padding=pad, shift=shift, relu=relu, schedule=sched)
+    y, st = rt.conv2d(x, wt, bias, stride=stride, padding=pad, shift=shift, relu=relu, schedule=sched)
     expect = ref.conv2d(x, wt, bias, stride, pad, shift, relu)
     assert y.dtype == np.int8 and y.shape == expect.shape
     np.testing.assert_array_equal(y, expect, err_msg=f"case {(n, c, h, w, o, k, stride, pad)} schedule {sched}")
-    st = rt.last_stats
     assert st.useful_macs == n * o * c * k * k * expect.shape[2] * expect.shape[3]
     assert st.macs >= st.useful_macs                       # channel padding only adds MACs
     # the program the runtime ran passes the ISA verifier on its own
     from vta.isa import verify
-    assert [p for p in verify(rt.cfg, rt.last_program, dram_size=rt.dram.size) if p.severity == "error"] == []
+    assert [p for p in verify(rt.cfg, st.program, dram_size=rt.dram.size) if p.severity == "error"] == []
 
 
 def test_conv2d_rectangular_stride_padding(rt):
     rng = np.random.default_rng(7)
     x, wt = randint8(rng, (2, 10, 9, 13)), randint8(rng, (12, 10, 3, 2))
-    y = rt.conv2d(x, wt, None, stride=(2, 1), padding=(1, 0), shift=6)
+    y, st = rt.conv2d(x, wt, None, stride=(2, 1), padding=(1, 0), shift=6)
     np.testing.assert_array_equal(y, ref.conv2d(x, wt, None, (2, 1), (1, 0), 6, False))
 
 
@@ -82,7 +81,7 @@ def test_conv2d_window_all_padding(rt, stride, tile):
     rng = np.random.default_rng(8)
     x, wt = randint8(rng, (1, 5, 7, 8)), randint8(rng, (3, 5, 1, 1))
     bias = np.array([100, -100, 5], np.int32)
-    y = rt.conv2d(x, wt, bias, stride=stride, padding=2, shift=3,
+    y, st = rt.conv2d(x, wt, bias, stride=stride, padding=2, shift=3,
                   schedule=Conv2dSchedule(1, tile[0], tile[1], 1, 1, 2))
     expect = ref.conv2d(x, wt, bias, stride, 2, 3, False)
     np.testing.assert_array_equal(y, expect)
@@ -97,10 +96,10 @@ def test_conv2d_program_is_race_free(rt, vt):
     g = ConvGeometry.of(rt.cfg, 1, 20, 10, 10, 20, 3, 3, 1, 1)
     s = Conv2dSchedule(1, 3, 4, 1, 1, vt)
     check_conv2d(rt.cfg, g, s)
-    y = rt.conv2d(x, wt, np.arange(20, dtype=np.int32), padding=1, shift=9, schedule=s)
+    y, st = rt.conv2d(x, wt, np.arange(20, dtype=np.int32), padding=1, shift=9, schedule=s)
     np.testing.assert_array_equal(y, ref.conv2d(x, wt, np.arange(20, dtype=np.int32), 1, 1, 9, False))
     uops = None if uop0 is None else vta.isa.decode_uops(rt.cfg, uop0.view(np.uint8))
-    prog = rt.last_program
+    prog = st.program
     assert find_races(rt.cfg, prog, rt.dram, uops) == []
     # the checker is not vacuous: without the dependency flags the same program races
     stripped = [i.replace(pop_prev_dep=False, pop_next_dep=False, push_prev_dep=False, push_next_dep=False)
@@ -124,16 +123,14 @@ def test_kernel_cache_second_call_builds_nothing(rt):
     rng = np.random.default_rng(10)
     x, wt = randint8(rng, (1, 16, 8, 8)), randint8(rng, (16, 16, 3, 3))
     s = Conv2dSchedule(1, 4, 4, 1, 1, 2)
-    y1 = rt.conv2d(x, wt, padding=1, shift=8, schedule=s)
-    first = rt.last_stats
-    y2 = rt.conv2d(x, wt, padding=1, shift=8, schedule=s)
-    second = rt.last_stats
+    y1, first = rt.conv2d(x, wt, padding=1, shift=8, schedule=s)
+    y2, second = rt.conv2d(x, wt, padding=1, shift=8, schedule=s)
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(y2, ref.conv2d(x, wt, None, 1, 1, 8, False))
     assert second.kernel_builds == 0 and second.uop_loads == 0
     assert second.kernel_hits > 0 and second.kernel_hits == first.kernel_builds + first.kernel_hits
     assert not any(isinstance(i, vta.isa.Load) and i.memory_type == vta.isa.MemId.UOP and i.x_size
-                   for i in rt.last_program)
+                   for i in second.program)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -149,16 +146,16 @@ def test_dense_random(rt, seed):
         nb, kb, mb = -(-n // cfg.batch), -(-k // cfg.block_in), -(-m // cfg.block_out)
         sched = DenseSchedule(int(rng.integers(1, nb + 1)), int(rng.integers(1, kb + 1)),
                               int(rng.integers(1, mb + 1)), 2)
-    y = rt.dense(x, w, bias, shift=shift, relu=relu, schedule=sched)
+    y, st = rt.dense(x, w, bias, shift=shift, relu=relu, schedule=sched)
     np.testing.assert_array_equal(y, ref.dense(x, w, bias, shift, relu))
 
 
 def test_dense_128(rt):
     rng = np.random.default_rng(3)
     x, w = randint8(rng, (128, 128)), randint8(rng, (128, 128))
-    y = rt.dense(x, w, None, shift=10)
+    y, st = rt.dense(x, w, None, shift=10)
     np.testing.assert_array_equal(y, ref.dense(x, w, None, 10, False))
-    assert rt.last_stats.macs == 128 ** 3
+    assert st.macs == 128 ** 3
 
 
 def test_bad_arguments(rt):
@@ -187,7 +184,7 @@ def test_resnet18_layer_full(cfgname, layer):
     rng = np.random.default_rng(int(layer[1:]))
     x, wt = randint8(rng, (1, ci, h, w)), randint8(rng, (co, ci, k, k))
     bias = rng.integers(-(1 << 14), 1 << 14, co, dtype=np.int32)
-    y = rt.conv2d(x, wt, bias, stride=s, padding=p, shift=11, relu=True)
+    y, st = rt.conv2d(x, wt, bias, stride=s, padding=p, shift=11, relu=True)
     np.testing.assert_array_equal(y, ref.conv2d(x, wt, bias, s, p, 11, True))
 
 
@@ -203,7 +200,7 @@ def test_conv2d_batched_rectangular_block_config(seed):
     bias = rng.integers(-9999, 9999, o, dtype=np.int32)
     g = ConvGeometry.of(cfg, n, c, h, w, o, k, k, stride, pad)
     sched = random_schedule(rng, cfg, g) if seed % 2 else None
-    y = rt.conv2d(x, wt, bias, stride=stride, padding=pad, shift=5, relu=bool(seed % 3 == 0), schedule=sched)
+    y, st = rt.conv2d(x, wt, bias, stride=stride, padding=pad, shift=5, relu=bool(seed % 3 == 0), schedule=sched)
     np.testing.assert_array_equal(y, ref.conv2d(x, wt, bias, stride, pad, 5, seed % 3 == 0))
 
 
@@ -215,10 +212,10 @@ def test_uop_eviction_mid_stream():
     x, wt = randint8(rng, (1, 8, 11, 11)), randint8(rng, (8, 8, 3, 3))
     s = Conv2dSchedule(1, 6, 6, 1, 1, 2)           # GEMM kernels of 9·36 = 324 uops per slot; edge tiles differ
     evictions = rt.kernels.evictions
-    y = rt.conv2d(x, wt, padding=1, shift=8, schedule=s)
+    y, st = rt.conv2d(x, wt, padding=1, shift=8, schedule=s)
     np.testing.assert_array_equal(y, ref.conv2d(x, wt, None, 1, 1, 8, False))
     assert rt.kernels.evictions > evictions
-    assert find_races(rt.cfg, rt.last_program, rt.dram) == []
+    assert find_races(rt.cfg, st.program, rt.dram) == []
     # the next call starts from whatever is resident and still computes the right thing
-    y = rt.conv2d(x, wt, padding=1, shift=8, schedule=s)
+    y, st = rt.conv2d(x, wt, padding=1, shift=8, schedule=s)
     np.testing.assert_array_equal(y, ref.conv2d(x, wt, None, 1, 1, 8, False))

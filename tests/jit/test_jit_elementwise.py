@@ -26,7 +26,7 @@ def test_add_random(rt, seed):
     if seed % 3 == 0:
         n = -(-a.size // (rt.cfg.batch * rt.cfg.block_out))
         sched = ElementwiseSchedule(int(rng.integers(1, n + 1)), int(rng.integers(1, 3)))
-    y = rt.add(a, b, a_shift=sa, b_shift=sb, shift=s, relu=relu, schedule=sched)
+    y, st = rt.add(a, b, a_shift=sa, b_shift=sb, shift=s, relu=relu, schedule=sched)
     assert y.shape == shape and y.dtype == np.int8
     np.testing.assert_array_equal(y, ref.add(a, b, sa, sb, s, relu))
 
@@ -34,24 +34,24 @@ def test_add_random(rt, seed):
 def test_add_saturates(rt):
     a = np.array([127, -128, 100, -100, 5], np.int8)
     b = np.array([1, -1, 100, -100, -6], np.int8)
-    np.testing.assert_array_equal(rt.add(a, b), [127, -128, 127, -128, -1])
-    np.testing.assert_array_equal(rt.add(a, b, relu=True), [127, 0, 127, 0, 0])
+    np.testing.assert_array_equal(rt.add(a, b).y, [127, -128, 127, -128, -1])
+    np.testing.assert_array_equal(rt.add(a, b, relu=True).y, [127, 0, 127, 0, 0])
 
 
 def test_add_many_tiles_race_free(rt):
     rng = np.random.default_rng(4)
     a, b = randint8(rng, (3000,)), randint8(rng, (3000,))
     uop0 = rt.device.uop.copy() if hasattr(rt.device, "uop") else None
-    y = rt.add(a, b, shift=1, schedule=ElementwiseSchedule(7, 2))
+    y, st = rt.add(a, b, shift=1, schedule=ElementwiseSchedule(7, 2))
     np.testing.assert_array_equal(y, ref.add(a, b, 0, 0, 1))
     uops = None if uop0 is None else vta.isa.decode_uops(rt.cfg, uop0.view(np.uint8))
-    assert find_races(rt.cfg, rt.last_program, rt.dram, uops) == []
+    assert find_races(rt.cfg, st.program, rt.dram, uops) == []
 
 
 def test_relu(rt):
     rng = np.random.default_rng(5)
     x = randint8(rng, (8, 10, 16))
-    np.testing.assert_array_equal(rt.relu(x), np.maximum(x, 0))
+    np.testing.assert_array_equal(rt.relu(x).y, np.maximum(x, 0))
 
 
 @pytest.mark.parametrize("shift,scale,offset,relu", [(0, 1, 0, False), (8, 1, 0, True), (4, 3, -7, False),
@@ -60,7 +60,7 @@ def test_requantize(rt, shift, scale, offset, relu):
     rng = np.random.default_rng(6)
     x = rng.integers(-(1 << 24), 1 << 24, (7, 33), dtype=np.int32)
     x[0, :4] = [np.iinfo(np.int32).max, np.iinfo(np.int32).min, 0, -1]
-    y = rt.requantize(x, shift=shift, scale=scale, offset=offset, relu=relu)
+    y, st = rt.requantize(x, shift=shift, scale=scale, offset=offset, relu=relu)
     np.testing.assert_array_equal(y, ref.requantize(x, shift, scale, offset, relu))
 
 
@@ -84,7 +84,7 @@ def test_max_pool2d(rt, shape, k, s, p):
     rng = np.random.default_rng(sum(shape) + k)
     x = randint8(rng, shape)
     x.reshape(-1)[::7] = -128                                     # padding must never win over -128
-    y = rt.max_pool2d(x, k, s, p)
+    y, st = rt.max_pool2d(x, k, s, p)
     np.testing.assert_array_equal(y, ref.max_pool2d(x, k, s, p))
 
 
@@ -93,17 +93,17 @@ def test_max_pool2d_schedules_race_free(rt):
     x = randint8(rng, (1, 10, 12, 12))
     for sched in (PoolSchedule(1, 1, 1), PoolSchedule(2, 5, 2), PoolSchedule(6, 6, 2)):
         uop0 = rt.device.uop.copy() if hasattr(rt.device, "uop") else None
-        y = rt.max_pool2d(x, 3, 2, 1, schedule=sched)
+        y, st = rt.max_pool2d(x, 3, 2, 1, schedule=sched)
         np.testing.assert_array_equal(y, ref.max_pool2d(x, 3, 2, 1))
         uops = None if uop0 is None else vta.isa.decode_uops(rt.cfg, uop0.view(np.uint8))
-        assert find_races(rt.cfg, rt.last_program, rt.dram, uops) == []
+        assert find_races(rt.cfg, st.program, rt.dram, uops) == []
 
 
 @pytest.mark.slow
 def test_resnet18_maxpool_full(rt):
     rng = np.random.default_rng(12)
     x = randint8(rng, (1, 64, 112, 112))
-    np.testing.assert_array_equal(rt.max_pool2d(x, 3, 2, 1), ref.max_pool2d(x, 3, 2, 1))
+    np.testing.assert_array_equal(rt.max_pool2d(x, 3, 2, 1).y, ref.max_pool2d(x, 3, 2, 1))
 
 
 def test_upstream_alu_shapes():
@@ -112,6 +112,6 @@ def test_upstream_alu_shapes():
     rt = make_runtime(vta.load_config("default"))
     rng = np.random.default_rng(13)
     a = rng.integers(-256, 256, (8, 10, 1, 16), dtype=np.int32)
-    np.testing.assert_array_equal(rt.requantize(a, relu=True), np.minimum(np.maximum(a, 0), 127).astype(np.int8))
+    np.testing.assert_array_equal(rt.requantize(a, relu=True).y, np.minimum(np.maximum(a, 0), 127).astype(np.int8))
     b = rng.integers(-16, 16, (8, 8, 1, 16), dtype=np.int32) * 64
-    np.testing.assert_array_equal(rt.requantize(b, shift=3, offset=24), np.clip((b + 24) >> 3, -128, 127))
+    np.testing.assert_array_equal(rt.requantize(b, shift=3, offset=24).y, np.clip((b + 24) >> 3, -128, 127))

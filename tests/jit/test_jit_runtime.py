@@ -19,6 +19,7 @@ class Wrapped:
         self.runs = 0
         self.reset_sram = reset_sram
         self.fail = fail
+        self.closed = False
 
     def run(self, dram, insn_addr, insn_count):
         self.runs += 1
@@ -28,6 +29,9 @@ class Wrapped:
             self.sim.reset()
         return self.sim.run(dram, insn_addr, insn_count)
 
+    def close(self):
+        self.closed = True
+
 
 def test_any_device_object():
     make_runtime("small")                         # skips if fsim is missing
@@ -35,10 +39,10 @@ def test_any_device_object():
     rt = Runtime("small", dev)
     rng = np.random.default_rng(0)
     x, w = randint8(rng, (1, 8, 6, 6)), randint8(rng, (8, 8, 3, 3))
-    np.testing.assert_array_equal(rt.conv2d(x, w, padding=1, shift=7), ref.conv2d(x, w, None, 1, 1, 7))
+    y, st = rt.conv2d(x, w, padding=1, shift=7)
+    np.testing.assert_array_equal(y, ref.conv2d(x, w, None, 1, 1, 7))
     assert dev.runs == 1
-    st = rt.last_stats
-    assert st.insns == len(rt.last_program) == sum(st.insns_by_opcode.values())
+    assert st.insns == sum(st.insns_by_opcode.values()) and isinstance(st.program[-1], vta.isa.Finish)
     assert st.insns_by_opcode["FINISH"] == 1 and st.macs == st.run.macs == 8 * 8 * 9 * 36
     assert st.cycles is None and st.utilization is None       # the functional simulator has no cycles
 
@@ -60,9 +64,10 @@ def test_device_that_forgets_sram_needs_keep_uops_false():
     expect = ref.conv2d(x, w, None, 1, 1, 7)
     rt = Runtime("small", Wrapped(vta.load_config("small"), reset_sram=True), keep_uops=False)
     for _ in range(2):
-        np.testing.assert_array_equal(rt.conv2d(x, w, padding=1, shift=7), expect)
-        assert rt.last_stats.uop_loads > 0                 # nothing assumed resident: kernels reloaded
-    assert rt.last_stats.kernel_builds == 0                # but recorded only once (they live in DRAM)
+        y, st = rt.conv2d(x, w, padding=1, shift=7)
+        np.testing.assert_array_equal(y, expect)
+        assert st.uop_loads > 0                            # nothing assumed resident: kernels reloaded
+    assert st.kernel_builds == 0                           # but recorded only once (they live in DRAM)
 
 
 def test_failed_run_forgets_residency():
@@ -77,8 +82,9 @@ def test_failed_run_forgets_residency():
         rt.conv2d(x, w)
     assert rt.kernels.resident == {}
     dev.fail = False
-    np.testing.assert_array_equal(rt.conv2d(x, w), np.full((1, 8, 4, 4), 8, np.int8))
-    assert rt.last_stats.uop_loads > 0 and rt.alloc.in_use == sum(b.nbytes for _, b in rt.kernels._kernels.values())
+    y, st = rt.conv2d(x, w)
+    np.testing.assert_array_equal(y, np.full((1, 8, 4, 4), 8, np.int8))
+    assert st.uop_loads > 0 and rt.alloc.in_use == sum(b.nbytes for _, b in rt.kernels._kernels.values())
 
 
 def test_out_of_dram_names_sizes():
@@ -88,3 +94,29 @@ def test_out_of_dram_names_sizes():
     with pytest.raises(OutOfDramError, match=r"conv input needs 32768 bytes .* of 16384 bytes free"):
         rt.conv2d(x, w)
     assert rt.alloc.in_use == 0                            # nothing leaked by the failed call
+
+
+def test_operators_return_output_and_their_own_stats():
+    """Every operator returns ``(y, stats)``; the stats describe that call, not the runtime's latest one."""
+    make_runtime("small")
+    rt = Runtime("small", Wrapped(vta.load_config("small")))
+    x, w = np.ones((1, 8, 4, 4), np.int8), np.ones((8, 8, 1, 1), np.int8)
+    conv = rt.conv2d(x, w)
+    relu = rt.relu(np.array([-3, 4], np.int8))
+    assert conv.stats.op == "conv2d" and conv.stats.macs == 8 * 8 * 16
+    assert relu.stats.op == "relu" and relu.stats.macs == 0
+    np.testing.assert_array_equal(relu.y, [0, 4])
+    assert not hasattr(rt, "last_stats")
+
+
+def test_close_closes_only_devices_the_runtime_opened():
+    make_runtime("small")
+    dev = Wrapped(vta.load_config("small"))
+    with Runtime("small", dev):
+        pass
+    assert not dev.closed                                  # the caller's device: the caller closes it
+    rt = Runtime("small", "fsim")
+    closed = []
+    rt.device.close = lambda: closed.append(True)
+    rt.close()
+    assert closed == [True]                                # opened by name: the runtime's to close

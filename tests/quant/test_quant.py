@@ -4,9 +4,9 @@
 import numpy as np
 import pytest
 
+from vta.compiler.arith import add_int8, conv_int8, dense_int8
 from vta.quant import HardwareDesc, LayerChoice, Plan, TensorStats, exponent, quantize_weights, threshold
 from vta.quant.calibrate import collect
-from vta.quant.program import np_add, np_conv, np_dense
 
 
 def _stats(values):
@@ -90,8 +90,8 @@ def test_program_conv_arithmetic_matches_reference(per_channel):
     bias = rng.integers(-5000, 5000, 4).astype(np.int32)
     shift = np.array([7, 8, 9, 6]) if per_channel else 8
     for relu in (False, True):
-        p = dict(w=w, bias=bias, stride=(2, 2), pads=(1, 1, 1, 1), shift=shift, relu=relu)
-        np.testing.assert_array_equal(np_conv(x, p), _ref_conv_int(x, w, bias, 2, 1, shift, relu))
+        np.testing.assert_array_equal(conv_int8(x, w, bias, shift, relu, (2, 2), (1, 1, 1, 1)),
+                                      _ref_conv_int(x, w, bias, 2, 1, shift, relu))
 
 
 def test_program_dense_and_add_arithmetic():
@@ -100,11 +100,11 @@ def test_program_dense_and_add_arithmetic():
     w = rng.integers(-127, 128, (5, 40)).astype(np.int8)
     b = rng.integers(-3000, 3000, 5).astype(np.int32)
     want = np.clip((x.astype(np.int64) @ w.T.astype(np.int64) + b) >> 9, -128, 127)
-    np.testing.assert_array_equal(np_dense(x, dict(w=w, bias=b, shift=9, relu=False)), want)
+    np.testing.assert_array_equal(dense_int8(x, w, b, 9, False), want)
     a = rng.integers(-128, 128, 50).astype(np.int8)
     c = rng.integers(-128, 128, 50).astype(np.int8)
     # a at scale 2^-3, c at 2^-5, result at 2^-4: a << 2, sum at 2^-5, >> 1
-    got = np_add(a, c, dict(a_shift=-2, b_shift=0, shift=1, relu=True))
+    got = add_int8(a, c, -2, 0, 1, True)
     want = np.clip((a.astype(np.int64) * 4 + c) >> 1, 0, 127)
     np.testing.assert_array_equal(got, want)
 

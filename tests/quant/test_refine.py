@@ -68,22 +68,29 @@ def test_bias_delta_is_the_mean_output_error():
     assert np.all(np.abs(resid.mean(0)) < 1e-9)
 
 
-def test_bias_delta_of_a_conv_matches_a_direct_convolution():
+@pytest.mark.parametrize("pads", [(1, 1, 1, 1), (0, 1, 2, 0)])
+def test_bias_delta_of_a_conv_matches_a_direct_convolution(pads):
+    """Symmetric padding, and asymmetric padding (a host pre-pad before the device convolution): the refinement
+    measures the error of exactly the convolution the node declares."""
+    from vta.compiler.geometry import ConvGeom
+    from vta.compiler.ir import Node
     rng = np.random.default_rng(4)
     xq = rng.integers(-60, 60, (3, 2, 6, 5)).astype(np.int8)
     x = xq * 2.0 ** -4 + rng.normal(0, 0.02, xq.shape)
     w = rng.normal(0, 0.2, (4, 2, 3, 3))
     wq = np.clip(np.rint(w / 2.0 ** -7), -127, 127).astype(np.int8)
-    geom = dict(stride=(1, 1), pads=(1, 1, 1, 1), prepad=None, groups=1)
-    d = LayerData("Conv", w, [(xq, x)], -4, q_geom=geom,
-                  f_geom=dict(strides=[1, 1], pads=[1, 1, 1, 1], dilations=[1, 1], group=1))
+    geom = ConvGeom.of(Node("Conv", "c", ["x", "w"], ["y"], dict(pads=list(pads))), xq.shape, w.shape)
+    assert (geom.prepad is None) == (pads == (1, 1, 1, 1))
+    d = LayerData("Conv", w, [(xq, x)], -4, geom)
 
-    def conv(a, k):        # direct loops, zero padding 1, stride 1
+    def conv(a, k):        # direct loops, zero padding (t, l, b, r), stride 1
+        t, l, b, r = pads
         n, c, h, wd = a.shape
-        ap = np.pad(a, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        y = np.zeros((n, k.shape[0], h, wd))
-        for i in range(h):
-            for j in range(wd):
+        ap = np.pad(a, ((0, 0), (0, 0), (t, b), (l, r)))
+        oh, ow = h + t + b - 2, wd + l + r - 2
+        y = np.zeros((n, k.shape[0], oh, ow))
+        for i in range(oh):
+            for j in range(ow):
                 y[:, :, i, j] = np.einsum("ncuv,ocuv->no", ap[:, :, i:i + 3, j:j + 3], k)
         return y
     want = (conv(xq * 2.0 ** -4, wq * 2.0 ** -7) - conv(x, w)).mean(axis=(0, 2, 3))

@@ -6,17 +6,17 @@
 ``--calib``: a .npy array of input samples, or a .npz with ``x`` (and optional ``y`` labels). ``--eval``: a .npz
 with ``x`` and ``y``: the held-out samples are run on the device and FP32 / VTA int8 accuracy printed.
 
-For `vta.cli`: ``command("compile", HELP, *ARGUMENTS)(handle)``, or ``add_parser(subparsers)`` for a plain
-argparse parser (sets ``func``).
+For `vta.cli`: ``command("compile", HELP, *ARGUMENTS)(handle)``.
 """
 
 import sys
 
 import numpy as np
 
-from ..errors import VTAError
+from .api import compile as vta_compile
+from .errors import VTAError
 
-__all__ = ["HELP", "ARGUMENTS", "add_parser", "handle"]
+__all__ = ["HELP", "ARGUMENTS", "handle"]
 
 HELP = "compile an ONNX model onto VTA (quantize, partition, run, report)"
 
@@ -37,14 +37,6 @@ ARGUMENTS = [
 ]
 
 
-def add_parser(subparsers):
-    p = subparsers.add_parser("compile", help=HELP, description=HELP)
-    for names, options in ARGUMENTS:
-        p.add_argument(*names, **options)
-    p.set_defaults(func=handle)
-    return p
-
-
 def _load(path, what):
     try:
         data = np.load(path)
@@ -61,7 +53,6 @@ def _load(path, what):
 
 
 def handle(args):
-    from .api import compile as vta_compile
     x, y = _load(args.calib, "--calib")
     if args.labels:
         y = np.load(args.labels)

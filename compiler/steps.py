@@ -1,0 +1,287 @@
+"""The steps of a quantized program, one dataclass per kind, each with its two meanings:
+
+- `Step.compute`: the bit-exact numpy semantics (`vta.compiler.arith`) — what the quantization search scores and
+  what the device must reproduce;
+- `Step.lower`: the same step on a device, through the runtime JIT (`VTAStep`s only; host steps compute on the
+  host either way).
+
+Numbers: an int8 tensor ``q`` with exponent ``e`` stands for ``q · 2^e``. Tensor keys in the environment:
+``"name"`` is the float tensor, ``"name@q"`` its int8 form (`qkey`). The steps are built by `vta.quant.build`
+from a quantization plan and run by `vta.compiler.program.run_program`.
+"""
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+from .arith import add_int8, conv_int8, dense_int8, maxpool_int8
+from .ir import CompileError
+from .ops import run_node
+
+__all__ = ["qkey", "Step", "VTAStep", "Quantize", "Dequantize", "Layout", "Concat", "HostFloat", "Gemm", "Conv",
+           "Dense", "Add", "Relu", "MaxPool", "IntGemm"]
+
+
+def qkey(t):
+    """The environment key of tensor ``t``'s int8 form."""
+    return t + "@q"
+
+
+def _contig(a):
+    return np.ascontiguousarray(a)
+
+
+@dataclasses.dataclass(kw_only=True)
+class Step:
+    """One step: reads ``inputs``, writes ``outputs`` (environment keys). ``node`` is the graph node it comes from
+    (``None`` for conversions), ``order`` that node's index (the search resumes simulation from there), ``reason``
+    the placement's explanation for the report."""
+    inputs: list
+    outputs: list
+    node: object = None
+    reason: str = ""
+    order: int = 0
+
+    on_vta: ClassVar[bool] = False
+
+    @property
+    def device(self):
+        """"vta" or "host": where `lower` runs the step."""
+        return "vta" if self.on_vta else "host"
+
+    def compute(self, env, consts):
+        """Run the step in numpy: read ``env`` (and constants), write its outputs into ``env``."""
+        raise NotImplementedError
+
+    def lower(self, ex, env, consts):
+        """Run the step with a `vta.compiler.lower.VTAExecutor`; a host step computes on the host."""
+        self.compute(env, consts)
+
+    def _get(self, env, consts, k):
+        return consts[k] if k in consts else (env[k] if k else None)
+
+
+@dataclasses.dataclass(kw_only=True)
+class Quantize(Step):
+    """float32 → int8 at scale ``2^exp`` (round to nearest, saturate)."""
+    exp: int
+
+    def compute(self, env, consts):
+        x = env[self.inputs[0]]
+        env[self.outputs[0]] = np.clip(np.rint(x * (2.0 ** -self.exp)), -128, 127).astype(np.int8)
+
+
+@dataclasses.dataclass(kw_only=True)
+class Dequantize(Step):
+    """int8 at scale ``2^exp`` → float32."""
+    exp: int
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = env[self.inputs[0]].astype(np.float32) * np.float32(2.0 ** self.exp)
+
+
+@dataclasses.dataclass(kw_only=True)
+class Layout(Step):
+    """A data-movement node (Flatten, Reshape, …) applied to int8 data on the host."""
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = run_node(self.node, [self._get(env, consts, k) for k in self.inputs])[0]
+
+
+@dataclasses.dataclass(kw_only=True)
+class Concat(Step):
+    """Concatenation of int8 tensors at exponents ``exps``, each rescaled to the output's ``exp`` on the host."""
+    exps: list
+    exp: int
+    axis: int
+
+    def compute(self, env, consts):
+        parts = [np.clip(np.rint(env[k].astype(np.float64) * 2.0 ** (e - self.exp)), -128, 127)
+                 for k, e in zip(self.inputs, self.exps)]
+        env[self.outputs[0]] = np.concatenate(parts, axis=self.axis).astype(np.int8)
+
+
+@dataclasses.dataclass(kw_only=True)
+class HostFloat(Step):
+    """A node run in float32 on the host (VTA cannot run it, or the plan keeps it there)."""
+
+    def compute(self, env, consts):
+        outs = run_node(self.node, [self._get(env, consts, k) for k in self.inputs])
+        for o, v in zip(self.outputs, outs):
+            if o:
+                env[o] = v
+
+
+@dataclasses.dataclass(kw_only=True)
+class VTAStep(Step):
+    """A step that runs on VTA when the program runs on a device."""
+    on_vta: ClassVar[bool] = True
+
+    def lower(self, ex, env, consts):
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(kw_only=True)
+class Gemm(VTAStep):
+    """An int8 GEMM layer: ``clip((Σ x·w + bias) >> shift, 0 | -128, 127)``. ``shift = e_y − e_x − e_w`` (one
+    per output channel with per-channel weight scales); the rest records the plan's choices for the report."""
+    w: np.ndarray
+    bias: np.ndarray
+    shift: object
+    relu: bool
+    e_x: int
+    e_w: object
+    e_y: int
+    bias_clipped: int = 0
+    gran: str = "tensor"
+    w_round: str = "ceil"
+    w_fit: bool = False
+    bias_corr: bool = False
+
+    def _per_shift(self, ex, x, call):
+        """Call ``call(x, w, bias, shift)`` once per distinct shift (the JIT takes one shift per call); scatter the
+        outputs back by channel. Each call's stats are recorded on this step's node."""
+        o = self.w.shape[0]
+        shift = np.broadcast_to(np.asarray(self.shift), (o,))
+        out = None
+        for s in np.unique(shift):
+            idx = np.flatnonzero(shift == s)
+            y = ex.record(self, call(x, _contig(self.w[idx]), _contig(self.bias[idx]), int(s)))
+            if len(idx) == o:
+                return y
+            if out is None:
+                out = np.empty(y.shape[:1] + (o,) + y.shape[2:], np.int8)
+            out[:, idx] = y
+        return out
+
+
+@dataclasses.dataclass(kw_only=True)
+class Conv(Gemm):
+    """A 2-D convolution; ``geom`` (`ConvGeom`) says how it is padded, strided and grouped."""
+    geom: object
+
+    def compute(self, env, consts):
+        g = self.geom
+        env[self.outputs[0]] = conv_int8(g.host_pad(env[self.inputs[0]]), self.w, self.bias, self.shift, self.relu,
+                                         g.strides, g.device_pads, g.groups)
+
+    def lower(self, ex, env, consts):
+        g = self.geom
+        x = g.host_pad(env[self.inputs[0]])
+        if g.groups == 1:
+            env[self.outputs[0]] = self._conv(ex, _contig(x), self)
+            return
+        # a grouped convolution runs as one device convolution per group
+        cg, og = x.shape[1] // g.groups, self.w.shape[0] // g.groups
+        parts = []
+        for gi in range(g.groups):
+            rows = slice(gi * og, (gi + 1) * og)
+            part = dataclasses.replace(self, w=self.w[rows], bias=self.bias[rows],
+                                       shift=self.shift[rows] if np.ndim(self.shift) else self.shift)
+            parts.append(self._conv(ex, _contig(x[:, gi * cg:(gi + 1) * cg]), part))
+        env[self.outputs[0]] = np.concatenate(parts, axis=1)
+
+    def _conv(self, ex, x, part):
+        g = self.geom
+        return part._per_shift(ex, x, lambda xg, w, b, s: ex.rt.conv2d(
+            xg, w, b, stride=g.strides, padding=g.device_padding, shift=s, relu=self.relu))
+
+
+@dataclasses.dataclass(kw_only=True)
+class Dense(Gemm):
+    """A fully connected layer on (N, K) inputs."""
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = dense_int8(env[self.inputs[0]], self.w, self.bias, self.shift, self.relu)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = self._per_shift(ex, _contig(env[self.inputs[0]]), lambda xg, w, b, s: ex.rt.dense(
+            xg, w, b, shift=s, relu=self.relu))
+
+
+@dataclasses.dataclass(kw_only=True)
+class Add(VTAStep):
+    """Element-wise add: operands aligned by ``a_shift``/``b_shift`` (negative = left), the sum shifted by
+    ``shift`` to the output's exponent."""
+    a_shift: int
+    b_shift: int
+    shift: int
+    relu: bool
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = add_int8(env[self.inputs[0]], env[self.inputs[1]], self.a_shift, self.b_shift,
+                                        self.shift, self.relu)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.add(
+            _contig(env[self.inputs[0]]), _contig(env[self.inputs[1]]), a_shift=self.a_shift, b_shift=self.b_shift,
+            shift=self.shift, relu=self.relu))
+
+
+@dataclasses.dataclass(kw_only=True)
+class Relu(VTAStep):
+    def compute(self, env, consts):
+        env[self.outputs[0]] = np.maximum(env[self.inputs[0]], 0)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.relu(_contig(env[self.inputs[0]])))
+
+
+@dataclasses.dataclass(kw_only=True)
+class MaxPool(VTAStep):
+    """Max pooling with symmetric ``padding`` (h, w); ``kernel`` and ``stride`` are (h, w) pairs."""
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = maxpool_int8(env[self.inputs[0]], self.kernel, self.stride, self.padding)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.max_pool2d(
+            _contig(env[self.inputs[0]]), self.kernel, stride=self.stride, padding=self.padding))
+
+
+@dataclasses.dataclass(kw_only=True)
+class IntGemm(VTAStep):
+    """An ONNX ConvInteger / MatMulInteger (int32 output, zero points) — exact on VTA while ``x − x_zp`` and
+    ``w − w_zp`` fit int8 and no output saturates the int8 result; otherwise computed exactly on the host (counted
+    as a host fallback with the reason). ``geom`` is the convolution's `ConvGeom` (``None`` for MatMulInteger)."""
+    geom: object = None
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = run_node(self.node, [self._get(env, consts, k) for k in self.inputs])[0]
+
+    def lower(self, ex, env, consts):
+        n = self.node
+        vals = [self._get(env, consts, k) for k in self.inputs] + [None] * (4 - len(self.inputs))
+        x, w, xz, wz = vals[:4]
+        xi = x.astype(np.int64) - (0 if xz is None else int(np.asarray(xz).reshape(-1)[0]))
+        wz_ = 0 if wz is None else np.asarray(wz, np.int64)
+        if self.geom is not None:
+            wi = w.astype(np.int64) - (wz_.reshape(-1, 1, 1, 1) if np.size(wz_) > 1 else wz_)
+        else:
+            wi = w.astype(np.int64) - (wz_.reshape(1, -1) if np.size(wz_) > 1 else wz_)
+        fits = lambda a: a.size and a.min() >= -128 and a.max() <= 127
+        if not (fits(xi) and fits(wi)):
+            ex.host_fallback(self, "operands do not fit int8 after zero-point subtraction: computed on the host")
+            self.compute(env, consts)
+            return
+        if self.geom is not None:
+            g = self.geom
+            res = ex.rt.conv2d(_contig(g.host_pad(xi.astype(np.int8))), _contig(wi.astype(np.int8)), None,
+                               stride=g.strides, padding=g.device_padding, shift=0, relu=False)
+        else:
+            if xi.ndim != 2:
+                raise CompileError(f"{n}: MatMulInteger on VTA needs a 2-D input, not {xi.shape}")
+            res = ex.rt.dense(_contig(xi.astype(np.int8)), _contig(wi.T.astype(np.int8)), None, shift=0,
+                              relu=False)
+        y = ex.record(self, res)
+        if np.any(y == 127) or np.any(y == -128):
+            # a saturated int8 result may hide a larger int32 value: recompute exactly on the host
+            ex.host_fallback(self, "an int8 result reached the clip limit (the int32 value may be larger): "
+                                   "recomputed on the host")
+            self.compute(env, consts)
+            return
+        env[self.outputs[0]] = y.astype(np.int32)

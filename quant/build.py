@@ -1,0 +1,203 @@
+"""Lowering a partitioned graph to a quantized program (`vta.compiler.program.Program`) under a `Plan`.
+
+Every scale is a power of two: an int8 tensor ``q`` with exponent ``e`` stands for ``q · 2^e``. A VTA conv/dense
+computes ``clip((Σ q_x·q_w + bias) >> shift, 0 | -128, 127)`` with ``shift = e_y − e_x − e_w`` and the bias
+quantized at ``2^(e_x+e_w)`` plus ``2^(shift−1)`` (so the floor shift rounds half up). An add aligns its operands
+with shifts (negative = left) and shifts the sum. The builder decides these numbers; the steps it emits
+(`vta.compiler.steps`) carry the arithmetic, so the simulation the search scores is exactly what VTA computes.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from ..compiler.ir import CompileError
+from ..compiler.ops import pool_params
+from ..compiler.partition import LAYOUT_OPS
+from ..compiler.program import Program
+from ..compiler.steps import (
+    Add,
+    Concat,
+    Conv,
+    Dense,
+    Dequantize,
+    HostFloat,
+    IntGemm,
+    Layout,
+    MaxPool,
+    Quantize,
+    Relu,
+    qkey,
+)
+from .calibrate import exponent
+from .plan import LayerChoice
+
+__all__ = ["build_program", "quantize_weights"]
+
+
+def quantize_weights(w, gran, rounding, wmax=127):
+    """int8 weights and exponent(s): ``w ≈ q · 2^e`` per tensor (scalar e) or per output channel (array)."""
+    axes = tuple(range(1, w.ndim))
+    m = np.abs(w).max(axis=axes) if gran == "channel" else np.array([np.abs(w).max()])
+    with np.errstate(divide="ignore"):
+        r = np.log2(np.maximum(m, 1e-30) / wmax)
+    e = np.ceil(r - 1e-9) if rounding == "ceil" else np.rint(r)
+    e = np.where(m > 0, e, 0).astype(np.int64)
+    if gran != "channel":
+        e = e[0]
+    return _wq(w, e, wmax), e
+
+
+def _wq(w, e, wmax):
+    s = np.exp2(np.asarray(e, np.float64)).reshape((-1,) + (1,) * (w.ndim - 1)) if np.ndim(e) else 2.0 ** int(e)
+    return np.clip(np.rint(w / s), -wmax, wmax).astype(np.int8)
+
+
+class _Builder:
+    def __init__(self, g, caps, plan, stats, hw):
+        self.g, self.caps, self.plan, self.stats, self.hw = g, caps, plan, stats, hw
+        self.steps, self.exps = [], {}
+        self.avail = set(g.inputs)        # keys available
+        self.primary = {t: "f" for t in g.inputs}
+        self.order = 0
+
+    def act_exp(self, t):
+        method, rounding = self.plan.act.get(t, self.plan.default_act)
+        if t not in self.stats:
+            raise CompileError(f"no calibration statistics for tensor {t!r}")
+        return exponent(self.stats[t], method, rounding, self.hw.qmax)
+
+    def add(self, cls, node, inputs, outputs, reason="", **fields):
+        self.steps.append(cls(node=node, inputs=inputs, outputs=outputs, reason=reason, order=self.order, **fields))
+        self.avail.update(outputs)
+
+    def need_q(self, t):
+        if qkey(t) not in self.avail:
+            e = self.act_exp(t)
+            self.exps[t] = e
+            self.add(Quantize, None, [self.need_f(t)], [qkey(t)], "float32 → int8 (scale 2^%d)" % e, exp=e)
+        return qkey(t)
+
+    def need_f(self, t):
+        if t in self.g.consts:
+            return t
+        if t not in self.avail:
+            if qkey(t) not in self.avail:
+                raise CompileError(f"internal error: tensor {t!r} is not available")
+            self.add(Dequantize, None, [qkey(t)], [t], "int8 → float32", exp=self.exps[t])
+        return t
+
+    def choice(self, node):
+        c = self.plan.layers.get(node.name, LayerChoice())
+        if self.plan.first_layer_host and node.op in ("Conv", "Dense") and node.name == self.first_compute:
+            c = dataclasses.replace(c, place="host")
+        return c
+
+    def build(self):
+        g = self.g
+        computes = [n.name for n in g.nodes if n.op in ("Conv", "Dense")]
+        self.first_compute = computes[0] if computes else None
+        for k, n in enumerate(g.nodes):
+            self.order = k
+            cap = self.caps[n.name]
+            ch = self.choice(n)
+            x = n.inputs[0] if n.inputs else None
+            x_is_q = x is not None and self.primary.get(x) == "q"
+            if n.op in ("Conv", "Dense") and cap.vta and ch.place == "vta":
+                self.gemm(n, cap, ch)
+            elif n.op == "Add" and cap.vta and ch.place == "vta":
+                self.add_op(n, cap)
+            elif n.op in ("Relu", "MaxPool") and cap.vta and (x_is_q or self.plan.offload_all):
+                self.need_q(x)
+                self.exps[n.outputs[0]] = self.exps[x]
+                if n.op == "MaxPool":
+                    kernel, strides, pads, _, _ = pool_params(n, g.shapes[x])
+                    self.add(MaxPool, n, [qkey(x)], [qkey(n.outputs[0])], cap.reason, kernel=tuple(kernel),
+                             stride=tuple(strides), padding=(pads[0], pads[1]))
+                else:
+                    self.add(Relu, n, [qkey(x)], [qkey(n.outputs[0])], cap.reason)
+                self.primary[n.outputs[0]] = "q"
+            elif n.op in LAYOUT_OPS and x_is_q:
+                self.exps[n.outputs[0]] = self.exps[x]
+                self.add(Layout, n, [qkey(x)] + n.inputs[1:], [qkey(n.outputs[0])], cap.reason)
+                self.primary[n.outputs[0]] = "q"
+            elif n.op == "Concat" and all(self.primary.get(i) == "q" for i in n.inputs):
+                y = n.outputs[0]
+                ey = self.act_exp(y)
+                self.exps[y] = ey
+                self.add(Concat, n, [qkey(i) for i in n.inputs], [qkey(y)], cap.reason,
+                         exps=[self.exps[i] for i in n.inputs], exp=ey, axis=int(n.attr("axis")))
+                self.primary[y] = "q"
+            elif n.op in ("ConvInteger", "MatMulInteger") and cap.vta:
+                self.add(IntGemm, n, [self.need_f(i) if i else "" for i in n.inputs], list(n.outputs), cap.reason,
+                         geom=cap.geom)
+                self.primary[n.outputs[0]] = "f"
+            else:
+                reason = cap.reason if not cap.vta else "kept on the CPU in float32 by the quantization plan"
+                self.add(HostFloat, n, [self.need_f(i) if i else "" for i in n.inputs], list(n.outputs), reason)
+                for o in n.outputs:
+                    self.primary[o] = "f"
+        self.order = len(g.nodes)
+        outs = [self.need_f(o) for o in g.outputs]
+        return Program(self.steps, self.exps, outs, list(g.inputs), len(g.nodes))
+
+    def gemm(self, n, cap, ch):
+        g, hw = self.g, self.hw
+        x, y = n.inputs[0], n.outputs[0]
+        xk = self.need_q(x)
+        ex = self.exps[x]
+        w = g.consts[n.inputs[1]].astype(np.float64)
+        b = g.consts[n.inputs[2]].astype(np.float64) if len(n.inputs) > 2 and n.inputs[2] else np.zeros(w.shape[0])
+        wq, ew = quantize_weights(w, ch.w_gran, ch.w_round, hw.wmax)
+        ey = max(self.act_exp(y), int(np.max(ex + ew)))
+        # shifts must stay ≤ 31: coarsen weights of channels that would need more
+        lo = ey - ex - hw.shift_range[1]
+        if np.min(ew) < lo:
+            ew = np.maximum(ew, lo)
+            wq = _wq(w, ew, hw.wmax)
+        if ch.w_fit or ch.bias_corr:
+            fit = self.plan.fits.get(n.name)
+            if fit is None or not fit.matches(ew) or (ch.w_fit and fit.wq is None) or \
+                    (ch.bias_corr and fit.bias_delta is None):
+                raise CompileError(f"layer {n.name!r}: its plan asks for weight rounding fit / bias correction but "
+                                   f"has no fitted data for weight exponent(s) {np.asarray(ew).tolist()}; compile "
+                                   f"with calibration data so they are fitted")
+            if ch.w_fit:
+                wq = fit.wq
+            if ch.bias_corr:
+                b = b - fit.bias_delta
+        shift = ey - ex - ew
+        acc_e = ex + ew
+        bq = np.rint(b / np.exp2(acc_e)) + np.where(shift > 0, np.exp2(np.maximum(shift, 1) - 1), 0)
+        k = int(np.prod(w.shape[1:]))
+        limit = hw.acc_max - k * 128 * hw.wmax
+        clipped = int(np.sum(np.abs(bq) > limit))
+        bq = np.clip(bq, -limit, limit).astype(np.int32)
+        self.exps[y] = ey
+        relu = n.attr("_act") == "relu"
+        fields = dict(w=wq, bias=bq, shift=(shift if np.ndim(shift) else int(shift)), relu=relu, e_w=ew, e_x=ex,
+                      e_y=ey, bias_clipped=clipped, gran=ch.w_gran, w_round=ch.w_round,
+                      w_fit=ch.w_fit, bias_corr=ch.bias_corr)
+        if n.op == "Conv":
+            self.add(Conv, n, [xk], [qkey(y)], cap.reason, geom=cap.geom, **fields)
+        else:
+            self.add(Dense, n, [xk], [qkey(y)], cap.reason, **fields)
+        self.primary[y] = "q"
+
+    def add_op(self, n, cap):
+        a, b = n.inputs[:2]
+        ak, bk = self.need_q(a), self.need_q(b)
+        ea, eb = self.exps[a], self.exps[b]
+        ec = max(min(ea, eb), max(ea, eb) - 20)      # common exponent; left shifts stay ≤ 20 bits
+        y = n.outputs[0]
+        ey = max(self.act_exp(y), ec)
+        ey = min(ey, ec + self.hw.add_shift_range[1])
+        self.exps[y] = ey
+        self.add(Add, n, [ak, bk], [qkey(y)], cap.reason, a_shift=ec - ea, b_shift=ec - eb,
+                 shift=ey - ec, relu=n.attr("_act") == "relu")
+        self.primary[y] = "q"
+
+
+def build_program(g, caps, plan, stats, hw):
+    """Lower graph ``g`` (optimized, partitioned by ``caps``) to a `Program` under quantization ``plan``."""
+    return _Builder(g, caps, plan, stats, hw).build()
