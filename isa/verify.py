@@ -173,10 +173,11 @@ def _compute_problems(cfg, insn, uops):
     return out
 
 
-def verify(cfg, insns, uops=None, *, dram_size=None):
+def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False):
     """Every `Problem` of a program (objects or a byte image), in stream order; an empty list means clean.
 
-    ``uops`` (objects or a byte image) enables the loop-nest index checks; ``dram_size`` (bytes) the DRAM bounds.
+    ``uops`` (objects or a byte image) enables the loop-nest index checks; ``dram_size`` (bytes) the DRAM bounds;
+    ``hazards`` the cross-stage race check (`vta.isa.hazard.find_races`; SRAM races need ``uops``).
     """
     problems = []
     insns = _decode_all(cfg, insns, problems)
@@ -241,13 +242,17 @@ def verify(cfg, insns, uops=None, *, dram_size=None):
         n = len(insns) - finish - 1
         problems.append(Problem(finish + 1, WARNING, f"{n} instruction{'s' * (n != 1)} after the FINISH at "
                                                      f"{finish} will never run"))
+    if hazards:  # races of the decodable prefix; a stream with undecodable words is already an error
+        from .hazard import find_races
+        known = insns[:insns.index(None)] if None in insns else insns
+        problems += [Problem(k, ERROR, m) for k, m in find_races(cfg, known, uops)]
     problems.sort(key=lambda p: (p.index is None, -1 if p.index is None else p.index))
     return problems
 
 
-def check_program(cfg, insns, uops=None, *, dram_size=None):
+def check_program(cfg, insns, uops=None, *, dram_size=None, hazards=False):
     """Raise `ProgramError` (naming the instruction) on the first error `verify` finds; return the warnings."""
-    problems = verify(cfg, insns, uops, dram_size=dram_size)
+    problems = verify(cfg, insns, uops, dram_size=dram_size, hazards=hazards)
     errors = [p for p in problems if p.severity == ERROR]
     if errors:
         first = errors[0]
