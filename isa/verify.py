@@ -25,7 +25,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import ISAError, ProgramError
-from .insn import Alu, Finish, Gemm, Load, Store, decode, decode_uops, encode, encode_uop
+from .insn import Alu, Finish, Gemm, Insn, Load, Store, decode, decode_uops, encode, encode_uop
 from .layouts import INSN_BITS
 from .opcodes import MemId
 
@@ -179,6 +179,11 @@ def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False):
     ``uops`` (objects or a byte image) enables the loop-nest index checks; ``dram_size`` (bytes) the DRAM bounds;
     ``hazards`` the cross-stage race check (`vta.isa.hazard.find_races`; SRAM races need ``uops``).
     """
+    if isinstance(insns, Insn) or not hasattr(insns, "__iter__"):
+        raise ProgramError(f"insns must be a list of instructions or a byte image, not {type(insns).__name__}")
+    if dram_size is not None and (isinstance(dram_size, bool) or not isinstance(dram_size, (int, np.integer))
+                                  or dram_size < 0):
+        raise ProgramError(f"dram_size must be a byte count ≥ 0, not {dram_size!r}")
     problems = []
     insns = _decode_all(cfg, insns, problems)
     if uops is not None:

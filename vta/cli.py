@@ -485,6 +485,8 @@ def _demo(args):
     from .demo import main as demo_main
     if args.images is not None and args.images < 1:
         raise VTAError(f"--images must be at least 1, not {args.images}")
+    if args.seed < 0:  # numpy's generators take only non-negative seeds
+        raise VTAError(f"--seed must be ≥ 0, not {args.seed}")
     return demo_main(args.model, args.config, args.device, seed=args.seed, images=args.images,
                      verilator=not args.no_verilator)
 
