@@ -256,7 +256,9 @@ def test_non_utf8_config_and_assembly_are_one_line(tmp_path, capsys):
     src.write_bytes(b"finish # caf\xe9\n")
     for argv in (["asm", str(src), "-o", str(tmp_path / "x.bin")], ["check", str(src)]):
         assert main(argv) == 1
-        assert "latin.s: assembly source must be UTF-8 text, not bytes like b'\\xe9' (at byte 12)" in one_error(capsys)
+        error = one_error(capsys)
+        assert "latin.s: assembly source must be UTF-8 text, not bytes like b'\\xe9' (at byte 12)" in error
+        assert error.count("latin.s") == 1
 
 
 def test_config_with_a_utf8_bom_loads(tmp_path):
@@ -394,6 +396,7 @@ BAD = [
     ("config show {tmp}/empty.json", 1, "is missing LOG_INP_WIDTH"),
     ("config show {tmp}/latin.json", 1, "must be UTF-8 text"),
     ("hw verilog -o {tmp}/x.v --name my-core", 1, "must be a Verilog identifier"),
+    ("hw verilog -o {tmp}/x.v --name module", 1, "not a keyword), not 'module'"),
     ("hw verilog -o {tmp}/x.v --name", 2, "expected one argument"),
     ("hw verilog -o {tmp}/x.v --config nosuch", 1, "neither a preset"),
     ("demo --images 0", 1, "--images must be at least 1, not 0"),

@@ -391,8 +391,9 @@ def _check(args):
     uops = _read_binary(args.uops, cfg) if args.uops else None
     dram = _read_bytes(args.dram) if args.dram else None
     if _is_text_program(args.program):
+        text = _read_text(args.program)
         try:
-            program = assemble(cfg, _read_text(args.program))
+            program = assemble(cfg, text)
         except VTAError as e:
             raise VTAError(f"{args.program}: {e}") from None
         insns, uops = program.insns, (uops if uops is not None else program.uops or None)
