@@ -46,6 +46,7 @@ from .insn import (
     Alu,
     Finish,
     Gemm,
+    Insn,
     Load,
     Store,
     Uop,
@@ -287,6 +288,8 @@ _PARSERS = {
 
 def assemble(cfg, text):
     """Assemble ``text`` under ``cfg`` into a `Program`; `AsmError` (an `ISAError`) names the line on any error."""
+    if not isinstance(text, str):
+        raise ISAError(f"text must be assembly source (a str), not {type(text).__name__}")
     insns, uops, lines = [], [], []
     for number, raw in enumerate(text.splitlines(), start=1):
         tokens = raw.split("#", 1)[0].split()
@@ -353,6 +356,8 @@ def format_uop(uop):
 def _as_list(items, decoder, cfg):
     if items is None:
         return []
+    if isinstance(items, (Insn, Uop)) or not hasattr(items, "__iter__"):
+        raise ISAError(f"expected a list or a byte image, not {type(items).__name__}")
     if isinstance(items, (bytes, bytearray, memoryview, np.ndarray)):
         return decoder(cfg, np.frombuffer(bytes(items), dtype=np.uint8))
     return list(items)

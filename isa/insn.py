@@ -209,6 +209,8 @@ def decode_uop(cfg, word):
 
 def encode_program(cfg, insns):
     """Instructions as the little-endian byte image the hardware fetches (16 bytes each), a ``np.uint8`` array."""
+    if isinstance(insns, Insn) or not hasattr(insns, "__iter__"):
+        raise ISAError(f"insns must be a list of instructions, not {type(insns).__name__}")
     raw = b"".join(encode(cfg, i).to_bytes(INSN_BYTES, "little") for i in insns)
     return np.frombuffer(raw, dtype=np.uint8).copy()
 
@@ -229,6 +231,8 @@ def decode_program(cfg, image):
 
 def encode_uops(cfg, uops):
     """Micro-ops as a little-endian byte image (4 bytes each), a ``np.uint8`` array."""
+    if isinstance(uops, Uop) or not hasattr(uops, "__iter__"):
+        raise ISAError(f"uops must be a list of micro-ops, not {type(uops).__name__}")
     words = np.array([encode_uop(cfg, u) for u in uops], dtype=f"<u{UOP_BYTES}")
     return words.view(np.uint8).copy()
 

@@ -25,7 +25,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import ISAError, ProgramError
-from .insn import Alu, Finish, Gemm, Load, Store, decode, decode_uops, encode, encode_uop
+from .insn import Alu, Finish, Gemm, Insn, Load, Store, decode, decode_uops, encode, encode_uop
 from .layouts import DEP_FLAGS
 from .stages import (
     INSN_BYTES,
@@ -175,11 +175,17 @@ def _compute_problems(cfg, insn, uops):
     return out
 
 
-def verify(cfg, insns, uops=None, *, dram_size=None):
+def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False):
     """Every `Problem` of a program (objects or a byte image), in stream order; an empty list means clean.
 
-    ``uops`` (objects or a byte image) enables the loop-nest index checks; ``dram_size`` (bytes) the DRAM bounds.
+    ``uops`` (objects or a byte image) enables the loop-nest index checks; ``dram_size`` (bytes) the DRAM bounds;
+    ``hazards`` the cross-stage race check (`vta.isa.hazard.find_races`; SRAM races need ``uops``).
     """
+    if isinstance(insns, Insn) or not hasattr(insns, "__iter__"):
+        raise ProgramError(f"insns must be a list of instructions or a byte image, not {type(insns).__name__}")
+    if dram_size is not None and (isinstance(dram_size, bool) or not isinstance(dram_size, (int, np.integer))
+                                  or dram_size < 0):
+        raise ProgramError(f"dram_size must be a byte count ≥ 0, not {dram_size!r}")
     problems = []
     insns = _decode_all(cfg, insns, problems)
     if uops is not None:
@@ -242,13 +248,17 @@ def verify(cfg, insns, uops=None, *, dram_size=None):
         n = len(insns) - finish - 1
         problems.append(Problem(finish + 1, WARNING, f"{n} instruction{'s' * (n != 1)} after the FINISH at "
                                                      f"{finish} will never run"))
+    if hazards:  # races of the decodable prefix; a stream with undecodable words is already an error
+        from .hazard import find_races
+        known = insns[:insns.index(None)] if None in insns else insns
+        problems += [Problem(k, ERROR, m) for k, m in find_races(cfg, known, uops)]
     problems.sort(key=lambda p: (p.index is None, -1 if p.index is None else p.index))
     return problems
 
 
-def check_program(cfg, insns, uops=None, *, dram_size=None):
+def check_program(cfg, insns, uops=None, *, dram_size=None, hazards=False):
     """Raise `ProgramError` (naming the instruction) on the first error `verify` finds; return the warnings."""
-    problems = verify(cfg, insns, uops, dram_size=dram_size)
+    problems = verify(cfg, insns, uops, dram_size=dram_size, hazards=hazards)
     errors = [p for p in problems if p.severity == ERROR]
     if errors:
         first = errors[0]

@@ -41,6 +41,8 @@ class Runtime:
     """
 
     def __init__(self, cfg="default", device="fsim", *, dram_bytes=64 << 20, verify=True, keep_uops=True):
+        if isinstance(dram_bytes, bool) or not isinstance(dram_bytes, int) or dram_bytes < 1:
+            raise VTAError(f"dram_bytes must be a positive integer (the DRAM size in bytes), not {dram_bytes!r}")
         self.cfg = load_config(cfg)
         self.owns_device = isinstance(device, str)
         if self.owns_device:

@@ -305,6 +305,8 @@ def main(argv=None):
         parser.error(f"--programs must be ≥ 1, not {args.programs}")
     if args.jobs < 1:
         parser.error(f"--jobs must be ≥ 1, not {args.jobs}")
+    if args.seed < 0:  # numpy's generators take only non-negative seeds
+        parser.error(f"--seed must be ≥ 0, not {args.seed}")
     try:
         cfg = load_config(args.config)
     except VTAError as e:

@@ -16,6 +16,7 @@ line ``vta: error: <message>`` on stderr, never a traceback.
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -24,7 +25,7 @@ import numpy as np
 from .compile_cli import ARGUMENTS as _COMPILE_ARGUMENTS
 from .compile_cli import HELP as _COMPILE_HELP
 from .compile_cli import handle as _compile
-from .config import load_config
+from .config import PRESETS, load_config
 from .errors import VTAError
 from .fpga.cli import ARGS as _FPGA_ARGS
 from .fpga.cli import HELP as _FPGA_HELP
@@ -128,6 +129,82 @@ def _is_text_program(path):
     return str(path).endswith((".s", ".asm"))
 
 
+def _read_text(path, what="assembly source"):
+    """The UTF-8 text of ``path``; a `VTAError` naming the file and the first bad byte instead of a traceback."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise VTAError(f"{path}: {what} must be UTF-8 text, not bytes like {raw[e.start:e.end]!r} "
+                       f"(at byte {e.start})") from None
+
+
+def _warn(message):
+    print(f"vta: warning: {' '.join(message.split())}", file=sys.stderr)
+
+
+def _positive(name):
+    """An argparse type: an integer (decimal or 0x hex) ≥ 1, the error naming the option."""
+    def parse(text):
+        value = _int(text)
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be ≥ 1, not {value}")
+        return value
+    return parse
+
+
+# -- sidecars: which config a binary was assembled for ------------------------------------------------------------
+# Instruction and uop words are laid out by the config (field widths follow the buffer depths), so a binary read
+# under another config decodes silently into other instructions. The raw words stay upstream-compatible; the
+# config travels next to them in ``<file>.json``.
+
+SIDECAR_FORMAT = "amaranth-vta binary 1"
+
+
+def _sidecar_path(path):
+    return f"{path}.json"
+
+
+def _sha256(data):
+    import hashlib
+    return hashlib.sha256(np.asarray(data, dtype=np.uint8).tobytes()).hexdigest()
+
+
+def _write_sidecar(path, cfg, data, kind):
+    """Write ``<path>.json``: the config's keys and name, and the digest of the bytes it describes."""
+    with open(_sidecar_path(path), "w") as f:
+        json.dump({"format": SIDECAR_FORMAT, "kind": kind, "config_name": cfg.name, "config": cfg.to_dict(),
+                   "sha256": _sha256(data)}, f, indent=1)
+        f.write("\n")
+
+
+def _check_sidecar(path, cfg, data):
+    """`VTAError` if ``<path>.json`` says ``path`` was assembled for a config other than ``cfg``; a warning if
+    there is no sidecar (a binary from elsewhere still runs); an error if the sidecar describes other bytes."""
+    side = _sidecar_path(path)
+    if not os.path.isfile(side):
+        _warn(f"{path} has no sidecar {side}, so nothing checks that it was assembled for config {cfg.name} "
+              f"(vta asm writes one)")
+        return
+    try:
+        info = json.loads(_read_text(side, "a sidecar"))
+        keys, name, digest = info["config"], info["config_name"], info["sha256"]
+        want = load_config(keys)
+    except (ValueError, KeyError, TypeError, VTAError) as e:
+        raise VTAError(f"sidecar {side} is not a valid vta asm sidecar ({e}); delete it or re-assemble {path}") \
+            from None
+    if digest != _sha256(data):
+        raise VTAError(f"sidecar {side} describes other bytes than {path} (its sha256 differs): the file changed "
+                       f"after vta asm; delete the sidecar or re-assemble {path}")
+    if want != cfg:
+        have = cfg.to_dict()
+        diff = ", ".join(f"{k} {keys.get(k, '-')} vs {have.get(k, '-')}" for k in sorted(set(keys) | set(have))
+                         if keys.get(k) != have.get(k))
+        hint = f"--config {name}" if name in PRESETS and load_config(name) == want else f"a config with {keys}"
+        raise VTAError(f"{path} was assembled for config {name}, not {cfg.name} ({diff}); run it with {hint}")
+
+
 # -- run ---------------------------------------------------------------------------------------------------------
 
 @command("run", "run a program on a device: a raw DRAM image in, the final image out",
@@ -137,14 +214,35 @@ def _is_text_program(path):
          arg("--insn-count", required=True, type=_int, metavar="N", help="number of instructions"),
          arg("--out", required=True, metavar="OUT.bin", help="where to write the final DRAM image"),
          arg("--device", default="fsim", help="fsim (default) or verilator"),
-         arg("--stats", metavar="STATS.json", help="also write the run statistics as JSON"))
+         arg("--stats", metavar="STATS.json", help="also write the run statistics as JSON"),
+         arg("--no-check", action="store_true",
+             help="run without the static check (bounds, tokens, races) that otherwise refuses a bad program"),
+         arg("--max-cycles", type=_positive("--max-cycles"), metavar="N",
+             help="verilator: give up after N cycles (default: the device's watchdog, 50,000,000)"))
 def _run(args):
-    from .devices import open_device
+    from .devices import DEVICES, open_device
+    from .errors import DeadlockError
     cfg = load_config(args.config)
+    if args.device not in DEVICES:  # before the static check, which would otherwise speak first
+        raise VTAError(f"unknown device {args.device!r}; valid devices are {', '.join(DEVICES)}")
     dram = _read_bytes(args.dram)
-    device = open_device(args.device, cfg)
+    _check_sidecar(args.dram, cfg, dram)
+    options = {}
+    if args.max_cycles is not None:
+        if args.device != "verilator":
+            raise VTAError(f"--max-cycles counts RTL cycles, so it needs --device verilator, not {args.device}")
+        options["watchdog_cycles"] = args.max_cycles
+    if not args.no_check:
+        _check_before_run(cfg, args.dram, dram, args.insn_addr, args.insn_count)
+    device = open_device(args.device, cfg, **options)
     start = time.perf_counter()
-    stats = device.run(dram, args.insn_addr, args.insn_count)
+    try:
+        stats = device.run(dram, args.insn_addr, args.insn_count)
+    except DeadlockError as e:
+        if args.max_cycles is None or "watchdog_cycles" not in str(e):
+            raise
+        raise VTAError(f"{e}; that is the --max-cycles {args.max_cycles} budget: raise it if the program needs "
+                       f"more cycles") from None
     wall = time.perf_counter() - start
     if stats.wall_seconds is None:
         stats.wall_seconds = wall
@@ -161,30 +259,96 @@ def _run(args):
     return 0
 
 
+def _check_before_run(cfg, path, dram, insn_addr, insn_count):
+    """`VTAError` with the verifier's first error (and how many more) if the program in ``dram`` is bad.
+
+    A stream that does not fit in DRAM is left to the device, whose message names the fetch range.
+    """
+    from .isa.verify import ERROR
+    end = insn_addr + 16 * insn_count
+    if insn_addr < 0 or insn_addr % 16 or insn_count < 0 or end > dram.size:
+        return
+    problems = _static_problems(cfg, dram[insn_addr:end], None, dram)
+    for p in problems:
+        if p.severity != ERROR:
+            _warn(f"{path}: {p}")
+    errors = [p for p in problems if p.severity == ERROR]
+    if errors:
+        more = f" (and {len(errors) - 1} more; vta check lists them all)" if len(errors) > 1 else ""
+        first = errors[0].message if errors[0].index is None else f"instruction {errors[0].index}: {errors[0].message}"
+        raise VTAError(f"{path}: the program at insn_addr={insn_addr} fails the static check, so it was not run: "
+                       f"{first}{more}; --no-check runs it anyway")
+
+
+def _decodable(cfg, image):
+    """The instructions of ``image`` up to the first word that does not decode (the verifier reports that one)."""
+    from .isa.insn import decode
+    out = []
+    for k in range(0, image.size - image.size % 16, 16):
+        try:
+            out.append(decode(cfg, int.from_bytes(image[k:k + 16].tobytes(), "little")))
+        except VTAError:
+            break
+    return out
+
+
+def _static_problems(cfg, insns, uops, dram=None, dram_size=None):
+    """The verifier's problems plus the cross-stage races (`vta.isa.hazard`), sorted by instruction.
+
+    ``dram`` (the DRAM image) gives the DRAM size and lets the race check follow LOAD UOPs.
+    """
+    from .isa.hazard import find_races
+    from .isa.insn import decode_uops
+    from .isa.verify import ERROR, Problem, verify
+    size = dram.size if dram is not None else dram_size
+    problems = verify(cfg, insns, uops, dram_size=size)
+    objects = _decodable(cfg, insns) if isinstance(insns, np.ndarray) else list(insns)
+    table = uops
+    if isinstance(uops, np.ndarray):
+        try:
+            table = decode_uops(cfg, uops)
+        except VTAError:
+            table = None  # reported by verify
+    problems += [Problem(k, ERROR, m) for k, m in find_races(cfg, objects, table, dram=dram)]
+    return sorted(problems, key=lambda p: (p.index is None, -1 if p.index is None else p.index))
+
+
 # -- asm / disasm / check ----------------------------------------------------------------------------------------
 
 @command("asm", "assemble a text program into an instruction image (and a uop image)",
          arg("source", metavar="PROG.s"),
-         arg("-o", "--output", required=True, metavar="PROG.bin", help="instruction image (16 bytes each)"),
+         arg("-o", "--output", required=True, metavar="PROG.bin",
+             help="instruction image (16 bytes each); PROG.bin.json records the config it was assembled for"),
          arg("--uops-out", metavar="UOPS.bin", help="uop image (4 bytes each); needed if the program has .uop lines"),
          arg("--config", default="default", help=CONFIG_HELP))
 def _asm(args):
     from .isa.asm import assemble
     cfg = load_config(args.config)
-    with open(args.source) as f:
-        text = f.read()
+    text = _read_text(args.source)
     try:
         program = assemble(cfg, text)
     except VTAError as e:
         raise VTAError(f"{args.source}: {e}") from None
     if program.uops and not args.uops_out:
         raise VTAError(f"{args.source} has {len(program.uops)} .uop lines; give --uops-out for the uop image")
-    _write_bytes(args.output, program.insn_image())
-    print(f"wrote {len(program.insns)} instructions to {args.output}")
+    image = program.insn_image()
+    _write_bytes(args.output, image)
+    _write_sidecar(args.output, cfg, image, "instructions")
+    print(f"wrote {len(program.insns)} instructions to {args.output} (config {cfg.name}: "
+          f"{_sidecar_path(args.output)})")
     if args.uops_out:
-        _write_bytes(args.uops_out, program.uop_image())
+        uops = program.uop_image()
+        _write_bytes(args.uops_out, uops)
+        _write_sidecar(args.uops_out, cfg, uops, "uops")
         print(f"wrote {len(program.uops)} uops to {args.uops_out}")
     return 0
+
+
+def _read_binary(path, cfg):
+    """The bytes of a binary, after checking its sidecar names ``cfg``."""
+    data = _read_bytes(path)
+    _check_sidecar(path, cfg, data)
+    return data
 
 
 @command("disasm", "print an instruction image (and a uop image) as assembly text",
@@ -196,9 +360,9 @@ def _asm(args):
 def _disasm(args):
     from .isa.asm import disassemble
     cfg = load_config(args.config)
-    uops = _read_bytes(args.uops) if args.uops else None
+    uops = _read_binary(args.uops, cfg) if args.uops else None
     try:
-        text = disassemble(cfg, _read_bytes(args.image), uops, numbers=args.numbers)
+        text = disassemble(cfg, _read_binary(args.image, cfg), uops, numbers=args.numbers)
     except VTAError as e:
         raise VTAError(f"{args.image}: {e}") from None
     if args.output:
@@ -209,33 +373,46 @@ def _disasm(args):
     return 0
 
 
-@command("check", "verify a program statically (bounds, tokens, FINISH); exit 1 if it has errors",
+@command("check", "verify a program statically (bounds, tokens, cross-stage races, FINISH); exit 1 if it has "
+                  "errors",
          arg("program", metavar="PROG.bin|PROG.s", help="an instruction image, or assembly text (.s, .asm)"),
-         arg("--uops", metavar="UOPS.bin", help="uop image: enables the GEMM/ALU index checks"),
-         arg("--config", default="default", help=CONFIG_HELP))
+         arg("--uops", metavar="UOPS.bin", help="uop image: enables the GEMM/ALU index and SRAM race checks"),
+         arg("--config", default="default", help=CONFIG_HELP),
+         arg("--dram-bytes", type=_positive("--dram-bytes"), metavar="N",
+             help="DRAM size: also check that every LOAD/STORE stays inside it"),
+         arg("--dram", metavar="IN.bin", help="the DRAM image the program runs on: its size bounds every LOAD/STORE "
+                                              "and the race check follows its LOAD UOPs"))
 def _check(args):
     from .isa.asm import assemble
-    from .isa.verify import ERROR, verify
+    from .isa.verify import ERROR
+    if args.dram and args.dram_bytes:
+        raise VTAError(f"give --dram or --dram-bytes, not both (the image {args.dram} has its own size)")
     cfg = load_config(args.config)
-    uops = _read_bytes(args.uops) if args.uops else None
+    uops = _read_binary(args.uops, cfg) if args.uops else None
+    dram = _read_bytes(args.dram) if args.dram else None
     if _is_text_program(args.program):
-        with open(args.program) as f:
-            try:
-                program = assemble(cfg, f.read())
-            except VTAError as e:
-                raise VTAError(f"{args.program}: {e}") from None
+        text = _read_text(args.program)
+        try:
+            program = assemble(cfg, text)
+        except VTAError as e:
+            raise VTAError(f"{args.program}: {e}") from None
         insns, uops = program.insns, (uops if uops is not None else program.uops or None)
     else:
-        insns = _read_bytes(args.program)
-    problems = verify(cfg, insns, uops)
+        insns = _read_binary(args.program, cfg)
+    problems = _static_problems(cfg, insns, uops, dram, args.dram_bytes)
     for p in problems:
         print(f"{args.program}: {p}")
     errors = sum(p.severity == ERROR for p in problems)
     warnings = len(problems) - errors
     count = len(insns) if not isinstance(insns, np.ndarray) else insns.size // 16
+    notes = []
+    if uops is None:
+        notes.append("no uop table: GEMM/ALU indices " + ("not checked" if dram is not None else
+                                                          "and SRAM races not checked"))
+    if dram is None and args.dram_bytes is None:
+        notes.append("no DRAM size: DMA ranges not checked")
     print(f"{args.program}: {count} instructions, {errors} error{'s' * (errors != 1)}, "
-          f"{warnings} warning{'s' * (warnings != 1)}" + ("" if uops is not None else " (no uop table: GEMM/ALU "
-                                                          "indices not checked)"))
+          f"{warnings} warning{'s' * (warnings != 1)}" + (f" ({'; '.join(notes)})" if notes else ""))
     return 1 if errors else 0
 
 
@@ -309,6 +486,8 @@ def _demo(args):
     from .demo import main as demo_main
     if args.images is not None and args.images < 1:
         raise VTAError(f"--images must be at least 1, not {args.images}")
+    if args.seed < 0:  # numpy's generators take only non-negative seeds
+        raise VTAError(f"--seed must be ≥ 0, not {args.seed}")
     return demo_main(args.model, args.config, args.device, seed=args.seed, images=args.images,
                      verilator=not args.no_verilator)
 

@@ -213,8 +213,38 @@ def load_config(spec):
     if not os.path.exists(spec):
         raise ConfigError(f"config {str(spec)!r} is neither a preset ({', '.join(PRESETS)}) nor an existing JSON file")
     try:
-        with open(spec) as f:
+        with open(spec, encoding="utf-8-sig") as f:
             data = json.load(f)
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {str(spec)!r} must be UTF-8 text, not bytes like {e.object[e.start:e.end]!r} "
+                          f"at byte {e.start}") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"config file {str(spec)!r} is not valid JSON: {e}") from None
-    return VTAConfig.from_dict(data, name=os.path.splitext(os.path.basename(str(spec)))[0])
+    return VTAConfig.from_dict(_require_keys(data, spec), name=os.path.splitext(os.path.basename(str(spec)))[0])
+
+
+# Every key of upstream's vta_config.json (LOG_BLOCK may be given as LOG_BLOCK_IN and LOG_BLOCK_OUT).
+REQUIRED_KEYS = ("LOG_INP_WIDTH", "LOG_WGT_WIDTH", "LOG_ACC_WIDTH", "LOG_BATCH", "LOG_BLOCK", "LOG_UOP_BUFF_SIZE",
+                 "LOG_INP_BUFF_SIZE", "LOG_WGT_BUFF_SIZE", "LOG_ACC_BUFF_SIZE")
+
+
+def _require_keys(data, spec):
+    """``data`` without its ``"defaults"`` flag; `ConfigError` naming a missing key unless ``"defaults": true``.
+
+    A config file that silently took a default for a key it forgot would build different hardware than its
+    author meant, so a file must give every upstream key or say ``"defaults": true`` to fill the rest.
+    """
+    if not isinstance(data, dict):
+        return data  # from_dict names the type
+    data = dict(data)
+    defaults = data.pop("defaults", False)
+    if not isinstance(defaults, bool):
+        raise ConfigError(f"config file {str(spec)!r}: \"defaults\" must be true or false, not {defaults!r}")
+    given = set(data) | ({"LOG_BLOCK"} if {"LOG_BLOCK_IN", "LOG_BLOCK_OUT"} <= set(data) else set())
+    known = {k.upper() for k in VTAConfig._LIMITS} | {"LOG_BLOCK", "TARGET", "HW_VER", "NAME"}
+    missing = [k for k in REQUIRED_KEYS if k not in given]
+    if missing and not defaults and set(data) <= known:  # an unknown key (a typo) is reported by from_dict
+        raise ConfigError(f"config file {str(spec)!r} is missing {', '.join(missing)}; a config file must give "
+                          f"every key ({', '.join(REQUIRED_KEYS)}) or say \"defaults\": true to take the "
+                          f"default config's value for the missing ones")
+    return data
