@@ -402,6 +402,11 @@ BAD = [
     ("demo --images 0", 1, "--images must be at least 1, not 0"),
     ("demo --model matmul --seed -1", 1, "--seed must be ≥ 0, not -1"),
     ("demo --model matmul --config nosuch", 1, "neither a preset"),
+    ("compile {tmp}/m.onnx --calib {tmp}/empty.bin", 1, "cannot be read as .npy/.npz: No data left"),
+    ("compile {tmp}/m.onnx --calib {tmp}/dir", 1, "cannot be read as .npy/.npz"),
+    ("compile {tmp}/m.onnx --calib {tmp}/calib.npy --eval {tmp}/calib.npy --limit -5", 2,
+     "--limit must be ≥ 1, not -5"),
+    ("compile {tmp}/m.onnx --calib {tmp}/calib.npy --labels {tmp}/empty.bin", 1, "--labels file"),
 ]
 
 
@@ -415,6 +420,7 @@ def bad_files(tmp_path):
     (tmp_path / "dir").mkdir()
     (tmp_path / "empty.json").write_text("{}")
     (tmp_path / "latin.json").write_bytes(b'{"LOG_BLOCK": \xff}')
+    np.save(tmp_path / "calib.npy", np.zeros((2, 1, 8, 8), dtype=np.float32))
     return tmp_path
 
 

@@ -30,6 +30,7 @@ from .errors import VTAError
 from .fpga.cli import ARGS as _FPGA_ARGS
 from .fpga.cli import HELP as _FPGA_HELP
 from .fpga.cli import handle as _fpga_build
+from .isa.stages import INSN_BYTES
 
 __all__ = ["main", "command", "arg", "build_parser", "COMMANDS", "CONFIG_HELP"]
 
@@ -265,8 +266,8 @@ def _check_before_run(cfg, path, dram, insn_addr, insn_count):
     A stream that does not fit in DRAM is left to the device, whose message names the fetch range.
     """
     from .isa.verify import ERROR
-    end = insn_addr + 16 * insn_count
-    if insn_addr < 0 or insn_addr % 16 or insn_count < 0 or end > dram.size:
+    end = insn_addr + INSN_BYTES * insn_count
+    if insn_addr < 0 or insn_addr % INSN_BYTES or insn_count < 0 or end > dram.size:
         return
     problems = _static_problems(cfg, dram[insn_addr:end], None, dram)
     for p in problems:
@@ -284,9 +285,9 @@ def _decodable(cfg, image):
     """The instructions of ``image`` up to the first word that does not decode (the verifier reports that one)."""
     from .isa.insn import decode
     out = []
-    for k in range(0, image.size - image.size % 16, 16):
+    for k in range(0, image.size - image.size % INSN_BYTES, INSN_BYTES):
         try:
-            out.append(decode(cfg, int.from_bytes(image[k:k + 16].tobytes(), "little")))
+            out.append(decode(cfg, int.from_bytes(image[k:k + INSN_BYTES].tobytes(), "little")))
         except VTAError:
             break
     return out
@@ -404,7 +405,7 @@ def _check(args):
         print(f"{args.program}: {p}")
     errors = sum(p.severity == ERROR for p in problems)
     warnings = len(problems) - errors
-    count = len(insns) if not isinstance(insns, np.ndarray) else insns.size // 16
+    count = len(insns) if not isinstance(insns, np.ndarray) else insns.size // INSN_BYTES
     notes = []
     if uops is None:
         notes.append("no uop table: GEMM/ALU indices " + ("not checked" if dram is not None else
