@@ -17,20 +17,27 @@ __all__ = ["load_onnx", "from_onnx", "from_torch"]
 
 
 def load_onnx(model):
-    """A ModelProto from a path, bytes or a ModelProto."""
+    """A ModelProto from a path, bytes or a ModelProto; an empty or graph-less model is an error."""
     import onnx
     if isinstance(model, onnx.ModelProto):
-        return model
-    if isinstance(model, (bytes, bytearray)):
-        return onnx.load_from_string(bytes(model))
-    if isinstance(model, (str, os.PathLike)):
+        proto, what = model, "the ModelProto"
+    elif isinstance(model, (bytes, bytearray)):
+        proto, what = onnx.load_from_string(bytes(model)), f"the {len(model)}-byte model"
+    elif isinstance(model, (str, os.PathLike)):
         if not os.path.exists(model):
             raise CompileError(f"model file {str(model)!r} does not exist")
+        what = repr(str(model))
         try:
-            return onnx.load(str(model))
+            proto = onnx.load(str(model))
         except Exception as e:  # noqa: BLE001  (protobuf raises its own DecodeError type, not exported)
-            raise CompileError(f"{str(model)!r} is not a readable ONNX model: {e}") from None
-    raise CompileError(f"model must be an ONNX path, bytes, ModelProto or torch.nn.Module, not {type(model).__name__}")
+            raise CompileError(f"{what} is not a readable ONNX model: {e}") from None
+    else:
+        raise CompileError(f"model must be an ONNX path, bytes, ModelProto or torch.nn.Module, "
+                           f"not {type(model).__name__}")
+    if not proto.graph.node or not proto.graph.output:
+        raise CompileError(f"{what} holds no ONNX graph ({len(proto.graph.node)} nodes, {len(proto.graph.input)} "
+                           f"inputs, {len(proto.graph.output)} outputs): is the file empty or truncated?")
+    return proto
 
 
 def _attr_value(a):

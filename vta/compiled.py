@@ -40,6 +40,15 @@ def model_feeds(g, x, what):
         if v.ndim != len(want) or tuple(v.shape[1:]) != tuple(want[1:]):
             raise CompileError(f"{what} for input {k!r} must have shape (N, {', '.join(map(str, want[1:]))}), "
                                f"not {v.shape}")
+        if len(v) == 0:
+            raise CompileError(f"{what} for input {k!r} has 0 samples (shape {v.shape}); pass at least one")
+        if v.dtype.kind in "fc":
+            bad = ~np.isfinite(v.reshape(len(v), -1)).all(axis=1)
+            if bad.any():
+                first = int(np.argmax(bad))
+                raise CompileError(f"{what} for input {k!r} holds NaN or Inf in {int(bad.sum())} of {len(v)} "
+                                   f"samples (first: sample {first}); VTA's int8 scales and results need finite "
+                                   f"values: drop or repair those samples")
         dt = g.dtypes.get(k, np.dtype(np.float32))
         feeds[k] = v.astype(dt, copy=False)
     return feeds
@@ -148,7 +157,7 @@ class CompiledModel:
     def output_names(self):
         return list(self.graph.outputs)
 
-    def _run(self, x, executor, progress=False, what="input", label="simulating"):
+    def _run(self, x, executor, progress=False, what="run data", label="simulating"):
         g = self.graph
         chunks = batch_chunks(g, model_feeds(g, x, what), self.batch_size)
         if progress:
@@ -178,7 +187,7 @@ class CompiledModel:
     def run_float(self, x):
         """FP32 outputs of the optimized graph on the host (the reference the quantizer calibrates against)."""
         g = self.graph
-        outs = [run_graph(g, c, keep=False) for c in batch_chunks(g, model_feeds(g, x, "input"), 256)]
+        outs = [run_graph(g, c, keep=False) for c in batch_chunks(g, model_feeds(g, x, "run data"), 256)]
         return [np.concatenate([o[name] for o in outs]).astype(np.float32) for name in g.outputs]
 
     def predict(self, x, progress=False, device=None):
