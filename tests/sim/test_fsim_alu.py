@@ -3,30 +3,12 @@ shift-and-scale, and loops with read-after-write hazards (sequential fallback) a
 
 import numpy as np
 import pytest
-from fsim_helpers import (
-    CONFIG_NAMES,
-    Alu,
-    AluOp,
-    Image,
-    Uop,
-    assert_same_state,
-    config_named,
-    execute,
-    load_tiles,
-    load_uops,
-    rand_tiles,
-    shr_lane,
-    wrap,
-)
+from fsim_helpers import Image, assert_same_state, execute, load_tiles, load_uops, rand_tiles, shr_lane, wrap
 
+from vta.isa import Alu, AluOp, Uop
 from vta.sim.compute import hazard_free_starts
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
-
-
-@pytest.fixture(params=CONFIG_NAMES)
-def cfg(request):
-    return config_named(request.param)
 
 
 def tiles_from(cfg, values):

@@ -2,33 +2,13 @@
 
 import numpy as np
 import pytest
-from fsim_helpers import (
-    CONFIG_NAMES,
-    Alu,
-    AluOp,
-    Finish,
-    Gemm,
-    Image,
-    Load,
-    MemId,
-    Store,
-    Uop,
-    config_named,
-    load_tiles,
-    load_uops,
-    rand_tiles,
-    read_elems,
-)
+from fsim_helpers import Image, load_tiles, load_uops, rand_tiles, read_elems
 
 import vta.sim
 from vta import ConfigError
 from vta.device import Device, RunStats
+from vta.isa import Alu, AluOp, Finish, Gemm, Load, MemId, Store, Uop
 from vta.sim import FunctionalSim
-
-
-@pytest.fixture(params=CONFIG_NAMES)
-def cfg(request):
-    return config_named(request.param)
 
 
 def test_is_a_device(cfg):

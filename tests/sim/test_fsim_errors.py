@@ -3,16 +3,11 @@ DRAM overruns, bad run arguments. Every message must name the instruction index,
 
 import numpy as np
 import pytest
-from fsim_helpers import CONFIG_NAMES, Alu, AluOp, Finish, Gemm, Image, Load, MemId, Store, Uop, config_named, load_uops
+from fsim_helpers import Image, load_uops
 
 from vta import DeadlockError, ProgramError
-from vta.isa import encode
+from vta.isa import Alu, AluOp, Finish, Gemm, Load, MemId, Store, Uop, encode
 from vta.sim import FunctionalSim
-
-
-@pytest.fixture(params=CONFIG_NAMES)
-def cfg(request):
-    return config_named(request.param)
 
 
 def place_words(img, words):

@@ -2,25 +2,10 @@
 
 import numpy as np
 import pytest
-from fsim_helpers import (
-    CONFIG_NAMES,
-    Gemm,
-    Image,
-    Uop,
-    assert_same_state,
-    config_named,
-    execute,
-    load_tiles,
-    load_uops,
-    rand_tiles,
-)
+from fsim_helpers import Image, assert_same_state, execute, load_tiles, load_uops, rand_tiles
 
 import vta.sim.fsim
-
-
-@pytest.fixture(params=CONFIG_NAMES)
-def cfg(request):
-    return config_named(request.param)
+from vta.isa import Gemm, Uop
 
 
 def resident(cfg, img, rng, n_inp=32, n_wgt=8, n_acc=32, acc_range=(-1000, 1000)):

@@ -4,30 +4,10 @@ import zlib
 
 import numpy as np
 import pytest
-from fsim_helpers import (
-    CONFIG_NAMES,
-    Alu,
-    AluOp,
-    Finish,
-    Image,
-    Load,
-    MemId,
-    Store,
-    Uop,
-    assert_same_state,
-    config_named,
-    execute,
-    load_uops,
-    rand_tiles,
-    read_elems,
-)
+from fsim_helpers import Image, assert_same_state, execute, load_uops, rand_tiles, read_elems
 
+from vta.isa import Alu, AluOp, Finish, Load, MemId, Store, Uop
 from vta.sim import FunctionalSim
-
-
-@pytest.fixture(params=CONFIG_NAMES)
-def cfg(request):
-    return config_named(request.param)
 
 
 def wrap8(x):
