@@ -14,6 +14,7 @@ import random
 from collections import deque
 
 import numpy as np
+from axi_beats import write_strobed
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
@@ -243,10 +244,7 @@ class AxiSlaveDram:
                     raise AxiProtocolError("W beat before its AW (this slave does not accept W first)")
                 addr, left = wq[0]
                 data, strb, last = w
-                raw = data.to_bytes(bb, "little")
-                for i in range(bb):
-                    if strb >> i & 1:
-                        self.dram[addr + i] = raw[i]
+                write_strobed(self.dram, addr, data, strb, bb)
                 if bool(last) != (left == 1):
                     raise AxiProtocolError(f"W last={last} with {left} beats left in the burst at {addr:#x}")
                 self.w_beats += 1

@@ -24,6 +24,7 @@ from cocotb_helpers import (
     unpack,
     wait_until,
 )
+from sram_state import zero_buffers
 
 from vta.isa import Alu, AluOp, Gemm, Load, MemId, Uop, encode, encode_uops
 
@@ -50,9 +51,7 @@ class Model:
     def __init__(self, cfg):
         self.cfg = cfg
         self.uop = [Uop(0, 0, 0)] * cfg.uop_depth
-        self.inp = np.zeros((cfg.inp_depth, *cfg.inp_shape), dtype=np.int64)
-        self.wgt = np.zeros((cfg.wgt_depth, *cfg.wgt_shape), dtype=np.int64)
-        self.acc = np.zeros((cfg.acc_depth, *cfg.acc_shape), dtype=np.int64)
+        self.inp, self.wgt, self.acc = zero_buffers(cfg, ("inp", "wgt", "acc")).values()
         self.out = {}   # out index → packed int (only entries written)
 
     def _write(self, d, value):

@@ -11,6 +11,7 @@ import random
 from collections import deque
 
 from amaranth.sim import Simulator
+from axi_beats import write_strobed
 
 from vta.hw.regs import CTRL_DONE, CTRL_LAUNCH, Reg
 
@@ -95,10 +96,7 @@ class AxiDram:
             if w:
                 addr, left = wq[0]
                 data, strb, last = w_beat
-                raw = data.to_bytes(bb, "little")
-                for i in range(bb):
-                    if strb >> i & 1:
-                        self.dram[addr + i] = raw[i]
+                write_strobed(self.dram, addr, data, strb, bb)
                 assert bool(last) == (left == 1), f"W last={last} with {left} beats left in the burst"
                 wq[0][0] += bb
                 wq[0][1] -= 1

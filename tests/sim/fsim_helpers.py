@@ -5,6 +5,7 @@
 """
 
 import numpy as np
+from sram_state import zero_buffers
 
 from vta.isa import Alu, AluOp, Finish, Gemm, Load, MemId, Store, Uop, encode_program, encode_uops
 
@@ -90,10 +91,7 @@ class RefVTA:
     def __init__(self, cfg):
         self.cfg = cfg
         self.uop = [Uop(0, 0, 0)] * cfg.uop_depth
-        self.inp = np.zeros((cfg.inp_depth, *cfg.inp_shape), dtype=np.int64)
-        self.wgt = np.zeros((cfg.wgt_depth, *cfg.wgt_shape), dtype=np.int64)
-        self.acc = np.zeros((cfg.acc_depth, *cfg.acc_shape), dtype=np.int64)
-        self.out = np.zeros((cfg.out_depth, *cfg.out_shape), dtype=np.int64)
+        self.inp, self.wgt, self.acc, self.out = zero_buffers(cfg).values()
 
     def run(self, dram, insns):
         for insn in insns:
