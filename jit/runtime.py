@@ -23,6 +23,7 @@ from .kernels import KernelCache
 from .ops.conv2d import conv2d
 from .ops.dense import dense
 from .ops.elementwise import add, relu, requantize
+from .ops.group_conv2d import group_conv2d
 from .ops.pool import max_pool2d
 from .results import OpResult, OpStats
 
@@ -175,6 +176,12 @@ class Runtime:
         pairs, ``shift`` 0..31 (arithmetic, i.e. floor), ``schedule`` a `Conv2dSchedule` (default: heuristic).
         """
         return conv2d(self, x, w, bias, stride, padding, shift, relu, schedule)
+
+    def group_conv2d(self, x, w, bias=None, groups=1, stride=1, padding=0, shift=0, relu=False, schedule=None):
+        """`conv2d` with ``groups`` groups (ONNX's ``group``; ``groups`` = channels is depthwise): ``w`` is
+        ``(O, C/groups, KH, KW)``. Small groups are packed block-diagonally, several per GEMM block
+        (`vta.jit.ops.group_conv2d`); ``schedule`` is a `Conv2dSchedule` of the packed, block-grouped geometry."""
+        return group_conv2d(self, x, w, bias, groups, stride, padding, shift, relu, schedule)
 
     def dense(self, x, w, bias=None, shift=0, relu=False, schedule=None):
         """``clip((x @ w.T + bias) >> shift, …)`` as int8 (N, M) for ``x`` int8 (N, K), ``w`` int8 (M, K)."""
