@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import VTAError
+from ..jit.ops.group_conv2d import GroupPacking
 from ..jit.schedule import ConvGeometry, default_conv2d_schedule
 from .geometry import ConvGeom
 from .ops import pool_params
@@ -35,15 +36,16 @@ def _conv(node, g, cfg):
     geom = ConvGeom.of(node, xs, ws)
     group = geom.groups
     cg, og = xs[1] // group, ws[0] // group
-    if group != 1 and (cg < cfg.block_in or og < cfg.block_out):
-        return Capability(False, f"grouped convolution (group={group}, {cg} input / {og} output channels per group) "
-                                 f"would fill under one {cfg.block_in}×{cfg.block_out} GEMM block per group")
     if max(geom.dilations) > 1:
         return Capability(False, f"dilated convolution (dilations={list(geom.dilations)}) is not supported by the "
                                  f"VTA conv2d operator")
     try:
         h, w = geom.device_in_hw
-        jit_geom = ConvGeometry.of(cfg, 1, cg, h, w, og, ws[2], ws[3], geom.strides, geom.device_padding)
+        if group > 1:
+            packing = GroupPacking.of(cfg, xs[1], ws[0], group)
+            jit_geom = packing.geometry(cfg, 1, h, w, ws[2], ws[3], geom.strides, geom.device_padding)
+        else:
+            jit_geom = ConvGeometry.of(cfg, 1, cg, h, w, og, ws[2], ws[3], geom.strides, geom.device_padding)
         default_conv2d_schedule(cfg, jit_geom)
     except VTAError as e:  # a ScheduleError or geometry limit of the JIT, reported verbatim
         return Capability(False, f"the JIT cannot schedule it: {e}")
@@ -55,7 +57,9 @@ def _conv(node, g, cfg):
         return Capability(False, f"reduction of {k} int8 products could overflow the int32 accumulator")
     why = f"int8 conv2d on the GEMM core ({ws[0]}×{xs[1]}×{ws[2]}×{ws[3]})"
     if group > 1:
-        why += f" as {group} group convolutions"
+        why += (f" as {group} groups ({cg}→{og} channels each), {packing.k} per block-diagonal "
+                f"{cfg.block_in}×{cfg.block_out} GEMM block ({100 * packing.utilisation:.0f} % of the products "
+                f"useful)")
     if geom.prepad:
         why += f"; asymmetric padding {geom.prepad} applied on the host first"
     return Capability(True, why, geom)
