@@ -15,8 +15,9 @@ from ..jit.schedule import ConvGeometry, default_conv2d_schedule
 from .geometry import ConvGeom
 from .ops import pool_params
 
-__all__ = ["Capability", "partition", "LAYOUT_OPS"]
+__all__ = ["Capability", "partition", "LAYOUT_OPS", "ACTIVATION_OPS"]
 
+ACTIVATION_OPS = ("Clip", "LeakyRelu", "HardSigmoid", "HardSwish")
 LAYOUT_OPS = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity"}
 
 
@@ -113,6 +114,35 @@ def _add(node, g, cfg):
     return Capability(True, "int8 element-wise add on the tensor ALU")
 
 
+def _clip_bounds(node, g):
+    """(lo, hi) of a Clip (``None`` for an absent bound), or ``None`` when a bound is not a constant."""
+    if node.opset < 11:
+        return node.attr("min"), node.attr("max")
+    bounds = []
+    for name in (node.inputs[1:] + ["", ""])[:2]:
+        if name and name not in g.consts:
+            return None
+        bounds.append(float(np.asarray(g.consts[name])) if name else None)
+    return tuple(bounds)
+
+
+def _activation(node, g, cfg):
+    """Clip / LeakyRelu / HardSigmoid / HardSwish on the tensor ALU (the quantizer still keeps one on the host,
+    saying so, when its integer form would miss the float function by more than one output step)."""
+    if node.op == "Clip":
+        if _clip_bounds(node, g) is None:
+            return Capability(False, "Clip bounds are not constant (VTA needs them as immediates)")
+        return Capability(True, "int8 clip on the tensor ALU (MAX/MIN with immediates at the input's scale)")
+    if node.op == "LeakyRelu":
+        a = float(node.attr("alpha", 0.01))
+        if not 0.0 <= a <= 1.0:
+            return Capability(False, f"LeakyRelu slope {a} outside 0..1 (the negative side would need another "
+                                     f"output scale): float32 on the host")
+        return Capability(True, f"int8 LeakyRelu on the tensor ALU (negative side: MUL + rounding SHR ≈ {a})")
+    what = "clip of an affine function" if node.op == "HardSigmoid" else "x · hard-sigmoid(x), MUL of two lanes"
+    return Capability(True, f"int8 {node.op} on the tensor ALU ({what})")
+
+
 def partition(g, cfg):
     """``{node name: Capability}`` for every node of ``g`` (shapes inferred)."""
     out = {}
@@ -127,6 +157,8 @@ def partition(g, cfg):
             c = _add(n, g, cfg)
         elif n.op == "Relu":
             c = Capability(True, "int8 max with 0 on the tensor ALU")
+        elif n.op in ACTIVATION_OPS:
+            c = _activation(n, g, cfg)
         elif n.op in ("ConvInteger", "MatMulInteger"):
             c = Capability(True, "exact integer GEMM on VTA while operands and results fit int8")
             if n.op == "ConvInteger":

@@ -15,12 +15,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from .arith import add_int8, conv_int8, dense_int8, maxpool_int8
+from .arith import add_int8, affine_clip_int8, conv_int8, dense_int8, hard_swish_int8, leaky_relu_int8, maxpool_int8
 from .ir import CompileError
 from .ops import run_node
 
 __all__ = ["qkey", "Step", "VTAStep", "Quantize", "Dequantize", "Layout", "Concat", "HostFloat", "Gemm", "Conv",
-           "Dense", "Add", "Relu", "MaxPool", "IntGemm"]
+           "Dense", "Add", "Relu", "MaxPool", "IntGemm", "AffineClip", "LeakyRelu", "HardSwish"]
 
 
 def qkey(t):
@@ -304,3 +304,56 @@ class IntGemm(VTAStep):
             self.compute(env, consts)
             return
         env[self.outputs[0]] = y.astype(np.int32)
+
+
+@dataclasses.dataclass(kw_only=True)
+class AffineClip(VTAStep):
+    """Clip / ReLU6 (``scale`` 1, no shift: MAX ``lo``, MIN ``hi``) and HardSigmoid (the affine part first):
+    ``clip((x·scale + offset) >> shift, lo, hi)`` on int8, on the tensor ALU."""
+    scale: int = 1
+    offset: int = 0
+    shift: int = 0
+    lo: int = -128
+    hi: int = 127
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = affine_clip_int8(env[self.inputs[0]], self.scale, self.offset, self.shift, self.lo,
+                                                self.hi)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.clip(_contig(env[self.inputs[0]]), self.lo, self.hi,
+                                                          self.scale, self.offset, self.shift))
+
+
+@dataclasses.dataclass(kw_only=True)
+class LeakyRelu(VTAStep):
+    """LeakyReLU with slope ``scale / 2^shift`` on the negative side (`arith.leaky_relu_int8`), same exponent in
+    and out."""
+    scale: int
+    shift: int
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = leaky_relu_int8(env[self.inputs[0]], self.scale, self.shift)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.leaky_relu(_contig(env[self.inputs[0]]), self.scale,
+                                                                self.shift))
+
+
+@dataclasses.dataclass(kw_only=True)
+class HardSwish(VTAStep):
+    """HardSwish ``x · hsig(x)`` (`arith.hard_swish_int8`): hsig at ``one`` = 1.0, the product shifted by
+    ``out_shift`` to the output exponent."""
+    scale: int
+    offset: int
+    shift: int
+    one: int
+    out_shift: int
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = hard_swish_int8(env[self.inputs[0]], self.scale, self.offset, self.shift, self.one,
+                                               self.out_shift)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.hard_swish(_contig(env[self.inputs[0]]), self.scale,
+                                                                self.offset, self.shift, self.one, self.out_shift))
