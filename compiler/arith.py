@@ -9,7 +9,8 @@ import numpy as np
 
 from .ops import conv_nchw
 
-__all__ = ["alu_shift", "clip8", "conv_int8", "dense_int8", "add_int8", "maxpool_int8"]
+__all__ = ["alu_shift", "clip8", "conv_int8", "dense_int8", "add_int8", "maxpool_int8", "affine_clip_int8",
+           "leaky_relu_int8", "hard_swish_int8"]
 
 
 def alu_shift(v, k):
@@ -65,3 +66,30 @@ def maxpool_int8(x, kernel, stride, padding):
             v = xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
             out = v.copy() if out is None else np.maximum(out, v)
     return out.astype(np.int8)
+
+
+def _round_shift(v, shift):
+    """``(v + 2^(shift−1)) >> shift`` (round half up; the ALU's ADD of an immediate, then SHR); shift 0: ``v``."""
+    return (v + (1 << (shift - 1))) >> shift if shift > 0 else v
+
+
+def affine_clip_int8(x, scale, offset, shift, lo, hi):
+    """``clip((x·scale + offset) >> shift, lo, hi)`` on int8 ``x`` (Clip, ReLU6, HardSigmoid on the tensor ALU:
+    MUL, ADD, SHR by immediates, then MAX ``lo``, MIN ``hi``)."""
+    v = (x.astype(np.int64) * scale + offset) >> shift
+    return np.clip(v, lo, hi).astype(np.int8)
+
+
+def leaky_relu_int8(x, scale, shift):
+    """``max(x, 0) + round((min(x, 0)·scale) / 2^shift)``, clipped to int8: LeakyReLU with slope ≈
+    ``scale / 2^shift`` (two ALU regions: MAX 0 | MIN 0, MUL, ADD, SHR; then ADD of the regions)."""
+    v = x.astype(np.int64)
+    return clip8(np.maximum(v, 0) + _round_shift(np.minimum(v, 0) * scale, shift), False)
+
+
+def hard_swish_int8(x, scale, offset, shift, one, out_shift):
+    """HardSwish ``x · hsig(x)``: ``h = clip((x·scale + offset) >> shift, 0, one)`` (``one`` stands for 1.0), then
+    ``round((x·h) / 2^out_shift)`` clipped to int8 (the ALU's MUL of two int lanes, then SHR)."""
+    v = x.astype(np.int64)
+    h = np.clip((v * scale + offset) >> shift, 0, one)
+    return clip8(_round_shift(v * h, out_shift), False)

@@ -332,6 +332,15 @@ def _leaky(node, x):
     return [np.where(x >= 0, x, a * x).astype(x.dtype)]
 
 
+def _hard_sigmoid(node, x):
+    a, b = float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5))
+    return [np.clip(a * x + b, 0, 1).astype(x.dtype)]
+
+
+def _hard_swish(node, x):
+    return [(x * np.clip(x / 6 + 0.5, 0, 1)).astype(x.dtype)]
+
+
 def _global_avg(node, x):
     return [x.mean(axis=tuple(range(2, x.ndim)), keepdims=True).astype(np.float32)]
 
@@ -360,11 +369,12 @@ OPS = {
     "Dropout": _dropout, "Constant": _constant, "ConstantOfShape": _const_of_shape, "LRN": _lrn,
     "Unsqueeze": _unsqueeze, "Squeeze": _squeeze, "Transpose": _transpose,
     "Shape": lambda n, x: [np.array(x.shape, np.int64)], "Gather": _gather, "Cast": _cast,
+    "HardSigmoid": _hard_sigmoid, "HardSwish": _hard_swish,
 }
 
 # ops whose output shape equals their first input's
 _SAME_SHAPE = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "BatchNormalization", "Softmax", "LogSoftmax",
-               "Identity", "Dropout", "LRN", "Cast"}
+               "Identity", "Dropout", "LRN", "Cast", "HardSigmoid", "HardSwish"}
 _BROADCAST = {"Add", "Sub", "Mul", "Div", "Sum"}
 
 

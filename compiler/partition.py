@@ -10,12 +10,14 @@ import dataclasses
 import numpy as np
 
 from ..errors import VTAError
+from ..jit.ops.group_conv2d import GroupPacking
 from ..jit.schedule import ConvGeometry, default_conv2d_schedule
 from .geometry import ConvGeom
 from .ops import pool_params
 
-__all__ = ["Capability", "partition", "LAYOUT_OPS"]
+__all__ = ["Capability", "partition", "LAYOUT_OPS", "ACTIVATION_OPS"]
 
+ACTIVATION_OPS = ("Clip", "LeakyRelu", "HardSigmoid", "HardSwish")
 LAYOUT_OPS = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity"}
 
 
@@ -35,15 +37,16 @@ def _conv(node, g, cfg):
     geom = ConvGeom.of(node, xs, ws)
     group = geom.groups
     cg, og = xs[1] // group, ws[0] // group
-    if group != 1 and (cg < cfg.block_in or og < cfg.block_out):
-        return Capability(False, f"grouped convolution (group={group}, {cg} input / {og} output channels per group) "
-                                 f"would fill under one {cfg.block_in}×{cfg.block_out} GEMM block per group")
     if max(geom.dilations) > 1:
         return Capability(False, f"dilated convolution (dilations={list(geom.dilations)}) is not supported by the "
                                  f"VTA conv2d operator")
     try:
         h, w = geom.device_in_hw
-        jit_geom = ConvGeometry.of(cfg, 1, cg, h, w, og, ws[2], ws[3], geom.strides, geom.device_padding)
+        if group > 1:
+            packing = GroupPacking.of(cfg, xs[1], ws[0], group)
+            jit_geom = packing.geometry(cfg, 1, h, w, ws[2], ws[3], geom.strides, geom.device_padding)
+        else:
+            jit_geom = ConvGeometry.of(cfg, 1, cg, h, w, og, ws[2], ws[3], geom.strides, geom.device_padding)
         default_conv2d_schedule(cfg, jit_geom)
     except VTAError as e:  # a ScheduleError or geometry limit of the JIT, reported verbatim
         return Capability(False, f"the JIT cannot schedule it: {e}")
@@ -55,7 +58,9 @@ def _conv(node, g, cfg):
         return Capability(False, f"reduction of {k} int8 products could overflow the int32 accumulator")
     why = f"int8 conv2d on the GEMM core ({ws[0]}×{xs[1]}×{ws[2]}×{ws[3]})"
     if group > 1:
-        why += f" as {group} group convolutions"
+        why += (f" as {group} groups ({cg}→{og} channels each), {packing.k} per block-diagonal "
+                f"{cfg.block_in}×{cfg.block_out} GEMM block ({100 * packing.utilisation:.0f} % of the products "
+                f"useful)")
     if geom.prepad:
         why += f"; asymmetric padding {geom.prepad} applied on the host first"
     return Capability(True, why, geom)
@@ -109,6 +114,35 @@ def _add(node, g, cfg):
     return Capability(True, "int8 element-wise add on the tensor ALU")
 
 
+def _clip_bounds(node, g):
+    """(lo, hi) of a Clip (``None`` for an absent bound), or ``None`` when a bound is not a constant."""
+    if node.opset < 11:
+        return node.attr("min"), node.attr("max")
+    bounds = []
+    for name in (node.inputs[1:] + ["", ""])[:2]:
+        if name and name not in g.consts:
+            return None
+        bounds.append(float(np.asarray(g.consts[name])) if name else None)
+    return tuple(bounds)
+
+
+def _activation(node, g, cfg):
+    """Clip / LeakyRelu / HardSigmoid / HardSwish on the tensor ALU (the quantizer still keeps one on the host,
+    saying so, when its integer form would miss the float function by more than one output step)."""
+    if node.op == "Clip":
+        if _clip_bounds(node, g) is None:
+            return Capability(False, "Clip bounds are not constant (VTA needs them as immediates)")
+        return Capability(True, "int8 clip on the tensor ALU (MAX/MIN with immediates at the input's scale)")
+    if node.op == "LeakyRelu":
+        a = float(node.attr("alpha", 0.01))
+        if not 0.0 <= a <= 1.0:
+            return Capability(False, f"LeakyRelu slope {a} outside 0..1 (the negative side would need another "
+                                     f"output scale): float32 on the host")
+        return Capability(True, f"int8 LeakyRelu on the tensor ALU (negative side: MUL + rounding SHR ≈ {a})")
+    what = "clip of an affine function" if node.op == "HardSigmoid" else "x · hard-sigmoid(x), MUL of two lanes"
+    return Capability(True, f"int8 {node.op} on the tensor ALU ({what})")
+
+
 def partition(g, cfg):
     """``{node name: Capability}`` for every node of ``g`` (shapes inferred)."""
     out = {}
@@ -123,6 +157,8 @@ def partition(g, cfg):
             c = _add(n, g, cfg)
         elif n.op == "Relu":
             c = Capability(True, "int8 max with 0 on the tensor ALU")
+        elif n.op in ACTIVATION_OPS:
+            c = _activation(n, g, cfg)
         elif n.op in ("ConvInteger", "MatMulInteger"):
             c = Capability(True, "exact integer GEMM on VTA while operands and results fit int8")
             if n.op == "ConvInteger":

@@ -15,12 +15,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from .arith import add_int8, conv_int8, dense_int8, maxpool_int8
+from .arith import add_int8, affine_clip_int8, conv_int8, dense_int8, hard_swish_int8, leaky_relu_int8, maxpool_int8
 from .ir import CompileError
 from .ops import run_node
 
 __all__ = ["qkey", "Step", "VTAStep", "Quantize", "Dequantize", "Layout", "Concat", "HostFloat", "Gemm", "Conv",
-           "Dense", "Add", "Relu", "MaxPool", "IntGemm"]
+           "Dense", "Add", "Relu", "MaxPool", "IntGemm", "AffineClip", "LeakyRelu", "HardSwish"]
 
 
 def qkey(t):
@@ -172,15 +172,30 @@ class Conv(Gemm):
         if g.groups == 1:
             env[self.outputs[0]] = self._conv(ex, _contig(x), self)
             return
-        # a grouped convolution runs as one device convolution per group
-        cg, og = x.shape[1] // g.groups, self.w.shape[0] // g.groups
-        parts = []
-        for gi in range(g.groups):
-            rows = slice(gi * og, (gi + 1) * og)
-            part = dataclasses.replace(self, w=self.w[rows], bias=self.bias[rows],
-                                       shift=self.shift[rows] if np.ndim(self.shift) else self.shift)
-            parts.append(self._conv(ex, _contig(x[:, gi * cg:(gi + 1) * cg]), part))
-        env[self.outputs[0]] = np.concatenate(parts, axis=1)
+        env[self.outputs[0]] = self._group_conv(ex, x)
+
+    def _group_conv(self, ex, x):
+        """A grouped convolution as block-diagonally packed device convolutions (`Runtime.group_conv2d`), one per
+        distinct shift: each call runs every group that has a channel at that shift and keeps those channels."""
+        g = self.geom
+        o = self.w.shape[0]
+        cg, og = x.shape[1] // g.groups, o // g.groups
+        shift = np.broadcast_to(np.asarray(self.shift), (o,))
+        out = None
+        for s in np.unique(shift):
+            sel = np.flatnonzero((shift == s).reshape(g.groups, og).any(axis=1))
+            ch_out = (sel[:, None] * og + np.arange(og)).ravel()
+            ch_in = (sel[:, None] * cg + np.arange(cg)).ravel()
+            y = ex.record(self, ex.rt.group_conv2d(
+                _contig(x[:, ch_in]), _contig(self.w[ch_out]), _contig(self.bias[ch_out]), groups=len(sel),
+                stride=g.strides, padding=g.device_padding, shift=int(s), relu=self.relu))
+            if len(ch_out) == o and np.all(shift == s):
+                return y
+            if out is None:
+                out = np.empty(y.shape[:1] + (o,) + y.shape[2:], np.int8)
+            keep = shift[ch_out] == s
+            out[:, ch_out[keep]] = y[:, keep]
+        return out
 
     def _conv(self, ex, x, part):
         g = self.geom
@@ -270,8 +285,12 @@ class IntGemm(VTAStep):
             return
         if self.geom is not None:
             g = self.geom
-            res = ex.rt.conv2d(_contig(g.host_pad(xi.astype(np.int8))), _contig(wi.astype(np.int8)), None,
-                               stride=g.strides, padding=g.device_padding, shift=0, relu=False)
+            if g.groups > 1:
+                res = ex.rt.group_conv2d(_contig(g.host_pad(xi.astype(np.int8))), _contig(wi.astype(np.int8)), None,
+                                         groups=g.groups, stride=g.strides, padding=g.device_padding, shift=0)
+            else:
+                res = ex.rt.conv2d(_contig(g.host_pad(xi.astype(np.int8))), _contig(wi.astype(np.int8)), None,
+                                   stride=g.strides, padding=g.device_padding, shift=0, relu=False)
         else:
             if xi.ndim != 2:
                 raise CompileError(f"{n}: MatMulInteger on VTA needs a 2-D input, not {xi.shape}")
@@ -285,3 +304,56 @@ class IntGemm(VTAStep):
             self.compute(env, consts)
             return
         env[self.outputs[0]] = y.astype(np.int32)
+
+
+@dataclasses.dataclass(kw_only=True)
+class AffineClip(VTAStep):
+    """Clip / ReLU6 (``scale`` 1, no shift: MAX ``lo``, MIN ``hi``) and HardSigmoid (the affine part first):
+    ``clip((x·scale + offset) >> shift, lo, hi)`` on int8, on the tensor ALU."""
+    scale: int = 1
+    offset: int = 0
+    shift: int = 0
+    lo: int = -128
+    hi: int = 127
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = affine_clip_int8(env[self.inputs[0]], self.scale, self.offset, self.shift, self.lo,
+                                                self.hi)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.clip(_contig(env[self.inputs[0]]), self.lo, self.hi,
+                                                          self.scale, self.offset, self.shift))
+
+
+@dataclasses.dataclass(kw_only=True)
+class LeakyRelu(VTAStep):
+    """LeakyReLU with slope ``scale / 2^shift`` on the negative side (`arith.leaky_relu_int8`), same exponent in
+    and out."""
+    scale: int
+    shift: int
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = leaky_relu_int8(env[self.inputs[0]], self.scale, self.shift)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.leaky_relu(_contig(env[self.inputs[0]]), self.scale,
+                                                                self.shift))
+
+
+@dataclasses.dataclass(kw_only=True)
+class HardSwish(VTAStep):
+    """HardSwish ``x · hsig(x)`` (`arith.hard_swish_int8`): hsig at ``one`` = 1.0, the product shifted by
+    ``out_shift`` to the output exponent."""
+    scale: int
+    offset: int
+    shift: int
+    one: int
+    out_shift: int
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = hard_swish_int8(env[self.inputs[0]], self.scale, self.offset, self.shift, self.one,
+                                               self.out_shift)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.hard_swish(_contig(env[self.inputs[0]]), self.scale,
+                                                                self.offset, self.shift, self.one, self.out_shift))

@@ -20,9 +20,11 @@ from ..isa.insn import INSN_BYTES, encode_program
 from .alloc import DramAllocator
 from .builder import CommandStream
 from .kernels import KernelCache
+from .ops.activation import affine_clip, hard_swish, leaky_relu
 from .ops.conv2d import conv2d
 from .ops.dense import dense
 from .ops.elementwise import add, relu, requantize
+from .ops.group_conv2d import group_conv2d
 from .ops.pool import max_pool2d
 from .results import OpResult, OpStats
 
@@ -176,6 +178,12 @@ class Runtime:
         """
         return conv2d(self, x, w, bias, stride, padding, shift, relu, schedule)
 
+    def group_conv2d(self, x, w, bias=None, groups=1, stride=1, padding=0, shift=0, relu=False, schedule=None):
+        """`conv2d` with ``groups`` groups (ONNX's ``group``; ``groups`` = channels is depthwise): ``w`` is
+        ``(O, C/groups, KH, KW)``. Small groups are packed block-diagonally, several per GEMM block
+        (`vta.jit.ops.group_conv2d`); ``schedule`` is a `Conv2dSchedule` of the packed, block-grouped geometry."""
+        return group_conv2d(self, x, w, bias, groups, stride, padding, shift, relu, schedule)
+
     def dense(self, x, w, bias=None, shift=0, relu=False, schedule=None):
         """``clip((x @ w.T + bias) >> shift, …)`` as int8 (N, M) for ``x`` int8 (N, K), ``w`` int8 (M, K)."""
         return dense(self, x, w, bias, shift, relu, schedule)
@@ -194,6 +202,20 @@ class Runtime:
         """``clip((x * scale + offset) >> shift, 0 if relu else -128, 127)`` for int32 ``x`` → int8 (products
         and sums wrap to 32 bits, like the ALU); ``scale`` and ``offset`` are 16-bit signed immediates."""
         return requantize(self, x, shift, scale, offset, relu, schedule)
+
+    def clip(self, x, lo=-128, hi=127, scale=1, offset=0, shift=0, schedule=None):
+        """``clip((x * scale + offset) >> shift, lo, hi)`` element-wise on int8 (Clip, ReLU6, HardSigmoid);
+        ``scale``/``offset`` 16-bit signed immediates, ``lo``/``hi`` int8."""
+        return affine_clip(self, x, scale, offset, shift, lo, hi, schedule)
+
+    def leaky_relu(self, x, scale, shift, schedule=None):
+        """``clip(max(x, 0) + ((min(x, 0) * scale + 2^(shift-1)) >> shift))`` on int8: slope scale / 2^shift."""
+        return leaky_relu(self, x, scale, shift, schedule)
+
+    def hard_swish(self, x, scale, offset, shift, one, out_shift, schedule=None):
+        """``h = clip((x * scale + offset) >> shift, 0, one)``; ``clip((x * h + 2^(out_shift-1)) >> out_shift)``
+        on int8 (HardSwish: x times its hard-sigmoid, with ``one`` standing for 1.0)."""
+        return hard_swish(self, x, scale, offset, shift, one, out_shift, schedule)
 
     def max_pool2d(self, x, kernel_size, stride=None, padding=0, schedule=None):
         """Max pooling of int8 NCHW ``x`` (``stride`` defaults to ``kernel_size``; padding never wins)."""

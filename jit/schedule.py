@@ -74,7 +74,11 @@ class _Window:
 @dataclasses.dataclass(frozen=True)
 class ConvGeometry(_Window):
     """A convolution problem in block units of ``cfg``: images ``n``, channels ``c`` → ``o``, input ``h``×``w``,
-    kernel ``kh``×``kw``, ``stride`` and symmetric ``padding`` (pairs, per axis)."""
+    kernel ``kh``×``kw``, ``stride`` and symmetric ``padding`` (pairs, per axis).
+
+    ``groups`` > 1 is a block-grouped convolution: ``groups`` independent convolutions of ``c`` → ``o`` channels
+    each, side by side in DRAM (group i's input channel blocks follow group i−1's); tiles never cross a group, so
+    the schedule limits (``tile_ci`` ≤ `cb`, ``tile_co`` ≤ `ob`) are per group."""
     n: int
     c: int
     h: int
@@ -87,15 +91,19 @@ class ConvGeometry(_Window):
     batch: int
     block_in: int
     block_out: int
+    groups: int = 1
 
     @classmethod
-    def of(cls, cfg, n, c, h, w, o, kh, kw, stride=1, padding=0):
+    def of(cls, cfg, n, c, h, w, o, kh, kw, stride=1, padding=0, groups=1):
         stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
         if min(stride) < 1:
             raise VTAError(f"stride must be ≥ 1, not {stride}")
         if min(padding) < 0:
             raise VTAError(f"padding must be ≥ 0, not {padding}")
-        return cls(n, c, h, w, o, kh, kw, stride, padding, cfg.batch, cfg.block_in, cfg.block_out)._fitting("kernel")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise VTAError(f"groups must be a positive integer, not {groups!r}")
+        return cls(n, c, h, w, o, kh, kw, stride, padding, cfg.batch, cfg.block_in, cfg.block_out,
+                   groups)._fitting("kernel")
 
     cb = property(lambda s: ceil_div(s.c, s.block_in))
     ob = property(lambda s: ceil_div(s.o, s.block_out))
@@ -115,8 +123,8 @@ class ConvGeometry(_Window):
 
     @property
     def macs(self):
-        """Multiply-accumulates of the unpadded problem."""
-        return self.n * self.o * self.c * self.kh * self.kw * self.oh * self.ow
+        """Multiply-accumulates of the unpadded problem (all groups)."""
+        return self.groups * self.n * self.o * self.c * self.kh * self.kw * self.oh * self.ow
 
 
 @dataclasses.dataclass(frozen=True)

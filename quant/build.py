@@ -13,22 +13,26 @@ import numpy as np
 
 from ..compiler.ir import CompileError
 from ..compiler.ops import pool_params
-from ..compiler.partition import LAYOUT_OPS
+from ..compiler.partition import ACTIVATION_OPS, LAYOUT_OPS, _clip_bounds
 from ..compiler.program import Program
 from ..compiler.steps import (
     Add,
+    AffineClip,
     Concat,
     Conv,
     Dense,
     Dequantize,
+    HardSwish,
     HostFloat,
     IntGemm,
     Layout,
+    LeakyRelu,
     MaxPool,
     Quantize,
     Relu,
     qkey,
 )
+from . import activations
 from .calibrate import exponent
 from .plan import LayerChoice
 
@@ -117,6 +121,8 @@ class _Builder:
                 else:
                     self.add(Relu, n, [qkey(x)], [qkey(n.outputs[0])], cap.reason)
                 self.primary[n.outputs[0]] = "q"
+            elif n.op in ACTIVATION_OPS and cap.vta and (x_is_q or self.plan.offload_all):
+                self.activation(n, cap)
             elif n.op in LAYOUT_OPS and x_is_q:
                 self.exps[n.outputs[0]] = self.exps[x]
                 self.add(Layout, n, [qkey(x)] + n.inputs[1:], [qkey(n.outputs[0])], cap.reason)
@@ -182,6 +188,35 @@ class _Builder:
             self.add(Conv, n, [xk], [qkey(y)], cap.reason, geom=cap.geom, **fields)
         else:
             self.add(Dense, n, [xk], [qkey(y)], cap.reason, **fields)
+        self.primary[y] = "q"
+
+    def activation(self, n, cap):
+        """Clip / LeakyRelu / HardSigmoid / HardSwish as an ALU step when its integer form is within one output
+        step of the float function (`vta.quant.activations`); otherwise float32 on the host, saying how far off."""
+        x, y = n.inputs[0], n.outputs[0]
+        xk = self.need_q(x)
+        ex = ey = self.exps[x]
+        if n.op == "Clip":
+            cls = AffineClip
+            fields, err = activations.clip_params(*_clip_bounds(n, self.g), ex)
+        elif n.op == "LeakyRelu":
+            cls = LeakyRelu
+            fields, err = activations.leaky_params(float(n.attr("alpha", 0.01)), ex)
+        elif n.op == "HardSigmoid":
+            cls, ey = AffineClip, self.act_exp(y)
+            fields, err = activations.hard_sigmoid_params(float(n.attr("alpha", 0.2)), float(n.attr("beta", 0.5)),
+                                                          ex, ey)
+        else:
+            cls = HardSwish
+            fields, err, ey = activations.hard_swish_params(ex, self.act_exp(y))
+        if fields is None or err > activations.MAX_STEPS_ERROR:
+            self.add(HostFloat, n, [self.need_f(x)], [y], f"{n.op} at input scale 2^{ex}: its integer form misses "
+                     f"the float function by {err:g} output steps (> {activations.MAX_STEPS_ERROR}): float32 on "
+                     f"the host")
+            self.primary[y] = "f"
+            return
+        self.exps[y] = ey
+        self.add(cls, n, [xk], [qkey(y)], cap.reason, **fields)
         self.primary[y] = "q"
 
     def add_op(self, n, cap):

@@ -51,14 +51,16 @@ def conv2d(rt, x, w, bias, stride, padding, shift, relu, schedule):
     return OpResult(unpack_nchw(packed, n, o), stats)
 
 
-def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op):
+def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op, useful_macs=None):
     """Run a packed convolution; returns the packed int8 output ``(N', O', OH, OW, BATCH, BLOCK_OUT)`` and the
-    call's `OpStats`."""
+    call's `OpStats`. With ``g.groups`` > 1, ``xp`` holds ``groups·cb`` channel blocks, ``wp`` is
+    ``(groups·ob, cb, KH, KW, …)`` and the output ``groups·ob`` blocks; ``useful_macs`` (default ``g.macs``) is
+    what the stats count as useful work (a block-diagonal packing computes zeros too)."""
     cfg = rt.cfg
     if bias is not None:
         check_array(bias, "bias", np.int32, 1)
-        if bias.shape[0] != g.o:
-            raise VTAError(f"bias must have {g.o} entries (one per output channel), not {bias.shape[0]}")
+        if bias.shape[0] != g.o * g.groups:
+            raise VTAError(f"bias must have {g.o * g.groups} entries (one per output channel), not {bias.shape[0]}")
     shift = check_int(shift, "shift", 0, 31)
     s = default_conv2d_schedule(cfg, g) if schedule is None else schedule
     check_conv2d(cfg, g, s)
@@ -73,12 +75,13 @@ def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op):
         if bias is not None:
             bb = rt.upload(pack_bias(bias, cfg.batch, cfg.block_out), cfg.acc_elem_bytes, "conv bias")
             bufs.append(bb)
-        out_shape = (g.nb, g.ob, g.oh, g.ow, cfg.batch, cfg.block_out)
+        out_shape = (g.nb, g.groups * g.ob, g.oh, g.ow, cfg.batch, cfg.block_out)
         yb = rt.empty(int(np.prod(out_shape)), cfg.out_elem_bytes, "conv output")
         bufs.append(yb)
         stream = rt.stream()
         _Emitter(rt, stream, g, s, xb, wb, bb, yb, shift, relu).emit()
-        stats = rt.execute(stream, op, useful_macs=g.macs, schedule=s, build_start=t0)
+        stats = rt.execute(stream, op, useful_macs=g.macs if useful_macs is None else useful_macs, schedule=s,
+                           build_start=t0)
         return rt.download(yb, np.int8, out_shape), stats
     finally:
         for b in bufs:
@@ -94,6 +97,7 @@ class _Emitter:
         self.b = None if bb is None else bb.elem(cfg.acc_elem_bytes)
         self.y = yb.elem(cfg.out_elem_bytes)
         self.shift, self.relu = shift, relu
+        self.cb_all, self.ob_all = g.groups * g.cb, g.groups * g.ob   # channel blocks in DRAM, all groups
         S = s.n_vthreads
         kk = g.kh * g.kw
         self.inp_slot = s.tile_b * s.tile_ci * g.in_rows(s.tile_h) * g.in_cols(s.tile_w)
@@ -104,19 +108,23 @@ class _Emitter:
         self.inp_key = [None] * S
         self.wgt_key = [None] * S
         self.bias_key = None
+        # tile channel blocks (co0) and chunk channel blocks (ci0) are absolute: group gi owns output blocks
+        # [gi·ob, (gi+1)·ob) and input blocks [gi·cb, (gi+1)·cb)
         tiles = []
-        for b0 in range(0, g.nb, s.tile_b):
-            for h0 in range(0, g.oh, s.tile_h):
-                for w0 in range(0, g.ow, s.tile_w):
-                    for co0 in range(0, g.ob, s.tile_co):
-                        tiles.append((b0, min(s.tile_b, g.nb - b0), h0, min(s.tile_h, g.oh - h0),
-                                      w0, min(s.tile_w, g.ow - w0), co0, min(s.tile_co, g.ob - co0)))
+        for gi in range(g.groups):
+            for b0 in range(0, g.nb, s.tile_b):
+                for h0 in range(0, g.oh, s.tile_h):
+                    for w0 in range(0, g.ow, s.tile_w):
+                        for co0 in range(0, g.ob, s.tile_co):
+                            tiles.append((b0, min(s.tile_b, g.nb - b0), h0, min(s.tile_h, g.oh - h0),
+                                          w0, min(s.tile_w, g.ow - w0), gi * g.ob + co0, min(s.tile_co, g.ob - co0)))
         self.tiles = tiles
         self.chunks = []
         for j, t in enumerate(tiles):
             cis = list(range(0, g.cb, s.tile_ci))
+            c0 = (t[6] // g.ob) * g.cb
             for k, ci0 in enumerate(cis):
-                self.chunks.append((j, t, ci0, min(s.tile_ci, g.cb - ci0), k == 0, k == len(cis) - 1))
+                self.chunks.append((j, t, c0 + ci0, min(s.tile_ci, g.cb - ci0), k == 0, k == len(cis) - 1))
 
     def emit(self):
         S, n = self.s.n_vthreads, len(self.chunks)
@@ -146,7 +154,9 @@ class _Emitter:
         if self.wgt_key[slot] != wkey:
             self.wgt_key[slot] = wkey
             kk = g.kh * g.kw
-            st.load(MemId.WGT, slot * self.wgt_slot, self.w + (co0 * g.cb + ci0) * kk, tco, tci * kk, g.cb * kk)
+            ci_in_group = ci0 - (co0 // g.ob) * g.cb
+            st.load(MemId.WGT, slot * self.wgt_slot, self.w + (co0 * g.cb + ci_in_group) * kk, tco, tci * kk,
+                    g.cb * kk)
         st.push(L, C)
 
     def load_window(self, base, b0, tb, ci0, tci, r0, c0, ih, iw):
@@ -156,7 +166,7 @@ class _Emitter:
         hw = g.h * g.w
         if r0 == 0 and c0 == 0 and ih == g.h and iw == g.w and not g.row_skip:
             # the window is the whole image: one 2-D load covers every batch and channel block
-            st.load(MemId.INP, base, self.x + (b0 * g.cb + ci0) * hw, tb, tci * hw, g.cb * hw)
+            st.load(MemId.INP, base, self.x + (b0 * self.cb_all + ci0) * hw, tb, tci * hw, self.cb_all * hw)
             return
         if g.row_skip:
             sh = g.stride[0]
@@ -175,7 +185,7 @@ class _Emitter:
                     z = self.rt.zeros_region(self.cfg.inp_elem_bytes, iw)
                     st.load(MemId.INP, sram, z.elem(self.cfg.inp_elem_bytes), ih, iw, 0)
                     continue
-                dram = self.x + ((b0 + b) * g.cb + ci0 + ci) * hw + row0 * g.w + cv0
+                dram = self.x + ((b0 + b) * self.cb_all + ci0 + ci) * hw + row0 * g.w + cv0
                 st.load(MemId.INP, sram, dram, rows, cv1 - cv0, row_stride,
                         (pad_top, pad_bottom, cv0 - c0, c0 + iw - cv1))
 
@@ -243,12 +253,12 @@ class _Emitter:
         st.pop(C, S_)
         ohw = g.oh * g.ow
         if th == g.oh and tw == g.ow:
-            st.store(abase, self.y + (b0 * g.ob + co0) * ohw, tb, tco * ohw, g.ob * ohw)
+            st.store(abase, self.y + (b0 * self.ob_all + co0) * ohw, tb, tco * ohw, self.ob_all * ohw)
         else:
             for b in range(tb):
                 for co in range(tco):
                     sram = abase + (b * tco + co) * th * tw
-                    dram = self.y + ((b0 + b) * g.ob + co0 + co) * ohw + h0 * g.ow + w0
+                    dram = self.y + ((b0 + b) * self.ob_all + co0 + co) * ohw + h0 * g.ow + w0
                     if tw == g.ow:
                         st.store(sram, dram, 1, th * tw, th * tw)
                     else:

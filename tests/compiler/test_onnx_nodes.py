@@ -46,6 +46,15 @@ FLOAT_CASES = [
     ("test_averagepool_2d_ceil", set()),
     ("test_averagepool_2d_pads_count_include_pad", set()),
     ("test_globalaveragepool", set()),
+    ("test_clip", {"Clip"}),                         # MAX/MIN with immediates on the tensor ALU
+    ("test_clip_splitbounds", {"Clip"}),
+    ("test_clip_default_min", {"Clip"}),
+    ("test_clip_default_inbounds", {"Clip"}),
+    ("test_leakyrelu", {"LeakyRelu"}),               # slope 0.1 ≈ 26/256
+    ("test_leakyrelu_default", {"LeakyRelu"}),
+    ("test_hardsigmoid", {"HardSigmoid"}),
+    ("test_hardsigmoid_default", {"HardSigmoid"}),
+    ("test_hardswish", {"HardSwish"}),
 ]
 
 UNSUPPORTED = ["test_maxpool_1d_default", "test_averagepool_3d_default", "test_maxpool_with_argmax_2d_precomputed_pads",
@@ -59,7 +68,7 @@ def _constant_weights(model, data):
     node = m.graph.node[0]
     names = [i.name for i in m.graph.input]
     feeds = dict(zip(names, data))
-    if node.op_type in ("Conv", "Gemm", "MatMul", "ConvInteger"):
+    if node.op_type in ("Conv", "Gemm", "MatMul", "ConvInteger", "Clip"):   # Clip: its bounds
         for name in list(node.input[1:]):
             if name in feeds:
                 m.graph.initializer.append(onnx.numpy_helper.from_array(feeds.pop(name), name))

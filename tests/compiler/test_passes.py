@@ -110,7 +110,7 @@ def test_bad_calibration_shape_is_named():
         vta.compile(conv_bn_model(), calibration=np.zeros((2, 3, 10, 10), np.float32))
 
 
-def test_grouped_conv_runs_as_one_vta_call_per_group(fsim_runtime):
+def test_grouped_and_depthwise_convs_run_block_diagonally_on_vta(fsim_runtime):
     rng = np.random.default_rng(4)
     w = numpy_helper.from_array(rng.normal(0, 0.2, (32, 16, 3, 3)).astype(np.float32), "w")
     dw = numpy_helper.from_array(rng.normal(0, 0.2, (32, 1, 3, 3)).astype(np.float32), "dw")
@@ -126,5 +126,7 @@ def test_grouped_conv_runs_as_one_vta_call_per_group(fsim_runtime):
     assert np.max(np.abs(got - want)) <= 0.05 * np.max(np.abs(want))
     np.testing.assert_array_equal(got, cm.simulate(x)[0])
     rows = {r["name"]: r for r in cm.report().layers}
-    assert rows["grouped"]["placement"] == "VTA" and rows["grouped"]["vta_calls"] == 2
-    assert rows["depthwise"]["placement"] == "CPU-fp32" and "group=32" in rows["depthwise"]["reason"]
+    # both are one block-grouped device call (per distinct shift); depthwise packs 16 channels per GEMM block
+    assert rows["grouped"]["placement"] == "VTA" and rows["grouped"]["vta_calls"] == 1
+    assert rows["depthwise"]["placement"] == "VTA" and rows["depthwise"]["vta_calls"] == 1
+    assert "16 per block-diagonal 16×16 GEMM block (6 % of the products useful)" in rows["depthwise"]["reason"]
