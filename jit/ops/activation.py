@@ -12,7 +12,7 @@ import numpy as np
 from ...errors import VTAError
 from ...isa.opcodes import AluOp, MemId
 from .common import check_array, check_int
-from .elementwise import IMM_MAX, IMM_MIN, run_elementwise
+from .elementwise import IMM_MAX, IMM_MIN, affine_steps, run_elementwise
 
 __all__ = ["affine_clip", "leaky_relu", "hard_swish"]
 
@@ -37,14 +37,7 @@ def affine_clip(rt, x, scale, offset, shift, lo, hi, schedule):
     lo, hi = check_int(lo, "lo", -128, 127), check_int(hi, "hi", -128, 127)
     if lo > hi:
         raise VTAError(f"clip bounds lo={lo} > hi={hi}")
-    steps = []
-    if scale != 1:
-        steps.append(("imm", AluOp.MUL, scale, 0))
-    if offset:
-        steps.append(("imm", AluOp.ADD, offset, 0))
-    if shift:
-        steps.append(("imm", AluOp.SHR, shift, 0))
-    steps += [("imm", AluOp.MAX, lo, 0), ("imm", AluOp.MIN, hi, 0)]
+    steps = affine_steps(scale, offset, shift, 0) + [("imm", AluOp.MAX, lo, 0), ("imm", AluOp.MIN, hi, 0)]
     return run_elementwise(rt, [(x, MemId.ACC_8BIT)], steps, schedule, "clip")
 
 
@@ -65,13 +58,7 @@ def hard_swish(rt, x, scale, offset, shift, one, out_shift, schedule):
     shift, out_shift = check_int(shift, "shift", 0, 31), check_int(out_shift, "out_shift", 0, 16)
     if one < 0:
         raise VTAError(f"one (the integer that stands for 1.0) must be ≥ 0, not {one}")
-    steps = []
-    if scale != 1:
-        steps.append(("imm", AluOp.MUL, scale, 1))
-    if offset:
-        steps.append(("imm", AluOp.ADD, offset, 1))
-    if shift:
-        steps.append(("imm", AluOp.SHR, shift, 1))
+    steps = affine_steps(scale, offset, shift, 1)
     steps += [("imm", AluOp.MAX, 0, 1), ("imm", AluOp.MIN, one, 1), ("tensor", AluOp.MUL, 1, 0)]
     steps += _round_steps(out_shift, 0)
     steps += [("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]

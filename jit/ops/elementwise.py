@@ -54,15 +54,20 @@ def requantize(rt, x, shift, scale, offset, relu, schedule):
     shift = check_int(shift, "shift", 0, 31)
     scale = check_int(scale, "scale", IMM_MIN, IMM_MAX)
     offset = check_int(offset, "offset", IMM_MIN, IMM_MAX)
+    steps = affine_steps(scale, offset, shift, 0) + _clip_steps(relu)
+    return run_elementwise(rt, [(x, MemId.ACC)], steps, schedule, "requantize")
+
+
+def affine_steps(scale, offset, shift, k):
+    """ALU steps computing ``(x · scale + offset) >> shift`` on acc region ``k``; identity parts are left out."""
     steps = []
     if scale != 1:
-        steps.append(("imm", AluOp.MUL, scale, 0))
+        steps.append(("imm", AluOp.MUL, scale, k))
     if offset:
-        steps.append(("imm", AluOp.ADD, offset, 0))
+        steps.append(("imm", AluOp.ADD, offset, k))
     if shift:
-        steps.append(("imm", AluOp.SHR, shift, 0))
-    steps += _clip_steps(relu)
-    return run_elementwise(rt, [(x, MemId.ACC)], steps, schedule, "requantize")
+        steps.append(("imm", AluOp.SHR, shift, k))
+    return steps
 
 
 def run_elementwise(rt, inputs, steps, schedule, op):
