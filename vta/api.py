@@ -58,9 +58,9 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     ``calibration_filter``: "auto", "off", a fraction in (0, 1) or a `vta.quant.cscore.CalibrationFilter`;
     default "auto" when ``labels`` are given, else "off". It scores every calibration sample with a C-score proxy
     (`vta.quant.cscore`: k-NN label agreement / kernel density in the classifier's input embedding): samples whose
-    label holds < 0.5 of the neighbourhood vote leave the search's accuracy objective, samples below the 5th
-    percentile of a robust (median/MAD) fit to log-density leave calibration altogether (thresholds fixed a
-    priori). ``cm.calibration_audit`` and the report list the most irregular samples and why.
+    label holds < 0.5 of the neighbourhood vote leave the search's accuracy objective, samples whose log-density
+    is more than 3.5 robust sigmas (1.4826·MAD) below the median leave calibration altogether.
+    ``cm.calibration_audit`` and the report list the most irregular samples and why.
     """
     t0 = time.perf_counter()
     cfg = load_config(config)

@@ -54,7 +54,7 @@ def _reference(x, y, k=10):
     agree = ((w * (y[i] == y[:, None])).sum(1) + 1 / 3) / (w.sum(1) + 1)
     logd = np.log(w.mean(1))
     med = np.median(logd)
-    return agree, logd, med - 1.96 * 1.4826 * np.median(np.abs(logd - med))
+    return agree, logd, med - 3.5 * 1.4826 * np.median(np.abs(logd - med))
 
 
 def test_filter_excludes_exactly_the_samples_below_the_documented_thresholds():
