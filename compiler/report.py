@@ -20,10 +20,13 @@ class Report:
     device: str
     layers: list
     summary: dict
+    sections: dict = dataclasses.field(default_factory=dict)   # name → object with str() and to_dict()
 
     def to_dict(self):
-        return {"model": self.model, "config": self.config, "device": self.device, "summary": self.summary,
-                "layers": self.layers}
+        d = {"model": self.model, "config": self.config, "device": self.device, "summary": self.summary,
+             "layers": self.layers}
+        d.update({k: v.to_dict() for k, v in self.sections.items()})
+        return d
 
     def to_json(self, path=None):
         text = json.dumps(self.to_dict(), indent=2, default=_jsonable)
@@ -54,6 +57,7 @@ class Report:
         if s.get("cycles") is not None:
             per = f", {s['cycles'] / s['samples_run']:.0f} per sample" if s.get("samples_run") else ""
             lines.append(f"VTA cycles over the {s.get('samples_run')} sample(s) run so far: {s['cycles']}{per}")
+        lines += [str(v) for v in self.sections.values()]
         return "\n".join(lines)
 
 

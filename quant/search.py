@@ -31,13 +31,16 @@ from .refine import LayerData, fit_layer
 __all__ = ["Scorer", "greedy_search", "score_outputs", "fit_plan"]
 
 
-def score_outputs(out, ref, labels=None):
-    """(top-1 accuracy or FP32 agreement, −relative MSE) of output batch ``out`` against FP32 ``ref``."""
+def score_outputs(out, ref, labels=None, weights=None):
+    """(top-1 accuracy or FP32 agreement, −relative MSE) of output batch ``out`` against FP32 ``ref``.
+    ``weights``: per-sample weights of the accuracy term (0 leaves a sample out, e.g. a calibration sample whose
+    label looks wrong, `vta.quant.cscore`); the error term needs no label and uses every sample."""
     out, ref = np.asarray(out, np.float64), np.asarray(ref, np.float64)
     mse = float(np.mean((out - ref) ** 2) / max(np.mean(ref ** 2), 1e-30))
     if out.ndim == 2 and out.shape[1] > 1:
         target = labels if labels is not None else ref.argmax(1)
-        acc = float(np.mean(out.argmax(1) == target))
+        hit = out.argmax(1) == target
+        acc = float(np.mean(hit)) if weights is None else float(np.sum(weights * hit) / max(np.sum(weights), 1e-30))
     else:
         acc = 0.0
     return acc, -mse
@@ -46,9 +49,9 @@ def score_outputs(out, ref, labels=None):
 class Scorer:
     """Runs a plan's program on the calibration batches with prefix caching."""
 
-    def __init__(self, g, caps, stats, hw, batches, ref, labels=None):
+    def __init__(self, g, caps, stats, hw, batches, ref, labels=None, weights=None):
         self.g, self.caps, self.stats, self.hw = g, caps, stats, hw
-        self.batches, self.ref, self.labels = batches, ref, labels
+        self.batches, self.ref, self.labels, self.weights = batches, ref, labels, weights
         self.snapshots = None     # per batch: {order: env before the first step of that order}
         self.best_prog = None
         self.evals = 0
@@ -76,7 +79,7 @@ class Scorer:
         if commit:
             self.snapshots = snaps_all
             self.best_prog = prog
-        return score_outputs(np.concatenate(outs), self.ref, self.labels), prog
+        return score_outputs(np.concatenate(outs), self.ref, self.labels, self.weights), prog
 
     def float_inputs(self, tensor):
         """The FP32 model's ``tensor`` on every calibration batch (inputs of conv/dense layers are kept)."""
@@ -181,15 +184,17 @@ def act_candidates(stats, qmax):
 
 
 def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host_gain=0.01, log=None,
-                  progress=None, acc_tol=None, refine=True):
+                  progress=None, acc_tol=None, refine=True, weights=None):
     """Improve ``plan`` greedily; returns (plan, history, evaluations). ``history`` lists accepted changes.
     ``acc_tol`` (default: 2 samples of the calibration set) is the top-1 gain that counts without error gain.
-    ``refine``: also decide, per VTA layer, empirical bias correction and the fitted weight rounding."""
+    ``refine``: also decide, per VTA layer, empirical bias correction and the fitted weight rounding.
+    ``weights``: per-sample weights of the accuracy term (`score_outputs`)."""
     plan = Plan() if plan is None else plan.copy()
-    scorer = Scorer(g, caps, stats, hw, batches, ref, labels)
+    scorer = Scorer(g, caps, stats, hw, batches, ref, labels, weights)
     if any(plan.needs_fit(n.name) and n.name not in plan.fits for n in g.nodes):
         plan = fit_plan(g, caps, stats, hw, batches, plan)
-    acc_tol = 2.0 / max(len(ref), 1) if acc_tol is None else acc_tol
+    counted = len(ref) if weights is None else float(np.sum(weights))
+    acc_tol = 2.0 / max(counted, 1) if acc_tol is None else acc_tol
     best, _ = scorer.run(plan, 0, commit=True)
     history = [dict(change="start", score=best)]
     order = {n.name: k for k, n in enumerate(g.nodes)}

@@ -24,6 +24,7 @@ from .compiler.passes import optimize
 from .config import load_config
 from .quant.build import build_program
 from .quant.calibrate import collect
+from .quant.cscore import audit_calibration, resolve_filter
 from .quant.hardware import HardwareDesc
 from .quant.plan import Plan
 from .quant.search import fit_plan, greedy_search
@@ -39,7 +40,7 @@ def _is_torch_module(m):
 def compile(model, config="default", calibration=None, device="fsim", *, example_input=None, labels=None,
             search=True, plan=None, first_layer_host=False, offload_all=False,
             act_calibration=("percentile", "ceil"), batch_size=64, host_gain=0.01, refine=True, progress=False,
-            runtime=None):
+            runtime=None, calibration_filter=None):
     """Compile ``model`` for VTA.
 
     ``model``: an ONNX path / bytes / ``onnx.ModelProto`` or a ``torch.nn.Module`` (then ``example_input``).
@@ -54,6 +55,12 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     host in float (quantizing it first); by default they stay where their input is. ``device``: "fsim",
     "verilator" or a `vta.device.Device`, where `CompiledModel.run` runs by default (it can run anywhere);
     ``runtime``: an existing `vta.jit.Runtime` to run on by default (shared: the model never closes it).
+    ``calibration_filter``: "auto", "off", a fraction in (0, 1) or a `vta.quant.cscore.CalibrationFilter`;
+    default "auto" when ``labels`` are given, else "off". It scores every calibration sample with a C-score proxy
+    (`vta.quant.cscore`: k-NN label agreement / kernel density in the classifier's input embedding): samples whose
+    label holds < 0.5 of the neighbourhood vote leave the search's accuracy objective, samples whose log-density
+    is more than 3.5 robust sigmas (1.4826·MAD) below the median leave calibration altogether.
+    ``cm.calibration_audit`` and the report list the most irregular samples and why.
     """
     t0 = time.perf_counter()
     cfg = load_config(config)
@@ -68,9 +75,23 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     caps = partition(g, cfg)
     base = plan.copy() if plan is not None else Plan(default_act=tuple(act_calibration),
                                                      first_layer_host=first_layer_host, offload_all=offload_all)
-    stats, batches, ref, history, evals = {}, [], None, [], 0
+    stats, batches, ref, history, evals, audit, weights = {}, [], None, [], 0, None, None
+    filt = resolve_filter(calibration_filter, labels is not None)
     if calibration is not None:
         feeds = model_feeds(g, calibration, "calibration")
+        if filt is not None:
+            audit = audit_calibration(g, feeds, labels, filt)
+        if audit is not None:
+            keep = ~audit.ood
+            if not getattr(g, "dynamic_batch", False) and keep.sum() % g.shapes[g.inputs[0]][0]:
+                audit.notes.append("fixed batch size: OOD samples stay in range calibration")
+                keep[:] = True
+            n = len(keep)
+            feeds = {k: (v[keep] if len(v) == n else v) for k, v in feeds.items()}
+            labels = None if labels is None else audit.labels[keep]
+            weights = (~audit.irregular[keep]).astype(np.float64)
+            if filt.png:
+                audit.save_png(filt.png)
         batches = batch_chunks(g, feeds, max(batch_size, 256))
         envs = []
         tensors = [t for t in g.shapes if t not in g.consts]
@@ -91,7 +112,7 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
                 from tqdm import tqdm
                 wrap = lambda pts: tqdm(pts, desc="quantization search", unit="choice", leave=False)
             base, history, evals = greedy_search(g, caps, stats, hw, batches, ref, labels, base, host_gain,
-                                                 progress=wrap, refine=refine)
+                                                 progress=wrap, refine=refine, weights=weights)
         elif any(base.needs_fit(n.name) and n.name not in base.fits for n in g.nodes):
             base = fit_plan(g, caps, stats, hw, batches, base)
     try:
@@ -104,6 +125,7 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     cm = CompiledModel(g, proto, cfg, hw, caps, base, prog, device, runtime, batch_size)
     cm.search_history, cm.search_evals = history, evals
     cm.calib_stats = stats
+    cm.calibration_audit = audit
     if batches:
         cm._measure_error(batches)
     cm.compile_seconds = time.perf_counter() - t0

@@ -22,6 +22,9 @@ import time
 
 import numpy as np
 
+from .calib_audit_cli import ARGUMENTS as _AUDIT_ARGUMENTS
+from .calib_audit_cli import HELP as _AUDIT_HELP
+from .calib_audit_cli import handle as _calib_audit
 from .compile_cli import ARGUMENTS as _COMPILE_ARGUMENTS
 from .compile_cli import HELP as _COMPILE_HELP
 from .compile_cli import handle as _compile
@@ -512,6 +515,9 @@ def _hw_verilog(args):
 
 
 command("compile", _COMPILE_HELP, *_COMPILE_ARGUMENTS)(_compile)
+
+
+command("calib-audit", _AUDIT_HELP, *_AUDIT_ARGUMENTS)(_calib_audit)
 
 
 command("fpga build", _FPGA_HELP, *_FPGA_ARGS)(_fpga_build)

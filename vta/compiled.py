@@ -102,6 +102,7 @@ class CompiledModel:
             self._runs[self._key(runtime.device)] = DeviceRun(_device_name(device), runtime, False,
                                                               VTAExecutor(runtime))
         self.search_history, self.search_evals, self.compile_seconds = [], 0, 0.0
+        self.calibration_audit = None     # `vta.quant.cscore.CalibrationAudit` when the filter ran
 
     @staticmethod
     def _key(device):
@@ -214,7 +215,10 @@ class CompiledModel:
         key = self._last_key if device is None else self._key(device)
         run = self._runs.get(key) if key is not None else None
         name = run.name if run is not None else _device_name(self.device if device is None else device)
-        return build_report(self, run, name)
+        rep = build_report(self, run, name)
+        if self.calibration_audit is not None:
+            rep.sections["calibration"] = self.calibration_audit
+        return rep
 
     def layer_choice(self, name):
         return self.plan.layers.get(name, LayerChoice())
