@@ -76,9 +76,12 @@ class CalibrationFilter:
 
 
 def resolve_filter(value, have_labels):
-    """``calibration_filter`` → a `CalibrationFilter`, or None for off. Default (None): on with labels."""
+    """``calibration_filter`` → a `CalibrationFilter`, or None for off. Default (None): off.
+
+    Off by default for now: on clean MNIST-5k the filter costs 0.2 points of held-out accuracy (24 ambiguous but
+    correct calibration images leave the objective), over the 0.1-point budget; ``"auto"`` turns it on."""
     if value is None:
-        return CalibrationFilter(explicit=False) if have_labels else None
+        return None
     if isinstance(value, CalibrationFilter):
         f = value
     elif isinstance(value, str):

@@ -55,11 +55,12 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     host in float (quantizing it first); by default they stay where their input is. ``device``: "fsim",
     "verilator" or a `vta.device.Device`, where `CompiledModel.run` runs by default (it can run anywhere);
     ``runtime``: an existing `vta.jit.Runtime` to run on by default (shared: the model never closes it).
-    ``calibration_filter``: "auto", "off", a fraction in (0, 1) or a `vta.quant.cscore.CalibrationFilter`;
-    default "auto" when ``labels`` are given, else "off". It scores every calibration sample with a C-score proxy
-    (`vta.quant.cscore`: k-NN label agreement / kernel density in the classifier's input embedding): samples whose
-    label holds < 0.5 of the neighbourhood vote leave the search's accuracy objective, samples whose log-density
-    is more than 3.5 robust sigmas (1.4826·MAD) below the median leave calibration altogether.
+    ``calibration_filter``: "auto", "off", a fraction in (0, 1) or a `vta.quant.cscore.CalibrationFilter`; default
+    "off" (on clean MNIST-5k it costs 0.2 points; see `vta.quant.cscore.resolve_filter`). It scores every
+    calibration sample with a C-score proxy (`vta.quant.cscore`: k-NN label agreement / kernel density in the
+    classifier's input embedding): samples whose label holds < 0.5 of the neighbourhood vote leave the search's
+    accuracy objective, samples whose log-density is more than 3.5 robust sigmas (1.4826·MAD) below the median leave
+    calibration altogether.
     ``cm.calibration_audit`` and the report list the most irregular samples and why.
     """
     t0 = time.perf_counter()

@@ -128,14 +128,16 @@ def test_fewer_samples_than_k(digits_graph):
     g, x, y = digits_graph
     with pytest.raises(CompileError, match=r"needs at least k\+1 = 11"):
         audit_calibration(g, {g.inputs[0]: x[:6]}, y[:6], CalibrationFilter())
-    assert audit_calibration(g, {g.inputs[0]: x[:6]}, y[:6], resolve_filter(None, True)) is None   # default: skip
+    assert audit_calibration(g, {g.inputs[0]: x[:6]}, y[:6], CalibrationFilter(explicit=False)) is None  # quiet
 
 
 def test_bad_filter_values():
     for bad, match in (("sometimes", "'auto', 'off'"), (1.5, r"in \(0, 1\)"), ([0.1], "not list")):
         with pytest.raises(CompileError, match=match):
             resolve_filter(bad, True)
+    assert resolve_filter(None, True) is None    # off by default, labels or not
     assert resolve_filter(None, False) is None and resolve_filter("off", True) is None
+    assert resolve_filter("auto", True) is not None
 
 
 def test_model_without_classifier_falls_back_to_input_space():
