@@ -34,6 +34,7 @@ class Node:
     outputs: list
     attrs: dict = dataclasses.field(default_factory=dict)
     opset: int = 13
+    domain: str = ""          # "" = the default ONNX domain; others (e.g. com.microsoft) run in onnxruntime
 
     def attr(self, key, default=None):
         return self.attrs.get(key, default)

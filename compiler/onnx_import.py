@@ -2,8 +2,9 @@
 
 Initializers (and ONNX < IR 4 graph inputs that have an initializer) become constants; the remaining graph inputs
 are the runtime inputs. A symbolic (dynamic) batch dimension is recorded as ``graph.dynamic_batch`` and given
-size 1 for static shape inference. Every node is checked against the supported op set here, so an unsupported
-op fails at import with its node name, not at run time.
+size 1 for static shape inference; other symbolic dimensions (an image's height and width) are specialised to the
+sizes given in ``input_shapes`` (from the calibration data, by `vta.compile`), since VTA's schedules are built for
+one shape. Every op is accepted: what neither VTA nor the numpy executor runs goes to onnxruntime on the host.
 """
 
 import os
@@ -11,7 +12,6 @@ import os
 import numpy as np
 
 from .ir import CompileError, Graph, Node, UnsupportedOpError
-from .ops import check_node
 
 __all__ = ["load_onnx", "from_onnx", "from_torch"]
 
@@ -57,8 +57,26 @@ def _attr_value(a):
 _SUBGRAPH = object()
 
 
-def from_onnx(model):
-    """Import an ONNX model (path, bytes or ModelProto) as a `Graph`."""
+def _specialise(vi, i, d, input_shapes):
+    """The size of symbolic dimension ``i`` (named ``d.dim_param``) of graph input ``vi`` from ``input_shapes``."""
+    shape = (input_shapes or {}).get(vi.name)
+    label = d.dim_param or "?"
+    if shape is None:
+        raise CompileError(f"graph input {vi.name!r} has a symbolic dimension {i} ({label!r}); pass calibration "
+                           f"data (its shape fixes it) or input_shapes={{{vi.name!r}: (N, ...)}} to compile it for "
+                           f"one shape")
+    shape = tuple(shape)
+    if len(shape) != len(vi.type.tensor_type.shape.dim):
+        raise CompileError(f"input_shapes gives {vi.name!r} the shape {shape}, but the model's input has "
+                           f"{len(vi.type.tensor_type.shape.dim)} dimensions")
+    if int(shape[i]) < 1:
+        raise CompileError(f"input_shapes gives {vi.name!r} size {shape[i]} in dimension {i}; sizes must be ≥ 1")
+    return int(shape[i])
+
+
+def from_onnx(model, input_shapes=None):
+    """Import an ONNX model (path, bytes or ModelProto) as a `Graph`. ``input_shapes`` ({input name: shape})
+    fixes symbolic non-batch dimensions."""
     from onnx import helper, numpy_helper
     m = load_onnx(model)
     opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 13)
@@ -66,7 +84,7 @@ def from_onnx(model):
     consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
     for t in getattr(g, "sparse_initializer", []):
         raise UnsupportedOpError(f"sparse initializer {t.values.name!r} is not supported")
-    inputs, shapes, dtypes, dynamic = [], {}, {}, False
+    inputs, shapes, dtypes, dynamic, specialised = [], {}, {}, False, {}
     for vi in g.input:
         if vi.name in consts:
             continue
@@ -76,13 +94,13 @@ def from_onnx(model):
         dims = []
         for i, d in enumerate(tt.shape.dim):
             if d.HasField("dim_value"):
-                dims.append(int(d.dim_value))
+                dims.append(int(d.dim_value))   # data of another size is refused with the model's shape later
             elif i == 0:
                 dims.append(1)
                 dynamic = True
             else:
-                raise CompileError(f"graph input {vi.name!r} has a symbolic dimension {i} ({d.dim_param!r}); only "
-                                   f"the batch dimension may be dynamic")
+                dims.append(_specialise(vi, i, d, input_shapes))
+                specialised[vi.name] = True
         inputs.append(vi.name)
         shapes[vi.name] = tuple(dims)
         dtypes[vi.name] = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type))
@@ -92,25 +110,23 @@ def from_onnx(model):
         while name in names:
             name += "_"
         names.add(name)
-        node = Node(n.op_type, name, list(n.input), list(n.output), {}, opset)
-        if n.domain not in ("", "ai.onnx"):
-            raise UnsupportedOpError(f"{node}: operator domain {n.domain!r} is not supported (only the default "
-                                     f"ONNX domain)")
+        domain = "" if n.domain in ("", "ai.onnx") else n.domain
+        node = Node(n.op_type, name, list(n.input), list(n.output), {}, opset, domain)
         for a in n.attribute:
             v = _attr_value(a)
             if v is _SUBGRAPH:
                 raise UnsupportedOpError(f"{node}: control flow (subgraph attribute {a.name!r}) is not supported")
             node.attrs[a.name] = v
-        check_node(node)
         nodes.append(node)
     graph = Graph(nodes, inputs, [o.name for o in g.output], consts, shapes, dtypes, g.name or "model")
     graph.dynamic_batch = dynamic
     graph.opset = opset
+    graph.specialised = sorted(specialised)     # inputs whose symbolic dims were fixed from data / input_shapes
     graph.toposort()
     return graph
 
 
-def from_torch(module, example_input, *, opset=17):
+def from_torch(module, example_input, *, opset=17, input_shapes=None):
     """Export a ``torch.nn.Module`` with ``example_input`` to ONNX (batch axis dynamic) and import it.
 
     Uses the TorchScript exporter (``dynamo=False``): it needs no extra packages. Returns (Graph, ModelProto)."""
@@ -137,4 +153,4 @@ def from_torch(module, example_input, *, opset=17):
         except TypeError:   # older torch without the dynamo keyword
             torch.onnx.export(module, (x,), buf, **kwargs)
     proto = onnx.load_from_string(buf.getvalue())
-    return from_onnx(proto), proto
+    return from_onnx(proto, input_shapes), proto

@@ -1,6 +1,8 @@
 """The host executor: what every supported operator computes, in numpy float (ONNX semantics), plus its output
 shapes. It is the FP32 reference the quantizer calibrates against, the CPU fallback for ops VTA cannot run, and
-the evaluator of constant folding. An op missing here is unsupported: `check_node` names it.
+the evaluator of constant folding. An op missing here is evaluated by onnxruntime (`vta.compiler.host`): at run
+time every float host node runs there anyway (this module stays the executor of constant folding, of shape
+inference and of the int8 data movement the program does on the host).
 """
 
 import numpy as np
@@ -368,7 +370,8 @@ OPS = {
     "Softmax": _softmax, "LogSoftmax": lambda n, x: _softmax(n, x, log=True), "Identity": lambda n, x: [x],
     "Dropout": _dropout, "Constant": _constant, "ConstantOfShape": _const_of_shape, "LRN": _lrn,
     "Unsqueeze": _unsqueeze, "Squeeze": _squeeze, "Transpose": _transpose,
-    "Shape": lambda n, x: [np.array(x.shape, np.int64)], "Gather": _gather, "Cast": _cast,
+    "Shape": lambda n, x: [np.array(x.shape, np.int64)[int(n.attr("start", 0)):(
+        None if n.attr("end") is None else int(n.attr("end")))]], "Gather": _gather, "Cast": _cast,
     "HardSigmoid": _hard_sigmoid, "HardSwish": _hard_swish,
 }
 
@@ -379,31 +382,48 @@ _BROADCAST = {"Add", "Sub", "Mul", "Div", "Sum"}
 
 
 def check_node(node):
-    if node.op not in OPS:
-        raise UnsupportedOpError(f"{node}: operator {node.op!r} is not supported by the compiler (supported: "
-                                 f"{', '.join(sorted(OPS))})")
+    """Every op is accepted: those without a numpy implementation here run in onnxruntime, which names the node
+    itself if it cannot run it either."""
+    return node.op in OPS
 
 
 def run_node(node, inputs):
-    """Run ``node`` on numpy ``inputs`` (None for absent optional inputs); returns a list of outputs."""
-    check_node(node)
+    """Run ``node`` on numpy ``inputs`` (None for absent optional inputs); returns a list of outputs. Ops this
+    module does not implement are evaluated by onnxruntime (`vta.compiler.host.run_onnx_node`)."""
+    if node.op not in OPS or getattr(node, "domain", ""):
+        from .host import run_onnx_node
+        return run_onnx_node(node, inputs, node.opset)
     args = list(inputs)
     while args and args[-1] is None:
         args.pop()
     try:
         return OPS[node.op](node, *args)
     except UnsupportedOpError:
-        raise
+        # a variant the numpy executor does not implement (1-D/3-D pooling, …): onnxruntime evaluates it
+        from .host import run_onnx_node
+        return run_onnx_node(node, inputs, node.opset)
     except (ValueError, TypeError, IndexError) as e:
         shapes = [None if a is None else np.shape(a) for a in inputs]
         raise UnsupportedOpError(f"{node}: cannot evaluate with input shapes {shapes}: {e}") from None
 
 
-def infer_node(node, shapes, consts):
-    """Output shapes of ``node`` from input ``shapes`` (None for absent) and constant input values (name→array)."""
-    check_node(node)
+def infer_node(node, shapes, consts, dtypes=None):
+    """Output shapes of ``node`` from input ``shapes`` (None for absent) and constant input values (name→array).
+    ``dtypes`` (tensor → numpy dtype) types the stand-in values of non-constant inputs (float32 if unknown)."""
+    try:
+        return _infer_node(node, shapes, consts, dtypes)
+    except UnsupportedOpError:       # a variant the numpy shape rules do not cover: evaluate on stand-ins
+        vals = [consts[i] if i in consts else (None if s is None else np.zeros(s, (dtypes or {}).get(i, np.float32)))
+                for i, s in zip(node.inputs, shapes)]
+        from .host import run_onnx_node
+        return [None if v is None else np.shape(v) for v in run_onnx_node(node, vals, node.opset)]
+
+
+def _infer_node(node, shapes, consts, dtypes):
     s = shapes
     op = node.op
+    if op not in OPS or getattr(node, "domain", ""):
+        op = None    # evaluated below (by onnxruntime) on stand-in values
     if op in _SAME_SHAPE:
         out = [s[0]]
         if op == "Dropout" and len(node.outputs) > 1:
@@ -438,7 +458,7 @@ def infer_node(node, shapes, consts):
         elif shp is None:
             vals.append(None)
         else:
-            vals.append(np.zeros(shp, np.float32))
+            vals.append(np.zeros(shp, (dtypes or {}).get(name, np.float32)))
     if op in ("Reshape", "Unsqueeze", "Squeeze", "ConstantOfShape", "Gather", "ReduceMean") and \
             any(n and n not in consts for n in node.inputs[1:]):
         raise UnsupportedOpError(f"{node}: its shape/axes input must be a constant (dynamic shapes are not "
@@ -462,7 +482,14 @@ def macs_of(node, shapes):
 
 
 def run_graph(g, feeds, keep=True):
-    """Run graph ``g`` in float on the host; returns every tensor (``keep``) or only the outputs, by name."""
+    """Run graph ``g`` in float on the host (one onnxruntime session, `vta.compiler.host.run_graph_float`);
+    returns every tensor (``keep``) or only the outputs, by name."""
+    from .host import run_graph_float
+    return run_graph_float(g, feeds, keep)
+
+
+def run_graph_numpy(g, feeds, keep=True):
+    """`run_graph` with this module's numpy ops (a cross-check of the numpy executor)."""
     env = dict(g.consts)
     env.update(feeds)
     for n in g.nodes:

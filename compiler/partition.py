@@ -13,6 +13,7 @@ from ..errors import VTAError
 from ..jit.ops.group_conv2d import GroupPacking
 from ..jit.schedule import ConvGeometry, default_conv2d_schedule
 from .geometry import ConvGeom
+from .ir import UnsupportedOpError
 from .ops import pool_params
 
 __all__ = ["Capability", "partition", "LAYOUT_OPS", "ACTIVATION_OPS"]
@@ -174,3 +175,33 @@ def partition(g, cfg):
             c = Capability(False, f"VTA has no {n.op} operator: float32 on the host")
         out[n.name] = c
     return out
+
+
+def _host_when_unsupported(check):
+    """``check`` with the numpy executor's "unsupported variant" (1-D or 3-D pooling/convolution, …) answered
+    as a host placement: onnxruntime runs every such variant on the host."""
+    def wrapped(node, g, cfg):
+        try:
+            return check(node, g, cfg)
+        except UnsupportedOpError as e:
+            return Capability(False, f"{e.args[0].split(': ', 1)[-1]}: float32 on the host (onnxruntime)")
+    return wrapped
+
+
+_conv, _maxpool = _host_when_unsupported(_conv), _host_when_unsupported(_maxpool)
+
+
+def _data_operands(check):
+    """``check`` for an element-wise op, refusing operands computed only from constants and shapes (a
+    detector's anchor grid): with a dynamic batch they stay batch 1 and broadcast, which VTA's add cannot."""
+    def wrapped(node, g, cfg):
+        data = getattr(g, "data_tensors", None)
+        const_like = [i for i in node.inputs[:2] if data is not None and i not in data and i not in g.consts]
+        if const_like:
+            return Capability(False, f"operand {const_like[0]!r} is computed from shapes/constants only (it "
+                                     f"broadcasts over the batch): float32 on the host")
+        return check(node, g, cfg)
+    return wrapped
+
+
+_add = _data_operands(_add)

@@ -9,14 +9,32 @@ tensor the quantizer sees is one VTA would produce (the pre-ReLU sum is never ma
 import numpy as np
 
 from .ir import CompileError, Node
-from .ops import infer_node, run_node
+from .ops import OPS, infer_node, run_node
 
 __all__ = ["infer_shapes", "fold_constants", "remove_identities", "fold_batchnorm", "canonicalize_dense",
            "fuse_activations", "fold_affine", "optimize"]
 
 
+def _out_dtype(n, in_dtypes):
+    """The element type of a node's outputs when it was shaped without being evaluated."""
+    if n.op == "Cast":
+        from onnx import helper
+        return np.dtype(helper.tensor_dtype_to_np_dtype(int(n.attr("to"))))
+    if n.op in ("ConvInteger", "MatMulInteger"):
+        return np.dtype(np.int32)
+    if n.op == "Shape":
+        return np.dtype(np.int64)
+    return next((d for d in in_dtypes if d is not None), np.dtype(np.float32))
+
+
 def infer_shapes(g):
-    """Fill ``g.shapes`` for every tensor (raises naming the node when an op cannot be shaped)."""
+    """Fill ``g.shapes`` (and ``g.vtypes``, element types) for every tensor; raises naming the node when an op
+    cannot be shaped. Values computable at compile time (constants, ``Shape`` of a static tensor and what is
+    computed from them, e.g. the anchors a detector builds with Range/Expand) are propagated so the ops reading
+    them get their real shapes; with a dynamic batch they are computed for batch 1, like every shape here."""
+    known = dict(g.consts)
+    dt = {k: np.asarray(v).dtype for k, v in g.consts.items()}
+    dt.update({k: np.dtype(v) for k, v in g.dtypes.items() if k in g.inputs})
     for k, v in g.consts.items():
         g.shapes[k] = tuple(np.shape(v))
     for n in g.nodes:
@@ -24,11 +42,45 @@ def infer_shapes(g):
         missing = [i for i, s in zip(n.inputs, ins) if i and s is None]
         if missing:
             raise CompileError(f"{n}: the shape of input {missing[0]!r} is unknown")
-        outs = infer_node(n, ins, g.consts)
+        real = True                 # vals are the node's true outputs (not results on stand-in inputs)
+        if n.op == "Shape":
+            vals = [_shape_value(n, ins[0])]
+        elif all(i in known for i in n.inputs if i) and n.op != "Dropout":
+            vals = run_node(n, [known.get(i) if i else None for i in n.inputs])
+        elif n.op not in OPS:   # evaluated on stand-in values (by onnxruntime): shapes and types together
+            real = False
+            vals = run_node(n, [known[i] if i in known else np.zeros(s, dt.get(i, np.float32)) if i else None
+                                for i, s in zip(n.inputs, ins)])
+        else:
+            vals = None
+        if vals is not None:
+            for o, v in zip(n.outputs, vals):
+                if o and v is not None:
+                    v = np.asarray(v)
+                    if real:
+                        known[o] = v
+                    g.shapes[o], dt[o] = tuple(int(d) for d in v.shape), v.dtype
+            continue
+        outs = infer_node(n, ins, known, dt)
+        odt = _out_dtype(n, [dt.get(i) for i in n.inputs if i])
         for o, s in zip(n.outputs, outs):
             if o:
                 g.shapes[o] = tuple(int(d) for d in s)
+                dt[o] = odt
+    g.vtypes = dt
+    # tensors computed from the input data (not only from constants and shapes): only these carry a batch axis
+    data = set(g.inputs)
+    for n in g.nodes:
+        if n.op != "Shape" and any(i in data for i in n.inputs if i):
+            data.update(o for o in n.outputs if o)
+    g.data_tensors = data
     return g
+
+
+def _shape_value(n, shape):
+    """ONNX Shape (with opset-15 ``start``/``end``) of a tensor of static ``shape``."""
+    start, end = n.attr("start", 0), n.attr("end")
+    return np.array(shape, np.int64)[int(start):(None if end is None else int(end))]
 
 
 def fold_constants(g):
@@ -37,7 +89,7 @@ def fold_constants(g):
     keep = []
     for n in g.nodes:
         if n.op == "Shape" and n.inputs[0] in g.shapes and not getattr(g, "dynamic_batch", False):
-            g.consts[n.outputs[0]] = np.array(g.shapes[n.inputs[0]], np.int64)
+            g.consts[n.outputs[0]] = _shape_value(n, g.shapes[n.inputs[0]])
             continue
         if n.op not in ("Dropout",) and all((not i) or i in g.consts for i in n.inputs):
             outs = run_node(n, [g.consts.get(i) if i else None for i in n.inputs])

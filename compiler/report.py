@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from .host import host_subgraphs
 from .ops import macs_of
 from .steps import Add, Concat, Gemm, Layout
 
@@ -54,6 +55,13 @@ class Report:
         lines.append(f"MACs on VTA {s['vta_macs']} of {s['total_macs']} ({100 * s['vta_mac_fraction']:.1f}%); "
                      f"{s['vta_layers']} layer(s) on VTA, {s['cpu_layers']} on the host; "
                      f"compile {s['compile_seconds']:.2f} s, search evaluated {s['search_evals']} plan(s)")
+        subs = s.get("host_subgraphs", [])
+        if subs:
+            lines.append(f"{len(subs)} host subgraph(s), each one onnxruntime session (float32):")
+            for h in subs:
+                nodes = h["nodes"]
+                shown = ", ".join(nodes[:4]) + (f", … ({len(nodes)} nodes)" if len(nodes) > 4 else "")
+                lines.append(f"  {h['name']}: {shown} — {'; '.join(h['why'])}")
         if s.get("cycles") is not None:
             per = f", {s['cycles'] / s['samples_run']:.0f} per sample" if s.get("samples_run") else ""
             lines.append(f"VTA cycles over the {s.get('samples_run')} sample(s) run so far: {s['cycles']}{per}")
@@ -82,8 +90,8 @@ def build_report(cm, run, device_name):
     g, prog = cm.graph, cm.program
     by_node = {}
     for st in prog.steps:
-        if st.node is not None:
-            by_node.setdefault(st.node.name, []).append(st)
+        for n in getattr(st, "members", None) or ([st.node] if st.node is not None else []):
+            by_node.setdefault(n.name, []).append(st)
     ex = run.executor.stats if run is not None else {}
     layers, total, on_vta, cycles_all, cycles_known = [], 0, 0, 0, True
     for n in g.nodes:
@@ -99,7 +107,8 @@ def build_report(cm, run, device_name):
         else:
             placement = "CPU-fp32"
         row = {"name": n.name, "op": n.op + ("+relu" if n.attr("_act") == "relu" else ""), "placement": placement,
-               "reason": main.reason if main is not None else "", "macs": macs,
+               "reason": (main.reason_of(n) if hasattr(main, "reason_of") else main.reason) if main is not None
+               else "", "macs": macs,
                "output_shape": list(g.shapes.get(n.outputs[0], ())),
                "folded": n.attr("_folded", [])}
         if isinstance(main, Gemm):
@@ -141,5 +150,5 @@ def build_report(cm, run, device_name):
                "search_changes": [h["change"] for h in cm.search_history[1:]],
                "cycles": cycles_all if (ex and cycles_known) else None,
                "samples_run": run.samples_run if run is not None else 0,
-               "hardware": cm.hw.to_dict()}
+               "hardware": cm.hw.to_dict(), "host_subgraphs": host_subgraphs(prog)}
     return Report(g.name, cm.cfg.name, device_name, layers, summary)

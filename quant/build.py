@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 
+from ..compiler.host import fuse_host_steps
 from ..compiler.ir import CompileError
 from ..compiler.ops import pool_params
 from ..compiler.partition import ACTIVATION_OPS, LAYOUT_OPS, _clip_bounds
@@ -234,5 +235,6 @@ class _Builder:
 
 
 def build_program(g, caps, plan, stats, hw):
-    """Lower graph ``g`` (optimized, partitioned by ``caps``) to a `Program` under quantization ``plan``."""
-    return _Builder(g, caps, plan, stats, hw).build()
+    """Lower graph ``g`` (optimized, partitioned by ``caps``) to a `Program` under quantization ``plan``; runs of
+    consecutive float host nodes become one onnxruntime session each (`vta.compiler.host.fuse_host_steps`)."""
+    return fuse_host_steps(_Builder(g, caps, plan, stats, hw).build(), g)

@@ -37,10 +37,30 @@ def _is_torch_module(m):
     return torch is not None and isinstance(m, torch.nn.Module)
 
 
+def _data_shapes(proto, calibration, example_input, input_shapes):
+    """``{input name: shape}`` for specialising symbolic dimensions: ``input_shapes`` first, then the shapes of
+    the calibration data (by name, or the single runtime input), then ``example_input``'s."""
+    shapes = {k: tuple(int(d) for d in v) for k, v in (input_shapes or {}).items()}
+    if proto is None:
+        names = ["input"]        # `from_torch` names the exported module's input so
+    else:
+        inits = {t.name for t in proto.graph.initializer}
+        names = [i.name for i in proto.graph.input if i.name not in inits]
+    for data in (calibration, example_input):
+        if data is None:
+            continue
+        if isinstance(data, dict):
+            for k, v in data.items():
+                shapes.setdefault(k, tuple(np.shape(v)))
+        elif len(names) == 1:
+            shapes.setdefault(names[0], tuple(np.shape(data)))
+    return shapes
+
+
 def compile(model, config="default", calibration=None, device="fsim", *, example_input=None, labels=None,
             search=True, plan=None, first_layer_host=False, offload_all=False,
             act_calibration=("percentile", "ceil"), batch_size=64, host_gain=0.01, refine=True, progress=False,
-            runtime=None, calibration_filter=None):
+            runtime=None, calibration_filter=None, input_shapes=None):
     """Compile ``model`` for VTA.
 
     ``model``: an ONNX path / bytes / ``onnx.ModelProto`` or a ``torch.nn.Module`` (then ``example_input``).
@@ -62,16 +82,20 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     accuracy objective, samples whose log-density is more than 3.5 robust sigmas (1.4826·MAD) below the median leave
     calibration altogether.
     ``cm.calibration_audit`` and the report list the most irregular samples and why.
+    ``input_shapes``: ``{input name: shape}`` fixing symbolic dimensions other than the batch (an image's height
+    and width); by default they are taken from the calibration data (or ``example_input``). The model is compiled
+    for that one shape: running it on another is an error naming the compiled shape.
     """
     t0 = time.perf_counter()
     cfg = load_config(config)
     hw = HardwareDesc.from_config(cfg)
     proto = None
     if _is_torch_module(model):
-        g, proto = from_torch(model, example_input)
+        shapes = _data_shapes(None, calibration, example_input, input_shapes)
+        g, proto = from_torch(model, example_input, input_shapes=shapes)
     else:
         proto = load_onnx(model)
-        g = from_onnx(proto)
+        g = from_onnx(proto, _data_shapes(proto, calibration, example_input, input_shapes))
     optimize(g)
     caps = partition(g, cfg)
     base = plan.copy() if plan is not None else Plan(default_act=tuple(act_calibration),

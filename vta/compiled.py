@@ -38,8 +38,10 @@ def model_feeds(g, x, what):
     for k, v in feeds.items():
         want = g.shapes[k]
         if v.ndim != len(want) or tuple(v.shape[1:]) != tuple(want[1:]):
+            fixed = " (the model was compiled for that shape: compile again with data of the new shape or " \
+                    "input_shapes=… to run another)" if k in getattr(g, "specialised", ()) else ""
             raise CompileError(f"{what} for input {k!r} must have shape (N, {', '.join(map(str, want[1:]))}), "
-                               f"not {v.shape}")
+                               f"not {v.shape}{fixed}")
         if len(v) == 0:
             raise CompileError(f"{what} for input {k!r} has 0 samples (shape {v.shape}); pass at least one")
         if v.dtype.kind in "fc":

@@ -146,7 +146,7 @@ def _evaluate(cm, cfg, path, calib, xte, yte, fp, device, verilator, verilator_i
         ort = None
         ort_why = str(e)
     p(f"\n{'':<36}{'accuracy':>9}")
-    p(f"{'FP32 (numpy on the host)':<36}{100 * acc_fp:>8.2f}%")
+    p(f"{'FP32 (onnxruntime on the host)':<36}{100 * acc_fp:>8.2f}%")
     p(f"{f'VTA int8 ({device})':<36}{100 * acc_q:>8.2f}%   {len(xte)} images in {run_s:.1f} s; "
       f"{'equals' if exact else 'DIFFERS FROM'} the bit-exact simulation")
     if ort is not None:

@@ -46,4 +46,4 @@ def test_full_demo():
     assert "VTA cycles per image (Verilator" in text
     acc = {m.group(1): float(m.group(2)) for m in re.finditer(r"^(FP32 \(.*?\)|VTA int8 \(.*?\)) +([\d.]+)%",
                                                                text, re.M)}
-    assert acc["VTA int8 (fsim)"] >= acc["FP32 (numpy on the host)"] - 1.0
+    assert acc["VTA int8 (fsim)"] >= acc["FP32 (onnxruntime on the host)"] - 1.0

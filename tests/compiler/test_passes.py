@@ -69,16 +69,30 @@ def test_shipped_mnist_model_imports_and_matches_onnxruntime():
                                rtol=1e-4, atol=1e-4)
 
 
-def test_unsupported_op_is_named():
+def test_op_without_numpy_or_vta_runs_in_onnxruntime(fsim_runtime):
+    """Erf has neither a VTA operator nor a numpy implementation: it runs on the host in onnxruntime."""
     m = conv_bn_model(extra="Erf")
-    with pytest.raises(vc.UnsupportedOpError, match=r"Erf node 'odd'.*'Erf' is not supported"):
+    rng = np.random.default_rng(3)
+    cm = vta.compile(m, calibration=rng.normal(size=(32, 3, 12, 12)).astype(np.float32), search=False,
+                     runtime=fsim_runtime)
+    x = rng.normal(size=(4, 3, 12, 12)).astype(np.float32)
+    want = _ort(m, {"x": x})[0]
+    np.testing.assert_allclose(cm.run_float(x)[0], want, rtol=1e-4, atol=1e-5)
+    assert np.max(np.abs(cm.run(x)[0] - want)) <= 0.05 * np.max(np.abs(want))
+    subs = cm.report().summary["host_subgraphs"]
+    assert any(s["ops"] == ["Erf"] for s in subs)
+
+
+def test_op_onnxruntime_cannot_run_is_named():
+    m = conv_bn_model(extra="NoSuchOp")
+    with pytest.raises(vc.CompileError, match=r"NoSuchOp node 'odd': onnxruntime cannot run it: .*NoSuchOp"):
         vta.compile(m, calibration=np.zeros((1, 3, 12, 12), np.float32))
 
 
 def test_unsupported_attribute_is_named():
     m = conv_bn_model()
     m.graph.node[0].attribute.append(helper.make_attribute("auto_pad", "BOGUS"))
-    with pytest.raises(vc.CompileError, match=r"conv1.*auto_pad"):
+    with pytest.raises(vc.CompileError, match=r"conv1.*onnxruntime cannot run it.*AutoPad"):
         vta.compile(m, calibration=np.zeros((1, 3, 12, 12), np.float32))
 
 

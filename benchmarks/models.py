@@ -1,0 +1,201 @@
+"""Real models through `vta.compile`, unedited, on VTA's functional simulator, against onnxruntime FP32.
+
+    python benchmarks/models.py [--only NAME] [--images N] [--search] [--verilator]
+
+Models: YOLOv8n (nudenet's 320n.onnx), ddddocr's detector (common_det.onnx) and OCR CRNN (common.onnx) — real
+pretrained weights shipped inside their PyPI wheels (skipped with the reason when the package is absent) — and
+torchvision-architecture ResNet-18 and MobileNet-v2 (defined here in torch, seeded weights, exported to ONNX).
+Inputs are scikit-learn's sample photos (china.jpg, flower.jpg): crops resized (nearest) to the model's input.
+Per model: compile seconds (without search; with ``--search`` also with it — the greedy search scores every
+choice on the whole calibration set through fsim's numpy model, far too slow for the detectors by default), % of
+MACs on VTA, host subgraphs (onnxruntime sessions), cosine similarity with onnxruntime FP32 and top-1 agreement
+(classifiers), fsim seconds per image, and with ``--verilator`` the VTA cycles of one input on the RTL.
+"""
+
+import argparse
+import importlib.util
+import io
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+
+def photos(n, h, w, channels=3):
+    """``n`` crops of the sample photos, nearest-resized to h×w, float32 in [0, 1], NCHW."""
+    from sklearn.datasets import load_sample_images
+    imgs = load_sample_images().images
+    out, k = [], 0
+    while len(out) < n:
+        im = imgs[k % len(imgs)]
+        y, x = (37 * k) % 120, (71 * k) % 220
+        crop = im[y:y + 300, x:x + 400].astype(np.float32) / 255
+        r = crop[(np.arange(h) * crop.shape[0] // h)][:, (np.arange(w) * crop.shape[1] // w)]
+        if channels == 1:
+            r = r.mean(-1, keepdims=True)
+        out.append(r.transpose(2, 0, 1))
+        k += 1
+    return np.stack(out).astype(np.float32)
+
+
+def wheel_model(package, filename):
+    spec = importlib.util.find_spec(package)
+    if spec is None:
+        return None, f"{package} is not installed (pip install {package})"
+    path = os.path.join(os.path.dirname(spec.origin), filename)
+    return (path, None) if os.path.exists(path) else (None, f"{package} has no {filename}")
+
+
+def torch_model(name):
+    """A torchvision-architecture network (our own definition) with seeded weights, exported to ONNX bytes."""
+    try:
+        import torch
+    except ImportError:
+        return None, "torch is not installed"
+    nn = torch.nn
+
+    def bn(c):
+        b = nn.BatchNorm2d(c)
+        with torch.no_grad():
+            b.weight.uniform_(0.5, 1.0)
+            b.bias.uniform_(-0.1, 0.1)
+            b.running_mean.uniform_(-0.1, 0.1)
+            b.running_var.uniform_(0.5, 1.5)
+        return b
+
+    class Basic(nn.Module):
+        def __init__(self, cin, cout, s):
+            super().__init__()
+            self.a = nn.Sequential(nn.Conv2d(cin, cout, 3, s, 1, bias=False), bn(cout), nn.ReLU(),
+                                   nn.Conv2d(cout, cout, 3, 1, 1, bias=False), bn(cout))
+            self.d = None if s == 1 and cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, s, bias=False),
+                                                                      bn(cout))
+
+        def forward(self, x):
+            return torch.relu(self.a(x) + (x if self.d is None else self.d(x)))
+
+    class InvRes(nn.Module):
+        def __init__(self, cin, cout, s, t):
+            super().__init__()
+            mid = cin * t
+            layers = [] if t == 1 else [nn.Conv2d(cin, mid, 1, bias=False), bn(mid), nn.ReLU6()]
+            layers += [nn.Conv2d(mid, mid, 3, s, 1, groups=mid, bias=False), bn(mid), nn.ReLU6(),
+                       nn.Conv2d(mid, cout, 1, bias=False), bn(cout)]
+            self.b, self.res = nn.Sequential(*layers), s == 1 and cin == cout
+
+        def forward(self, x):
+            return x + self.b(x) if self.res else self.b(x)
+
+    torch.manual_seed(0)
+    if name == "resnet18":
+        chans = [(64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1),
+                 (256, 512, 2), (512, 512, 1)]
+        net = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), bn(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+                            *[Basic(*c) for c in chans], nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 1000))
+    else:
+        cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+               (6, 320, 1, 1)]
+        layers, cin = [nn.Conv2d(3, 32, 3, 2, 1, bias=False), bn(32), nn.ReLU6()], 32
+        for t, c, n, s in cfg:
+            for i in range(n):
+                layers.append(InvRes(cin, c, s if i == 0 else 1, t))
+                cin = c
+        layers += [nn.Conv2d(cin, 1280, 1, bias=False), bn(1280), nn.ReLU6(), nn.AdaptiveAvgPool2d(1),
+                   nn.Flatten(), nn.Linear(1280, 1000)]
+        net = nn.Sequential(*layers)
+    for m in net.modules():       # He-style init scaled so activations neither vanish nor explode
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    net.eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(1, 3, 224, 224),), buf, input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "N"}}, dynamo=False)
+    return buf.getvalue(), None
+
+
+MODELS = {
+    # name: (loader, input (channels, H, W), classifier)
+    "yolov8n-nudenet": (lambda: wheel_model("nudenet", "320n.onnx"), (3, 320, 320), False),
+    "ddddocr-det": (lambda: wheel_model("ddddocr", "common_det.onnx"), (3, 416, 416), False),
+    "ddddocr-ocr": (lambda: wheel_model("ddddocr", "common.onnx"), (1, 64, 192), True),
+    "resnet18": (lambda: torch_model("resnet18"), (3, 224, 224), True),
+    "mobilenet_v2": (lambda: torch_model("mobilenet_v2"), (3, 224, 224), True),
+}
+
+
+def cosine(a, b):
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
+
+
+def bench(name, n_calib, n_eval, search, verilator):
+    import onnxruntime as ort
+
+    import vta
+    load, (c, h, w), classifier = MODELS[name]
+    model, why = load()
+    if model is None:
+        return {"model": name, "skipped": why}
+    x = photos(n_calib + n_eval, h, w, c)
+    calib, xe = x[:n_calib], x[n_calib:]
+    res = {"model": name}
+    t = time.perf_counter()
+    cm = vta.compile(model, calibration=calib, search=False)
+    res["compile_s"] = time.perf_counter() - t
+    if search:
+        t = time.perf_counter()
+        vta.compile(model, calibration=calib, search=True).close()
+        res["compile_search_s"] = time.perf_counter() - t
+    rep = cm.report()
+    res["vta_macs"] = rep.summary["vta_mac_fraction"]
+    res["gmacs"] = rep.summary["total_macs"] / 1e9
+    res["host_subgraphs"] = len(rep.summary["host_subgraphs"])
+    src = model if isinstance(model, str) else None
+    sess = ort.InferenceSession(src or model, providers=["CPUExecutionProvider"])
+    iname = sess.get_inputs()[0].name
+    batch_fixed = isinstance(sess.get_inputs()[0].shape[0], int)
+    ref = np.concatenate([sess.run(None, {iname: xe[i:i + 1]})[0] for i in range(len(xe))]) if batch_fixed \
+        else sess.run(None, {iname: xe})[0]
+    t = time.perf_counter()
+    got = cm.run(xe)[0]
+    res["fsim_s_per_image"] = (time.perf_counter() - t) / len(xe)
+    res["cosine"] = cosine(got, ref)
+    if classifier:     # per image; for the OCR model per output position (its class axis is the last)
+        axis = -1 if name == "ddddocr-ocr" else 1
+        res["top1_agree"] = float(np.mean(got.argmax(axis) == ref.argmax(axis)))
+    if verilator:
+        cm.run(xe[:1], device="verilator")
+        res["verilator_cycles"] = cm.report(device="verilator").summary["cycles"]
+    cm.close()
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", action="append", choices=sorted(MODELS))
+    ap.add_argument("--calib", type=int, default=8, help="calibration images (default 8)")
+    ap.add_argument("--images", type=int, default=2, help="images compared with onnxruntime (default 2)")
+    ap.add_argument("--search", action="store_true", help="also time a compile with the quantization search")
+    ap.add_argument("--verilator", action="store_true", help="VTA cycles of one input on the Verilated RTL")
+    a = ap.parse_args(argv)
+    print(f"{'model':<16} {'GMACs':>6} {'compile s':>9} {'+search s':>9} {'VTA MACs':>8} {'host sg':>7} "
+          f"{'cosine':>8} {'top-1':>6} {'fsim s/img':>10} {'cycles':>12}")
+    for name in a.only or list(MODELS):
+        r = bench(name, a.calib, a.images, a.search, a.verilator)
+        if "skipped" in r:
+            print(f"{name:<16} skipped: {r['skipped']}")
+            continue
+        f = lambda k, fmt, r=r: (fmt % r[k]) if k in r else "-"
+        print(f"{name:<16} {r['gmacs']:>6.2f} {r['compile_s']:>9.1f} {f('compile_search_s', '%.1f'):>9} "
+              f"{100 * r['vta_macs']:>7.1f}% {r['host_subgraphs']:>7} {r['cosine']:>8.4f} "
+              f"{f('top1_agree', '%.2f'):>6} {r['fsim_s_per_image']:>10.2f} {f('verilator_cycles', '%d'):>12}",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
