@@ -7,11 +7,11 @@ which ones look mislabeled or out of distribution — the same audit `vta.compil
 For `vta.cli`: ``command("calib-audit", HELP, *ARGUMENTS)(handle)``.
 """
 
-import argparse
 import sys
 import warnings
 
-from .compile_cli import _load
+from .argtypes import fraction, positive
+from .compile_cli import load_samples
 from .compiled import model_feeds
 from .compiler.onnx_import import from_onnx, load_onnx
 from .compiler.passes import optimize
@@ -22,42 +22,23 @@ __all__ = ["HELP", "ARGUMENTS", "handle"]
 HELP = "rank calibration samples by a C-score proxy: the most irregular (mislabeled / out-of-distribution) ones"
 
 
-def _positive(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, not {v}")
-    return v
-
-
-def _fraction(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--fraction must be a number, not {text!r}") from None
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"--fraction must be in (0, 1), not {v}")
-    return v
-
-
 ARGUMENTS = [
     (("model",), dict(help="the ONNX model file")),
     (("--calib",), dict(required=True, help="calibration inputs: .npy array, or .npz with x (and y labels)")),
     (("--labels",), dict(help="calibration labels (.npy): k-NN label agreement instead of density")),
     (("--png",), dict(help="write a grid of the most irregular samples here (image inputs)")),
-    (("--top",), dict(type=_positive, default=10, help="how many samples to list (default 10)")),
-    (("--k",), dict(type=_positive, default=K, help=f"neighbours per sample (default {K})")),
-    (("--fraction",), dict(type=_fraction, help="leave out this share instead of the a-priori thresholds")),
+    (("--top",), dict(type=positive("--top"), default=10, help="how many samples to list (default 10)")),
+    (("--k",), dict(type=positive("--k"), default=K, help=f"neighbours per sample (default {K})")),
+    (("--fraction",), dict(type=fraction("--fraction"),
+                           help="leave out this share instead of the a-priori thresholds")),
     (("--checkpoints",), dict(nargs="+", help="ONNX checkpoints of the same model: training-statistics proxy")),
 ]
 
 
 def handle(args):
-    x, y = _load(args.calib, "--calib")
+    x, y = load_samples(args.calib, "--calib")
     if args.labels:
-        y, _ = _load(args.labels, "--labels")
+        y, _ = load_samples(args.labels, "--labels")
     g = from_onnx(load_onnx(args.model))
     optimize(g)
     feeds = model_feeds(g, x, "--calib")

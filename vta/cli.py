@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from .argtypes import integer, positive
 from .calib_audit_cli import ARGUMENTS as _AUDIT_ARGUMENTS
 from .calib_audit_cli import HELP as _AUDIT_HELP
 from .calib_audit_cli import handle as _calib_audit
@@ -111,14 +112,6 @@ def main(argv=None):
 
 # -- helpers -----------------------------------------------------------------------------------------------------
 
-def _int(text):
-    """Decimal or 0x hex, as argparse type."""
-    try:
-        return int(text, 16) if text.lower().startswith("0x") else int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a decimal or 0x hex integer") from None
-
-
 def _read_bytes(path):
     with open(path, "rb") as f:
         return np.frombuffer(f.read(), dtype=np.uint8).copy()
@@ -146,16 +139,6 @@ def _read_text(path, what="assembly source"):
 
 def _warn(message):
     print(f"vta: warning: {' '.join(message.split())}", file=sys.stderr)
-
-
-def _positive(name):
-    """An argparse type: an integer (decimal or 0x hex) ≥ 1, the error naming the option."""
-    def parse(text):
-        value = _int(text)
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be ≥ 1, not {value}")
-        return value
-    return parse
 
 
 # -- sidecars: which config a binary was assembled for ------------------------------------------------------------
@@ -214,14 +197,14 @@ def _check_sidecar(path, cfg, data):
 @command("run", "run a program on a device: a raw DRAM image in, the final image out",
          arg("--config", default="default", help=CONFIG_HELP),
          arg("--dram", required=True, metavar="IN.bin", help="raw DRAM image (bytes) holding program and data"),
-         arg("--insn-addr", required=True, type=_int, metavar="A", help="byte address of the first instruction"),
-         arg("--insn-count", required=True, type=_int, metavar="N", help="number of instructions"),
+         arg("--insn-addr", required=True, type=integer, metavar="A", help="byte address of the first instruction"),
+         arg("--insn-count", required=True, type=integer, metavar="N", help="number of instructions"),
          arg("--out", required=True, metavar="OUT.bin", help="where to write the final DRAM image"),
          arg("--device", default="fsim", help="fsim (default) or verilator"),
          arg("--stats", metavar="STATS.json", help="also write the run statistics as JSON"),
          arg("--no-check", action="store_true",
              help="run without the static check (bounds, tokens, races) that otherwise refuses a bad program"),
-         arg("--max-cycles", type=_positive("--max-cycles"), metavar="N",
+         arg("--max-cycles", type=positive("--max-cycles"), metavar="N",
              help="verilator: give up after N cycles (default: the device's watchdog, 50,000,000)"))
 def _run(args):
     from .devices import DEVICES, open_device
@@ -382,7 +365,7 @@ def _disasm(args):
          arg("program", metavar="PROG.bin|PROG.s", help="an instruction image, or assembly text (.s, .asm)"),
          arg("--uops", metavar="UOPS.bin", help="uop image: enables the GEMM/ALU index and SRAM race checks"),
          arg("--config", default="default", help=CONFIG_HELP),
-         arg("--dram-bytes", type=_positive("--dram-bytes"), metavar="N",
+         arg("--dram-bytes", type=positive("--dram-bytes"), metavar="N",
              help="DRAM size: also check that every LOAD/STORE stays inside it"),
          arg("--dram", metavar="IN.bin", help="the DRAM image the program runs on: its size bounds every LOAD/STORE "
                                               "and the race check follows its LOAD UOPs"))

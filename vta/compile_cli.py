@@ -9,28 +9,17 @@ with ``x`` and ``y``: the held-out samples are run on the device and FP32 / VTA 
 For `vta.cli`: ``command("compile", HELP, *ARGUMENTS)(handle)``.
 """
 
-import argparse
 import sys
 
 import numpy as np
 
 from .api import compile as vta_compile
+from .argtypes import positive
 from .errors import VTAError
 
 __all__ = ["HELP", "ARGUMENTS", "handle"]
 
 HELP = "compile an ONNX model onto VTA (quantize, partition, run, report)"
-
-def _at_least_one(text):
-    """An argparse type for --limit: a sample count ≥ 1 (a negative count would silently drop samples)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--limit must be an integer, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--limit must be ≥ 1, not {value}")
-    return value
-
 
 ARGUMENTS = [
     (("model",), dict(help="the ONNX model file")),
@@ -39,7 +28,7 @@ ARGUMENTS = [
     (("--config",), dict(default="default", help="a preset name (default, small) or an upstream-style JSON config")),
     (("--device",), dict(default="fsim", help="fsim (default) or verilator")),
     (("--eval",), dict(help=".npz with x and y: evaluate FP32 and VTA int8 accuracy on these samples")),
-    (("--limit",), dict(type=_at_least_one, default=0, help="evaluate only the first N samples of --eval")),
+    (("--limit",), dict(type=positive("--limit"), default=0, help="evaluate only the first N samples of --eval")),
     (("--report",), dict(help="write the per-layer report as JSON here")),
     (("--no-search",), dict(action="store_true", help="skip the per-layer quantization search")),
     (("--no-refine",), dict(action="store_true", help="search without empirical bias correction and fitted weight "
@@ -49,7 +38,8 @@ ARGUMENTS = [
 ]
 
 
-def _load(path, what):
+def load_samples(path, what):
+    """``(x, y or None)`` from a .npy array or a .npz holding x (and y labels); one-line errors for bad files."""
     try:
         data = np.load(path)
     except (OSError, ValueError, EOFError) as e:  # EOFError: an empty or truncated file
@@ -65,16 +55,16 @@ def _load(path, what):
 
 
 def handle(args):
-    x, y = _load(args.calib, "--calib")
+    x, y = load_samples(args.calib, "--calib")
     if args.labels:
-        y, _ = _load(args.labels, "--labels")
+        y, _ = load_samples(args.labels, "--labels")
     progress = not args.quiet
     print(f"compiling {args.model} for VTA config {args.config} ({len(x)} calibration samples)", file=sys.stderr)
     cm = vta_compile(args.model, config=args.config, calibration=x, labels=y, device=args.device,
                      search=not args.no_search, refine=not args.no_refine, first_layer_host=args.first_layer_cpu,
                      progress=progress)
     if args.eval:
-        xe, ye = _load(args.eval, "--eval")
+        xe, ye = load_samples(args.eval, "--eval")
         if args.limit:
             xe = xe[:args.limit]
             ye = None if ye is None else ye[:args.limit]
