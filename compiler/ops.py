@@ -76,7 +76,7 @@ def conv_nchw(x, w, strides, pads, dil=(1, 1), group=1, dtype=np.float32):
     groups: (G, O/G, C/G·KH·KW) × (G, C/G·KH·KW, n·OH·OW). (``np.einsum`` without ``optimize`` never reaches
     BLAS: per-tap einsums were the compiler's hot spot.) Sums of int8 products are exact in any order while they
     stay within the dtype's integer range."""
-    x = np.asarray(x, dtype)
+    x = np.asarray(x)                   # converted to ``dtype`` while copied into the im2col block
     w = np.asarray(w, dtype)
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
