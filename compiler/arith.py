@@ -3,6 +3,11 @@
 The quantization search scores plans with these functions, and tests demand that the device's outputs equal them,
 so they must reproduce exactly what the GEMM core and the tensor ALU compute: int8 operands, int32 accumulation
 (exact here in int64 / float sums that stay below 2^24 or 2^53), arithmetic (floor) shifts, clipping to int8.
+
+Speed: GEMMs run as float32 BLAS products (single precision is twice as fast as double and the products of
+int8 operands are exact integers). A float32 sum is exact while every partial sum stays below 2^24 in magnitude,
+whatever order BLAS adds in; every partial sum of an output is bounded by ``max|x| · Σ_k |w_ok|``, so
+`_k_chunks` cuts the reduction axis into pieces whose bound stays below 2^24 and the pieces are added in int64.
 """
 
 import numpy as np
@@ -27,25 +32,75 @@ def _exact_dtype(k):
     return np.float32 if k * 128 * 128 < (1 << 24) else np.float64
 
 
+F32_EXACT = 1 << 24
+
+
+def _k_chunks(xmax, w2):
+    """Boundaries along the reduction axis of ``w2`` (O, K) (int8 weights) for exact float32 partial products
+    with inputs of magnitude ≤ ``xmax``: one piece when ``xmax · max_o Σ_k |w_ok| < 2^24`` (the usual case),
+    else equal pieces of ``⌊(2^24 − 1) / (xmax · max|w|)⌋`` columns (a per-element bound, always ≥ 1040 columns
+    for int8)."""
+    k = w2.shape[1]
+    a = np.abs(w2.astype(np.int64))
+    if xmax * int(a.sum(axis=1).max(initial=0)) < F32_EXACT:
+        return [(0, k)]
+    step = max(1, (F32_EXACT - 1) // max(xmax * int(a.max()), 1))
+    return [(k0, min(k, k0 + step)) for k0 in range(0, k, step)]
+
+
+def _absmax(x):
+    return int(max(-int(x.min(initial=0)), int(x.max(initial=0))))
+
+
 def _shift_per_channel(shift, ndim):
     return np.asarray(shift).reshape((1, -1) + (1,) * (ndim - 2)) if np.ndim(shift) else int(shift)
+
+
+def _epilogue(acc, bias, shift, relu, bound, ndim):
+    """``clip((acc + bias) >> shift)`` in int32 when ``bound`` (of |acc|) plus |bias| stays below 2^31 (as the
+    builder guarantees; half the memory traffic of int64), in int64 otherwise; in place where possible."""
+    b64 = bias.astype(np.int64)
+    dt = np.int32 if bound + int(np.abs(b64).max(initial=0)) < (1 << 31) else np.int64
+    acc = acc.astype(dt, copy=acc.dtype != dt)
+    acc += b64.astype(dt).reshape((1, -1) + (1,) * (ndim - 2))
+    acc >>= np.asarray(_shift_per_channel(shift, ndim), dt)
+    np.clip(acc, 0 if relu else -128, 127, out=acc)
+    return acc.astype(np.int8)
 
 
 def conv_int8(x, w, bias, shift, relu, strides, pads, groups=1):
     """``clip((conv(x, w) + bias) >> shift)`` for int8 NCHW ``x``, OIHW ``w``, int32 ``bias``; ``shift`` an int
     or one per output channel; ``pads`` (t, l, b, r) zero padding."""
     k = int(np.prod(w.shape[1:]))
-    acc = np.rint(conv_nchw(x, w, strides, pads, group=groups, dtype=_exact_dtype(k))).astype(np.int64)
-    acc += bias.astype(np.int64).reshape(1, -1, 1, 1)
-    return clip8(acc >> _shift_per_channel(shift, 4), relu)
+    o, c, kh, kw = w.shape
+    xmax = _absmax(x)
+    bound = xmax * int(np.abs(w.reshape(o, -1).astype(np.int64)).sum(axis=1).max(initial=0))
+    chunks = _k_chunks(xmax, w.reshape(o, -1)) if groups == 1 else None
+    if chunks is None or (len(chunks) > 1 and chunks[0][1] - chunks[0][0] < kh * kw):
+        acc = np.rint(conv_nchw(x, w, strides, pads, group=groups, dtype=_exact_dtype(k))).astype(np.int64)
+    elif len(chunks) == 1:
+        acc = conv_nchw(x, w, strides, pads, dtype=np.float32)      # exact integers (see `_k_chunks`)
+    else:
+        # split the input channels so that each float32 partial convolution is exact (see `_k_chunks`)
+        step = max(1, (chunks[0][1] - chunks[0][0]) // (kh * kw))
+        acc = None
+        for c0 in range(0, c, step):
+            part = conv_nchw(x[:, c0:c0 + step], w[:, c0:c0 + step], strides, pads, dtype=np.float32)
+            acc = part.astype(np.int64) if acc is None else acc + part.astype(np.int64)
+    return _epilogue(acc, bias, shift, relu, bound, 4)
 
 
 def dense_int8(x, w, bias, shift, relu):
     """``clip((x @ wᵀ + bias) >> shift)`` for int8 (N, K) ``x`` and (M, K) ``w``."""
-    dt = _exact_dtype(w.shape[1])
-    acc = np.rint(x.astype(dt) @ w.astype(dt).T).astype(np.int64)
-    acc += bias.astype(np.int64)
-    return clip8(acc >> _shift_per_channel(shift, 2), relu)
+    xmax = _absmax(x)
+    xf, acc = x.astype(np.float32), None
+    for k0, k1 in _k_chunks(xmax, w):
+        part = (xf[:, k0:k1] @ w[:, k0:k1].astype(np.float32).T).astype(np.int64)
+        acc = part if acc is None else acc + part
+    if acc is None:                                   # K = 0
+        acc = np.zeros((x.shape[0], w.shape[0]), np.int64)
+    bound = xmax * int(np.abs(w.astype(np.int64)).sum(axis=1).max(initial=0))
+    return _epilogue(acc, bias, shift, relu, bound, 2)
 
 
 def add_int8(a, b, a_shift, b_shift, shift, relu):

@@ -68,12 +68,17 @@ def _pool_out(n, k, s, p0, p1, d, ceil_mode):
     return out
 
 
+CONV_CHUNK = 1 << 23      # elements of one im2col block (a few images at a time; 64 MB in float64)
+
+
 def conv_nchw(x, w, strides, pads, dil=(1, 1), group=1, dtype=np.float32):
     """2-D cross-correlation, NCHW × OIHW, computed in ``dtype`` (float64 is exact for int8 operands).
 
-    One matrix product per kernel tap (KH·KW products of (O, C) × (C, N·OH·OW)), which keeps memory at the size
-    of the output instead of an im2col copy."""
-    x = np.asarray(x, dtype)
+    im2col, a few images at a time (at most `CONV_CHUNK` elements), and one BLAS product per block batched over
+    groups: (G, O/G, C/G·KH·KW) × (G, C/G·KH·KW, n·OH·OW). (``np.einsum`` without ``optimize`` never reaches
+    BLAS: per-tap einsums were the compiler's hot spot.) Sums of int8 products are exact in any order while they
+    stay within the dtype's integer range."""
+    x = np.asarray(x)                   # converted to ``dtype`` while copied into the im2col block
     w = np.asarray(w, dtype)
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
@@ -82,17 +87,22 @@ def conv_nchw(x, w, strides, pads, dil=(1, 1), group=1, dtype=np.float32):
     sh, sw = strides
     oh = (h + t + b - ((kh - 1) * dil[0] + 1)) // sh + 1
     ow = (wd + l + r - ((kw - 1) * dil[1] + 1)) // sw + 1
-    og = o // group
-    y = np.zeros((o, n, oh, ow), dtype)
-    for gi in range(group):
-        xg = xp[:, gi * cg:(gi + 1) * cg]
+    og, k = o // group, cg * kh * kw
+    wg = w.reshape(group, og, k)
+    y = np.empty((n, o, oh, ow), dtype)
+    step = max(1, CONV_CHUNK // max(c * kh * kw * oh * ow, 1))
+    for n0 in range(0, n, step):
+        xb = xp[n0:n0 + step]
+        nb = len(xb)
+        cols = np.empty((group, cg, kh, kw, nb, oh, ow), dtype)
+        xg = xb.transpose(1, 0, 2, 3).reshape(group, cg, nb, xb.shape[2], xb.shape[3])   # a view
         for i in range(kh):
             for j in range(kw):
                 r0, c0 = i * dil[0], j * dil[1]
-                xs = xg[:, :, r0:r0 + sh * (oh - 1) + 1:sh, c0:c0 + sw * (ow - 1) + 1:sw]
-                wt = w[gi * og:(gi + 1) * og, :, i, j]                       # (og, cg)
-                y[gi * og:(gi + 1) * og] += np.einsum("oc,nchw->onhw", wt, xs)
-    return np.ascontiguousarray(y.transpose(1, 0, 2, 3))
+                cols[:, :, i, j] = xg[:, :, :, r0:r0 + sh * (oh - 1) + 1:sh, c0:c0 + sw * (ow - 1) + 1:sw]
+        yb = np.matmul(wg, cols.reshape(group, k, -1))                  # (G, O/G, nb·OH·OW)
+        y[n0:n0 + nb] = yb.reshape(o, nb, oh, ow).transpose(1, 0, 2, 3)
+    return y
 
 
 def _conv_out_shape(node, xs, ws):

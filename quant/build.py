@@ -59,8 +59,9 @@ def _wq(w, e, wmax):
 
 
 class _Builder:
-    def __init__(self, g, caps, plan, stats, hw):
+    def __init__(self, g, caps, plan, stats, hw, cache=None):
         self.g, self.caps, self.plan, self.stats, self.hw = g, caps, plan, stats, hw
+        self.cache = {} if cache is None else cache     # pure functions of (graph, stats, choice): see build_program
         self.steps, self.exps = [], {}
         self.avail = set(g.inputs)        # keys available
         self.primary = {t: "f" for t in g.inputs}
@@ -70,7 +71,10 @@ class _Builder:
         method, rounding = self.plan.act.get(t, self.plan.default_act)
         if t not in self.stats:
             raise CompileError(f"no calibration statistics for tensor {t!r}")
-        return exponent(self.stats[t], method, rounding, self.hw.qmax)
+        key = ("act", t, method, rounding)
+        if key not in self.cache:
+            self.cache[key] = exponent(self.stats[t], method, rounding, self.hw.qmax)
+        return self.cache[key]
 
     def add(self, cls, node, inputs, outputs, reason="", **fields):
         self.steps.append(cls(node=node, inputs=inputs, outputs=outputs, reason=reason, order=self.order, **fields))
@@ -153,9 +157,12 @@ class _Builder:
         x, y = n.inputs[0], n.outputs[0]
         xk = self.need_q(x)
         ex = self.exps[x]
-        w = g.consts[n.inputs[1]].astype(np.float64)
+        key = ("w", n.name, ch.w_gran, ch.w_round)
+        if key not in self.cache:
+            w = g.consts[n.inputs[1]].astype(np.float64)
+            self.cache[key] = (w, quantize_weights(w, ch.w_gran, ch.w_round, hw.wmax))
+        w, (wq, ew) = self.cache[key]
         b = g.consts[n.inputs[2]].astype(np.float64) if len(n.inputs) > 2 and n.inputs[2] else np.zeros(w.shape[0])
-        wq, ew = quantize_weights(w, ch.w_gran, ch.w_round, hw.wmax)
         ey = max(self.act_exp(y), int(np.max(ex + ew)))
         # shifts must stay ≤ 31: coarsen weights of channels that would need more
         lo = ey - ex - hw.shift_range[1]
@@ -234,7 +241,9 @@ class _Builder:
         self.primary[y] = "q"
 
 
-def build_program(g, caps, plan, stats, hw):
+def build_program(g, caps, plan, stats, hw, cache=None):
     """Lower graph ``g`` (optimized, partitioned by ``caps``) to a `Program` under quantization ``plan``; runs of
-    consecutive float host nodes become one onnxruntime session each (`vta.compiler.host.fuse_host_steps`)."""
-    return fuse_host_steps(_Builder(g, caps, plan, stats, hw).build(), g)
+    consecutive float host nodes become one onnxruntime session each (`vta.compiler.host.fuse_host_steps`).
+    ``cache``: a dict kept across builds of the same graph, statistics and hardware (the search builds hundreds
+    of plans): activation exponents and quantized weights per choice are computed once (never mutated)."""
+    return fuse_host_steps(_Builder(g, caps, plan, stats, hw, cache).build(), g)

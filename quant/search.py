@@ -26,7 +26,7 @@ from ..compiler.steps import Conv, Gemm
 from .build import build_program
 from .calibrate import METHODS, ROUNDINGS, exponent
 from .plan import LayerChoice, Plan
-from .refine import LayerData, fit_layer
+from .refine import MAX_FIT_WORK, LayerData, fit_layer
 
 __all__ = ["Scorer", "greedy_search", "score_outputs", "fit_plan"]
 
@@ -46,40 +46,85 @@ def score_outputs(out, ref, labels=None, weights=None):
     return acc, -mse
 
 
-class Scorer:
-    """Runs a plan's program on the calibration batches with prefix caching."""
+# ops whose result for a stack of samples is the stack of their per-sample results (with these attributes)
+_PER_SAMPLE = {"Conv", "Dense", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Add", "Sub",
+               "Mul", "Div", "BatchNormalization", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "Identity", "Dropout"}
+MERGE_SAMPLES = 256     # calibration samples simulated together (numpy's per-call overhead paid once per batch)
 
-    def __init__(self, g, caps, stats, hw, batches, ref, labels=None, weights=None):
+
+def _merge_batches(g, batches):
+    """The calibration batches of a fixed-batch model (e.g. an export with batch 1) stacked into batches of up to
+    `MERGE_SAMPLES` samples when every node computes per sample (`_PER_SAMPLE`, a Flatten from axis 1, a Concat or
+    Softmax not on axis 0) and every input is batched; else as given. Scores are per sample, so they do not
+    change; the simulation runs 16 images in one call instead of 16."""
+    def per_sample(n):
+        if n.op == "Flatten":
+            return n.attr("axis", 1) == 1
+        if n.op in ("Concat", "Softmax"):
+            return n.attr("axis", 1) not in (0, -len(g.shapes[n.inputs[0]]))
+        return n.op in _PER_SAMPLE
+    if len(batches) < 2 or not all(per_sample(n) for n in g.nodes):
+        return batches
+    if any(len(g.shapes[t]) == 0 or len(b[t]) != g.shapes[t][0] for b in batches for t in g.inputs):
+        return batches
+    merged = []
+    for b in batches:
+        if merged and len(next(iter(merged[-1].values()))) + len(b[g.inputs[0]]) <= MERGE_SAMPLES:
+            merged[-1] = {t: np.concatenate([merged[-1][t], b[t]]) for t in g.inputs}
+        else:
+            merged.append({t: b[t] for t in g.inputs})
+    return merged
+
+
+class Scorer:
+    """Runs a plan's program on the calibration batches with prefix caching.
+
+    Every run records the environment before each node's first step (shallow copies: arrays are shared), so an
+    accepted candidate becomes the cached reference without being simulated again (`accept`); a candidate that
+    changes node ``k`` resumes from the reference's snapshot at ``k``. Programs are built with one cache of
+    quantized weights and activation exponents (`build_program`'s ``cache``)."""
+
+    def __init__(self, g, caps, stats, hw, batches, ref, labels=None, weights=None, incremental=True):
         self.g, self.caps, self.stats, self.hw = g, caps, stats, hw
-        self.batches, self.ref, self.labels, self.weights = batches, ref, labels, weights
-        self.snapshots = None     # per batch: {order: env before the first step of that order}
+        self.incremental = incremental   # False: every run simulates the whole program (tests compare)
+        self.batches, self.ref, self.labels = _merge_batches(g, batches), ref, labels
+        self.weights = weights     # per-sample weights of the accuracy term (None: all 1)
+        self.snapshots = None     # per batch: {step index: env before the first step of that node}
         self.best_prog = None
         self.evals = 0
+        self.build_cache = {}
+        self._last = None         # (program, snapshots) of the last run
         self._float_in = None     # FP32 inputs of every conv/dense, per batch (for refine)
+
+    def build(self, plan):
+        return build_program(self.g, self.caps, plan, self.stats, self.hw, self.build_cache)
 
     def run(self, plan, start_order=0, commit=False):
         """Score ``plan``; steps of nodes before ``start_order`` are taken from the committed run's snapshots.
-        ``commit`` makes this run the cached reference."""
-        prog = build_program(self.g, self.caps, plan, self.stats, self.hw)
+        ``commit`` makes this run the cached reference (as `accept` afterwards does)."""
+        prog = self.build(plan)
         self.evals += 1
         start = next((i for i, s in enumerate(prog.steps) if s.order >= start_order), len(prog.steps))
-        cached = self.snapshots is not None and self._same_prefix(prog, start)
+        cached = self.incremental and self.snapshots is not None and self._same_prefix(prog, start)
         outs, snaps_all = [], []
         for bi, feeds in enumerate(self.batches):
-            snaps = {} if commit else None
+            snaps = {}
             if cached and start in self.snapshots[bi]:
                 env, s0 = dict(self.snapshots[bi][start]), start
-                if commit:
-                    snaps.update({i: v for i, v in self.snapshots[bi].items() if i < start})
+                snaps.update({i: v for i, v in self.snapshots[bi].items() if i < start})
             else:
                 env, s0 = dict(feeds), 0
             env = run_program(prog, None, self.g.consts, start=s0, env=env, snapshots=snaps)
             outs.append(env[prog.outputs[0]])
             snaps_all.append(snaps)
+        self._last = (prog, snaps_all)
         if commit:
-            self.snapshots = snaps_all
-            self.best_prog = prog
+            self.accept()
         return score_outputs(np.concatenate(outs), self.ref, self.labels, self.weights), prog
+
+    def accept(self):
+        """Make the last run the cached reference."""
+        self.best_prog, self.snapshots = self._last
 
     def float_inputs(self, tensor):
         """The FP32 model's ``tensor`` on every calibration batch (inputs of conv/dense layers are kept)."""
@@ -100,7 +145,7 @@ class Scorer:
         for name, c in base.layers.items():     # this layer, and layers still to be fitted (they come later)
             if name == node.name or (base.needs_fit(name) and name not in base.fits):
                 base.layers[name] = dataclasses.replace(c, w_fit=False, bias_corr=False)
-        prog = build_program(self.g, self.caps, base, self.stats, self.hw)
+        prog = self.build(base)
         j = next((i for i, s in enumerate(prog.steps) if s.node is node and isinstance(s, Gemm)), None)
         if j is None:
             raise CompileError(f"layer {node.name!r} does not run on VTA under this plan: nothing to refine")
@@ -183,14 +228,30 @@ def act_candidates(stats, qmax):
     return seen
 
 
+def _act_order(exps, cur, patience):
+    """Runs of candidate exponents: with ``patience``, nearest the current one first, below (descending) and
+    above (ascending); without, one ascending run of them all."""
+    if patience is None:
+        return [[e for e in sorted(exps) if e != cur]]
+    return [e for e in sorted(exps, reverse=True) if e < cur], [e for e in sorted(exps) if e > cur]
+
+
 def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host_gain=0.01, log=None,
-                  progress=None, acc_tol=None, refine=True, weights=None):
+                  progress=None, acc_tol=None, refine=True, weights=None, patience=1, incremental=True):
     """Improve ``plan`` greedily; returns (plan, history, evaluations). ``history`` lists accepted changes.
     ``acc_tol`` (default: 2 samples of the calibration set) is the top-1 gain that counts without error gain.
     ``refine``: also decide, per VTA layer, empirical bias correction and the fitted weight rounding.
-    ``weights``: per-sample weights of the accuracy term (`score_outputs`)."""
+    ``weights``: per-sample weights of the accuracy term (`score_outputs`).
+
+    Early stopping (``patience``): a tensor's candidate scales are tried nearest the current exponent first, in
+    each direction (coarser, finer), and a direction is abandoned after ``patience`` consecutive candidates that
+    are not accepted — moving a power-of-two scale further the same way only clips more (coarser) or saturates
+    more (finer) once one step did not help. ``patience=None`` tries every candidate, in ascending order.
+    ``incremental=False`` simulates every candidate from the start (same result, slower: for tests). Skipped without a
+    simulation, as they could never be accepted: the CPU placement when the required top-1 gain exceeds what is
+    left to gain, and a weight rounding fit of a layer too large for it (`vta.quant.refine.MAX_FIT_WORK`)."""
     plan = Plan() if plan is None else plan.copy()
-    scorer = Scorer(g, caps, stats, hw, batches, ref, labels, weights)
+    scorer = Scorer(g, caps, stats, hw, batches, ref, labels, weights, incremental)
     if any(plan.needs_fit(n.name) and n.name not in plan.fits for n in g.nodes):
         plan = fit_plan(g, caps, stats, hw, batches, plan)
     counted = len(ref) if weights is None else float(np.sum(weights))
@@ -219,6 +280,10 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
                 for v in values:
                     if getattr(cur, field) == v or (field in ("bias_corr", "w_fit") and cur.place != "vta"):
                         continue
+                    if v == "host" and best[0] + max(host_gain, 2 * acc_tol) > 1 + 1e-12:
+                        continue                  # the CPU could not gain the top-1 it must pay for
+                    if field == "w_fit" and v and not _fit_size_ok(g, what):
+                        continue
                     cand = dataclasses.replace(cur, **{field: v})
                     try:
                         trial = _with_layer(scorer, plan, what, k, cand)
@@ -228,24 +293,37 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
                     cost = "host" if v == "host" else "channel" if v == "channel" else None
                     if _better(s, best, cost, host_gain, acc_tol):
                         plan, best, cur = trial, s, cand
-                        scorer.run(plan, k, commit=True)
+                        scorer.accept()
                         history.append(dict(change=f"{what.name}: {field}={v}", score=s))
         else:
             cands = act_candidates(stats[what], hw.qmax)
             cur = exponent(stats[what], *plan.act.get(what, plan.default_act), hw.qmax)
-            for e, choice in sorted(cands.items()):
-                if e == cur:
-                    continue
-                trial = plan.copy()
-                trial.act[what] = choice
-                try:
-                    s, _ = scorer.run(trial, k)
-                except CompileError:          # a fitted layer's weight exponents would have to change
-                    continue
-                if _better(s, best, None, host_gain, acc_tol):
-                    plan, best, cur = trial, s, e
-                    scorer.run(plan, k, commit=True)
-                    history.append(dict(change=f"{what}: scale 2^{e} ({choice[0]}, {choice[1]})", score=s))
+            for run in _act_order(cands, cur, patience):
+                misses = 0
+                for e in run:
+                    if patience is not None and misses >= patience:
+                        break
+                    choice = cands[e]
+                    trial = plan.copy()
+                    trial.act[what] = choice
+                    try:
+                        s, _ = scorer.run(trial, k)
+                    except CompileError:          # a fitted layer's weight exponents would have to change
+                        misses += 1
+                        continue
+                    if _better(s, best, None, host_gain, acc_tol):
+                        plan, best, cur, misses = trial, s, e, 0
+                        scorer.accept()
+                        history.append(dict(change=f"{what}: scale 2^{e} ({choice[0]}, {choice[1]})", score=s))
+                    else:
+                        misses += 1
         if log:
             log(f"{kind} {getattr(what, 'name', what)}: best {best}")
     return plan, history, scorer.evals
+
+
+def _fit_size_ok(g, node):
+    """Whether `vta.quant.refine.fit_rounding` accepts ``node``'s weights (its sweep cost K·K·O is bounded)."""
+    w = g.consts[node.inputs[1]]
+    k = int(np.prod(w.shape[1:]))
+    return float(k) * k * w.shape[0] <= MAX_FIT_WORK
