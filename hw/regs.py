@@ -98,6 +98,7 @@ def fault_error(cfg, value, index, *, dma_base=0, dma_limit=0xFFFF_FFFF, where="
         Fault.STORE_TYPE: f"STORE memory_type must be OUT, not {name}",
         Fault.PAD: f"{'STORE' if name == 'OUT' else 'LOAD ' + name}: pads must be 0 (padding is for INP, ACC and "
                    f"ACC_8BIT loads only)",
+        Fault.ALU_RESET: "ALU: reset_reg must be 0 (only GEMM resets the accumulator), not 1",
         Fault.SRAM_RANGE: f"{'STORE' if name == 'OUT' else 'LOAD ' + name}: sram_base + block size reaches past "
                           f"the {_buffer(name)} buffer depth {depth.get(_buffer(name), '?')}",
         Fault.DMA_RANGE: f"{'STORE' if name == 'OUT' else 'LOAD ' + name}: the DRAM block (dram_base, y_size, "
