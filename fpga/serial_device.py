@@ -2,7 +2,9 @@
 
 A run uploads the DRAM image (the whole image the first time, then only the chunks that differ from what the board
 already holds), sets ``INSN_ADDR``/``INSN_COUNT``, launches, polls ``done`` and reads back what the program's
-STOREs wrote (or the whole image), then the cycle and performance counters.
+STOREs wrote (or the whole image), then the cycle and performance counters. The DMA window (``Reg.DMA_BASE``/
+``DMA_LIMIT``) is set to the uploaded image; a run the core halts on a fault (``CTRL_FAULT``) raises the functional
+simulator's error class naming the instruction (``Reg.FAULT``, ``Reg.FAULT_INDEX``).
 The board's DRAM is block RAM of a fixed size (``INFO``); an image larger than it
 is refused before anything is sent. A run that is not done within ``run_timeout`` seconds raises `DeadlockError`
 naming the modules that wait on a dependency token (``Reg.WAIT``).
@@ -14,7 +16,7 @@ import numpy as np
 
 from ..config import load_config
 from ..errors import ConfigError, DeadlockError, ProgramError
-from ..hw.regs import CTRL_BUSY, CTRL_DONE, PERF_COUNTERS, Reg
+from ..hw.regs import CTRL_BUSY, CTRL_DONE, CTRL_FAULT, PERF_COUNTERS, Reg, fault_error
 from ..isa.stages import INSN_BYTES
 from .protocol import PROTOCOL_VERSION, config_id
 from .serial_link import CHUNK, LinkError, SerialLink
@@ -101,6 +103,9 @@ class SerialDevice:
         self._upload(dram)
         self.link.write_reg(Reg.INSN_ADDR, int(insn_addr))
         self.link.write_reg(Reg.INSN_COUNT, int(insn_count))
+        # every DMA of the run stays inside the uploaded image (the core checks each before issuing it)
+        self.link.write_reg(Reg.DMA_BASE, 0)
+        self.link.write_reg(Reg.DMA_LIMIT, dram.size - 1)
         self.link.launch()
         deadline = time.monotonic() + self.run_timeout
         while True:
@@ -120,6 +125,9 @@ class SerialDevice:
         for lo, hi in ranges:
             dram[lo:hi] = np.frombuffer(self.link.read_mem(lo, hi - lo), dtype=np.uint8)
         self._shadow = dram.copy()
+        if ctrl & CTRL_FAULT:   # the core rejected an instruction: the same error the functional simulator raises
+            raise fault_error(self.cfg, self.link.read_reg(Reg.FAULT), self.link.read_reg(Reg.FAULT_INDEX),
+                              dma_base=0, dma_limit=dram.size - 1, where=f"the core on {self.link.name}")
         stats.cycles = self.link.read_reg(Reg.CYCLES)
         stats.busy = {name: self.link.read_reg(reg) for name, reg in PERF_COUNTERS["busy"].items()}
         stats.busy.update({name: self.link.read_reg(reg) for name, reg in PERF_COUNTERS["active"].items()})

@@ -25,6 +25,12 @@ a cycle early, keeping index comparisons off E3's path (forwarding mux → arith
 long as every uop has written by the time the next one is in E3: true for one-cycle ops at one uop per cycle, and
 for MUL because a MUL instruction issues a uop only every third cycle (and the next instruction's first uop enters
 at least three cycles after its last). Thus every uop sees the result of every earlier uop with no stall.
+
+Checks (docs/semantics.md's errors, reported on ``fault``): the word's own rules (`InsnCheck`) and the token rules as
+in `TokenStage`; and in R, per uop, the reserved bits of the uop word and ``uop field + loop offset`` against the
+depth of the buffer it indexes (dst → acc; src → inp for GEMM, acc for ALU without an immediate; wgt → wgt; a reset
+GEMM checks only dst). A uop that fails is reported from E1 and, like every uop after it until the next launch,
+never reaches E2: nothing past the check writes acc or out. None of this adds a cycle.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal
@@ -32,14 +38,16 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..isa.layouts import INSN_BITS
+from ..isa.layouts import INSN_BITS, UOP_BITS
 from ..isa.opcodes import AluOp, MemId, Opcode
 from ..isa.stages import STAGE_POPS, STAGE_PUSHES
 from .alu import AluCore
 from .gemm import GemmCore
+from .insn_check import InsnCheck
 from .load_unit import LoadUnit
 from .mul import MulCore
-from .ports import ReadClientSignature, SRAMReadSignature, SRAMWriteSignature
+from .ports import CMD, NO_INDEX, ReadClientSignature, SRAMReadSignature, SRAMWriteSignature
+from .regs import INDEX_BITS, QUEUE_IDS, Fault
 from .token_stage import stage_members
 from .uop_loop import UopLoop
 
@@ -94,6 +102,14 @@ class Compute(wiring.Component):
                      uop_wr.en.eq(uop_load.wr.en)]
 
         insn = Signal(INSN_BITS)
+        index = Signal(INDEX_BITS)          # the held instruction's position in the stream
+        cmd = data.View(CMD, self.cmd.payload)
+        m.submodules.check = check = InsnCheck(cfg, "compute")
+        m.d.comb += [check.insn.eq(cmd.insn), check.dma_base.eq(self.dma_base), check.dma_limit.eq(self.dma_limit)]
+        bad, bad_early = Signal(), Signal()
+        bad_code, bad_field = Signal.like(check.code), Signal.like(check.field)
+        kill = Signal()    # the held instruction is at or after a fault: drop it
+        m.d.comb += kill.eq(self.halt.halted & (index >= self.halt.index))
         mem = data.View(cfg.isa.mem, insn)
         gemm_f = data.View(cfg.isa.gemm, insn)
         alu_f = data.View(cfg.isa.alu, insn)
@@ -109,6 +125,7 @@ class Compute(wiring.Component):
             loop.uop_bgn.eq(gemm_f.uop_bgn), loop.uop_end.eq(gemm_f.uop_end),
             loop.iter_out.eq(gemm_f.iter_out), loop.iter_in.eq(gemm_f.iter_in),
             uop_rd.addr.eq(loop.uop_addr),
+            loop.abort.eq(kill),
         ]
         with m.If(is_alu):
             m.d.comb += [
@@ -146,6 +163,8 @@ class Compute(wiring.Component):
 
         # -- stage R ----------------------------------------------------------------------------------------------
         r_valid = Signal()
+        r_index = Signal(INDEX_BITS)
+        m.d.sync += r_index.eq(index)
         r_dst_off = Signal.like(loop.dst_off)
         r_src_off = Signal.like(loop.src_off)
         r_wgt_off = Signal.like(loop.wgt_off)
@@ -162,6 +181,31 @@ class Compute(wiring.Component):
             self.inp_rd.addr.eq(s),
             self.wgt_rd.addr.eq(w),
         ]
+        # The uop's checks, registered into E1 (off the SRAM address path).
+        d_full = uop.dst_idx + r_dst_off
+        s_full = uop.src_idx + r_src_off
+        w_full = uop.wgt_idx + r_wgt_off
+        reserved = ~cfg.isa.used_mask["uop"] & ((1 << UOP_BITS) - 1)
+        reads_src = ~r_ctl.reset & (~r_ctl.alu | ~r_ctl.use_imm)
+        src_over = Mux(r_ctl.alu, s_full >= cfg.acc_depth, s_full >= cfg.inp_depth)
+        r_checks = [   # highest priority first
+            ((uop_rd.data & reserved).any(), Fault.UOP_RESERVED),
+            (d_full >= cfg.acc_depth, Fault.DST_RANGE),
+            (reads_src & src_over, Fault.SRC_RANGE),
+            (~r_ctl.alu & ~r_ctl.reset & (w_full >= cfg.wgt_depth), Fault.WGT_RANGE),
+        ]
+        e1_bad = Signal()
+        e1_code = Signal.like(self.fault.code)
+        e1_index = Signal(INDEX_BITS)
+        poisoned = Signal()   # a uop failed its check: no uop enters E2 until the next launch
+        m.d.sync += [e1_bad.eq(r_valid & Cat(*(c for c, _ in r_checks)).any()), e1_index.eq(r_index)]
+        for cond, code in reversed(r_checks):
+            with m.If(cond):
+                m.d.sync += e1_code.eq(code)
+        with m.If(e1_bad):
+            m.d.sync += poisoned.eq(1)
+        with m.If(self.clear):
+            m.d.sync += poisoned.eq(0)
 
         def carry(name, valid, d, s, ctl):
             """A uop's valid bit, acc dst and src indices and controls, registered into pipeline stage ``name``."""
@@ -174,7 +218,7 @@ class Compute(wiring.Component):
         e1_valid, e1_d, e1_s, e1_ctl = carry("e1", r_valid, d, s, r_ctl)
 
         # -- stage E2: the products (registered in `GemmCore`); acc read addresses presented ---------------------
-        e2_valid, e2_d, e2_s, e2_ctl = carry("e2", e1_valid, e1_d, e1_s, e1_ctl)
+        e2_valid, e2_d, e2_s, e2_ctl = carry("e2", e1_valid & ~e1_bad & ~poisoned, e1_d, e1_s, e1_ctl)
         e2_inp = Signal(cfg.inp_elem_bits)
         e2_wgt = Signal(cfg.wgt_elem_bits)
         m.d.sync += [e2_inp.eq(self.inp_rd.data), e2_wgt.eq(self.wgt_rd.data)]
@@ -276,28 +320,69 @@ class Compute(wiring.Component):
         with m.If(self.clear):
             m.d.sync += self.finished.eq(0)
 
+        def consumer_past(q):
+            """The stage consuming queue ``q`` is past this instruction: a full ``q`` cannot drain before it."""
+            return getattr(self, f"peer_{q}") > index
+
+        full_forever = Cat(*(need & ~getattr(self, q).ready & consumer_past(q) for q, need in pushes.items()))
+        overflow_field = Signal.like(self.fault.field)
+        for q in reversed(pushes):
+            with m.If(pushes[q] & ~getattr(self, q).ready & consumer_past(q)):
+                m.d.comb += overflow_field.eq(QUEUE_IDS[q])
+        fsm_valid, fsm_code, fsm_field = Signal(), Signal.like(self.fault.code), Signal.like(self.fault.field)
+        m.d.comb += [getattr(self, q).index.eq(index) for q in pushes]
+
+        def report(code, field):
+            m.d.comb += [fsm_valid.eq(1), fsm_code.eq(code), fsm_field.eq(field)]
+            m.next = "IDLE"
+
         def push(m):
             """Push the tokens of the completed instruction and return to IDLE, or wait in PUSH for room."""
-            with m.If(Cat(*(~need | getattr(self, q).ready for q, need in pushes.items())).all()):
+            with m.If(kill):
+                m.next = "IDLE"
+            with m.Elif(Cat(*(~need | getattr(self, q).ready for q, need in pushes.items())).all()):
                 m.d.comb += [getattr(self, q).push.eq(need) for q, need in pushes.items()]
                 with m.If(is_finish):
                     m.d.sync += self.finished.eq(1)
                 m.next = "IDLE"
+            with m.Elif(full_forever.any()):
+                report(Fault.QUEUE_OVERFLOW, overflow_field)
             with m.Else():
                 m.next = "PUSH"
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(pipe_busy)]
+                m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(pipe_busy),
+                             self.pos.eq(Mux(self.cmd.valid, cmd.index, NO_INDEX))]
                 with m.If(self.cmd.valid):
-                    m.d.sync += insn.eq(self.cmd.payload)
+                    m.d.sync += [insn.eq(cmd.insn), index.eq(cmd.index), bad.eq(check.error),
+                                 bad_early.eq(check.early), bad_code.eq(check.code), bad_field.eq(check.field)]
                     m.next = "POP"
             with m.State("POP"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), self.pos.eq(index)]
                 waits = [getattr(self, f"wait_{q}") for q in pops]
                 m.d.comb += [w.eq(need & ~getattr(self, q).valid) for w, (q, need) in zip(waits, pops.items())]
-                with m.If(Cat(*waits).any()):
+                # A pop program order finds empty: the token at hand was pushed by a later instruction, or there is
+                # none and the producer is past this instruction.
+                never_q = {q: need & Mux(getattr(self, q).valid, getattr(self, q).oldest >= index,
+                                         getattr(self, f"peer_{q}") > index) for q, need in pops.items()}
+                never = Cat(*never_q.values())
+                never_field = Signal.like(self.fault.field)
+                for q in reversed(pops):
+                    with m.If(never_q[q]):
+                        m.d.comb += never_field.eq(QUEUE_IDS[q])
+                with m.If(kill):
+                    m.next = "IDLE"
+                with m.Elif(bad & bad_early):
+                    report(bad_code, bad_field)
+                with m.Elif(never.any()):
+                    report(Fault.DEADLOCK, never_field)
+                with m.Elif(Cat(*waits).any()):
                     m.d.comb += self.stall.eq(1)
+                with m.Elif(full_forever.any()):
+                    report(Fault.QUEUE_OVERFLOW, overflow_field)
+                with m.Elif(bad):
+                    report(bad_code, bad_field)
                 with m.Elif(~is_tensor & pipe_busy):
                     pass  # loads and FINISH wait for the previous GEMM/ALU to drain
                 with m.Else():
@@ -310,12 +395,20 @@ class Compute(wiring.Component):
                     ]
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), self.pos.eq(index)]
                 with m.If(is_tensor & no_push & ~loop.valid):
                     m.next = "IDLE"  # nothing to push: let the pipeline drain under the next instruction
                 with m.Elif(~uop_load.busy & ~acc_load.busy & ~acc8_load.busy & ~pipe_busy):
                     push(m)
             with m.State("PUSH"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), self.pos.eq(index)]
                 push(m)
+
+        # One fault port: a uop's fault belongs to an instruction no later than the one the FSM holds.
+        with m.If(e1_bad):
+            m.d.comb += [self.fault.valid.eq(1), self.fault.code.eq(e1_code), self.fault.field.eq(0),
+                         self.fault.index.eq(e1_index)]
+        with m.Else():
+            m.d.comb += [self.fault.valid.eq(fsm_valid), self.fault.code.eq(fsm_code),
+                         self.fault.field.eq(fsm_field), self.fault.index.eq(index)]
         return m

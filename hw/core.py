@@ -9,6 +9,12 @@
 Token queues: l2g (load→compute), g2l (compute→load), g2s (compute→store), s2g (store→compute); like the SRAMs
 they keep their contents across runs. ``done`` = compute has executed FINISH, load and store are idle with empty
 command queues and fetch is idle.
+
+Faults: fetch and the three stages check every instruction (`InsnCheck`, token and uop-index rules) and report to
+the `FaultLatch`, which keeps the earliest; the stages drop everything from it on, and the run ends done with
+CTRL_FAULT once the instructions before it have drained. Each stage sees the position (``pos``) of the stage at the
+other end of each of its token queues, which turns a token wait that program order cannot satisfy into a fault.
+DMA_BASE/DMA_LIMIT bound every DMA address (checked before the DMA is issued).
 """
 
 from amaranth.hdl import Cat, Module
@@ -18,15 +24,16 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..errors import ConfigError
-from ..isa.layouts import INSN_BITS
 from ..isa.stages import QUEUE_STAGES, STAGES
 from .axi_arbiter import ReadArbiter
 from .compute import Compute
 from .dep_queue import DepQueue
+from .fault_latch import FaultLatch
 from .fetch import Fetch
 from .host_regs import HostRegs
 from .interfaces import AXI4Signature, CSRSignature
 from .load import Load
+from .ports import CMD_BITS
 from .regs import WAIT_BITS
 from .store import Store
 
@@ -65,7 +72,7 @@ class VTACore(wiring.Component):
         # -- command queues ---------------------------------------------------------------------------------------
         queues = {}
         for name, stage in stages.items():
-            q = SyncFIFOBuffered(width=INSN_BITS, depth=self.cmd_queue_depth)
+            q = SyncFIFOBuffered(width=CMD_BITS, depth=self.cmd_queue_depth)
             m.submodules[f"{name}_q"] = queues[name] = q
             src = getattr(fetch, f"{name}_q")
             m.d.comb += [
@@ -79,6 +86,17 @@ class VTACore(wiring.Component):
             m.submodules[name] = dq = DepQueue(depth)
             wiring.connect(m, getattr(stages[pusher], name), dq.push)
             wiring.connect(m, getattr(stages[popper], name), dq.pop)
+            m.d.comb += [getattr(stages[popper], f"peer_{name}").eq(stages[pusher].pos),
+                         getattr(stages[pusher], f"peer_{name}").eq(stages[popper].pos)]
+
+        # -- faults -----------------------------------------------------------------------------------------------
+        reporters = [fetch, *stages.values()]
+        m.submodules.faults = faults = FaultLatch(len(reporters))
+        for i, unit in enumerate(reporters):
+            wiring.connect(m, unit.fault, getattr(faults, f"fault{i}"))
+            m.d.comb += [unit.halt.halted.eq(faults.halt.halted), unit.halt.index.eq(faults.halt.index),
+                         unit.dma_base.eq(regs.dma_base), unit.dma_limit.eq(regs.dma_limit)]
+        halted = faults.halt.halted
 
         # -- SRAMs shared between stages --------------------------------------------------------------------------
         for name, writer, reader in (("inp", load, compute), ("wgt", load, compute), ("out", compute, store)):
@@ -107,8 +125,14 @@ class VTACore(wiring.Component):
             fetch.insn_addr.eq(regs.insn_addr),
             fetch.insn_count.eq(regs.insn_count),
             compute.clear.eq(regs.launch),
-            regs.finished.eq(compute.finished & ~load.busy & (queues["load"].level == 0) & ~store.busy
+            faults.clear.eq(regs.launch),
+            regs.finished.eq((compute.finished | (halted & ~compute.busy & (queues["compute"].level == 0)))
+                             & ~load.busy & (queues["load"].level == 0) & ~store.busy
                              & (queues["store"].level == 0) & ~fetch.busy),
+            regs.halted.eq(halted),
+            regs.fault_code.eq(faults.code),
+            regs.fault_field.eq(faults.field),
+            regs.fault_index.eq(faults.halt.index),
             regs.wait.eq(Cat(*(getattr(stages[st], f"wait_{q}") for _, (st, q) in sorted(WAIT_BITS.items())))),
             regs.fetch_busy.eq(fetch.busy),
             regs.load_busy.eq(load.busy),

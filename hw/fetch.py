@@ -4,6 +4,11 @@ Chunks are read into a small instruction buffer (at most its free space, so the 
 buffer). Dispatch follows `vta.isa.stages`: LOAD of INP/WGT → load; STORE → store; everything else (LOAD
 UOP/ACC/ACC_8BIT, GEMM, ALU, FINISH, and malformed words) → compute. After the first FINISH is dispatched, the
 rest of the stream is dropped (already fetched instructions are drained from the buffer and no new chunk is read).
+
+Each dispatched instruction carries its index in the stream (`vta.hw.ports.CMD`), by which faults are reported and
+the stages drop what follows a fault. Once the run is halted by a fault, fetch stops as after FINISH. At launch, a
+stream reaching outside the DMA window ``[dma_base, dma_limit]`` is a FETCH_RANGE fault (index: the first
+instruction outside) and nothing is fetched.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal
@@ -16,7 +21,8 @@ from ..isa.layouts import INSN_BITS
 from ..isa.opcodes import Opcode
 from ..isa.stages import INSN_BYTES, MEMORY_TYPES, stage_of_fields
 from .dma_read import DMARead
-from .ports import ReadClientSignature
+from .ports import CMD_BITS, FaultSignature, HaltSignature, ReadClientSignature
+from .regs import INDEX_BITS, Fault
 
 __all__ = ["Fetch"]
 
@@ -49,10 +55,14 @@ class Fetch(wiring.Component):
             "launch": In(1),
             "insn_addr": In(32),
             "insn_count": In(32),
+            "dma_base": In(32),
+            "dma_limit": In(32),
             "busy": Out(1),
-            "load_q": Out(stream.Signature(INSN_BITS)),
-            "compute_q": Out(stream.Signature(INSN_BITS)),
-            "store_q": Out(stream.Signature(INSN_BITS)),
+            "load_q": Out(stream.Signature(CMD_BITS)),
+            "compute_q": Out(stream.Signature(CMD_BITS)),
+            "store_q": Out(stream.Signature(CMD_BITS)),
+            "fault": Out(FaultSignature()),
+            "halt": In(HaltSignature()),
             "bus": Out(ReadClientSignature(cfg.bus_width)),
         })
 
@@ -100,8 +110,9 @@ class Fetch(wiring.Component):
             to_load.eq(dispatched_to("load", insn)),
             to_compute.eq(~to_load & ~to_store),   # compute also takes what no stage claims (it rejects it)
         ]
+        disp_index = Signal(INDEX_BITS)   # stream index of the head instruction
         for q in (self.load_q, self.compute_q, self.store_q):
-            m.d.comb += q.payload.eq(head)
+            m.d.comb += q.payload.eq(Cat(head, disp_index))
         m.d.comb += [
             self.load_q.valid.eq(buf.r_rdy & ~stopped & to_load),
             self.store_q.valid.eq(buf.r_rdy & ~stopped & to_store),
@@ -111,12 +122,29 @@ class Fetch(wiring.Component):
         m.d.comb += accepted.eq((self.load_q.valid & self.load_q.ready) | (self.store_q.valid & self.store_q.ready)
                                 | (self.compute_q.valid & self.compute_q.ready))
         m.d.comb += buf.r_en.eq(stopped | accepted)
-        with m.If(accepted & (insn.hdr.opcode == Opcode.FINISH)):
+        with m.If(accepted):
+            m.d.sync += disp_index.eq(disp_index + 1)
+        with m.If((accepted & (insn.hdr.opcode == Opcode.FINISH)) | self.halt.halted):
             m.d.sync += stopped.eq(1)
+
+        # -- the stream against the DMA window, at launch (reported the cycle after: launch clears the latch) ----
+        log_ib = exact_log2(INSN_BYTES)
+        addr, count = self.insn_addr, self.insn_count
+        end = Signal(33 + log_ib)     # one past the stream's last byte
+        m.d.comb += end.eq(addr + (count << log_ib))
+        outside = (count != 0) & ((addr < self.dma_base) | (end > self.dma_limit + 1))
+        fits = Signal(33)             # whole instructions from insn_addr up to the window's end
+        m.d.comb += fits.eq(Mux((addr < self.dma_base) | (addr > self.dma_limit), 0,
+                                (self.dma_limit + 1 - addr) >> log_ib))
+        launch_fault = Signal()
+        launch_index = Signal(INDEX_BITS)
+        m.d.sync += [launch_fault.eq(self.launch & outside), launch_index.eq(fits)]
+        m.d.comb += [self.fault.valid.eq(launch_fault), self.fault.code.eq(Fault.FETCH_RANGE),
+                     self.fault.field.eq(0), self.fault.index.eq(launch_index)]
 
         m.d.comb += self.busy.eq(dma.busy | (buf.level != 0) | (~stopped & (left != 0)))
 
         with m.If(self.launch):
-            m.d.sync += [next_insn.eq(self.insn_addr[exact_log2(INSN_BYTES):]), left.eq(self.insn_count),
-                         stopped.eq(0)]
+            m.d.sync += [next_insn.eq(self.insn_addr[log_ib:]), left.eq(Mux(outside, 0, self.insn_count)),
+                         stopped.eq(outside), disp_index.eq(0)]
         return m

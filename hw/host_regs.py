@@ -2,7 +2,9 @@
 
 A write of ``CTRL_LAUNCH`` to ``CTRL`` while idle pulses ``launch``, clears done and every counter; the run ends
 (done set, busy cleared, counters frozen) in the first cycle after launch in which ``finished`` is high.
-Reads are combinational on ``csr.addr``.
+Reads are combinational on ``csr.addr``. DMA_BASE/DMA_LIMIT (the DMA window, written like INSN_* only while idle)
+default to the whole 32-bit address space. A run that a fault halts ends done with ``CTRL_FAULT`` set and the fault
+in FAULT / FAULT_INDEX (``halted``, ``fault_*`` inputs from the `FaultLatch`).
 """
 
 from amaranth.hdl import Module, Signal
@@ -10,7 +12,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .interfaces import CSRSignature
-from .regs import CTRL_LAUNCH, PERF_COUNTERS, WAIT_BITS, Reg
+from .regs import CTRL_LAUNCH, FAULT_CODE_BITS, FAULT_FIELD_BITS, INDEX_BITS, PERF_COUNTERS, WAIT_BITS, Reg
 
 __all__ = ["HostRegs", "PERF_INPUTS"]
 
@@ -28,6 +30,12 @@ class HostRegs(wiring.Component):
             "insn_count": Out(32),
             "finished": In(1),
             "wait": In(len(WAIT_BITS)),
+            "dma_base": Out(32),
+            "dma_limit": Out(32, init=0xFFFF_FFFF),
+            "halted": In(1),
+            "fault_code": In(FAULT_CODE_BITS),
+            "fault_field": In(FAULT_FIELD_BITS),
+            "fault_index": In(INDEX_BITS),
         }
         members.update({name: In(1) for name in PERF_INPUTS})
         super().__init__(members)
@@ -46,6 +54,10 @@ class HostRegs(wiring.Component):
             m.d.sync += self.insn_count.eq(self.csr.w_data)
         with m.If(self.csr.w_en & (self.csr.addr == Reg.INSN_ADDR) & ~running):
             m.d.sync += self.insn_addr.eq(self.csr.w_data)
+        with m.If(self.csr.w_en & (self.csr.addr == Reg.DMA_BASE) & ~running):
+            m.d.sync += self.dma_base.eq(self.csr.w_data)
+        with m.If(self.csr.w_en & (self.csr.addr == Reg.DMA_LIMIT) & ~running):
+            m.d.sync += self.dma_limit.eq(self.csr.w_data)
 
         with m.If(running):
             m.d.sync += cycles.eq(cycles + 1)
@@ -59,11 +71,15 @@ class HostRegs(wiring.Component):
             m.d.sync += [c.eq(0) for c in counters.values()]
 
         regs = {
-            Reg.CTRL: (running << 2) | (done << 1),
+            Reg.CTRL: (self.halted << 3) | (running << 2) | (done << 1),
             Reg.CYCLES: cycles,
             Reg.INSN_COUNT: self.insn_count,
             Reg.INSN_ADDR: self.insn_addr,
             Reg.WAIT: self.wait,
+            Reg.DMA_BASE: self.dma_base,
+            Reg.DMA_LIMIT: self.dma_limit,
+            Reg.FAULT: (self.fault_field << FAULT_CODE_BITS) | self.fault_code,
+            Reg.FAULT_INDEX: self.fault_index,
         }
         regs.update({reg: counters[name] for name, reg in PERF_INPUTS.items()})
         with m.Switch(self.csr.addr):

@@ -9,6 +9,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from ..isa.opcodes import MemId
+from .insn_check import InsnCheck
 from .load_unit import LoadUnit
 from .ports import ReadClientSignature, SRAMWriteSignature
 from .token_stage import TokenStage, stage_members
@@ -41,7 +42,8 @@ class Load(wiring.Component):
         wiring.connect(m, wiring.flipped(self.wgt_bus), wgt.bus)
 
         m.submodules.stage = stage = TokenStage.of_stage(cfg.isa.mem, "load")
-        stage.connect_owner(m, self)
+        m.submodules.check = check = InsnCheck(cfg, "load")
+        stage.connect_owner(m, self, check)
         insn = stage.insn
         for unit in (inp, wgt):
             unit.connect_fields(m, insn)

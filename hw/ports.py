@@ -4,13 +4,24 @@
   block (the owner connects them to its real memory ports). Reads are synchronous: data one cycle after addr.
 - `ReadClientSignature`: a DMA reader's port onto the shared AXI read channel (see `vta.hw.axi_arbiter`).
 - `TokenPopSignature` / `TokenPushSignature`: a stage's side of a dependency-token queue (`vta.hw.dep_queue`).
+- `FaultSignature`: a block's report of a program fault to the `FaultLatch`; `HaltSignature`: the latch's answer.
+- `CMD`: a command-queue entry: the instruction word and its index in the stream (fetch numbers them).
 """
 
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..isa.layouts import INSN_BITS
+from .regs import FAULT_CODE_BITS, FAULT_FIELD_BITS, INDEX_BITS
+
 __all__ = ["SRAMWriteSignature", "SRAMReadSignature", "ReadClientSignature", "ReadRequest", "TokenPopSignature",
-           "TokenPushSignature"]
+           "TokenPushSignature", "FaultSignature", "HaltSignature", "CMD", "CMD_BITS", "NO_INDEX"]
+
+# A command-queue entry (the queues carry it as plain bits; stages read it through a View of this layout).
+CMD = data.StructLayout({"insn": INSN_BITS, "index": INDEX_BITS})
+CMD_BITS = CMD.size
+# The position of a stage that holds no instruction and has none queued: after every instruction.
+NO_INDEX = (1 << INDEX_BITS) - 1
 
 # A read request onto the bus: a byte address (aligned to the bus width) and a number of bus beats (≥ 1).
 ReadRequest = data.StructLayout({"addr": 32, "beats": 32})
@@ -40,14 +51,33 @@ class ReadClientSignature(wiring.Signature):
 
 
 class TokenPopSignature(wiring.Signature):
-    """``valid``: a token is available; ``pop``: take one this cycle (only when valid)."""
+    """``valid``: a token is available; ``pop``: take one this cycle (only when valid); ``oldest``: the stream index
+    of the instruction that pushed the token a pop takes now (meaningful while valid)."""
 
     def __init__(self):
-        super().__init__({"pop": Out(1), "valid": In(1)})
+        super().__init__({"pop": Out(1), "valid": In(1), "oldest": In(INDEX_BITS)})
 
 
 class TokenPushSignature(wiring.Signature):
-    """``ready``: the queue has room; ``push``: add one this cycle (only when ready)."""
+    """``ready``: the queue has room; ``push``: add one this cycle (only when ready), pushed by the instruction at
+    stream index ``index``."""
 
     def __init__(self):
-        super().__init__({"push": Out(1), "ready": In(1)})
+        super().__init__({"push": Out(1), "ready": In(1), "index": Out(INDEX_BITS)})
+
+
+class FaultSignature(wiring.Signature):
+    """A fault report (from the reporter's side): ``valid`` for one or more cycles with the `vta.hw.regs.Fault`
+    ``code``, its ``field`` and the stream ``index`` of the offending instruction."""
+
+    def __init__(self):
+        super().__init__({"valid": Out(1), "code": Out(FAULT_CODE_BITS), "field": Out(FAULT_FIELD_BITS),
+                          "index": Out(INDEX_BITS)})
+
+
+class HaltSignature(wiring.Signature):
+    """The fault latch's state (from the latch's side): once ``halted``, every instruction whose index is ≥
+    ``index`` must not start (the stages drop them); the instructions before it still run to completion."""
+
+    def __init__(self):
+        super().__init__({"halted": Out(1), "index": Out(INDEX_BITS)})

@@ -12,6 +12,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import Out
 
 from .dma_write import DMAWrite
+from .insn_check import InsnCheck
 from .interfaces import AXI4Signature, dma_command
 from .ports import SRAMReadSignature
 from .token_stage import TokenStage, stage_members
@@ -44,7 +45,8 @@ class Store(wiring.Component):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(dma, name))
 
         m.submodules.stage = stage = TokenStage.of_stage(cfg.isa.mem, "store")
-        stage.connect_owner(m, self)
+        m.submodules.check = check = InsnCheck(cfg, "store")
+        stage.connect_owner(m, self, check)
         insn = stage.insn
         start = stage.start
         m.d.comb += dma_command(dma, start, insn)

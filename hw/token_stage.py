@@ -10,30 +10,57 @@ l2g with ``push_next_dep``; store pops g2s with ``pop_prev_dep`` and pushes s2g 
 work done in RUN. So this is a component of its own rather than a helper called inside each ``elaborate``: the
 owner wires its queues to ``pop_queue``/``push_queue``, starts its units on ``start``, reports the end of their work
 on ``done`` and reads the held instruction from ``insn``.
+
+Faults (docs/semantics.md's errors; reported on ``fault``, see `vta.hw.fault_latch`): the owner's `InsnCheck`
+verdict on the word being taken (``bad*``) is registered with it; an *early* rule is reported in POP at once, a
+*late* one when the instruction would start. A token pop is a DEADLOCK when the token it would take was pushed by a
+later instruction (the queue's ``oldest`` ≥ ``index``), or when the queue is empty and its producer is past this
+instruction in program order (``peer_<queue>`` > ``index``: nothing it still runs comes before, so program order
+would find the queue empty here too); a push onto a full queue is a QUEUE_OVERFLOW once
+the consumer is past it (before the work starts, and again while waiting in PUSH). While the consumer (producer) is
+behind, the stage waits as before: it may still pop (push). An instruction at or after ``halt.index`` of a halted
+run is dropped (from POP or PUSH; work already started runs to its end).
 """
 
-from amaranth.hdl import Module
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..isa.layouts import INSN_BITS
 from ..isa.stages import POP_FLAGS, PUSH_FLAGS, STAGE_POPS, STAGE_PUSHES
-from .ports import TokenPopSignature, TokenPushSignature
+from .ports import (
+    CMD,
+    CMD_BITS,
+    NO_INDEX,
+    FaultSignature,
+    HaltSignature,
+    TokenPopSignature,
+    TokenPushSignature,
+)
+from .regs import FAULT_CODE_BITS, FAULT_FIELD_BITS, INDEX_BITS, QUEUE_IDS, Fault
 
 __all__ = ["TokenStage", "stage_members"]
 
 
 def stage_members(stage):
-    """The ports every stage module has, named after `vta.isa.stages`: ``cmd``, one token port per queue it pops
-    or pushes, ``busy`` (holding an instruction), ``stall`` (waiting for a token) and ``wait_<queue>`` per queue it
-    pops (which one it waits for; the core shows them in ``Reg.WAIT``)."""
+    """The ports every stage module has, named after `vta.isa.stages`: ``cmd`` (`CMD` entries: word and index),
+    one token port per queue it pops or pushes, ``busy`` (holding an instruction), ``stall`` (waiting for a token),
+    ``wait_<queue>`` per queue it pops (which one it waits for; the core shows them in ``Reg.WAIT``); and for the
+    checks: ``fault``, ``halt``, ``pos`` (the index of the instruction it holds or will take next, `NO_INDEX` if
+    none), ``peer_<queue>`` (``pos`` of the stage at the other end of each of its queues) and the DMA window."""
+    queues = [*STAGE_POPS[stage].values(), *STAGE_PUSHES[stage].values()]
     return {
-        "cmd": In(stream.Signature(INSN_BITS)),
+        "cmd": In(stream.Signature(CMD_BITS)),
         **{q: Out(TokenPopSignature()) for q in STAGE_POPS[stage].values()},
         **{q: Out(TokenPushSignature()) for q in STAGE_PUSHES[stage].values()},
         "busy": Out(1),
         "stall": Out(1),
         **{f"wait_{q}": Out(1) for q in STAGE_POPS[stage].values()},
+        "fault": Out(FaultSignature()),
+        "halt": In(HaltSignature()),
+        "pos": Out(INDEX_BITS),
+        **{f"peer_{q}": In(INDEX_BITS) for q in queues},
+        "dma_base": In(32),
+        "dma_limit": In(32),
     }
 
 
@@ -55,14 +82,22 @@ class TokenStage(wiring.Component):
         self.pop_flag = pop_flag
         self.push_flag = push_flag
         super().__init__({
-            "cmd": In(stream.Signature(INSN_BITS)),
+            "cmd": In(stream.Signature(CMD_BITS)),
             "insn": Out(insn_layout),
+            "index": Out(INDEX_BITS),
             "pop_queue": Out(TokenPopSignature()),
             "push_queue": Out(TokenPushSignature()),
             "start": Out(1),
             "done": In(1),
             "busy": Out(1),
             "stall": Out(1),
+            # the owner's `InsnCheck` verdict on ``cmd.payload``'s word
+            "bad": In(1), "bad_early": In(1), "bad_code": In(FAULT_CODE_BITS), "bad_field": In(FAULT_FIELD_BITS),
+            "fault": Out(FaultSignature()),
+            "halt": In(HaltSignature()),
+            "pos": Out(INDEX_BITS),
+            "pop_peer": In(INDEX_BITS),
+            "push_peer": In(INDEX_BITS),
         })
 
     @classmethod
@@ -73,45 +108,84 @@ class TokenStage(wiring.Component):
         self.queues = (pop, push)
         return self
 
-    def connect_owner(self, m, owner):
-        """Wire this stage (made by `of_stage`) to the `stage_members` ports of ``owner``."""
+    def connect_owner(self, m, owner, check):
+        """Wire this stage (made by `of_stage`) to the `stage_members` ports of ``owner``, and ``check`` (the owner's
+        `InsnCheck`) to the word being taken and to the owner's DMA window."""
         pop, push = self.queues
         wiring.connect(m, wiring.flipped(owner.cmd), self.cmd)
         wiring.connect(m, wiring.flipped(getattr(owner, pop)), self.pop_queue)
         wiring.connect(m, wiring.flipped(getattr(owner, push)), self.push_queue)
         m.d.comb += [owner.busy.eq(self.busy), owner.stall.eq(self.stall), getattr(owner, f"wait_{pop}").eq(self.stall)]
+        m.d.comb += [check.insn.eq(data.View(CMD, self.cmd.payload).insn), check.dma_base.eq(owner.dma_base),
+                     check.dma_limit.eq(owner.dma_limit), self.bad.eq(check.error), self.bad_early.eq(check.early),
+                     self.bad_code.eq(check.code), self.bad_field.eq(check.field)]
+        wiring.connect(m, wiring.flipped(owner.fault), self.fault)
+        wiring.connect(m, wiring.flipped(owner.halt), self.halt)
+        m.d.comb += [owner.pos.eq(self.pos), self.pop_peer.eq(getattr(owner, f"peer_{pop}")),
+                     self.push_peer.eq(getattr(owner, f"peer_{push}"))]
 
     def elaborate(self, platform):
         m = Module()
         pop_dep = getattr(self.insn.hdr, self.pop_flag)
         push_dep = getattr(self.insn.hdr, self.push_flag)
+        queues = getattr(self, "queues", None)   # set by `of_stage`; a bare TokenStage reports queue id 0
+        pop_id, push_id = (QUEUE_IDS[q] for q in queues) if queues else (0, 0)
+        cmd = data.View(CMD, self.cmd.payload)
+        index = self.index
+        bad, bad_early = Signal(), Signal()
+        bad_code, bad_field = Signal.like(self.bad_code), Signal.like(self.bad_field)
+        kill = Signal()
+        m.d.comb += [kill.eq(self.halt.halted & (index >= self.halt.index)), self.fault.index.eq(index),
+                     self.push_queue.index.eq(index)]
+        full_forever = ~self.push_queue.ready & (self.push_peer > index)
+
+        def report(code, field):
+            m.d.comb += [self.fault.valid.eq(1), self.fault.code.eq(code), self.fault.field.eq(field)]
+            m.next = "IDLE"
 
         def push():
             """Push the token of the completed instruction and return to IDLE, or wait in PUSH for room."""
-            with m.If(~push_dep | self.push_queue.ready):
+            with m.If(kill):
+                m.next = "IDLE"
+            with m.Elif(~push_dep | self.push_queue.ready):
                 m.d.comb += self.push_queue.push.eq(push_dep)
                 m.next = "IDLE"
+            with m.Elif(full_forever):
+                report(Fault.QUEUE_OVERFLOW, push_id)
             with m.Else():
                 m.next = "PUSH"
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
+                m.d.comb += [self.cmd.ready.eq(1), self.pos.eq(Mux(self.cmd.valid, cmd.index, NO_INDEX))]
                 with m.If(self.cmd.valid):
-                    m.d.sync += self.insn.eq(self.cmd.payload)
+                    m.d.sync += [self.insn.eq(cmd.insn), index.eq(cmd.index), bad.eq(self.bad),
+                                 bad_early.eq(self.bad_early), bad_code.eq(self.bad_code), bad_field.eq(self.bad_field)]
                     m.next = "POP"
             with m.State("POP"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(pop_dep & ~self.pop_queue.valid):
+                m.d.comb += [self.busy.eq(1), self.pos.eq(index)]
+                with m.If(kill):
+                    m.next = "IDLE"
+                with m.Elif(bad & bad_early):
+                    report(bad_code, bad_field)
+                with m.Elif(pop_dep & self.pop_queue.valid & (self.pop_queue.oldest >= index)):
+                    report(Fault.DEADLOCK, pop_id)    # the token was pushed by a later instruction
+                with m.Elif(pop_dep & ~self.pop_queue.valid):
                     m.d.comb += self.stall.eq(1)
+                    with m.If(self.pop_peer > index):
+                        report(Fault.DEADLOCK, pop_id)    # and its producer is past this instruction
+                with m.Elif(bad):
+                    report(bad_code, bad_field)
+                with m.Elif(push_dep & full_forever):
+                    report(Fault.QUEUE_OVERFLOW, push_id)
                 with m.Else():
                     m.d.comb += [self.pop_queue.pop.eq(pop_dep), self.start.eq(1)]
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), self.pos.eq(index)]
                 with m.If(self.done):
                     push()
             with m.State("PUSH"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), self.pos.eq(index)]
                 push()
         return m

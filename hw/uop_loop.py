@@ -1,7 +1,8 @@
 """The GEMM/ALU loop nest generator: one (uop index, dst/src/wgt offsets) tuple per cycle (or fewer: ``advance``).
 
 ``for i < iter_out: for j < iter_in: for u in [uop_bgn, uop_end)`` with offsets ``i·f_out + j·f_in`` kept as
-running sums (no multipliers). Offsets wrap at their field width; valid programs never reach the wrap.
+running sums (no multipliers). The offsets are ``ITER_BITS + 1`` bits wider than their factors, so they never
+wrap: the compute stage range-checks ``uop index + offset`` against the buffer depth. ``abort`` ends the nest.
 """
 
 from amaranth.hdl import Module, Signal
@@ -25,8 +26,10 @@ class UopLoop(wiring.Component):
         self.dst_width = cfg.log_acc_depth
         self.src_width = max(cfg.log_acc_depth, cfg.log_inp_depth)
         self.wgt_width = cfg.log_wgt_depth
+        extra = ITER_BITS + 1   # i·f_out + j·f_in < 2^(width + ITER_BITS + 1)
         super().__init__({
             "start": In(1),
+            "abort": In(1),
             "advance": In(1, init=1),
             "uop_bgn": In(uw),
             "uop_end": In(uw + 1),
@@ -37,9 +40,9 @@ class UopLoop(wiring.Component):
             "wgt_factor_out": In(self.wgt_width), "wgt_factor_in": In(self.wgt_width),
             "valid": Out(1),
             "uop_addr": Out(uw),
-            "dst_off": Out(self.dst_width),
-            "src_off": Out(self.src_width),
-            "wgt_off": Out(self.wgt_width),
+            "dst_off": Out(self.dst_width + extra),
+            "src_off": Out(self.src_width + extra),
+            "wgt_off": Out(self.wgt_width + extra),
         })
 
     def elaborate(self, platform):
@@ -52,7 +55,7 @@ class UopLoop(wiring.Component):
         names = ("dst", "src", "wgt")
         f_out = {n: Signal(getattr(self, f"{n}_width"), name=f"{n}_f_out") for n in names}
         f_in = {n: Signal(getattr(self, f"{n}_width"), name=f"{n}_f_in") for n in names}
-        base = {n: Signal(getattr(self, f"{n}_width"), name=f"{n}_base") for n in names}  # i·f_out
+        base = {n: Signal.like(getattr(self, f"{n}_off"), name=f"{n}_base") for n in names}  # i·f_out
         off = {n: getattr(self, f"{n}_off") for n in names}  # i·f_out + j·f_in
         i = Signal(ITER_BITS)
         j = Signal(ITER_BITS)
@@ -74,6 +77,9 @@ class UopLoop(wiring.Component):
                         m.d.sync += [off[n].eq(base[n] + f_out[n]) for n in names]
                     with m.Else():
                         m.d.sync += self.valid.eq(0)
+
+        with m.If(self.abort):
+            m.d.sync += self.valid.eq(0)
 
         nonempty = (self.uop_bgn < self.uop_end) & (self.iter_out != 0) & (self.iter_in != 0)
         with m.If(self.start & nonempty):

@@ -300,6 +300,8 @@ def main(argv=None):
     parser.add_argument("--waves", default=os.path.join("build", "waves"),
                         help="folder for the waveform of a minimised failure (default: build/waves)")
     parser.add_argument("--no-minimise", action="store_true", help="report the first failure as generated")
+    parser.add_argument("--faults", action="store_true", help="invalid programs instead (one rule broken each, "
+                        "vta.sim.faults): both simulators must reject each alike")
     args = parser.parse_args(argv)
     if args.programs < 1:
         parser.error(f"--programs must be ≥ 1, not {args.programs}")
@@ -316,6 +318,10 @@ def main(argv=None):
 
     from .verilator import VerilatorSim
 
+    if args.faults:
+        from .faults import verify_faults
+        agree, _, _ = verify_faults(cfg, args.programs, args.seed, args.size)
+        return 0 if agree == args.programs else 1
     t0 = time.monotonic()
     vsim = VerilatorSim(cfg)
     if not vsim.model.cached:

@@ -6,7 +6,11 @@ shared library, cached per design (see `vta.sim.build`). The harness models DRAM
 out-of-range addresses, WLAST) — drives the CSR port and clocks the design entirely in C++. DRAM is the caller's
 numpy array itself (zero copy): Python makes one call per run.
 
-A cycle watchdog turns a hang into a `DeadlockError` that names the waiting modules from ``Reg.WAIT``.
+The core itself rejects invalid programs (docs/semantics.md's errors): it halts with a fault code and the
+offending instruction's index in ``Reg.FAULT``/``Reg.FAULT_INDEX``, which `run` raises as the same error class as
+`vta.sim.FunctionalSim` (`ProgramError`, or `DeadlockError` for a token wait program order cannot satisfy). Every DMA
+is confined to a window (``Reg.DMA_BASE``/``DMA_LIMIT``; by default the whole DRAM array). A run is also bounded by a
+cycle budget (``max_cycles``), whose exhaustion raises a `DeadlockError` naming the budget and the waiting modules.
 """
 
 import ctypes
@@ -19,13 +23,17 @@ import numpy as np
 from .. import toolchain
 from ..config import load_config
 from ..errors import DeadlockError, ProgramError
-from ..hw.regs import PERF_COUNTERS, WAIT_BITS, Reg
+from ..hw.regs import PERF_COUNTERS, WAIT_BITS, Reg, fault_error
 from ..isa.stages import INSN_BYTES, QUEUE_STAGES, QUEUES
 from .build import build_model, cached_model_for_source, remember_source, source_key
 from .harness_abi import Params, Result, Status
 from .stats import count_program
 
-__all__ = ["VerilatorSim", "HarnessLibrary", "count_program", "describe_wait"]
+__all__ = ["VerilatorSim", "HarnessLibrary", "count_program", "describe_wait", "DEFAULT_MAX_CYCLES"]
+
+# The default cycle budget of a run: about 18 minutes at ~0.9 M simulated cycles per second, far above any valid
+# program the tests or the JIT run (a 2^28-iteration GEMM takes 2^28 cycles).
+DEFAULT_MAX_CYCLES = 1_000_000_000
 
 _VOID = ctypes.c_void_p
 SIGNATURES = {
@@ -66,9 +74,10 @@ class HarnessLibrary:
     def csr_read(self, reg):
         return int(self.lib.vh_csr_read(self.handle, int(reg)))
 
-    def run(self, dram, insn_addr, insn_count, *, max_cycles, stall_window, read_latency, write_latency):
+    def run(self, dram, insn_addr, insn_count, *, max_cycles, stall_window, read_latency, write_latency,
+            dma_base=0, dma_limit=0xFFFF_FFFF):
         """Clock one run; returns ``(Status, Result, error message)``. ``dram`` must be a contiguous uint8 array."""
-        params = Params(max_cycles, stall_window, read_latency, write_latency)
+        params = Params(max_cycles, stall_window, read_latency, write_latency, dma_base, dma_limit)
         result = Result()
         status = self.lib.vh_run(self.handle, dram.ctypes.data, dram.size, insn_addr, insn_count,
                                  ctypes.byref(params), ctypes.byref(result))
@@ -90,7 +99,9 @@ class VerilatorSim:
 
     - ``cfg``: a `VTAConfig` or anything `vta.load_config` accepts.
     - ``trace``: path of an FST waveform to write (builds and uses a separate tracing model; slower).
-    - ``watchdog_cycles``: a run still not done after this many cycles raises `DeadlockError`.
+    - ``max_cycles``: the cycle budget of a run (default `DEFAULT_MAX_CYCLES`, about 18 minutes of simulation); a run
+      still not done after it raises `DeadlockError` naming the budget. ``run(..., max_cycles=N)`` overrides it for
+      one run. (``watchdog_cycles`` is its former name.)
     - ``stall_window``: cycles in which some module waits on a token (``Reg.WAIT`` ≠ 0) while nothing moves (no AXI
       beat, no GEMM or ALU activity, no stage executing rather than waiting — ``*_BUSY`` counts include token
       stalls) before the run is declared deadlocked.
@@ -99,14 +110,16 @@ class VerilatorSim:
     - ``verilog``: Verilog text to use instead of ``generate_verilog(cfg)`` (top module ``vta_core``).
     """
 
-    def __init__(self, cfg="default", *, trace=None, watchdog_cycles=50_000_000, stall_window=200_000,
+    def __init__(self, cfg="default", *, trace=None, max_cycles=None, watchdog_cycles=None, stall_window=200_000,
                  dram_latency=16, write_latency=4, build_dir=None, verilog=None):
         self.cfg = load_config(cfg)
-        for name, value, low in (("watchdog_cycles", watchdog_cycles, 1), ("stall_window", stall_window, 1024),
+        if max_cycles is None:
+            max_cycles = DEFAULT_MAX_CYCLES if watchdog_cycles is None else watchdog_cycles
+        for name, value, low in (("max_cycles", max_cycles, 1), ("stall_window", stall_window, 1024),
                                  ("dram_latency", dram_latency, 1), ("write_latency", write_latency, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer ≥ {low}, not {value!r}")
-        self.watchdog_cycles = watchdog_cycles
+        self.max_cycles = max_cycles
         self.stall_window = stall_window
         self.dram_latency = dram_latency
         self.write_latency = write_latency
@@ -135,6 +148,11 @@ class VerilatorSim:
         self.last = None  # the `Result` of the last run (AXI beat and burst counts)
 
     @property
+    def watchdog_cycles(self):
+        """The former name of `max_cycles`."""
+        return self.max_cycles
+
+    @property
     def build_seconds(self):
         """Seconds this process spent building the model (0.0 when it came from the cache)."""
         return self.model.build_seconds
@@ -157,14 +175,20 @@ class VerilatorSim:
 
     # -- the Device protocol --------------------------------------------------------------------------------------
 
-    def run(self, dram, insn_addr, insn_count):
+    def run(self, dram, insn_addr, insn_count, *, max_cycles=None, dma_window=None):
         """Reset the core, run ``insn_count`` instructions from byte ``insn_addr`` of ``dram`` until done.
 
         ``dram`` (1-D ``np.uint8``) is read and written in place by the simulated core. Returns `RunStats` with
         cycles and per-module busy/stall counts from the core's counters, and instruction/byte/MAC counts
-        decoded on the host. Raises `ProgramError` on a malformed stream or a bad AXI access and `DeadlockError`
-        when the core hangs.
+        decoded on the host. Raises what `FunctionalSim` raises for a program the core rejects (`ProgramError`,
+        `DeadlockError`; naming the instruction index, the field and the limit), `ProgramError` on a bad AXI access
+        and `DeadlockError` when the ``max_cycles`` budget (default: the constructor's) runs out.
+        ``dma_window``: ``(base, limit)``, the inclusive byte range every DMA must stay in (default: the whole
+        ``dram``).
         """
+        budget = self.max_cycles if max_cycles is None else max_cycles
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+            raise ValueError(f"max_cycles must be an integer ≥ 1, not {budget!r}")
         from .dram import check_dram, check_run_args
         start = time.perf_counter()
         dram = check_dram(dram)
@@ -176,20 +200,27 @@ class VerilatorSim:
         mem = dram if dram.size % bus == 0 else np.zeros(-(-dram.size // bus) * bus, np.uint8)
         if mem is not dram:
             mem[:dram.size] = dram
+        base, limit = (0, dram.size - 1) if dma_window is None else (int(dma_window[0]), int(dma_window[1]))
+        if not 0 <= base <= limit <= 0xFFFF_FFFF:
+            raise ValueError(f"dma_window must be (base, limit) with 0 ≤ base ≤ limit < 2**32, not {dma_window!r}")
         status, res, message = self._lib.run(
-            mem, int(insn_addr), int(insn_count), max_cycles=self.watchdog_cycles, stall_window=self.stall_window,
-            read_latency=self.dram_latency, write_latency=self.write_latency)
+            mem, int(insn_addr), int(insn_count), max_cycles=budget, stall_window=self.stall_window,
+            read_latency=self.dram_latency, write_latency=self.write_latency, dma_base=base, dma_limit=limit)
         if mem is not dram:
             dram[:] = mem[:dram.size]
             if status == Status.OK and mem[dram.size:].any():
                 raise ProgramError(f"AXI write of bytes beyond the {dram.size}-byte DRAM (into the last bus word)")
         self.last = res
+        if status == Status.FAULT:
+            raise fault_error(self.cfg, self.csr_read(Reg.FAULT), self.csr_read(Reg.FAULT_INDEX), dma_base=base,
+                              dma_limit=limit, where=f"the RTL core after {res.cycles} cycles")
         if status == Status.AXI_ERROR:
             raise ProgramError(f"{message} (after {res.cycles} cycles)")
         if status in (Status.DEADLOCK, Status.TIMEOUT):
             waits = describe_wait(res.wait_bits)
             why = (f"no progress for {self.stall_window} cycles" if status == Status.DEADLOCK
-                   else f"not done after {res.cycles} cycles (watchdog_cycles={self.watchdog_cycles})")
+                   else f"not done within its cycle budget max_cycles={budget} (ran {res.cycles} cycles; raise it "
+                        f"with VerilatorSim(..., max_cycles=N) or run(..., max_cycles=N))")
             raise DeadlockError(f"the core hung: {why}; {waits or 'no module reports waiting on a token'}"
                                 f"{self._busy_summary()}")
         stats.cycles = self.csr_read(Reg.CYCLES)

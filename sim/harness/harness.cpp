@@ -15,9 +15,11 @@
 //   void* vh_create(const char* fst_path_or_null)   a model instance (and its waveform file, on a tracing build)
 //   int   vh_run(h, uint8_t* dram, uint64_t size, uint32_t insn_addr, uint32_t insn_count,
 //                const vh_params*, vh_result*)     reset, write INSN_ADDR/INSN_COUNT/CTRL=launch, clock until done;
-//                                                    returns VH_OK, VH_AXI_ERROR (message: vh_error), VH_DEADLOCK
-//                                                    (a token wait with no progress for stall_window cycles) or
-//                                                    VH_TIMEOUT (max_cycles)
+//                                                    returns VH_OK, VH_FAULT (the core rejected an instruction:
+//                                                    Reg.FAULT/FAULT_INDEX), VH_AXI_ERROR (message: vh_error),
+//                                                    VH_DEADLOCK (a token wait with no progress for stall_window
+//                                                    cycles) or VH_TIMEOUT (max_cycles); DMA_BASE/DMA_LIMIT are
+//                                                    written from vh_params before launch
 //   uint32_t vh_csr_read(h, addr)                    a host register (combinational read)
 //   const char* vh_error(h)                          the last AXI protocol error
 //   int vh_bus_bytes(), vh_has_trace(); void vh_flush_trace(h), vh_destroy(h)
@@ -345,6 +347,7 @@ int vh_run(void* hp, uint8_t* dram, uint64_t dram_size, uint32_t insn_addr, uint
     h->reset();
     int status = VH_OK;
     if (!h->csr_write(VH_REG_INSN_ADDR, insn_addr) || !h->csr_write(VH_REG_INSN_COUNT, insn_count) ||
+        !h->csr_write(VH_REG_DMA_BASE, h->p.dma_base) || !h->csr_write(VH_REG_DMA_LIMIT, h->p.dma_limit) ||
         !h->csr_write(VH_REG_CTRL, VH_CTRL_LAUNCH)) {
         status = VH_AXI_ERROR;
     }
@@ -356,7 +359,10 @@ int vh_run(void* hp, uint8_t* dram, uint64_t dram_size, uint32_t insn_addr, uint
     // Progress, sampled every 1024 cycles: an AXI beat, GEMM or ALU activity, or a stage executing rather than
     // waiting for a token (its busy count, which includes token stalls, grew by more than its stall count).
     while (status == VH_OK) {
-        if (t->VH_CSR_R_DATA & VH_CTRL_DONE) break;
+        if (t->VH_CSR_R_DATA & VH_CTRL_DONE) {
+            if (t->VH_CSR_R_DATA & VH_CTRL_FAULT) status = VH_FAULT;
+            break;
+        }
         if (!h->tick()) {
             status = VH_AXI_ERROR;
             break;

@@ -27,6 +27,7 @@ from cocotb_helpers import (
 from sram_state import zero_buffers
 
 from vta.isa import Alu, AluOp, Gemm, Load, MemId, Uop, encode, encode_uops
+from vta.isa.layouts import INSN_BITS
 
 UOP_AT, ACC_AT, DRAM_BYTES = 0x0000, 0x4000, 0x10000
 
@@ -105,6 +106,10 @@ class Bench:
             getattr(d, name).value = 0
         for name in ("c__l2g__valid", "c__s2g__valid", "c__g2l__ready", "c__g2s__ready"):
             getattr(d, name).value = 1   # tokens always available: this bench checks the datapath
+        # (the tokens count as pushed by instruction 0, every instruction sent is numbered from 1; DMA anywhere)
+        d.c__dma_base.value = 0
+        d.c__dma_limit.value = 0xFFFF_FFFF
+        self.sent = 0
         await start_clock_and_reset(d)
         cocotb.start_soon(self.axi.run())
         cocotb.start_soon(sample_each_cycle(d.clk, self.sample))
@@ -131,7 +136,8 @@ class Bench:
     async def execute(self, insn, max_cycles=5000):
         """Send one instruction, wait until compute is idle again; returns cycles from acceptance to idle."""
         d = self.dut
-        d.c__cmd__payload.value = encode(self.cfg, insn)
+        self.sent += 1
+        d.c__cmd__payload.value = encode(self.cfg, insn) | self.sent << INSN_BITS
         d.c__cmd__valid.value = 1
         await wait_until(d.clk, lambda: int(d.c__cmd__ready.value))
         d.c__cmd__valid.value = 0

@@ -15,7 +15,17 @@ import numpy as np
 from cocotb.triggers import FallingEdge
 from cocotb_helpers import AxiSlaveDram, CsrDriver, start_clock_and_reset, tb_config
 
-from vta.hw.regs import CTRL_BUSY, CTRL_DONE, CTRL_LAUNCH, WAIT_BITS, Reg
+from vta.hw.regs import (
+    CTRL_BUSY,
+    CTRL_DONE,
+    CTRL_FAULT,
+    CTRL_LAUNCH,
+    FAULT_CODE_BITS,
+    QUEUE_IDS,
+    WAIT_BITS,
+    Fault,
+    Reg,
+)
 
 
 def region_of(regions, addr):
@@ -139,9 +149,10 @@ async def csr_registers_and_counters(dut):
 
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def deadlock_shows_in_wait_register(dut):
-    """Invalid programs that pop a token nobody pushes hang the core (never done, still busy) and Reg.WAIT names
-    the waiting module and queue (`WAIT_BITS`): load/g2l, compute/l2g, compute/s2g, store/g2s. The core is reset
-    between cases."""
+    """Invalid programs that pop a token nobody pushes no longer hang the core: each popping stage (load/g2l,
+    compute/l2g, compute/s2g, store/g2s — `WAIT_BITS`) sees its queue empty with the producer past it, so the run
+    ends done with CTRL_FAULT, a DEADLOCK fault naming the queue and instruction 0. The core is reset between
+    cases."""
     from vta.isa import Finish, Gemm, Load, MemId, Store, encode_program
     cfg = tb_config()
     cases = {
@@ -175,7 +186,10 @@ async def deadlock_shows_in_wait_register(dut):
         for _ in range(300):
             await FallingEdge(dut.clk)
         ctrl = await csr.read(Reg.CTRL)
-        wait = await csr.read(Reg.WAIT)
+        fault = await csr.read(Reg.FAULT)
+        index = await csr.read(Reg.FAULT_INDEX)
         mod, q = WAIT_BITS[bit]
-        assert ctrl & CTRL_BUSY and not ctrl & CTRL_DONE, f"{insn}: CTRL={ctrl:#x}, expected busy and not done"
-        assert wait == 1 << bit, f"{insn}: WAIT={wait:#x}, expected only bit {bit} ({mod} waits for {q})"
+        assert ctrl & CTRL_DONE and ctrl & CTRL_FAULT and not ctrl & CTRL_BUSY, \
+            f"{insn}: CTRL={ctrl:#x}, expected done with a fault"
+        assert fault == Fault.DEADLOCK | QUEUE_IDS[q] << FAULT_CODE_BITS and index == 0, \
+            f"{insn}: FAULT={fault:#x} FAULT_INDEX={index}, expected DEADLOCK on {q} ({mod} waits) at 0"

@@ -57,3 +57,26 @@ def test_random_programs_through_the_uart_match_fsim(device, seed):
     device.run(dram, prog.insn_addr, len(prog.insns))
     diff = np.flatnonzero(dram != ref)
     assert diff.size == 0, f"{diff.size} bytes differ, first at {diff[:8].tolist()}"
+
+
+def test_a_rejected_program_raises_the_functional_error_over_the_uart(device):
+    """A STORE whose DRAM address wraps past 4 GiB (byte 4096 modulo 2^32): the board's core halts on it before any
+    write, and the device raises the functional simulator's error for the same instruction; DRAM is unchanged."""
+    from vta.errors import ProgramError
+    from vta.isa.insn import Finish, Load, Store, encode_program
+    from vta.isa.opcodes import MemId
+    prog = generate(CFG, 3, "small")
+    wrap = (1 << 32) // CFG.out_elem_bytes + 4096 // CFG.out_elem_bytes
+    inp = prog.regions["inp"][0] // CFG.inp_elem_bytes
+    insns = [Load(memory_type=MemId.INP, sram_base=0, dram_base=inp, y_size=1, x_size=1, x_stride=1),
+             Store(sram_base=0, dram_base=wrap, y_size=1, x_size=1, x_stride=1), Finish()]
+    dram = prog.dram.copy()
+    image = encode_program(CFG, insns)
+    dram[prog.insn_addr:prog.insn_addr + image.size] = image
+    with pytest.raises(ProgramError) as want:
+        FunctionalSim(CFG).run(dram.copy(), prog.insn_addr, len(insns))
+    before = dram.copy()
+    with pytest.raises(ProgramError, match="outside the DMA window") as got:
+        device.run(dram, prog.insn_addr, len(insns))
+    assert type(got.value) is type(want.value) and got.value.index == want.value.index == 1
+    assert np.array_equal(dram, before)

@@ -8,9 +8,11 @@ from hw_helpers import run_testbench
 from vta.config import load_config
 from vta.hw.token_stage import TokenStage
 from vta.isa.insn import Load, Store, encode
+from vta.isa.layouts import INSN_BITS
 from vta.isa.opcodes import MemId
 
 CFG = load_config("small")
+INDEX = 7   # the instruction's index in the stream; tokens below come from index 0, an earlier instruction
 
 
 def outputs(ctx, dut):
@@ -29,7 +31,7 @@ def test_waits_for_its_token_then_for_done_then_for_room():
     async def bench(ctx):
         assert outputs(ctx, dut) == (1, 0, 0, 0, 0, 0)          # idle: ready for an instruction
         ctx.set(dut.cmd.valid, 1)
-        ctx.set(dut.cmd.payload, word)
+        ctx.set(dut.cmd.payload, word | INDEX << INSN_BITS)
         await ctx.tick()
         ctx.set(dut.cmd.valid, 0)
         assert ctx.get(dut.insn.dram_base) == 77 and ctx.get(dut.insn.x_stride) == 9
@@ -71,7 +73,7 @@ def test_flags_not_set_means_no_token_traffic(tokens):
         ctx.set(dut.pop_queue.valid, tokens)
         ctx.set(dut.push_queue.ready, tokens)
         ctx.set(dut.cmd.valid, 1)
-        ctx.set(dut.cmd.payload, word)
+        ctx.set(dut.cmd.payload, word | INDEX << INSN_BITS)
         ctx.set(dut.done, 1)
         await ctx.tick()
         ctx.set(dut.cmd.valid, 0)

@@ -25,7 +25,7 @@ def failure_report(program, vsim, *, wave_dir=WAVE_DIR, max_checks=150, tag="cos
     path = Path(wave_dir) / f"{tag}-{program.cfg.name}-seed{program.seed}.fst"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_waveform(small, program.cfg, str(path), stall_window=vsim.stall_window,
-                   watchdog_cycles=vsim.watchdog_cycles)
+                   max_cycles=vsim.max_cycles)
     print(f"waveform: {path}")
     return (f"functional vs Verilator mismatch\n{first.report()}\n\nminimised ({small.insn_count} instructions):\n"
             f"{mismatch.report()}\n{format_program(small)}\n\nwaveform: {path}")

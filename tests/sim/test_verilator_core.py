@@ -77,24 +77,26 @@ def test_unbalanced_tokens_deadlock_names_module(small):
     assert compare(p, small) is None
 
 
-def test_load_beyond_dram_is_an_axi_error(small):
+def test_load_beyond_dram_is_rejected_by_the_core(small):
     cfg = small.cfg
     size = 1 << 16
     base = size // cfg.inp_elem_bytes + 8  # 8 elements past the end
     insns = [Load(memory_type=MemId.INP, sram_base=0, dram_base=base, y_size=1, x_size=2, x_stride=2), Finish()]
     dram, at, n = _dram_with(cfg, insns, size)
-    with pytest.raises(ProgramError, match=rf"AXI read of bytes \[\d+, \d+\) beyond the {size}-byte DRAM"):
+    with pytest.raises(ProgramError, match=rf"LOAD INP: .* outside the DMA window \[0x0, {size - 1:#x}\]") as e:
         small.run(dram, at, n)
+    assert e.value.index == 0 and small.last.read_beats == n * 16 // cfg.bus_bytes   # the instructions only
 
 
-def test_store_beyond_dram_is_an_axi_error(small):
+def test_store_beyond_dram_is_rejected_by_the_core(small):
     cfg = small.cfg
     size = 1 << 16
     insns = [Store(sram_base=0, dram_base=size // cfg.out_elem_bytes + 4, y_size=1, x_size=1, x_stride=1),
              Finish()]
     dram, at, n = _dram_with(cfg, insns, size)
-    with pytest.raises(ProgramError, match=rf"AXI write of bytes \[\d+, \d+\) beyond the {size}-byte DRAM"):
+    with pytest.raises(ProgramError, match=rf"STORE: .* outside the DMA window \[0x0, {size - 1:#x}\]") as e:
         small.run(dram, at, n)
+    assert e.value.index == 0 and small.last.write_beats == 0
 
 
 def test_trace_writes_fst(tmp_path):
