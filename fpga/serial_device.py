@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from ..config import load_config
+from ..device import Closing
 from ..errors import ConfigError, DeadlockError, ProgramError
 from ..hw.regs import CTRL_BUSY, CTRL_DONE, CTRL_FAULT, PERF_COUNTERS, Reg, fault_error
 from ..isa.stages import INSN_BYTES
@@ -26,7 +27,7 @@ __all__ = ["SerialDevice", "LinkError", "store_ranges"]
 SYNC_CHUNK = 256        # granularity of the "what changed since the last upload" comparison
 
 
-class SerialDevice:
+class SerialDevice(Closing):
     """Drive a board over ``port`` (a device path/URL opened with pyserial, or an open byte port).
 
     - ``cfg``: the `VTAConfig` (or preset/path) the bitstream was built for; checked against the board's ``INFO``.
@@ -77,12 +78,6 @@ class SerialDevice:
         if self._owned is not None:
             self._owned.close()
             self._owned = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         return f"SerialDevice({self.link.name!r}, {self.cfg.name!r}, dram_bytes={self.dram_bytes})"

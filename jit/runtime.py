@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from ..config import load_config
-from ..device import Device
+from ..device import Closing, Device
 from ..errors import VTAError
 from ..isa.insn import INSN_BYTES, encode_program
 from .alloc import DramAllocator
@@ -31,7 +31,7 @@ from .results import OpResult, OpStats
 __all__ = ["Runtime", "OpStats", "OpResult"]
 
 
-class Runtime:
+class Runtime(Closing):
     """The VTA runtime for config ``cfg`` on ``device`` ("fsim", "verilator" or any `vta.device.Device`).
 
     A device opened here from its name belongs to the runtime and `close` closes it; a `Device` object passed in
@@ -73,11 +73,6 @@ class Runtime:
         if self.owns_device:
             self.device.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- DRAM -------------------------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from ..config import load_config
+from ..device import Closing
 from ..errors import DeadlockError, ProgramError
 from ..isa.opcodes import AluOp, MemId, Opcode
 from ..isa.stages import (
@@ -52,7 +53,7 @@ ALU_OPS = {op.value: op for op in AluOp}
 MAX_CHUNK_LANES = 1 << 21
 
 
-class FunctionalSim:
+class FunctionalSim(Closing):
     """A VTA `Device` that executes programs functionally, bit-exact to docs/semantics.md.
 
     ``cfg`` is a `VTAConfig` or anything `vta.load_config` accepts (a preset name, a JSON path, a dict).

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import toolchain
 from ..config import load_config
+from ..device import Closing
 from ..errors import DeadlockError, ProgramError
 from ..hw.regs import PERF_COUNTERS, WAIT_BITS, Reg, fault_error
 from ..isa.stages import INSN_BYTES, QUEUE_STAGES, QUEUES
@@ -94,7 +95,7 @@ def describe_wait(bits):
     return "; ".join(parts)
 
 
-class VerilatorSim:
+class VerilatorSim(Closing):
     """A VTA `Device` running the RTL core cycle by cycle in a Verilated model.
 
     - ``cfg``: a `VTAConfig` or anything `vta.load_config` accepts.
@@ -163,12 +164,6 @@ class VerilatorSim:
     def close(self):
         """Release the model (and close the waveform file)."""
         self._lib.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def csr_read(self, reg):
         return self._lib.csr_read(reg)

@@ -17,6 +17,7 @@ from .compiler.ops import run_graph
 from .compiler.program import run_program
 from .compiler.report import build_report
 from .compiler.steps import Gemm, qkey
+from .device import Closing
 from .devices import device_name as _device_name
 from .jit import Runtime
 from .quant.plan import LayerChoice
@@ -84,7 +85,7 @@ class DeviceRun:
     last_run_seconds: float | None = None
 
 
-class CompiledModel:
+class CompiledModel(Closing):
     """A compiled model: `run` on any device, `simulate` (bit-exact numpy), `run_float` (FP32 reference),
     `report` (per-layer placement, MACs, scales, errors, cycles).
 
@@ -130,12 +131,6 @@ class CompiledModel:
             if r.owned and r.runtime is not None:
                 r.runtime.close()
                 r.runtime = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def dram_bytes(self):
         """DRAM for the runtime: twice the largest VTA step's operands at the run batch size, ≥ 64 MiB."""

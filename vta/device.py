@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Device", "RunStats"]
+__all__ = ["Device", "RunStats", "Closing"]
 
 
 @dataclasses.dataclass
@@ -55,3 +55,14 @@ class Device(Protocol):
     def close(self) -> None:
         """Release the device's resources (a device without any does nothing); its owner runs nothing after it."""
         ...
+
+
+class Closing:
+    """``with thing: ...`` calls ``thing.close()`` at the end: the context manager of every device, runtime and
+    compiled model (each owns a model, a serial link or runtimes behind its ``close``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
