@@ -14,11 +14,11 @@ per model. Needs onnx, onnxruntime, mlxtend, scikit-learn.
 """
 
 import argparse
-import json
 import sys
 import time
 
 import numpy as np
+from results import write_json
 
 from vta.compiler.baseline import METHODS, force_pow2, ort_accuracy, ort_quantize
 
@@ -96,9 +96,7 @@ def main(argv=None):
     p.add_argument("--json", help="also write the results here")
     a = p.parse_args(argv)
     rows = run(a.models, a.device, a.calib, a.limit)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(rows, f, indent=2)
+    write_json(a.json, rows)
     return 0
 
 

@@ -18,6 +18,7 @@ import sys
 import time
 
 import numpy as np
+from results import write_json
 
 SEED = 1
 
@@ -143,9 +144,7 @@ def main(argv=None):
     p.add_argument("--json", help="also write the results here")
     a = p.parse_args(argv)
     res = run(("ranking",) if a.ranking_only else ("ranking", "accuracy"))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=2)
+    write_json(a.json, res)
     return 0
 
 
