@@ -21,7 +21,7 @@ from ..errors import ProgramError, VTAError
 from ..isa.insn import Alu, Finish, Gemm, Load, Store
 from ..isa.layouts import DEP_FLAGS, UOP_BITS
 from ..isa.opcodes import MemId
-from ..isa.stages import MEMORY_TYPES, STAGE_QUEUES, STORE_TYPES, stage_of
+from ..isa.stages import MEMORY_TYPES, STAGE_QUEUES, STORE_TYPES, UOP_BYTES, stage_of
 from .randprog import generate
 
 __all__ = ["Fault", "MUTATIONS", "mutate", "check_fault", "verify_faults", "CANARY_BYTES"]
@@ -170,7 +170,7 @@ def _uop_reserved(program, rng):
     if not reserved or hi <= lo:
         return None
     dram = program.fresh_dram()
-    words = dram[lo:hi].view("<u4")
+    words = dram[lo:hi].view(f"<u{UOP_BYTES}")
     bits = [b for b in range(UOP_BITS) if reserved >> b & 1]
     words[int(rng.integers(words.size))] |= np.uint32(1 << bits[int(rng.integers(len(bits)))])
     return dataclasses.replace(program, dram=dram)

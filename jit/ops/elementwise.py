@@ -10,6 +10,7 @@ import numpy as np
 
 from ...errors import VTAError
 from ...isa.opcodes import AluOp, MemId
+from ...isa.stages import MEMORY_TYPES
 from ..builder import Stage
 from ..layout import ceil_div, pack_flat, unpack_flat
 from ..results import OpResult
@@ -88,7 +89,7 @@ def run_elementwise(rt, inputs, steps, schedule, op):
     try:
         srcs = []
         for p, (_x, mem) in zip(packed, inputs):
-            eb = cfg.out_elem_bytes if mem == MemId.ACC_8BIT else cfg.acc_elem_bytes
+            eb = MEMORY_TYPES[mem].dram_elem_bytes(cfg)
             buf = rt.upload(p, eb, f"{op} operand")
             bufs.append(buf)
             srcs.append((buf.elem(eb), mem))
