@@ -199,7 +199,7 @@ def test_max_cycles_is_the_verilator_watchdog(tmp_path, capsys):
             "--out", str(tmp_path / "o"), "--device", "verilator", "--no-check", "--max-cycles", "50"]
     assert main(argv) == 1
     error = one_error(capsys)
-    assert "watchdog_cycles=50" in error and "--max-cycles 50 budget" in error
+    assert "cycle budget max_cycles=50" in error and "--max-cycles 50 budget" in error
 
 
 # -- 3. config files ----------------------------------------------------------------------------------------------

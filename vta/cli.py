@@ -205,7 +205,7 @@ def _check_sidecar(path, cfg, data):
          arg("--no-check", action="store_true",
              help="run without the static check (bounds, tokens, races) that otherwise refuses a bad program"),
          arg("--max-cycles", type=positive("--max-cycles"), metavar="N",
-             help="verilator: give up after N cycles (default: the device's watchdog, 50,000,000)"))
+             help="verilator: the run's cycle budget (default: the device's, 10^9 cycles)"))
 def _run(args):
     from .devices import DEVICES, open_device
     from .errors import DeadlockError
@@ -218,7 +218,7 @@ def _run(args):
     if args.max_cycles is not None:
         if args.device != "verilator":
             raise VTAError(f"--max-cycles counts RTL cycles, so it needs --device verilator, not {args.device}")
-        options["watchdog_cycles"] = args.max_cycles
+        options["max_cycles"] = args.max_cycles
     if not args.no_check:
         _check_before_run(cfg, args.dram, dram, args.insn_addr, args.insn_count)
     device = open_device(args.device, cfg, **options)
@@ -226,7 +226,7 @@ def _run(args):
     try:
         stats = device.run(dram, args.insn_addr, args.insn_count)
     except DeadlockError as e:
-        if args.max_cycles is None or "watchdog_cycles" not in str(e):
+        if args.max_cycles is None or "max_cycles=" not in str(e):
             raise
         raise VTAError(f"{e}; that is the --max-cycles {args.max_cycles} budget: raise it if the program needs "
                        f"more cycles") from None
