@@ -39,7 +39,7 @@ def _is_torch_module(m):
 def compile(model, config="default", calibration=None, device="fsim", *, example_input=None, labels=None,
             search=True, plan=None, first_layer_host=False, offload_all=False,
             act_calibration=("percentile", "ceil"), batch_size=64, host_gain=0.01, refine=True, progress=False,
-            runtime=None):
+            runtime=None, tuning_log=None):
     """Compile ``model`` for VTA.
 
     ``model``: an ONNX path / bytes / ``onnx.ModelProto`` or a ``torch.nn.Module`` (then ``example_input``).
@@ -54,9 +54,16 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     host in float (quantizing it first); by default they stay where their input is. ``device``: "fsim",
     "verilator" or a `vta.device.Device`, where `CompiledModel.run` runs by default (it can run anywhere);
     ``runtime``: an existing `vta.jit.Runtime` to run on by default (shared: the model never closes it).
+    ``tuning_log``: a `vta tune` log (JSON lines) for this config: its fastest measured schedule per layer shape
+    replaces the heuristic's on the runtimes the model creates (a log of another config or tool version is
+    refused; a shape it lacks warns and keeps the heuristic).
     """
     t0 = time.perf_counter()
     cfg = load_config(config)
+    schedules = None
+    if tuning_log is not None:
+        from .jit.tune.log import BestSchedules
+        schedules = BestSchedules.load(tuning_log, cfg)    # read first: a refused log fails before the work
     hw = HardwareDesc.from_config(cfg)
     proto = None
     if _is_torch_module(model):
@@ -102,6 +109,7 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
                                f"as int8)") from None
         raise
     cm = CompiledModel(g, proto, cfg, hw, caps, base, prog, device, runtime, batch_size)
+    cm.schedules = schedules
     cm.search_history, cm.search_evals = history, evals
     cm.calib_stats = stats
     if batches:

@@ -31,6 +31,9 @@ from .fpga.cli import ARGS as _FPGA_ARGS
 from .fpga.cli import HELP as _FPGA_HELP
 from .fpga.cli import handle as _fpga_build
 from .isa.stages import INSN_BYTES
+from .tune_cli import ARGUMENTS as _TUNE_ARGUMENTS
+from .tune_cli import HELP as _TUNE_HELP
+from .tune_cli import handle as _tune
 
 __all__ = ["main", "command", "arg", "build_parser", "COMMANDS", "CONFIG_HELP"]
 
@@ -512,6 +515,7 @@ def _hw_verilog(args):
 
 
 command("compile", _COMPILE_HELP, *_COMPILE_ARGUMENTS)(_compile)
+command("tune", _TUNE_HELP, *_TUNE_ARGUMENTS)(_tune)
 
 
 command("fpga build", _FPGA_HELP, *_FPGA_ARGS)(_fpga_build)

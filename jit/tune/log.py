@@ -1,9 +1,10 @@
 """Tuning logs: one JSON object per line, one line per measurement, appended as the tuner goes.
 
-A line: ``{"v": 1, "config": <digest>, "config_name", "op", "task": {…}, "point": {…}, "cycles", "exact",
-"error", "versions": {"amaranth_vta", "verilator"}, "time"}``. Cycles are only comparable on the same config and
-the same RTL/JIT, so `load_records` refuses (one-line `TuneError`) a log made for another config or by another
-tool version — using it would silently pick schedules tuned for something else. A line that does not parse is
+A line: ``{"v": 1, "config": <digest>, "config_name", "config_keys" (upstream keys), "op", "task": {…},
+"point": {…}, "cycles", "exact", "error", "versions": {"amaranth_vta", "verilator"}, "time"}``. Cycles are only
+comparable on the same config and the same RTL/JIT, so `load_records` refuses (one-line `TuneError`) a log
+made for another config or by another tool version — using it would silently pick schedules tuned for something
+else. A line that does not parse is
 skipped with a warning naming the file and line. `BestSchedules` turns the records into the lookup the runtime asks
 (`Runtime(schedules=…)`); a shape the log lacks gets the heuristic, with a warning naming the shape.
 
@@ -55,7 +56,8 @@ def default_log_path(cfg):
 
 
 def make_record(cfg, task, point, result):
-    return {"v": LOG_VERSION, "config": config_digest(cfg), "config_name": cfg.name, "op": task.op,
+    return {"v": LOG_VERSION, "config": config_digest(cfg), "config_name": cfg.name, "config_keys": cfg.to_dict(),
+            "op": task.op,
             "task": task.to_json(), "point": point.to_json(), "cycles": result.get("cycles"),
             "exact": result.get("exact"), "error": result.get("error"), "versions": tool_versions(),
             "time": round(time.time(), 3)}
