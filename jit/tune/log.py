@@ -1,6 +1,6 @@
 """Tuning logs: one JSON object per line, one line per measurement, appended as the tuner goes.
 
-A line: ``{"v": 1, "config": <digest>, "config_name", "config_keys" (upstream keys), "op", "task": {…},
+A line: ``{"v": 2, "config": <digest>, "config_name", "config_keys" (upstream keys), "op", "task": {…},
 "point": {…}, "cycles", "exact", "error", "versions": {"amaranth_vta", "verilator"}, "time"}``. Cycles are only
 comparable on the same config and the same RTL/JIT, so `load_records` refuses (one-line `TuneError`) a log
 made for another config or by another tool version — using it would silently pick schedules tuned for something
@@ -27,7 +27,7 @@ from .task import Task
 __all__ = ["config_digest", "tool_versions", "make_record", "append_records", "load_records", "BestSchedules",
            "default_log_path", "LOG_VERSION"]
 
-LOG_VERSION = 1
+LOG_VERSION = 2   # 2: measurements include a bias (1 measured without: its epilogue was cheaper)
 
 
 def config_digest(cfg):

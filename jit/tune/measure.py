@@ -40,8 +40,10 @@ def _runtime(cfg, device):
 
 
 def task_data(task, seed):
-    """Random int8 operands of ``task`` (a fixed ``seed``, so fsim and Verilator see the same) and a shift that
-    keeps the outputs away from saturation (so a wrong result shows)."""
+    """Random int8 operands and int32 bias of ``task`` (a fixed ``seed``, so fsim and Verilator see the same) and
+    a shift that keeps the outputs away from saturation (so a wrong result shows). The bias and the shift are
+    there because compiled layers have both: their ALU epilogue (bias add, shift, clips) is part of the cycles a
+    schedule must be chosen for."""
     rng = np.random.default_rng(seed)
     if task.op == "dense":
         x = rng.integers(-128, 128, (task.n, task.c), dtype=np.int8)
@@ -50,22 +52,23 @@ def task_data(task, seed):
         x = rng.integers(-128, 128, (task.n, task.c, task.h, task.w), dtype=np.int8)
         w = rng.integers(-128, 128, (task.o, task.c, task.kh, task.kw), dtype=np.int8)
     k = task.c * task.kh * task.kw
-    shift = int(np.clip(round(np.log2(np.sqrt(k) * 5500 / 48)), 0, 31))
-    return x, w, shift
+    shift = int(np.clip(round(np.log2(np.sqrt(k) * 5500 / 48)), 1, 31))
+    bias = rng.integers(-(1 << 12), 1 << 12, task.o, dtype=np.int32)
+    return x, w, bias, shift
 
 
-def run_point(rt, task, point, x, w, shift):
+def run_point(rt, task, point, x, w, shift, bias=None):
     """``(y, stats)`` of ``task`` under ``point`` on runtime ``rt`` (the folded layout is applied here)."""
     s = point.schedule
     if task.op == "dense":
-        return rt.dense(x, w, None, shift=shift, relu=False, schedule=s)
+        return rt.dense(x, w, bias, shift=shift, relu=False, schedule=s)
     stride, padding = task.stride, task.padding
     if point.layout == "fold_kw":
         x, w = fold_kw(x, w, stride, padding)
         stride, padding = (stride[0], 1), (padding[0], 0)
     elif point.layout != "nchw":
         raise VTAError(f"unknown layout {point.layout!r}")
-    return rt.conv2d(x, w, None, stride=stride, padding=padding, shift=shift, relu=False, schedule=s)
+    return rt.conv2d(x, w, bias, stride=stride, padding=padding, shift=shift, relu=False, schedule=s)
 
 
 def measure_point(cfg, task, point, seed=0, device="verilator", check=False):
@@ -74,11 +77,11 @@ def measure_point(cfg, task, point, seed=0, device="verilator", check=False):
     task, point = Task.from_json(task), Point.from_json(point)
     t0 = time.perf_counter()
     try:
-        x, w, shift = task_data(task, seed)
-        y, stats = run_point(_runtime(cfg, device), task, point, x, w, shift)
+        x, w, bias, shift = task_data(task, seed)
+        y, stats = run_point(_runtime(cfg, device), task, point, x, w, shift, bias)
         exact = None
         if check:
-            y_ref, _ = run_point(_runtime(cfg, "fsim"), task, point, x, w, shift)
+            y_ref, _ = run_point(_runtime(cfg, "fsim"), task, point, x, w, shift, bias)
             exact = bool(np.array_equal(y, y_ref))
         return {"cycles": stats.cycles, "seconds": time.perf_counter() - t0, "exact": exact, "error": None}
     except Exception as e:  # noqa: BLE001 — a failing point is a measurement result, recorded with its reason
