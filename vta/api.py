@@ -60,7 +60,7 @@ def _data_shapes(proto, calibration, example_input, input_shapes):
 def compile(model, config="default", calibration=None, device="fsim", *, example_input=None, labels=None,
             search=True, plan=None, first_layer_host=False, offload_all=False,
             act_calibration=("percentile", "ceil"), batch_size=64, host_gain=0.01, refine=True, progress=False,
-            runtime=None, calibration_filter=None, input_shapes=None):
+            runtime=None, calibration_filter=None, input_shapes=None, tuning_log=None):
     """Compile ``model`` for VTA.
 
     ``model``: an ONNX path / bytes / ``onnx.ModelProto`` or a ``torch.nn.Module`` (then ``example_input``).
@@ -85,9 +85,16 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     ``input_shapes``: ``{input name: shape}`` fixing symbolic dimensions other than the batch (an image's height
     and width); by default they are taken from the calibration data (or ``example_input``). The model is compiled
     for that one shape: running it on another is an error naming the compiled shape.
+    ``tuning_log``: a `vta tune` log (JSON lines) for this config: its fastest measured schedule per layer shape
+    replaces the heuristic's on the runtimes the model creates (a log of another config or tool version is
+    refused; a shape it lacks warns and keeps the heuristic).
     """
     t0 = time.perf_counter()
     cfg = load_config(config)
+    schedules = None
+    if tuning_log is not None:
+        from .jit.tune.log import BestSchedules
+        schedules = BestSchedules.load(tuning_log, cfg)    # read first: a refused log fails before the work
     hw = HardwareDesc.from_config(cfg)
     proto = None
     if _is_torch_module(model):
@@ -148,6 +155,7 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
                                f"as int8)") from None
         raise
     cm = CompiledModel(g, proto, cfg, hw, caps, base, prog, device, runtime, batch_size)
+    cm.schedules = schedules
     cm.search_history, cm.search_evals = history, evals
     cm.calib_stats = stats
     cm.calibration_audit = audit

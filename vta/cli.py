@@ -35,6 +35,9 @@ from .fpga.cli import ARGS as _FPGA_ARGS
 from .fpga.cli import HELP as _FPGA_HELP
 from .fpga.cli import handle as _fpga_build
 from .isa.stages import INSN_BYTES
+from .tune_cli import ARGUMENTS as _TUNE_ARGUMENTS
+from .tune_cli import HELP as _TUNE_HELP
+from .tune_cli import handle as _tune
 
 __all__ = ["main", "command", "arg", "build_parser", "COMMANDS", "CONFIG_HELP"]
 
@@ -498,6 +501,7 @@ def _hw_verilog(args):
 
 
 command("compile", _COMPILE_HELP, *_COMPILE_ARGUMENTS)(_compile)
+command("tune", _TUNE_HELP, *_TUNE_ARGUMENTS)(_tune)
 
 
 command("calib-audit", _AUDIT_HELP, *_AUDIT_ARGUMENTS)(_calib_audit)

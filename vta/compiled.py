@@ -117,7 +117,8 @@ class CompiledModel(Closing):
         key = self._key(device)
         run = self._runs.get(key)
         if run is None or run.runtime is None:
-            rt = Runtime(self.cfg, device=device, dram_bytes=self.dram_bytes())
+            rt = Runtime(self.cfg, device=device, dram_bytes=self.dram_bytes(),
+                         schedules=getattr(self, "schedules", None))
             if run is None:
                 run = self._runs[key] = DeviceRun(_device_name(device), rt, True, VTAExecutor(rt))
             else:                     # reopened after `close`: the statistics keep accumulating

@@ -41,6 +41,8 @@ L, C, S_ = Stage.LOAD, Stage.COMPUTE, Stage.STORE
 def conv2d(rt, x, w, bias, stride, padding, shift, relu, schedule):
     check_array(x, "x", np.int8, 4)
     check_array(w, "w", np.int8, 4)
+    if schedule is None and rt.schedules is not None:   # a tuning log's best (perhaps with a folded layout)
+        x, w, stride, padding, schedule = rt.schedules.conv2d_choice(rt.cfg, x, w, stride, padding)
     n, c, h, wd = x.shape
     o, cw, kh, kw = w.shape
     if cw != c:

@@ -39,6 +39,8 @@ def dense(rt, x, w, bias, shift, relu, schedule):
     if kw != k:
         raise VTAError(f"w has {kw} columns (shape {w.shape}), x has {k} (shape {x.shape}); "
                        f"dense needs (N, K) × (M, K)")
+    if schedule is None and rt.schedules is not None:   # a tuning log's best
+        schedule = rt.schedules.dense_choice(rt.cfg, n, k, m)
     if schedule is not None:
         if isinstance(schedule, DenseSchedule):
             schedule = schedule.as_conv()

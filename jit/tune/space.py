@@ -1,0 +1,97 @@
+"""The search space of a task: every (layout, `Conv2dSchedule`) that `check_conv2d` accepts on a config.
+
+Knobs: tile_b, tile_h, tile_w, tile_ci, tile_co (the distinct useful tile sizes of each axis: the smallest size
+giving each tile count — a larger one with the same count only wastes buffer space), n_vthreads (1 or 2), and the
+layout (`vta.jit.tune.layout`; ``fold_kw`` only where it pays). Points that do not fit the buffers are pruned by
+the same check the JIT applies before emitting code, so every point of a space can run.
+"""
+
+import dataclasses
+import itertools
+
+from ..schedule import Conv2dSchedule, ScheduleError, _tile_sizes, check_conv2d, default_conv2d_schedule
+from .layout import fold_pays, folded_task
+
+__all__ = ["Point", "Space", "KNOBS"]
+
+KNOBS = ("layout", "tile_b", "tile_h", "tile_w", "tile_ci", "tile_co", "n_vthreads")
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One candidate: a layout and a schedule for the task as that layout sees it."""
+    schedule: Conv2dSchedule
+    layout: str = "nchw"
+
+    def to_json(self):
+        return {"layout": self.layout, **dataclasses.asdict(self.schedule)}
+
+    @classmethod
+    def from_json(cls, d):
+        d = dict(d)
+        layout = d.pop("layout", "nchw")
+        return cls(Conv2dSchedule(**d), layout)
+
+    def __str__(self):
+        s = self.schedule
+        lay = "" if self.layout == "nchw" else f" {self.layout}"
+        return f"b{s.tile_b} h{s.tile_h} w{s.tile_w} ci{s.tile_ci} co{s.tile_co} vt{s.n_vthreads}{lay}"
+
+
+class Space:
+    """All valid points of ``task`` on ``cfg``, with per-knob value lists (for neighbourhood moves)."""
+
+    def __init__(self, cfg, task):
+        self.cfg, self.task = cfg, task
+        self.tasks = {"nchw": task}
+        if fold_pays(cfg, task):
+            self.tasks["fold_kw"] = folded_task(task)
+        self.geoms = {lay: t.geometry(cfg) for lay, t in self.tasks.items()}
+        self.points = []
+        self.values = {}   # (layout, knob) → sorted candidate values
+        for lay, g in self.geoms.items():
+            axes = {"tile_b": _tile_sizes(g.nb), "tile_h": _tile_sizes(g.oh), "tile_w": _tile_sizes(g.ow),
+                    "tile_ci": _tile_sizes(g.cb), "tile_co": _tile_sizes(g.ob), "n_vthreads": [1, 2]}
+            for k, v in axes.items():
+                self.values[(lay, k)] = v
+            for combo in itertools.product(*axes.values()):
+                s = Conv2dSchedule(*combo)
+                try:
+                    check_conv2d(cfg, g, s)
+                except ScheduleError:
+                    continue
+                self.points.append(Point(s, lay))
+        if not self.points:
+            raise ScheduleError(f"no schedule of {task} fits config {cfg.name}")
+        self.index = {p: i for i, p in enumerate(self.points)}
+
+    def __len__(self):
+        return len(self.points)
+
+    def geometry(self, point):
+        return self.geoms[point.layout]
+
+    def default(self):
+        """The heuristic's point (`default_conv2d_schedule` on the plain layout): the baseline to beat."""
+        return Point(default_conv2d_schedule(self.cfg, self.geoms["nchw"]), "nchw")
+
+    def neighbours(self, point):
+        """Valid points one knob step away (a tile size to its next smaller/larger value, the other vthread
+        count, or the same tiles in the other layout when they fit)."""
+        out = []
+        s = point.schedule
+        for knob in KNOBS[1:]:
+            vals = self.values[(point.layout, knob)]
+            cur = getattr(s, knob)
+            i = vals.index(cur) if cur in vals else 0
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(vals):
+                    q = Point(dataclasses.replace(s, **{knob: vals[j]}), point.layout)
+                    if q in self.index:
+                        out.append(q)
+        for lay in self.tasks:
+            if lay != point.layout:
+                q = Point(s, lay)
+                if q in self.index:
+                    out.append(q)
+        return out
