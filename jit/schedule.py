@@ -181,19 +181,38 @@ def _tile_sizes(extent):
     return sorted({ceil_div(extent, k) for k in range(1, extent + 1)})
 
 
+@dataclasses.dataclass(frozen=True)
+class TileCounts:
+    """How schedule ``s`` cuts a conv: tiles per axis, output tiles, input-channel chunks, and the load stage's
+    estimated cycles (DMA bytes over the bus plus a per-row cost): the part every cost estimate shares."""
+    th_n: int
+    tw_n: int
+    ci_n: int
+    co_n: int
+    b_n: int
+    tiles: int
+    chunks: int
+    load: float
+
+    @classmethod
+    def of(cls, cfg, g, s):
+        th_n, tw_n = ceil_div(g.oh, s.tile_h), ceil_div(g.ow, s.tile_w)
+        ci_n, co_n, b_n = ceil_div(g.cb, s.tile_ci), ceil_div(g.ob, s.tile_co), ceil_div(g.nb, s.tile_b)
+        tiles = th_n * tw_n * co_n * b_n
+        chunks = tiles * ci_n
+        ih, iw = g.in_rows(s.tile_h), g.in_cols(s.tile_w)
+        inp_bytes = chunks * s.tile_b * s.tile_ci * ih * iw * cfg.inp_elem_bytes
+        wgt_loads = s.n_vthreads if (co_n == 1 and ci_n == 1) else chunks    # weights stay resident or not
+        wgt_bytes = wgt_loads * s.tile_co * s.tile_ci * g.kh * g.kw * cfg.wgt_elem_bytes
+        load_rows = chunks * s.tile_b * s.tile_ci * ih + wgt_loads * s.tile_co
+        load = (inp_bytes + wgt_bytes) / cfg.bus_bytes + 8 * load_rows
+        return cls(th_n, tw_n, ci_n, co_n, b_n, tiles, chunks, load)
+
+
 def conv2d_cost(cfg, g, s):
     """A rough cycle estimate used to rank schedules: DMA bytes and rows, GEMM uop-iterations, instructions."""
-    th_n, tw_n = ceil_div(g.oh, s.tile_h), ceil_div(g.ow, s.tile_w)
-    ci_n, co_n, b_n = ceil_div(g.cb, s.tile_ci), ceil_div(g.ob, s.tile_co), ceil_div(g.nb, s.tile_b)
-    tiles = th_n * tw_n * co_n * b_n
-    chunks = tiles * ci_n
-    ih, iw = g.in_rows(s.tile_h), g.in_cols(s.tile_w)
-    inp_bytes = chunks * s.tile_b * s.tile_ci * ih * iw * cfg.inp_elem_bytes
-    weights_fixed = co_n == 1 and ci_n == 1
-    wgt_loads = s.n_vthreads if weights_fixed else chunks
-    wgt_bytes = wgt_loads * s.tile_co * s.tile_ci * g.kh * g.kw * cfg.wgt_elem_bytes
-    load_rows = chunks * s.tile_b * s.tile_ci * ih + wgt_loads * s.tile_co
-    load = (inp_bytes + wgt_bytes) / cfg.bus_bytes + 8 * load_rows
+    t = TileCounts.of(cfg, g, s)
+    tiles, chunks, load = t.tiles, t.chunks, t.load
     compute = g.nb * g.ob * g.cb * g.oh * g.ow * g.kh * g.kw + 8 * g.nb * g.ob * g.oh * g.ow
     store = g.nb * g.ob * g.oh * g.ow * cfg.out_elem_bytes / cfg.bus_bytes + 8 * tiles * s.tile_b * s.tile_co * s.tile_h
     insns = chunks * (s.tile_b * s.tile_ci + 3) + tiles * (6 + s.tile_b * s.tile_co)

@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 
-from ..layout import ceil_div
-from ..schedule import conv2d_cost, conv2d_needs
+from ..schedule import TileCounts, conv2d_cost, conv2d_needs
 
 __all__ = ["features", "estimate", "FEATURE_NAMES"]
 
@@ -30,16 +29,9 @@ def _l2(v):
 
 
 def _terms(cfg, g, s):
-    th_n, tw_n = ceil_div(g.oh, s.tile_h), ceil_div(g.ow, s.tile_w)
-    ci_n, co_n, b_n = ceil_div(g.cb, s.tile_ci), ceil_div(g.ob, s.tile_co), ceil_div(g.nb, s.tile_b)
-    tiles = th_n * tw_n * co_n * b_n
-    chunks = tiles * ci_n
-    ih, iw = g.in_rows(s.tile_h), g.in_cols(s.tile_w)
-    inp_bytes = chunks * s.tile_b * s.tile_ci * ih * iw * cfg.inp_elem_bytes
-    wgt_loads = s.n_vthreads if (co_n == 1 and ci_n == 1) else chunks
-    wgt_bytes = wgt_loads * s.tile_co * s.tile_ci * g.kh * g.kw * cfg.wgt_elem_bytes
-    load_rows = chunks * s.tile_b * s.tile_ci * ih + wgt_loads * s.tile_co
-    load = (inp_bytes + wgt_bytes) / cfg.bus_bytes + 8 * load_rows
+    t = TileCounts.of(cfg, g, s)
+    th_n, tw_n, ci_n, co_n, b_n = t.th_n, t.tw_n, t.ci_n, t.co_n, t.b_n
+    tiles, chunks, load = t.tiles, t.chunks, t.load
     compute = g.nb * g.ob * g.cb * g.oh * g.ow * g.kh * g.kw + 8 * chunks * s.tile_co * s.tile_ci
     acc = g.nb * g.ob * g.oh * g.ow
     alu = 4 * acc + 30 * tiles * (3 + s.tile_b * s.tile_co)
