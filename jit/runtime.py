@@ -162,7 +162,7 @@ class Runtime:
             from ..isa.verify import verify
         except ImportError:   # the verifier is optional at run time
             return
-        uops = None if self.kernels.evicted_in_stream else self.kernels.uop_image()
+        uops = None if self.kernels.evicted_in_stream else self.kernels.uop_words().view(np.uint8)
         problems = [p for p in verify(self.cfg, insns, uops, dram_size=self.dram.size) if p.severity == "error"]
         if problems:
             raise VTAError(f"internal error: the runtime built an invalid program ({len(problems)} problem(s)); "
