@@ -60,11 +60,96 @@ def _group_bounds(sorted_keys):
     return np.concatenate(([0], cuts))
 
 
+# Exact float32 reductions: every int8·int8 product has magnitude ≤ 2^14, so a sum of at most 2^10 of them (and
+# every partial sum, in any order) is an integer of magnitude ≤ 2^24, which float32 represents exactly.
+EXACT_F32_LANES = 1 << 10
+_ROW_HASH = np.random.default_rng(0x5EED).integers(1, 1 << 62, size=4096, dtype=np.int64)
+
+
+# OpenBLAS runs a product on several threads once M·N·K passes 2^18 (its GEMM_MULTITHREAD_THRESHOLD × 65536); on a
+# shared machine that costs milliseconds of thread hand-off for a sub-millisecond product. `_matmul` keeps each
+# BLAS call below it by stacking row blocks (numpy's matmul calls BLAS once per stacked matrix).
+_BLAS_SINGLE_THREAD_MNK = 1 << 18
+
+
+def _matmul(x, w):
+    """``x @ w`` for 2-D float32 ``x`` (M, K) and ``w`` (K, N), as single-threaded BLAS calls."""
+    m, kk = x.shape
+    n = w.shape[1]
+    rows = max(1, _BLAS_SINGLE_THREAD_MNK // max(1, kk * n))
+    if m <= rows:
+        return x @ w
+    y = np.empty((m, n), dtype=np.float32)
+    full = m - m % rows
+    np.matmul(x[:full].reshape(-1, rows, kk), w, out=y[:full].reshape(-1, rows, n))
+    if full < m:
+        np.matmul(x[full:], w, out=y[full:])
+    return y
+
+
+def _gemm_patterns(inp, wgt, d, s, w):
+    """The per-target sums of a GEMM whose targets all receive the same number ``k`` of contributions and fall
+    into a few *patterns* (the same weight tiles in the same order): per pattern one BLAS product
+    ``(targets·BATCH, k·BLOCK_IN) @ (k·BLOCK_IN, BLOCK_OUT)`` does the reduction over the k contributions (im2col).
+    Returns ``(targets, sums (targets, BATCH·BLOCK_OUT))`` — float32/float64 holding exact integers — or None
+    when the GEMM is not of that form."""
+    n = d.size
+    counts = np.bincount(d)
+    targets = np.flatnonzero(counts)
+    t = targets.size
+    k = n // t
+    if k < 2 or k * t != n or counts[targets].min() != k:
+        return None
+    order = np.argsort(d, kind="stable")
+    ws = w[order].reshape(t, k)
+    if k > _ROW_HASH.size:
+        return None
+    if (ws == ws[0]).all():
+        pattern = np.zeros(t, dtype=np.int64)
+        heads = ws[:1]
+    else:
+        keys = ws @ _ROW_HASH[:k]                    # wraps; equal rows → equal keys (checked exactly below)
+        _, first, pattern = np.unique(keys, return_index=True, return_inverse=True)
+        heads = ws[first]
+        if len(first) * 4 > t or not (ws == heads[pattern]).all():
+            return None
+    group = np.argsort(pattern, kind="stable")       # targets of one pattern made contiguous
+    ends = np.cumsum(np.bincount(pattern)).tolist()
+    batch, block_in = inp.shape[1:]
+    block_out = wgt.shape[1]
+    x = inp[s[order].reshape(t, k)[group]]            # (t, k, BATCH, BLOCK_IN): im2col rows
+    if batch > 1:
+        x = x.transpose(0, 2, 1, 3)
+    x = x.reshape(t * batch, k * block_in).astype(np.float32)
+    step = max(1, EXACT_F32_LANES // block_in)        # contributions per exact float32 product
+    sums = np.empty((t * batch, block_out), dtype=np.float32 if k <= step else np.float64)
+    start = 0
+    for head, end in zip(heads, ends):                # pattern p (= heads[p]) is the p-th block
+        rows = slice(start * batch, end * batch)
+        wt = wgt[head].transpose(0, 2, 1).astype(np.float32)   # (k, BLOCK_IN, BLOCK_OUT)
+        for c0 in range(0, k, step):
+            c1 = min(k, c0 + step)
+            part = _matmul(x[rows, c0 * block_in:c1 * block_in], wt[c0:c1].reshape((c1 - c0) * block_in, block_out))
+            if c0:
+                sums[rows] += part     # float64: exact up to 2^53
+            else:
+                sums[rows] = part
+        start = end
+    return targets[group], sums.reshape(t, batch * block_out)
+
+
 def gemm_accumulate(acc, out, inp, wgt, d, s, w):
     """For each iteration n in order: ``acc[d[n]] = wrap32(acc[d[n]] + inp[s[n]] @ wgt[w[n]].T)``, then
     ``out[d] = low 8 bits of acc[d]`` — computed as one wrapped sum per distinct ``d`` (addition mod 2³² is
     associative, and the last write of each entry carries the final sum)."""
     n = d.size
+    batch, block_out = inp.shape[1], wgt.shape[1]
+    found = _gemm_patterns(inp, wgt, d, s, w)
+    if found is not None:
+        targets, sums = found
+        new = (acc[targets].reshape(len(targets), -1).astype(np.int64) + sums.astype(np.int64)).astype(np.int32)
+        _write_back(acc, out, targets, new.reshape(len(targets), batch, block_out))
+        return
     batch, block_in = inp.shape[1:]
     block_out = wgt.shape[1]
     counts = np.bincount(w)

@@ -161,3 +161,59 @@ def test_random_gemm_programs(cfg):
         expect_macs = sum(i.iter_out * i.iter_in * max(0, i.uop_end - i.uop_bgn)
                           for i in insns if isinstance(i, Gemm) and not i.reset_reg) * cfg.macs_per_cycle
         assert stats.macs == expect_macs
+
+
+def _gemm_loop(acc, inp, wgt, d, s, w):
+    """The sequential definition with int64 arithmetic (reference for `gemm_accumulate`)."""
+    acc = acc.astype(np.int64)
+    for dn, sn, wn in zip(d.tolist(), s.tolist(), w.tolist()):
+        acc[dn] = (acc[dn] + inp[sn].astype(np.int64) @ wgt[wn].T.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)
+    return acc.astype(np.int32)
+
+
+@pytest.mark.parametrize("k, patterns, batch, extreme", [(9, 1, 1, False), (36, 4, 1, False), (27, 3, 2, False),
+                                                         (100, 2, 1, True), (65, 1, 2, True), (64, 1, 1, True)])
+def test_gemm_im2col_patterns_exact(k, patterns, batch, extreme):
+    """Conv-shaped GEMMs (every target gets k contributions, a few weight-tile sequences) take the im2col path —
+    one BLAS product per sequence, exact float32 up to 2^10 lanes, float64 chunks beyond — and match the int64
+    loop bit for bit, including the largest products (-128·-128) and accumulators about to wrap."""
+    from vta.sim import compute
+    rng = np.random.default_rng(k)
+    block, pixels = 16, 40
+    n_inp, n_wgt, n_acc = pixels + k, patterns * k, patterns * pixels
+    if extreme:
+        inp = np.full((n_inp, batch, block), -128, dtype=np.int8)
+        wgt = np.full((n_wgt, block, block), -128, dtype=np.int8)
+        acc = np.full((n_acc, batch, block), (1 << 31) - 7, dtype=np.int32)
+    else:
+        inp = rng.integers(-128, 128, (n_inp, batch, block), dtype=np.int8)
+        wgt = rng.integers(-128, 128, (n_wgt, block, block), dtype=np.int8)
+        acc = rng.integers(-(1 << 31), 1 << 31, (n_acc, batch, block), dtype=np.int32)
+    # loop order as the conv kernels emit it: pixel outer, then (pattern, contribution) uops
+    p, c = np.meshgrid(np.arange(patterns), np.arange(k), indexing="ij")
+    pix = np.arange(pixels)[:, None]
+    d = (p.ravel()[None, :] * pixels + pix).ravel()
+    s = (c.ravel()[None, :] + pix).ravel()
+    w = np.broadcast_to((p * k + c).ravel(), (pixels, patterns * k)).ravel()
+    assert compute._gemm_patterns(inp, wgt, d, s, w) is not None
+    expect = _gemm_loop(acc, inp, wgt, d, s, w)
+    out = np.zeros_like(acc, dtype=np.int8)
+    compute.gemm_accumulate(acc, out, inp, wgt, d, s, w)
+    np.testing.assert_array_equal(acc, expect)
+    np.testing.assert_array_equal(out, expect.astype(np.int8))
+
+
+def test_gemm_irregular_targets_fall_back():
+    """Targets with different contribution counts, or too many weight sequences, use the generic path."""
+    from vta.sim import compute
+    rng = np.random.default_rng(3)
+    inp = rng.integers(-128, 128, (8, 1, 16), dtype=np.int8)
+    wgt = rng.integers(-128, 128, (8, 16, 16), dtype=np.int8)
+    d, s, w = np.array([0, 0, 1]), np.array([1, 2, 3]), np.array([0, 1, 2])
+    assert compute._gemm_patterns(inp, wgt, d, s, w) is None
+    d, s, w = np.repeat(np.arange(4), 2), np.arange(8), np.arange(8)   # 4 targets, 4 distinct sequences
+    assert compute._gemm_patterns(inp, wgt, d, s, w) is None
+    acc = rng.integers(-1000, 1000, (4, 1, 16), dtype=np.int32)
+    expect = _gemm_loop(acc, inp, wgt, d, s, w)
+    compute.gemm_accumulate(acc, np.zeros((4, 1, 16), np.int8), inp, wgt, d, s, w)
+    np.testing.assert_array_equal(acc, expect)
