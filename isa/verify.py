@@ -194,11 +194,24 @@ def _compute_problems(cfg, insn, uops):
     return out
 
 
-def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False):
+class _Limits:
+    """The config numbers the per-instruction checks read, computed once per `verify` (``cfg.depths`` and
+    ``cfg.elem_bytes`` build a dict on every access)."""
+
+    def __init__(self, cfg):
+        self.depths = cfg.depths
+        self.elem_bytes = cfg.elem_bytes
+        self.uop_depth = cfg.uop_depth
+        self.dep_queue_depth = cfg.dep_queue_depth
+
+
+def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False, encoded=False):
     """Every `Problem` of a program (objects or a byte image), in stream order; an empty list means clean.
 
     ``uops`` (objects or a byte image) enables the loop-nest index checks; ``dram_size`` (bytes) the DRAM bounds;
     ``hazards`` the cross-stage race check (`vta.isa.hazard.find_races`; SRAM races need ``uops``).
+    ``encoded=True`` says the caller has just encoded these instruction objects under ``cfg`` without error
+    (`encode_program`), so the field check is not repeated; every other check runs.
     """
     if isinstance(insns, Insn) or not hasattr(insns, "__iter__"):
         raise ProgramError(f"insns must be a list of instructions or a byte image, not {type(insns).__name__}")
@@ -206,7 +219,10 @@ def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False):
                                   or dram_size < 0):
         raise ProgramError(f"dram_size must be a byte count ≥ 0, not {dram_size!r}")
     problems = []
-    insns = _decode_all(cfg, insns, problems)
+    if encoded and not isinstance(insns, (bytes, bytearray, memoryview, np.ndarray)):
+        insns = list(insns)
+    else:
+        insns = _decode_all(cfg, insns, problems)
     uop_list = None
     if uops is not None:
         if isinstance(uops, (bytes, bytearray, memoryview, np.ndarray)):
@@ -232,6 +248,7 @@ def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False):
                 uops = uop_list = None
     tokens = dict.fromkeys(QUEUE_STAGES, 0)
     finish = None
+    limits = _Limits(cfg)
     for k, insn in enumerate(insns):
         if insn is None:
             continue  # already reported as undecodable
@@ -250,13 +267,13 @@ def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False):
                     problems.append(Problem(k, ERROR, f"{flag} pops the {q} queue but no earlier instruction "
                                                       f"pushed a token there (deadlock)"))
         if isinstance(insn, (Load, Store)):
-            problems += [Problem(k, ERROR, m) for m in _mem_problems(cfg, insn, dram_size)]
+            problems += [Problem(k, ERROR, m) for m in _mem_problems(limits, insn, dram_size)]
         elif isinstance(insn, (Gemm, Alu)):
-            problems += [Problem(k, ERROR, m) for m in _compute_problems(cfg, insn, uops)]
+            problems += [Problem(k, ERROR, m) for m in _compute_problems(limits, insn, uops)]
         for flag in PUSH_FLAGS:
             if getattr(insn, flag) and flag in queues:
                 q = queues[flag]
-                if tokens[q] >= cfg.dep_queue_depth:
+                if tokens[q] >= limits.dep_queue_depth:
                     problems.append(Problem(k, ERROR, f"{flag} pushes a token into the {q} queue, which already "
                                                       f"holds {cfg.dep_queue_depth} (the queue depth)"))
                 else:

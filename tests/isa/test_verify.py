@@ -355,3 +355,17 @@ def test_uop_table_as_objects_or_image_gives_the_same_problems():
     assert len(as_objects) == 1 and "uop 2 dst_idx 505" in as_objects[0].message
     bad = errors(verify(CFG, [Finish()], uops[:2] + [Uop(1 << 20, 0, 0)]))
     assert len(bad) == 1 and bad[0].message.startswith("uop 2: ")
+
+
+def test_encoded_skips_only_the_field_check():
+    """``encoded=True`` (the runtime has just encoded the objects) skips re-encoding but no other check."""
+    insns, uops = matmul_program()
+    assert verify(CFG, insns, uops, encoded=True) == []
+    bad_field = insns[:1] + [insns[1].replace(sram_base=1 << 16)] + insns[2:]
+    assert any("does not fit" in p.message for p in errors(verify(CFG, bad_field, uops)))
+    found = errors(verify(CFG, bad_field, uops, encoded=True))   # no field check, the SRAM bound still fails
+    assert found and not any("does not fit" in p.message for p in found)
+    no_finish = insns[:-1]
+    assert errors(verify(CFG, no_finish, uops, encoded=True)) == errors(verify(CFG, no_finish, uops))
+    image = encode_program(CFG, insns)   # a byte image is always decoded and checked
+    assert verify(CFG, image, uops, encoded=True) == []
