@@ -17,7 +17,7 @@ import numpy as np
 
 from ..isa.opcodes import AluOp
 
-__all__ = ["iteration_chunks", "nest_index", "gemm_accumulate", "gemm_reset", "alu_apply", "alu_run",
+__all__ = ["iteration_chunks", "nest_index", "gemm_plan", "gemm_accumulate", "gemm_reset", "alu_apply", "alu_run",
            "hazard_free_starts"]
 
 
@@ -96,23 +96,21 @@ def _gather_rows(a, index):
     return np.take(items, index).view(a.dtype).reshape(*index.shape, *a.shape[1:])
 
 
-def _gemm_patterns(inp, wgt, d, s, w):
-    """The per-target sums of a GEMM whose targets all receive the same number ``k`` of contributions and fall
-    into a few *patterns* (the same weight tiles in the same order): per pattern one BLAS product
-    ``(targets·BATCH, k·BLOCK_IN) @ (k·BLOCK_IN, BLOCK_OUT)`` does the reduction over the k contributions (im2col).
-    Returns ``(targets, sums (targets, BATCH·BLOCK_OUT))`` — float32/float64 holding exact integers — or None
-    when the GEMM is not of that form."""
+def gemm_plan(d, s, w):
+    """What `gemm_accumulate` needs to know of the index arrays alone (a pure function of them, so a caller may
+    keep it for identical arrays): for a GEMM whose targets all receive the same number ``k`` of contributions
+    and fall into a few *patterns* (the same weight tiles in the same order) ``(targets, src (t, k), heads,
+    ends)`` — targets grouped by pattern, pattern p the rows up to ``ends[p]`` with weight tiles ``heads[p]`` —
+    else None."""
     n = d.size
     counts = np.bincount(d)
     targets = np.flatnonzero(counts)
     t = targets.size
     k = n // t
-    if k < 2 or k * t != n or counts[targets].min() != k:
+    if k < 2 or k * t != n or counts[targets].min() != k or k > _ROW_HASH.size:
         return None
     order = np.argsort(d, kind="stable")
     ws = w[order].reshape(t, k)
-    if k > _ROW_HASH.size:
-        return None
     if (ws == ws[0]).all():
         pattern = np.zeros(t, dtype=np.int64)
         heads = ws[:1]
@@ -124,9 +122,18 @@ def _gemm_patterns(inp, wgt, d, s, w):
             return None
     group = np.argsort(pattern, kind="stable")       # targets of one pattern made contiguous
     ends = np.cumsum(np.bincount(pattern)).tolist()
+    return targets[group], s[order].reshape(t, k)[group], heads, ends
+
+
+def _gemm_patterns(inp, wgt, plan):
+    """The per-target sums of a GEMM with a `gemm_plan`: per pattern one BLAS product
+    ``(targets·BATCH, k·BLOCK_IN) @ (k·BLOCK_IN, BLOCK_OUT)`` does the reduction over the k contributions (im2col).
+    Returns ``(targets, sums (targets, BATCH·BLOCK_OUT))`` — float32/float64 holding exact integers."""
+    targets, src, heads, ends = plan
+    t, k = src.shape
     batch, block_in = inp.shape[1:]
     block_out = wgt.shape[1]
-    x = _gather_rows(inp, s[order].reshape(t, k)[group])   # (t, k, BATCH, BLOCK_IN): im2col rows
+    x = _gather_rows(inp, src)                         # (t, k, BATCH, BLOCK_IN): im2col rows
     if batch > 1:
         x = x.transpose(0, 2, 1, 3)
     x = x.reshape(t * batch, k * block_in).astype(np.float32)
@@ -144,18 +151,24 @@ def _gemm_patterns(inp, wgt, d, s, w):
             else:
                 sums[rows] = part
         start = end
-    return targets[group], sums.reshape(t, batch * block_out)
+    return targets, sums.reshape(t, batch * block_out)
 
 
-def gemm_accumulate(acc, out, inp, wgt, d, s, w):
+def gemm_accumulate(acc, out, inp, wgt, d, s, w, memo=None):
     """For each iteration n in order: ``acc[d[n]] = wrap32(acc[d[n]] + inp[s[n]] @ wgt[w[n]].T)``, then
     ``out[d] = low 8 bits of acc[d]`` — computed as one wrapped sum per distinct ``d`` (addition mod 2³² is
-    associative, and the last write of each entry carries the final sum)."""
+    associative, and the last write of each entry carries the final sum). ``memo`` (a dict kept by the caller
+    for these very index arrays) holds the `gemm_plan` between calls."""
     n = d.size
     batch, block_out = inp.shape[1], wgt.shape[1]
-    found = _gemm_patterns(inp, wgt, d, s, w)
-    if found is not None:
-        targets, sums = found
+    if memo is not None and "gemm" in memo:
+        plan = memo["gemm"]
+    else:
+        plan = gemm_plan(d, s, w)
+        if memo is not None:
+            memo["gemm"] = plan
+    if plan is not None:
+        targets, sums = _gemm_patterns(inp, wgt, plan)
         new = (acc[targets].reshape(len(targets), -1).astype(np.int64) + sums.astype(np.int64)).astype(np.int32)
         _write_back(acc, out, targets, new.reshape(len(targets), batch, block_out))
         return
@@ -254,10 +267,16 @@ def hazard_free_starts(d, s):
     return starts
 
 
-def alu_run(acc, out, op, d, s, imm):
+def alu_run(acc, out, op, d, s, imm, memo=None):
     """For each iteration n in order: ``acc[d[n]] = op(acc[d[n]], imm if s is None else acc[s[n]])`` and
-    ``out[d[n]] = low 8 bits``; the operand is read at that point of the sequence."""
-    starts = hazard_free_starts(d, s)
+    ``out[d[n]] = low 8 bits``; the operand is read at that point of the sequence. ``memo`` (a dict kept by the
+    caller for these very index arrays) holds the hazard-free runs between calls."""
+    if memo is not None and "starts" in memo:
+        starts = memo["starts"]
+    else:
+        starts = hazard_free_starts(d, s)
+        if memo is not None:
+            memo["starts"] = starts
     bounds = starts + [d.size]
     b = np.int32(imm) if s is None else None
     for lo, hi in zip(bounds[:-1], bounds[1:]):

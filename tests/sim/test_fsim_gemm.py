@@ -195,7 +195,7 @@ def test_gemm_im2col_patterns_exact(k, patterns, batch, extreme):
     d = (p.ravel()[None, :] * pixels + pix).ravel()
     s = (c.ravel()[None, :] + pix).ravel()
     w = np.broadcast_to((p * k + c).ravel(), (pixels, patterns * k)).ravel()
-    assert compute._gemm_patterns(inp, wgt, d, s, w) is not None
+    assert compute.gemm_plan(d, s, w) is not None
     expect = _gemm_loop(acc, inp, wgt, d, s, w)
     out = np.zeros_like(acc, dtype=np.int8)
     compute.gemm_accumulate(acc, out, inp, wgt, d, s, w)
@@ -210,10 +210,38 @@ def test_gemm_irregular_targets_fall_back():
     inp = rng.integers(-128, 128, (8, 1, 16), dtype=np.int8)
     wgt = rng.integers(-128, 128, (8, 16, 16), dtype=np.int8)
     d, s, w = np.array([0, 0, 1]), np.array([1, 2, 3]), np.array([0, 1, 2])
-    assert compute._gemm_patterns(inp, wgt, d, s, w) is None
+    assert compute.gemm_plan(d, s, w) is None
     d, s, w = np.repeat(np.arange(4), 2), np.arange(8), np.arange(8)   # 4 targets, 4 distinct sequences
-    assert compute._gemm_patterns(inp, wgt, d, s, w) is None
+    assert compute.gemm_plan(d, s, w) is None
     acc = rng.integers(-1000, 1000, (4, 1, 16), dtype=np.int32)
     expect = _gemm_loop(acc, inp, wgt, d, s, w)
     compute.gemm_accumulate(acc, np.zeros((4, 1, 16), np.int8), inp, wgt, d, s, w)
     np.testing.assert_array_equal(acc, expect)
+
+
+def test_loop_nests_are_reused_only_for_identical_uops_and_fields(cfg):
+    """The simulator keeps a GEMM/ALU loop nest's indices under its uop words and loop fields: the same
+    instruction after the uops were reloaded with other words, or with another factor, gets fresh indices (and a
+    fresh bounds check), and every run matches the reference."""
+    from vta.errors import ProgramError
+    from vta.isa import Alu, AluOp, Finish
+    rng = np.random.default_rng(11)
+    img = Image(cfg)
+    insns, *_ = resident(cfg, img, rng, n_inp=32, n_wgt=8, n_acc=32)
+    conv = [Uop(u % 4, u, u % 8) for u in range(8)]
+    other = [Uop((u + 1) % 4, 31 - u, 7 - u % 8) for u in range(8)]
+    gemm = Gemm(uop_bgn=0, uop_end=8, iter_out=3, dst_factor_out=4, src_factor_out=2)
+    alu = Alu(alu_opcode=AluOp.ADD, uop_bgn=0, uop_end=8, iter_out=3, dst_factor_out=4, src_factor_out=1)
+    insns += [load_uops(cfg, img, conv), gemm, alu, gemm, load_uops(cfg, img, other), gemm, alu,
+              gemm.replace(dst_factor_out=5), load_uops(cfg, img, conv), gemm, alu]
+    sim, stats, dram, ref, dram_ref = execute(cfg, img, insns)
+    assert_same_state(sim, ref)
+    assert len(sim._nests) == 5   # conv GEMM, conv ALU, other GEMM, other ALU, the dst_factor_out=5 GEMM
+    for idx, _memo in next(iter(sim._nests.values())):
+        assert not any(a.flags.writeable for a in idx.values())
+    far = gemm.replace(dst_factor_out=cfg.acc_depth // 2)   # same uops as a cached nest, a factor out of range
+    img2 = Image(cfg)
+    addr, count = img2.insns([load_uops(cfg, img2, conv), gemm, far, Finish()])
+    with pytest.raises(ProgramError, match="acc index reaches") as e:
+        sim.run(img2.build(), addr, count)   # the simulator that holds the conv GEMM's nest
+    assert e.value.index == 2
