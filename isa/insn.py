@@ -220,11 +220,54 @@ def decode_uop(cfg, word):
     return Uop(**_unpack(cfg.isa.fields["uop"], word, "uop"))
 
 
+def _encode_columns(cfg, insns):
+    """The words of ``insns`` as an ``(n, 2)`` uint64 array (low, high 64 bits), packed with numpy one field
+    column at a time; None when any value is not of a type `encode` takes without question (exactly the class,
+    a plain int — a bool only in a 1-bit field —, the field's enum member) or does not fit its field, so that
+    `encode` handles (and names) it."""
+    out = np.zeros((len(insns), 2), dtype=np.uint64)
+    groups = {}
+    for k, insn in enumerate(insns):
+        groups.setdefault(type(insn), []).append(k)
+    for cls, rows in groups.items():
+        if _CLASS_OF.get(cls.opcode) is not cls:
+            return None
+        members = [insns[k] for k in rows]
+        halves = np.zeros((2, len(rows)), dtype=np.uint64)
+        for f in cfg.isa.fields[cls.kind]:
+            if f.offset // 64 != (f.offset + f.width - 1) // 64:
+                return None
+            if f.name == "opcode":
+                vals = np.full(len(rows), cls.opcode.value, dtype=np.int64)
+            else:
+                col = [m.__dict__[f.name] for m in members]
+                types = set(map(type, col))
+                if f.enum is not None:
+                    if types != {f.enum}:
+                        return None
+                    col = [v.value for v in col]
+                elif not types <= ({int, bool} if f.width == 1 else {int}):
+                    return None
+                try:
+                    vals = np.fromiter(col, dtype=np.int64, count=len(col))
+                except OverflowError:
+                    return None
+                if vals.min() < f.min or vals.max() > f.max:
+                    return None
+            halves[f.offset // 64] |= (vals & f.mask).astype(np.uint64) << np.uint64(f.offset % 64)
+        out[rows] = halves.T
+    return out
+
+
 def encode_program(cfg, insns):
     """Instructions as the little-endian byte image the hardware fetches (16 bytes each), a ``np.uint8`` array."""
     if isinstance(insns, Insn) or not hasattr(insns, "__iter__"):
         raise ISAError(f"insns must be a list of instructions, not {type(insns).__name__}")
-    raw = b"".join(encode(cfg, i).to_bytes(INSN_BYTES, "little") for i in insns)
+    insns = list(insns)
+    words = _encode_columns(cfg, insns) if all(isinstance(i, Insn) for i in insns) else None
+    if words is not None:
+        return words.astype("<u8").view(np.uint8).reshape(-1).copy()
+    raw = b"".join(encode(cfg, i).to_bytes(INSN_BYTES, "little") for i in insns)   # raises the field's error
     return np.frombuffer(raw, dtype=np.uint8).copy()
 
 
