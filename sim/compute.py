@@ -6,7 +6,11 @@ Both instructions run the same three-deep loop (``i < iter_out``, ``j < iter_in`
 GEMM sums are order-independent modulo 2³², so a GEMM is: gather the input tiles, multiply them by their weight
 tiles with BLAS (int8·int8 products summed over ≤ 64 lanes stay below 2²¹, exact in float32), add the
 contributions of every iteration that targets the same acc entry (in float64, exact far beyond any chunk), and
-wrap once into the int32 accumulator. That equals the sequential definition bit for bit.
+wrap once into the int32 accumulator. That equals the sequential definition bit for bit. A conv-shaped GEMM —
+every acc entry receives the same number k of contributions, from one of a few sequences of weight tiles
+(`gemm_plan`) — folds that sum into the product instead: the k input tiles of an entry side by side (im2col)
+times the k weight tiles stacked, one BLAS product per sequence, exact in float32 while k·BLOCK_IN ≤ 2¹⁰
+(larger k: float32 products of ≤ 2¹⁰ lanes added in float64).
 
 ALU iterations can depend on each other (an iteration reading or rewriting an entry an earlier iteration wrote),
 so an ALU instruction is cut into maximal hazard-free runs (`hazard_free_starts`) and each run is applied in one
