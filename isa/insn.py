@@ -15,7 +15,8 @@ from .opcodes import AluOp, MemId, Opcode
 from .stages import INSN_BYTES, UOP_BYTES
 
 __all__ = ["Insn", "Load", "Store", "Gemm", "Alu", "Finish", "Uop", "encode", "decode", "encode_uop",
-           "decode_uop", "encode_program", "decode_program", "encode_uops", "decode_uops", "INSN_BYTES", "UOP_BYTES"]
+           "decode_uop", "encode_program", "decode_program", "encode_uops", "decode_uops", "encode_uop_words",
+           "uop_fields", "INSN_BYTES", "UOP_BYTES"]
 
 _OPCODE = HEADER_FIELDS["opcode"]
 
@@ -117,29 +118,41 @@ class Uop:
 _CLASS_OF = {Opcode.LOAD: Load, Opcode.STORE: Store, Opcode.GEMM: Gemm, Opcode.ALU: Alu, Opcode.FINISH: Finish}
 
 
+_PLANS = {}   # id(field table) -> (table, plan): the per-field constants `_pack` needs, computed once
+
+
+def _plan(fields):
+    entry = _PLANS.get(id(fields))
+    if entry is None or entry[0] is not fields:
+        plan = tuple((f.name, f.offset, f.width, f.mask, f.min, f.max, f.enum,
+                      None if f.enum is None else frozenset(m.value for m in f.enum)) for f in fields)
+        entry = _PLANS[id(fields)] = (fields, plan)
+    return entry[1]
+
+
 def _pack(fields, values, what):
     word = 0
-    for f in fields:
-        v = values(f.name)
-        if f.enum is not None:
-            if isinstance(v, f.enum):
+    for name, offset, width, mask, lo, hi, enum, enum_values in _plan(fields):
+        v = values(name)
+        if enum is not None:
+            if isinstance(v, enum):
                 v = v.value
-            elif isinstance(v, int) and not isinstance(v, bool) and v in {m.value for m in f.enum}:
+            elif isinstance(v, int) and not isinstance(v, bool) and v in enum_values:
                 pass
             else:
-                raise ISAError(f"{what} field {f.name} must be a {f.enum.__name__}, not {v!r}")
+                raise ISAError(f"{what} field {name} must be a {enum.__name__}, not {v!r}")
         elif isinstance(v, (bool, np.bool_)):
-            if f.width != 1:
-                raise ISAError(f"{what} field {f.name} must be an integer, not the boolean {v!r}")
+            if width != 1:
+                raise ISAError(f"{what} field {name} must be an integer, not the boolean {v!r}")
             v = int(v)
         elif isinstance(v, (int, np.integer)):
             v = int(v)
         else:
-            raise ISAError(f"{what} field {f.name} must be an integer, not {v!r}")
-        if not f.min <= v <= f.max:
-            raise ISAError(f"{what} field {f.name}={v} does not fit its {f.width}-bit field "
-                           f"(range {f.min}..{f.max})")
-        word |= (v & f.mask) << f.offset
+            raise ISAError(f"{what} field {name} must be an integer, not {v!r}")
+        if not lo <= v <= hi:
+            raise ISAError(f"{what} field {name}={v} does not fit its {width}-bit field "
+                           f"(range {lo}..{hi})")
+        word |= (v & mask) << offset
     return word
 
 
@@ -165,8 +178,8 @@ def encode(cfg, insn):
     if not isinstance(insn, Insn) or insn.opcode is None:
         raise ISAError(f"expected an instruction (Load, Store, Gemm, Alu, Finish), not {insn!r}")
     name = type(insn).__name__.upper()
-    return _pack(cfg.isa.fields[insn.kind],
-                 lambda n: insn.opcode if n == "opcode" else getattr(insn, n), name)
+    values = {**insn.__dict__, "opcode": insn.opcode}   # dataclass fields live in the instance dict
+    return _pack(cfg.isa.fields[insn.kind], values.__getitem__, name)
 
 
 def decode(cfg, word):
@@ -207,11 +220,54 @@ def decode_uop(cfg, word):
     return Uop(**_unpack(cfg.isa.fields["uop"], word, "uop"))
 
 
+def _encode_columns(cfg, insns):
+    """The words of ``insns`` as an ``(n, 2)`` uint64 array (low, high 64 bits), packed with numpy one field
+    column at a time; None when any value is not of a type `encode` takes without question (exactly the class,
+    a plain int — a bool only in a 1-bit field —, the field's enum member) or does not fit its field, so that
+    `encode` handles (and names) it."""
+    out = np.zeros((len(insns), 2), dtype=np.uint64)
+    groups = {}
+    for k, insn in enumerate(insns):
+        groups.setdefault(type(insn), []).append(k)
+    for cls, rows in groups.items():
+        if _CLASS_OF.get(cls.opcode) is not cls:
+            return None
+        members = [insns[k] for k in rows]
+        halves = np.zeros((2, len(rows)), dtype=np.uint64)
+        for f in cfg.isa.fields[cls.kind]:
+            if f.offset // 64 != (f.offset + f.width - 1) // 64:
+                return None
+            if f.name == "opcode":
+                vals = np.full(len(rows), cls.opcode.value, dtype=np.int64)
+            else:
+                col = [m.__dict__[f.name] for m in members]
+                types = set(map(type, col))
+                if f.enum is not None:
+                    if types != {f.enum}:
+                        return None
+                    col = [v.value for v in col]
+                elif not types <= ({int, bool} if f.width == 1 else {int}):
+                    return None
+                try:
+                    vals = np.fromiter(col, dtype=np.int64, count=len(col))
+                except OverflowError:
+                    return None
+                if vals.min() < f.min or vals.max() > f.max:
+                    return None
+            halves[f.offset // 64] |= (vals & f.mask).astype(np.uint64) << np.uint64(f.offset % 64)
+        out[rows] = halves.T
+    return out
+
+
 def encode_program(cfg, insns):
     """Instructions as the little-endian byte image the hardware fetches (16 bytes each), a ``np.uint8`` array."""
     if isinstance(insns, Insn) or not hasattr(insns, "__iter__"):
         raise ISAError(f"insns must be a list of instructions, not {type(insns).__name__}")
-    raw = b"".join(encode(cfg, i).to_bytes(INSN_BYTES, "little") for i in insns)
+    insns = list(insns)
+    words = _encode_columns(cfg, insns) if all(isinstance(i, Insn) for i in insns) else None
+    if words is not None:
+        return words.astype("<u8").view(np.uint8).reshape(-1).copy()
+    raw = b"".join(encode(cfg, i).to_bytes(INSN_BYTES, "little") for i in insns)   # raises the field's error
     return np.frombuffer(raw, dtype=np.uint8).copy()
 
 
@@ -229,12 +285,61 @@ def decode_program(cfg, image):
     return out
 
 
+def _uop_table(uops):
+    """``(n, 3)`` int64 array of (dst_idx, src_idx, wgt_idx), or None if a field is not a plain integer."""
+    rows = [(u.dst_idx, u.src_idx, u.wgt_idx) for u in uops]
+    for t in {type(x) for row in rows for x in row}:   # what `_pack` accepts for a multi-bit field
+        if not issubclass(t, (int, np.integer)) or issubclass(t, bool):
+            return None
+    try:
+        arr = np.array(rows)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if arr.size == 0:
+        return np.zeros((0, 3), dtype=np.int64)
+    return arr if arr.dtype == np.int64 and arr.ndim == 2 else None
+
+
+def encode_uop_words(cfg, uops):
+    """The 32-bit words of a sequence of micro-ops as a ``np.uint32`` array — vectorised over the uop field table
+    (`cfg.isa`); any micro-op a field check would reject is encoded by `encode_uop`, which raises its error."""
+    uops = list(uops)
+    arr = _uop_table(uops) if all(type(u) is Uop for u in uops) else None
+    fields = cfg.isa.fields["uop"]
+    if arr is not None:
+        cols = {"dst_idx": arr[:, 0], "src_idx": arr[:, 1], "wgt_idx": arr[:, 2]}
+        words = np.zeros(len(uops), dtype=np.int64)
+        ok = True
+        for f in fields:
+            v = cols[f.name]
+            if v.size and (v.min() < f.min or v.max() > f.max):
+                ok = False
+                break
+            words |= (v & f.mask) << f.offset
+        if ok:
+            return words.astype(np.uint32)
+    return np.array([encode_uop(cfg, u) for u in uops], dtype=np.uint32)  # raises the first field error
+
+
 def encode_uops(cfg, uops):
     """Micro-ops as a little-endian byte image (4 bytes each), a ``np.uint8`` array."""
     if isinstance(uops, Uop) or not hasattr(uops, "__iter__"):
         raise ISAError(f"uops must be a list of micro-ops, not {type(uops).__name__}")
-    words = np.array([encode_uop(cfg, u) for u in uops], dtype=f"<u{UOP_BYTES}")
-    return words.view(np.uint8).copy()
+    return encode_uop_words(cfg, uops).astype(f"<u{UOP_BYTES}").view(np.uint8).copy()
+
+
+def uop_fields(cfg, words):
+    """``(n, 3)`` int64 array of the (dst_idx, src_idx, wgt_idx) fields of ``np.uint32`` uop words; `ISAError`
+    (as `decode_uop` words it) on the first word with a reserved bit set."""
+    words = np.asarray(words, dtype=np.uint32).reshape(-1)
+    stray = words.astype(np.int64) & ~cfg.isa.used_mask["uop"]
+    if stray.any():
+        decode_uop(cfg, int(words[np.flatnonzero(stray)[0]]))   # raises
+    out = np.empty((words.size, 3), dtype=np.int64)
+    wide = words.astype(np.int64)
+    for f in cfg.isa.fields["uop"]:
+        out[:, ("dst_idx", "src_idx", "wgt_idx").index(f.name)] = (wide >> f.offset) & f.mask
+    return out
 
 
 def decode_uops(cfg, image):

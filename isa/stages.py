@@ -113,8 +113,21 @@ def memory_type(mem):
                        f"{', '.join(f'{m.name}={m.value}' for m in MEMORY_TYPES)})") from None
 
 
+# Lookups by member or raw value (calling the amaranth enum classes is slow on per-instruction paths).
+_OPCODE_STAGES = {k: ("store" if op == Opcode.STORE else "compute") for op in Opcode if op != Opcode.LOAD
+                  for k in (op, op.value)}
+_LOAD_STAGES = {k: t.load_stage for m, t in MEMORY_TYPES.items() for k in (m, m.value)}
+
+
 def stage_of_fields(opcode, memory_type=None):
     """The stage that runs an instruction with this ``opcode`` (and, for LOAD, ``memory_type``)."""
+    if type(opcode) is not bool and type(memory_type) is not bool:   # fast path; odd values take the slow one
+        try:
+            stage = _OPCODE_STAGES.get(opcode) or (_LOAD_STAGES.get(memory_type) if opcode == Opcode.LOAD else None)
+        except TypeError:   # unhashable
+            stage = None
+        if stage is not None:
+            return stage
     opcode = Opcode(opcode)
     if opcode == Opcode.LOAD:
         return MEMORY_TYPES[MemId(memory_type)].load_stage  # ValueError for a memory_type with no meaning

@@ -25,7 +25,21 @@ import dataclasses
 import numpy as np
 
 from ..errors import ISAError, ProgramError
-from .insn import Alu, Finish, Gemm, Insn, Load, Store, decode, decode_uops, encode, encode_uop
+from .insn import (
+    Alu,
+    Finish,
+    Gemm,
+    Insn,
+    Load,
+    Store,
+    Uop,
+    decode,
+    decode_uops,
+    encode,
+    encode_uop,
+    encode_uop_words,
+    uop_fields,
+)
 from .layouts import DEP_FLAGS
 from .stages import (
     INSN_BYTES,
@@ -36,10 +50,13 @@ from .stages import (
     QUEUE_STAGES,
     STAGE_QUEUES,
     STORE_TYPES,
+    UOP_BYTES,
     stage_of,
 )
 
 __all__ = ["Problem", "verify", "check_program", "stage_of", "ERROR", "WARNING"]
+
+_UOP_COLS = {"dst": 0, "src": 1, "wgt": 2}   # columns of the (n, 3) micro-op index table
 
 ERROR = "error"
 WARNING = "warning"
@@ -153,7 +170,7 @@ def _compute_problems(cfg, insn, uops):
         out.append(f"uop range {insn.uop_bgn}:{insn.uop_end} goes beyond the given uop table "
                    f"({len(uops)} entries)")
         return out
-    used = uops[insn.uop_bgn:insn.uop_end]
+    used = uops[insn.uop_bgn:insn.uop_end]   # (n, 3) int64: dst_idx, src_idx, wgt_idx
     gemm = isinstance(insn, Gemm)
     # indices that are read: a reset GEMM reads neither inp nor wgt; an ALU with an immediate reads no src
     targets = [("dst", "acc")]
@@ -161,25 +178,40 @@ def _compute_problems(cfg, insn, uops):
         targets += [("src", "inp"), ("wgt", "wgt")]
     elif not gemm and not insn.use_imm:
         targets.append(("src", "acc"))
+    tops = used.max(axis=0).tolist()
     for key, buffer in targets:
         # factors are unsigned, so the largest index is the largest base plus the last iteration's offsets
-        base = max(getattr(u, f"{key}_idx") for u in used)
+        col = _UOP_COLS[key]
+        base = tops[col]
         f_out, f_in = getattr(insn, f"{key}_factor_out"), getattr(insn, f"{key}_factor_in")
         last = base + (insn.iter_out - 1) * f_out + (insn.iter_in - 1) * f_in
         depth = cfg.depths[buffer]
         if last >= depth:
-            worst = max(range(len(used)), key=lambda k: getattr(used[k], f"{key}_idx"))
+            worst = int(np.argmax(used[:, col]))
             out.append(f"{type(insn).__name__.upper()} {key} index reaches {last} (uop {insn.uop_bgn + worst} "
                        f"{key}_idx {base} + {insn.iter_out - 1}·{f_out} + {insn.iter_in - 1}·{f_in}), beyond the "
                        f"{buffer} depth {depth}")
     return out
 
 
-def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False):
+class _Limits:
+    """The config numbers the per-instruction checks read, computed once per `verify` (``cfg.depths`` and
+    ``cfg.elem_bytes`` build a dict on every access)."""
+
+    def __init__(self, cfg):
+        self.depths = cfg.depths
+        self.elem_bytes = cfg.elem_bytes
+        self.uop_depth = cfg.uop_depth
+        self.dep_queue_depth = cfg.dep_queue_depth
+
+
+def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False, encoded=False):
     """Every `Problem` of a program (objects or a byte image), in stream order; an empty list means clean.
 
     ``uops`` (objects or a byte image) enables the loop-nest index checks; ``dram_size`` (bytes) the DRAM bounds;
     ``hazards`` the cross-stage race check (`vta.isa.hazard.find_races`; SRAM races need ``uops``).
+    ``encoded=True`` says the caller has just encoded these instruction objects under ``cfg`` without error
+    (`encode_program`), so the field check is not repeated; every other check runs.
     """
     if isinstance(insns, Insn) or not hasattr(insns, "__iter__"):
         raise ProgramError(f"insns must be a list of instructions or a byte image, not {type(insns).__name__}")
@@ -187,25 +219,36 @@ def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False):
                                   or dram_size < 0):
         raise ProgramError(f"dram_size must be a byte count ≥ 0, not {dram_size!r}")
     problems = []
-    insns = _decode_all(cfg, insns, problems)
+    if encoded and not isinstance(insns, (bytes, bytearray, memoryview, np.ndarray)):
+        insns = list(insns)
+    else:
+        insns = _decode_all(cfg, insns, problems)
+    uop_list = None
     if uops is not None:
         if isinstance(uops, (bytes, bytearray, memoryview, np.ndarray)):
             try:
-                uops = decode_uops(cfg, np.frombuffer(bytes(uops), dtype=np.uint8))
+                raw = np.frombuffer(bytes(uops), dtype=np.uint8)
+                if raw.size % UOP_BYTES:
+                    decode_uops(cfg, raw)   # raises its error naming the length
+                uops = uop_fields(cfg, raw.view(f"<u{UOP_BYTES}"))
             except ISAError as e:
                 problems.append(Problem(None, ERROR, f"uop table: {e}"))
                 uops = None
         else:
-            uops = list(uops)
-            for k, u in enumerate(uops):
-                try:
-                    encode_uop(cfg, u)
-                except ISAError as e:
-                    problems.append(Problem(None, ERROR, f"uop {k}: {e}"))
-                    uops = None
-                    break
+            uop_list = list(uops)
+            try:
+                uops = uop_fields(cfg, encode_uop_words(cfg, uop_list))
+            except ISAError:
+                for k, u in enumerate(uop_list):   # name the first micro-op that does not encode
+                    try:
+                        encode_uop(cfg, u)
+                    except ISAError as e:
+                        problems.append(Problem(None, ERROR, f"uop {k}: {e}"))
+                        break
+                uops = uop_list = None
     tokens = dict.fromkeys(QUEUE_STAGES, 0)
     finish = None
+    limits = _Limits(cfg)
     for k, insn in enumerate(insns):
         if insn is None:
             continue  # already reported as undecodable
@@ -224,13 +267,13 @@ def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False):
                     problems.append(Problem(k, ERROR, f"{flag} pops the {q} queue but no earlier instruction "
                                                       f"pushed a token there (deadlock)"))
         if isinstance(insn, (Load, Store)):
-            problems += [Problem(k, ERROR, m) for m in _mem_problems(cfg, insn, dram_size)]
+            problems += [Problem(k, ERROR, m) for m in _mem_problems(limits, insn, dram_size)]
         elif isinstance(insn, (Gemm, Alu)):
-            problems += [Problem(k, ERROR, m) for m in _compute_problems(cfg, insn, uops)]
+            problems += [Problem(k, ERROR, m) for m in _compute_problems(limits, insn, uops)]
         for flag in PUSH_FLAGS:
             if getattr(insn, flag) and flag in queues:
                 q = queues[flag]
-                if tokens[q] >= cfg.dep_queue_depth:
+                if tokens[q] >= limits.dep_queue_depth:
                     problems.append(Problem(k, ERROR, f"{flag} pushes a token into the {q} queue, which already "
                                                       f"holds {cfg.dep_queue_depth} (the queue depth)"))
                 else:
@@ -251,7 +294,9 @@ def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False):
     if hazards:  # races of the decodable prefix; a stream with undecodable words is already an error
         from .hazard import find_races
         known = insns[:insns.index(None)] if None in insns else insns
-        problems += [Problem(k, ERROR, m) for k, m in find_races(cfg, known, uops)]
+        if uops is not None and uop_list is None:
+            uop_list = [Uop(*map(int, row)) for row in uops]
+        problems += [Problem(k, ERROR, m) for k, m in find_races(cfg, known, uop_list)]
     problems.sort(key=lambda p: (p.index is None, -1 if p.index is None else p.index))
     return problems
 

@@ -16,7 +16,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import VTAError
-from ..isa.insn import Uop, encode_uops
+from ..isa.insn import UOP_BYTES, Uop, encode_uops
 from ..isa.layouts import ITER_BITS
 from ..isa.opcodes import MemId
 
@@ -226,6 +226,14 @@ class KernelCache:
             k = self._kernels[sig][0]
             image[bgn:bgn + len(k)] = k.uops
         return image
+
+    def uop_words(self):
+        """`uop_image` as the ``np.uint32`` words the resident kernels' LOAD UOPs copy from DRAM (zeros elsewhere)."""
+        words = np.zeros(self.cfg.uop_depth, dtype=np.uint32)
+        for sig, bgn in self._resident.items():
+            k, buf = self._kernels[sig]
+            words[bgn:bgn + len(k)] = self.dram[buf.addr:buf.addr + len(k) * UOP_BYTES].view(f"<u{UOP_BYTES}")
+        return words
 
     @property
     def resident(self):

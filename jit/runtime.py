@@ -15,7 +15,7 @@ import numpy as np
 
 from ..config import load_config
 from ..device import Closing, Device
-from ..errors import VTAError
+from ..errors import ISAError, VTAError
 from ..isa.insn import INSN_BYTES, encode_program
 from .alloc import DramAllocator
 from .builder import CommandStream
@@ -121,9 +121,14 @@ class Runtime(Closing):
         """Synchronise ``stream`` (balance tokens, FINISH), run it on the device and return its `OpStats`."""
         insns = stream.finish()
         build_seconds = time.perf_counter() - build_start if build_start is not None else 0.0
+        try:
+            image = encode_program(self.cfg, insns)
+        except ISAError:
+            if self.verify:
+                self._verify(insns, encoded=False)   # reports the field that does not fit as a VTAError
+            raise
         if self.verify:
-            self._verify(insns)
-        image = encode_program(self.cfg, insns)
+            self._verify(insns)   # every instruction encoded: the verifier skips only its field check
         buf = self.alloc.alloc(image.size, align=INSN_BYTES, name=f"{op} instruction stream ({len(insns)} insns)")
         try:
             self.dram[buf.addr:buf.end] = image
@@ -156,13 +161,14 @@ class Runtime(Closing):
     def _kernel_counts(self):
         return self.kernels.builds, self.kernels.hits, self.kernels.loads
 
-    def _verify(self, insns):
+    def _verify(self, insns, encoded=True):
         try:
             from ..isa.verify import verify
         except ImportError:   # the verifier is optional at run time
             return
-        uops = None if self.kernels.evicted_in_stream else self.kernels.uop_image()
-        problems = [p for p in verify(self.cfg, insns, uops, dram_size=self.dram.size) if p.severity == "error"]
+        uops = None if self.kernels.evicted_in_stream else self.kernels.uop_words().view(np.uint8)
+        problems = [p for p in verify(self.cfg, insns, uops, dram_size=self.dram.size, encoded=encoded)
+                    if p.severity == "error"]
         if problems:
             raise VTAError(f"internal error: the runtime built an invalid program ({len(problems)} problem(s)); "
                            f"first: {problems[0]}")

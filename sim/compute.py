@@ -6,7 +6,11 @@ Both instructions run the same three-deep loop (``i < iter_out``, ``j < iter_in`
 GEMM sums are order-independent modulo 2³², so a GEMM is: gather the input tiles, multiply them by their weight
 tiles with BLAS (int8·int8 products summed over ≤ 64 lanes stay below 2²¹, exact in float32), add the
 contributions of every iteration that targets the same acc entry (in float64, exact far beyond any chunk), and
-wrap once into the int32 accumulator. That equals the sequential definition bit for bit.
+wrap once into the int32 accumulator. That equals the sequential definition bit for bit. A conv-shaped GEMM —
+every acc entry receives the same number k of contributions, from one of a few sequences of weight tiles
+(`gemm_plan`) — folds that sum into the product instead: the k input tiles of an entry side by side (im2col)
+times the k weight tiles stacked, one BLAS product per sequence, exact in float32 while k·BLOCK_IN ≤ 2¹⁰
+(larger k: float32 products of ≤ 2¹⁰ lanes added in float64).
 
 ALU iterations can depend on each other (an iteration reading or rewriting an entry an earlier iteration wrote),
 so an ALU instruction is cut into maximal hazard-free runs (`hazard_free_starts`) and each run is applied in one
@@ -17,7 +21,7 @@ import numpy as np
 
 from ..isa.opcodes import AluOp
 
-__all__ = ["iteration_chunks", "nest_index", "gemm_accumulate", "gemm_reset", "alu_apply", "alu_run",
+__all__ = ["iteration_chunks", "nest_index", "gemm_plan", "gemm_accumulate", "gemm_reset", "alu_apply", "alu_run",
            "hazard_free_starts"]
 
 
@@ -60,11 +64,118 @@ def _group_bounds(sorted_keys):
     return np.concatenate(([0], cuts))
 
 
-def gemm_accumulate(acc, out, inp, wgt, d, s, w):
+# Exact float32 reductions: every int8·int8 product has magnitude ≤ 2^14, so a sum of at most 2^10 of them (and
+# every partial sum, in any order) is an integer of magnitude ≤ 2^24, which float32 represents exactly.
+EXACT_F32_LANES = 1 << 10
+_ROW_HASH = np.random.default_rng(0x5EED).integers(1, 1 << 62, size=4096, dtype=np.int64)
+
+
+# OpenBLAS runs a product on several threads once M·N·K passes 2^18 (its GEMM_MULTITHREAD_THRESHOLD × 65536); on a
+# shared machine that costs milliseconds of thread hand-off for a sub-millisecond product. `_matmul` keeps each
+# BLAS call below it by stacking row blocks (numpy's matmul calls BLAS once per stacked matrix).
+_BLAS_SINGLE_THREAD_MNK = 1 << 18
+
+
+def _matmul(x, w):
+    """``x @ w`` for 2-D float32 ``x`` (M, K) and ``w`` (K, N), as single-threaded BLAS calls."""
+    m, kk = x.shape
+    n = w.shape[1]
+    rows = max(1, _BLAS_SINGLE_THREAD_MNK // max(1, kk * n))
+    if m <= rows:
+        return x @ w
+    y = np.empty((m, n), dtype=np.float32)
+    full = m - m % rows
+    np.matmul(x[:full].reshape(-1, rows, kk), w, out=y[:full].reshape(-1, rows, n))
+    if full < m:
+        np.matmul(x[full:], w, out=y[full:])
+    return y
+
+
+def _gather_rows(a, index):
+    """``a[index]`` for a C-contiguous ``a`` of shape (rows, ...): rows moved as single opaque items, which numpy
+    copies several times faster than fancy indexing with trailing dimensions."""
+    if not a.flags.c_contiguous or a.ndim < 2:
+        return a[index]
+    items = a.reshape(a.shape[0], -1).view(f"V{a[0].nbytes}").reshape(a.shape[0])
+    return np.take(items, index).view(a.dtype).reshape(*index.shape, *a.shape[1:])
+
+
+def gemm_plan(d, s, w):
+    """What `gemm_accumulate` needs to know of the index arrays alone (a pure function of them, so a caller may
+    keep it for identical arrays): for a GEMM whose targets all receive the same number ``k`` of contributions
+    and fall into a few *patterns* (the same weight tiles in the same order) ``(targets, src (t, k), heads,
+    ends)`` — targets grouped by pattern, pattern p the rows up to ``ends[p]`` with weight tiles ``heads[p]`` —
+    else None."""
+    n = d.size
+    counts = np.bincount(d)
+    targets = np.flatnonzero(counts)
+    t = targets.size
+    k = n // t
+    if k < 2 or k * t != n or counts[targets].min() != k or k > _ROW_HASH.size:
+        return None
+    order = np.argsort(d, kind="stable")
+    ws = w[order].reshape(t, k)
+    if (ws == ws[0]).all():
+        pattern = np.zeros(t, dtype=np.int64)
+        heads = ws[:1]
+    else:
+        keys = ws @ _ROW_HASH[:k]                    # wraps; equal rows → equal keys (checked exactly below)
+        _, first, pattern = np.unique(keys, return_index=True, return_inverse=True)
+        heads = ws[first]
+        if len(first) * 4 > t or not (ws == heads[pattern]).all():
+            return None
+    group = np.argsort(pattern, kind="stable")       # targets of one pattern made contiguous
+    ends = np.cumsum(np.bincount(pattern)).tolist()
+    return targets[group], s[order].reshape(t, k)[group], heads, ends
+
+
+def _gemm_patterns(inp, wgt, plan):
+    """The per-target sums of a GEMM with a `gemm_plan`: per pattern one BLAS product
+    ``(targets·BATCH, k·BLOCK_IN) @ (k·BLOCK_IN, BLOCK_OUT)`` does the reduction over the k contributions (im2col).
+    Returns ``(targets, sums (targets, BATCH·BLOCK_OUT))`` — float32/float64 holding exact integers."""
+    targets, src, heads, ends = plan
+    t, k = src.shape
+    batch, block_in = inp.shape[1:]
+    block_out = wgt.shape[1]
+    x = _gather_rows(inp, src)                         # (t, k, BATCH, BLOCK_IN): im2col rows
+    if batch > 1:
+        x = x.transpose(0, 2, 1, 3)
+    x = x.reshape(t * batch, k * block_in).astype(np.float32)
+    step = max(1, EXACT_F32_LANES // block_in)        # contributions per exact float32 product
+    sums = np.empty((t * batch, block_out), dtype=np.float32 if k <= step else np.float64)
+    start = 0
+    for head, end in zip(heads, ends):                # pattern p (= heads[p]) is the p-th block
+        rows = slice(start * batch, end * batch)
+        wt = wgt[head].transpose(0, 2, 1).astype(np.float32)   # (k, BLOCK_IN, BLOCK_OUT)
+        for c0 in range(0, k, step):
+            c1 = min(k, c0 + step)
+            part = _matmul(x[rows, c0 * block_in:c1 * block_in], wt[c0:c1].reshape((c1 - c0) * block_in, block_out))
+            if c0:
+                sums[rows] += part     # float64: exact up to 2^53
+            else:
+                sums[rows] = part
+        start = end
+    return targets, sums.reshape(t, batch * block_out)
+
+
+def gemm_accumulate(acc, out, inp, wgt, d, s, w, memo=None):
     """For each iteration n in order: ``acc[d[n]] = wrap32(acc[d[n]] + inp[s[n]] @ wgt[w[n]].T)``, then
     ``out[d] = low 8 bits of acc[d]`` — computed as one wrapped sum per distinct ``d`` (addition mod 2³² is
-    associative, and the last write of each entry carries the final sum)."""
+    associative, and the last write of each entry carries the final sum). ``memo`` (a dict kept by the caller
+    for these very index arrays) holds the `gemm_plan` between calls."""
     n = d.size
+    batch, block_out = inp.shape[1], wgt.shape[1]
+    if memo is not None and "gemm" in memo:
+        plan = memo["gemm"]
+    else:
+        plan = gemm_plan(d, s, w)
+        if memo is not None:
+            memo["gemm"] = plan
+    if plan is not None:
+        targets, sums = _gemm_patterns(inp, wgt, plan)
+        new = (acc[targets].reshape(len(targets), -1).astype(np.int64) + sums.astype(np.int64)).astype(np.int32)
+        _write_back(acc, out, targets, new.reshape(len(targets), batch, block_out))
+        return
     batch, block_in = inp.shape[1:]
     block_out = wgt.shape[1]
     counts = np.bincount(w)
@@ -160,10 +271,16 @@ def hazard_free_starts(d, s):
     return starts
 
 
-def alu_run(acc, out, op, d, s, imm):
+def alu_run(acc, out, op, d, s, imm, memo=None):
     """For each iteration n in order: ``acc[d[n]] = op(acc[d[n]], imm if s is None else acc[s[n]])`` and
-    ``out[d[n]] = low 8 bits``; the operand is read at that point of the sequence."""
-    starts = hazard_free_starts(d, s)
+    ``out[d[n]] = low 8 bits``; the operand is read at that point of the sequence. ``memo`` (a dict kept by the
+    caller for these very index arrays) holds the hazard-free runs between calls."""
+    if memo is not None and "starts" in memo:
+        starts = memo["starts"]
+    else:
+        starts = hazard_free_starts(d, s)
+        if memo is not None:
+            memo["starts"] = starts
     bounds = starts + [d.size]
     b = np.int32(imm) if s is None else None
     for lo, hi in zip(bounds[:-1], bounds[1:]):

@@ -51,6 +51,23 @@ ALU_OPS = {op.value: op for op in AluOp}
 
 # Iterations per vectorized GEMM/ALU step; bounds the temporaries to a few tens of MB.
 MAX_CHUNK_LANES = 1 << 21
+# Loop-nest indices kept for reuse by later instructions with the same uops and loop fields (8 bytes each).
+NEST_CACHE_ELEMS = 1 << 22
+
+
+class _Consts:
+    """The config numbers the per-instruction path reads, computed once (`VTAConfig` derives them on every
+    access); also what `count_insn` reads of a config."""
+
+    def __init__(self, cfg):
+        self.depths = cfg.depths
+        self.elem_bytes = cfg.elem_bytes
+        self.uop_depth = cfg.uop_depth
+        self.dep_queue_depth = cfg.dep_queue_depth
+        self.macs_per_cycle = cfg.macs_per_cycle
+        self.batch, self.block_out = cfg.batch, cfg.block_out
+        self.gemm_lanes = cfg.batch * max(cfg.block_in, cfg.block_out)
+        self.alu_lanes = cfg.batch * cfg.block_out
 
 
 class FunctionalSim(Closing):
@@ -62,6 +79,9 @@ class FunctionalSim(Closing):
     def __init__(self, cfg="default"):
         self.cfg = load_config(cfg)
         self._uop_fields = UopDecoder(self.cfg)
+        self._k = _Consts(self.cfg)
+        self._nests = {}         # loop-nest key -> [(index arrays, memo)] per chunk (see `_nest_chunks`)
+        self._nest_elems = 0
         self.reset()
 
     # -- state --------------------------------------------------------------------------------------------------
@@ -125,7 +145,7 @@ class FunctionalSim(Closing):
             for flag, queue in queues.items():
                 if f[flag]:
                     self._tokens[queue] += 1 if flag.startswith("push") else -1
-            count_insn(stats, self.cfg, opcode, f)
+            count_insn(stats, self._k, opcode, f)
             if opcode == Opcode.FINISH.value:
                 break
         else:
@@ -162,7 +182,7 @@ class FunctionalSim(Closing):
                                 f"earlier instruction pushed a token to it (deadlock)", index=k)
 
     def _check_push(self, queue, flag, name, k):
-        depth = self.cfg.dep_queue_depth
+        depth = self._k.dep_queue_depth
         if self._tokens[queue] >= depth:
             raise ProgramError(f"{name} {flag} pushes a token to the {queue} ({QUEUES[queue]}) queue, which "
                                f"already holds {depth} tokens (dep_queue_depth={depth})", index=k)
@@ -195,7 +215,7 @@ class FunctionalSim(Closing):
                                        f"not {f[pad]}", index=k)
         y0, y1, x0, x1 = (f[p] for p in PADS)
         rows, pitch = y0 + y_size + y1, x0 + x_size + x1
-        base, depth = f["sram_base"], self.cfg.depths[buf]
+        base, depth = f["sram_base"], self._k.depths[buf]
         end = base + rows * pitch
         if end > depth:
             raise ProgramError(f"{what}: sram_base={base} + {rows} rows × pitch {pitch} writes {buf} elements up "
@@ -224,7 +244,7 @@ class FunctionalSim(Closing):
         y_size, x_size, x_stride = f["y_size"], f["x_size"], f["x_stride"]
         if y_size == 0 or x_size == 0:
             return
-        base, depth = f["sram_base"], self.cfg.out_depth
+        base, depth = f["sram_base"], self._k.depths["out"]
         end = base + y_size * x_size
         if end > depth:
             raise ProgramError(f"STORE: sram_base={base} + y_size {y_size} × x_size {x_size} reads out elements "
@@ -249,15 +269,15 @@ class FunctionalSim(Closing):
         bgn, end, iter_out, iter_in = f["uop_bgn"], f["uop_end"], f["iter_out"], f["iter_in"]
         if bgn >= end or iter_out == 0 or iter_in == 0:
             return None
-        if end > self.cfg.uop_depth:
-            raise ProgramError(f"{what}: uop_end={end} is past the uop buffer depth {self.cfg.uop_depth}", index=k)
+        if end > self._k.uop_depth:
+            raise ProgramError(f"{what}: uop_end={end} is past the uop buffer depth {self._k.uop_depth}", index=k)
         uops = self._uop_fields(self.uop[bgn:end], bgn, k, what)
         nest = {}
         for field, (prefix, buf) in targets.items():
             base = uops[field]
             fo, fi = f[f"{prefix}_factor_out"], f[f"{prefix}_factor_in"]
             top = int(base.max()) + (iter_out - 1) * fo + (iter_in - 1) * fi
-            depth = self.cfg.depths[buf]
+            depth = self._k.depths[buf]
             if top >= depth:
                 u = bgn + int(np.argmax(base))
                 raise ProgramError(
@@ -272,6 +292,41 @@ class FunctionalSim(Closing):
         n_uops = f["uop_end"] - f["uop_bgn"]
         for i, j in iteration_chunks(f["iter_out"], f["iter_in"], n_uops, max(1, MAX_CHUNK_LANES // lanes)):
             yield {field: nest_index(base, fo, fi, i, j) for field, (base, fo, fi) in nest.items()}
+
+    def _nest_chunks(self, k, f, what, targets, lanes):
+        """`_loop_nest` + `_chunks` as a list of (index arrays, memo dict) per chunk; None for an empty nest.
+
+        The index arrays are a pure function of the uop words in range, the loop fields that build them and the
+        chunking, so they are kept under exactly that key (the words themselves are part of it) and reused —
+        read-only — by every later instruction with the same key; the bounds were checked when they were built
+        and would give the same answer. The memo holds what `gemm_accumulate`/`alu_run` derive from the arrays.
+        At most ``NEST_CACHE_ELEMS`` indices are kept (oldest dropped first).
+        """
+        bgn, end, iter_out, iter_in = f["uop_bgn"], f["uop_end"], f["iter_out"], f["iter_in"]
+        if bgn >= end or iter_out == 0 or iter_in == 0:
+            return None
+        if end > self._k.uop_depth:
+            raise ProgramError(f"{what}: uop_end={end} is past the uop buffer depth {self._k.uop_depth}", index=k)
+        key = (tuple(targets.items()), bgn, iter_out, iter_in, lanes, MAX_CHUNK_LANES,
+               tuple(f[f"{prefix}_factor_{side}"] for prefix, _ in targets.values() for side in ("out", "in")),
+               self.uop[bgn:end].tobytes())
+        chunks = self._nests.pop(key, None)
+        if chunks is None:
+            nest = self._loop_nest(k, f, what, targets)
+            chunks = []
+            for idx in self._chunks(f, nest, lanes):
+                for a in idx.values():
+                    a.flags.writeable = False
+                chunks.append((idx, {}))
+            size = len(targets) * iter_out * iter_in * (end - bgn)
+            if size <= NEST_CACHE_ELEMS:
+                self._nest_elems += size
+                while self._nest_elems > NEST_CACHE_ELEMS:
+                    old = self._nests.pop(next(iter(self._nests)))
+                    self._nest_elems -= sum(a.size for idx, _ in old for a in idx.values())
+        if len(targets) * iter_out * iter_in * (end - bgn) <= NEST_CACHE_ELEMS:
+            self._nests[key] = chunks   # most recently used last
+        return chunks
 
     def _gemm(self, k, f, views, stats):
         """GEMM: matrix multiply-accumulate (or reset) over a uop range in two nested loops::
@@ -288,16 +343,15 @@ class FunctionalSim(Closing):
         targets = {"dst_idx": ("dst", "acc")}
         if not f["reset_reg"]:  # a reset reads neither inp nor wgt, so only its acc indices must be in range
             targets.update(src_idx=("src", "inp"), wgt_idx=("wgt", "wgt"))
-        nest = self._loop_nest(k, f, "GEMM", targets)
-        if nest is None:
+        chunks = self._nest_chunks(k, f, "GEMM", targets, self._k.gemm_lanes)
+        if chunks is None:
             return
-        cfg = self.cfg
-        for idx in self._chunks(f, nest, cfg.batch * max(cfg.block_in, cfg.block_out)):
+        for idx, memo in chunks:
             if f["reset_reg"]:
                 gemm_reset(self.acc, self.out, idx["dst_idx"])
             else:
                 gemm_accumulate(self.acc, self.out, self.inp, self.wgt, idx["dst_idx"], idx["src_idx"],
-                                idx["wgt_idx"])
+                                idx["wgt_idx"], memo)
 
     def _alu(self, k, f, views, stats):
         """ALU: element-wise int32 op on acc over a uop range in two nested loops::
@@ -315,8 +369,8 @@ class FunctionalSim(Closing):
         if not f["use_imm"]:  # with an immediate operand the src index is never read
             targets["src_idx"] = ("src", "acc")
         op = ALU_OPS[f["alu_opcode"]]
-        nest = self._loop_nest(k, f, f"ALU {op.name}", targets)
-        if nest is None:
+        chunks = self._nest_chunks(k, f, f"ALU {op.name}", targets, self._k.alu_lanes)
+        if chunks is None:
             return
-        for idx in self._chunks(f, nest, self.cfg.batch * self.cfg.block_out):
-            alu_run(self.acc, self.out, op, idx["dst_idx"], idx.get("src_idx"), f["imm"])
+        for idx, memo in chunks:
+            alu_run(self.acc, self.out, op, idx["dst_idx"], idx.get("src_idx"), f["imm"], memo)

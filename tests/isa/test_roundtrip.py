@@ -306,3 +306,48 @@ def test_bad_enum_and_type():
         encode(cfg, Gemm(uop_bgn=0, uop_end="1"))
     with pytest.raises(ISAError, match="expected an instruction"):
         encode(cfg, Uop(0, 0, 0))
+
+
+def _random_insn(cfg, rng, cls):
+    """An instance of ``cls`` with every field drawn from its full range (extremes included)."""
+    kind = cls.kind
+    values = {}
+    for f in cfg.isa.fields[kind]:
+        if f.name == "opcode":
+            continue
+        if f.enum is not None:
+            members = list(f.enum)
+            values[f.name] = members[int(rng.integers(len(members)))]
+            continue
+        pick = rng.random()
+        v = f.min if pick < 0.1 else f.max if pick < 0.2 else int(rng.integers(f.min, f.max + 1))
+        values[f.name] = bool(v) if f.width == 1 and rng.random() < 0.5 else int(v)
+    if cls is Store:
+        values["memory_type"] = MemId.OUT
+    return cls(**values)
+
+
+@pytest.mark.parametrize("name", ["default", "small"])
+def test_encode_program_columns_match_encode(name):
+    """`encode_program` packs field columns with numpy; the bytes equal `encode` word by word, and any value
+    `encode` would reject raises `encode`'s own error."""
+    cfg = load_config(name)
+    rng = np.random.default_rng(5)
+    classes = [Load, Store, Gemm, Alu, Finish]
+    insns = [_random_insn(cfg, rng, classes[int(rng.integers(5))]) for _ in range(2000)]
+    expect = b"".join(encode(cfg, i).to_bytes(16, "little") for i in insns)
+    assert bytes(encode_program(cfg, insns)) == expect
+    assert bytes(encode_program(cfg, iter(insns))) == expect
+    # odd but valid values (numpy ints, enum values as ints) go through `encode` and give the same bytes
+    odd = insns[:5] + [insns[5].replace(pop_prev_dep=np.int64(1)), Load(memory_type=2, sram_base=np.uint16(3),
+                                                                      dram_base=1, y_size=1, x_size=1, x_stride=1)]
+    assert bytes(encode_program(cfg, odd)) == b"".join(encode(cfg, i).to_bytes(16, "little") for i in odd)
+    gemm = Gemm(uop_bgn=0, uop_end=1)
+    for bad in (gemm.replace(iter_out=1 << 14), gemm.replace(iter_in=-1), gemm.replace(uop_bgn=True),
+                gemm.replace(dst_factor_in=2.0), Alu(alu_opcode=AluOp.ADD, uop_bgn=0, uop_end=1, imm=1 << 15),
+                Alu(alu_opcode=7, uop_bgn=0, uop_end=1), gemm.replace(wgt_factor_out=1 << 70)):
+        with pytest.raises(ISAError) as want:
+            encode(cfg, bad)
+        with pytest.raises(ISAError) as got:
+            encode_program(cfg, insns[:10] + [bad])
+        assert str(got.value) == str(want.value)

@@ -343,3 +343,29 @@ def test_check_program_names_the_instruction():
 def test_problem_str():
     (p,) = verify(CFG, [Alu(alu_opcode=AluOp.ADD, uop_bgn=0, uop_end=1, reset_reg=True), Finish()])
     assert str(p).startswith("instruction 0: error: reset_reg")
+
+
+def test_uop_table_as_objects_or_image_gives_the_same_problems():
+    """The micro-op table is checked vectorised whether it comes as `Uop` objects or as the byte image: the
+    same index findings (naming the worst uop), and a bad uop is still named by its position."""
+    uops = [Uop(0, 0, 0), Uop(3, 1, 1), Uop(505, 2, 0), Uop(7, 3, 2)]
+    insns = [Gemm(uop_bgn=0, uop_end=4, iter_out=3, dst_factor_out=5), Finish()]
+    as_objects = errors(verify(CFG, insns, uops))
+    assert as_objects == errors(verify(CFG, insns, encode_uops(CFG, uops)))
+    assert len(as_objects) == 1 and "uop 2 dst_idx 505" in as_objects[0].message
+    bad = errors(verify(CFG, [Finish()], uops[:2] + [Uop(1 << 20, 0, 0)]))
+    assert len(bad) == 1 and bad[0].message.startswith("uop 2: ")
+
+
+def test_encoded_skips_only_the_field_check():
+    """``encoded=True`` (the runtime has just encoded the objects) skips re-encoding but no other check."""
+    insns, uops = matmul_program()
+    assert verify(CFG, insns, uops, encoded=True) == []
+    bad_field = insns[:1] + [insns[1].replace(sram_base=1 << 16)] + insns[2:]
+    assert any("does not fit" in p.message for p in errors(verify(CFG, bad_field, uops)))
+    found = errors(verify(CFG, bad_field, uops, encoded=True))   # no field check, the SRAM bound still fails
+    assert found and not any("does not fit" in p.message for p in found)
+    no_finish = insns[:-1]
+    assert errors(verify(CFG, no_finish, uops, encoded=True)) == errors(verify(CFG, no_finish, uops))
+    image = encode_program(CFG, insns)   # a byte image is always decoded and checked
+    assert verify(CFG, image, uops, encoded=True) == []

@@ -120,3 +120,23 @@ def test_close_closes_only_devices_the_runtime_opened():
     rt.device.close = lambda: closed.append(True)
     rt.close()
     assert closed == [True]                                # opened by name: the runtime's to close
+
+
+def test_runtime_verifies_programs_against_the_resident_uops():
+    """Every program the runtime runs is verified against the uop words its resident kernels loaded from DRAM:
+    a GEMM whose loop walks past the acc buffer is refused before it reaches the device."""
+    from vta.isa import Uop
+    from vta.jit.kernels import Loop, UopKernel
+
+    with Runtime("small") as rt:
+        cfg = rt.cfg
+        good = rt.stream()
+        placed = rt.kernel(good, "ok", lambda: UopKernel("ok", (Uop(0, 0, 0),), (Loop(2, dst=1),)))
+        good.gemm(placed, reset=True)
+        rt.execute(good, "ok")
+        bad = rt.stream()
+        placed = rt.kernel(bad, "edge", lambda: UopKernel("edge", (Uop(cfg.acc_depth - 1, 0, 0),),
+                                                          (Loop(2, dst=1),)))
+        bad.gemm(placed, reset=True)
+        with pytest.raises(vta.VTAError, match="internal error.*acc depth"):
+            rt.execute(bad, "bad")

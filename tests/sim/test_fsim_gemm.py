@@ -161,3 +161,87 @@ def test_random_gemm_programs(cfg):
         expect_macs = sum(i.iter_out * i.iter_in * max(0, i.uop_end - i.uop_bgn)
                           for i in insns if isinstance(i, Gemm) and not i.reset_reg) * cfg.macs_per_cycle
         assert stats.macs == expect_macs
+
+
+def _gemm_loop(acc, inp, wgt, d, s, w):
+    """The sequential definition with int64 arithmetic (reference for `gemm_accumulate`)."""
+    acc = acc.astype(np.int64)
+    for dn, sn, wn in zip(d.tolist(), s.tolist(), w.tolist()):
+        acc[dn] = (acc[dn] + inp[sn].astype(np.int64) @ wgt[wn].T.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)
+    return acc.astype(np.int32)
+
+
+@pytest.mark.parametrize("k, patterns, batch, extreme", [(9, 1, 1, False), (36, 4, 1, False), (27, 3, 2, False),
+                                                         (100, 2, 1, True), (65, 1, 2, True), (64, 1, 1, True)])
+def test_gemm_im2col_patterns_exact(k, patterns, batch, extreme):
+    """Conv-shaped GEMMs (every target gets k contributions, a few weight-tile sequences) take the im2col path —
+    one BLAS product per sequence, exact float32 up to 2^10 lanes, float64 chunks beyond — and match the int64
+    loop bit for bit, including the largest products (-128·-128) and accumulators about to wrap."""
+    from vta.sim import compute
+    rng = np.random.default_rng(k)
+    block, pixels = 16, 40
+    n_inp, n_wgt, n_acc = pixels + k, patterns * k, patterns * pixels
+    if extreme:
+        inp = np.full((n_inp, batch, block), -128, dtype=np.int8)
+        wgt = np.full((n_wgt, block, block), -128, dtype=np.int8)
+        acc = np.full((n_acc, batch, block), (1 << 31) - 7, dtype=np.int32)
+    else:
+        inp = rng.integers(-128, 128, (n_inp, batch, block), dtype=np.int8)
+        wgt = rng.integers(-128, 128, (n_wgt, block, block), dtype=np.int8)
+        acc = rng.integers(-(1 << 31), 1 << 31, (n_acc, batch, block), dtype=np.int32)
+    # loop order as the conv kernels emit it: pixel outer, then (pattern, contribution) uops
+    p, c = np.meshgrid(np.arange(patterns), np.arange(k), indexing="ij")
+    pix = np.arange(pixels)[:, None]
+    d = (p.ravel()[None, :] * pixels + pix).ravel()
+    s = (c.ravel()[None, :] + pix).ravel()
+    w = np.broadcast_to((p * k + c).ravel(), (pixels, patterns * k)).ravel()
+    assert compute.gemm_plan(d, s, w) is not None
+    expect = _gemm_loop(acc, inp, wgt, d, s, w)
+    out = np.zeros_like(acc, dtype=np.int8)
+    compute.gemm_accumulate(acc, out, inp, wgt, d, s, w)
+    np.testing.assert_array_equal(acc, expect)
+    np.testing.assert_array_equal(out, expect.astype(np.int8))
+
+
+def test_gemm_irregular_targets_fall_back():
+    """Targets with different contribution counts, or too many weight sequences, use the generic path."""
+    from vta.sim import compute
+    rng = np.random.default_rng(3)
+    inp = rng.integers(-128, 128, (8, 1, 16), dtype=np.int8)
+    wgt = rng.integers(-128, 128, (8, 16, 16), dtype=np.int8)
+    d, s, w = np.array([0, 0, 1]), np.array([1, 2, 3]), np.array([0, 1, 2])
+    assert compute.gemm_plan(d, s, w) is None
+    d, s, w = np.repeat(np.arange(4), 2), np.arange(8), np.arange(8)   # 4 targets, 4 distinct sequences
+    assert compute.gemm_plan(d, s, w) is None
+    acc = rng.integers(-1000, 1000, (4, 1, 16), dtype=np.int32)
+    expect = _gemm_loop(acc, inp, wgt, d, s, w)
+    compute.gemm_accumulate(acc, np.zeros((4, 1, 16), np.int8), inp, wgt, d, s, w)
+    np.testing.assert_array_equal(acc, expect)
+
+
+def test_loop_nests_are_reused_only_for_identical_uops_and_fields(cfg):
+    """The simulator keeps a GEMM/ALU loop nest's indices under its uop words and loop fields: the same
+    instruction after the uops were reloaded with other words, or with another factor, gets fresh indices (and a
+    fresh bounds check), and every run matches the reference."""
+    from vta.errors import ProgramError
+    from vta.isa import Alu, AluOp, Finish
+    rng = np.random.default_rng(11)
+    img = Image(cfg)
+    insns, *_ = resident(cfg, img, rng, n_inp=32, n_wgt=8, n_acc=32)
+    conv = [Uop(u % 4, u, u % 8) for u in range(8)]
+    other = [Uop((u + 1) % 4, 31 - u, 7 - u % 8) for u in range(8)]
+    gemm = Gemm(uop_bgn=0, uop_end=8, iter_out=3, dst_factor_out=4, src_factor_out=2)
+    alu = Alu(alu_opcode=AluOp.ADD, uop_bgn=0, uop_end=8, iter_out=3, dst_factor_out=4, src_factor_out=1)
+    insns += [load_uops(cfg, img, conv), gemm, alu, gemm, load_uops(cfg, img, other), gemm, alu,
+              gemm.replace(dst_factor_out=5), load_uops(cfg, img, conv), gemm, alu]
+    sim, stats, dram, ref, dram_ref = execute(cfg, img, insns)
+    assert_same_state(sim, ref)
+    assert len(sim._nests) == 5   # conv GEMM, conv ALU, other GEMM, other ALU, the dst_factor_out=5 GEMM
+    for idx, _memo in next(iter(sim._nests.values())):
+        assert not any(a.flags.writeable for a in idx.values())
+    far = gemm.replace(dst_factor_out=cfg.acc_depth // 2)   # same uops as a cached nest, a factor out of range
+    img2 = Image(cfg)
+    addr, count = img2.insns([load_uops(cfg, img2, conv), gemm, far, Finish()])
+    with pytest.raises(ProgramError, match="acc index reaches") as e:
+        sim.run(img2.build(), addr, count)   # the simulator that holds the conv GEMM's nest
+    assert e.value.index == 2
