@@ -162,7 +162,10 @@ def bench(name, n_calib, n_eval, search, verilator):
         else sess.run(None, {iname: xe})[0]
     t = time.perf_counter()
     got = cm.run(xe)[0]
-    res["fsim_s_per_image"] = (time.perf_counter() - t) / len(xe)
+    res["fsim_first_s_per_image"] = (time.perf_counter() - t) / len(xe)    # includes building the uop kernels
+    t = time.perf_counter()
+    cm.run(xe)
+    res["fsim_s_per_image"] = (time.perf_counter() - t) / len(xe)          # warm: kernels cached
     res["cosine"] = cosine(got, ref)
     if classifier:     # per image; for the OCR model per output position (its class axis is the last)
         axis = -1 if name == "ddddocr-ocr" else 1
@@ -183,7 +186,7 @@ def main(argv=None):
     ap.add_argument("--verilator", action="store_true", help="VTA cycles of one input on the Verilated RTL")
     a = ap.parse_args(argv)
     print(f"{'model':<16} {'GMACs':>6} {'compile s':>9} {'+search s':>9} {'VTA MACs':>8} {'host sg':>7} "
-          f"{'cosine':>8} {'top-1':>6} {'fsim s/img':>10} {'cycles':>12}")
+          f"{'cosine':>8} {'top-1':>6} {'fsim s/img':>10} {'(first)':>8} {'cycles':>12}")
     for name in a.only or list(MODELS):
         r = bench(name, a.calib, a.images, a.search, a.verilator)
         if "skipped" in r:
@@ -192,7 +195,8 @@ def main(argv=None):
         f = lambda k, fmt, r=r: (fmt % r[k]) if k in r else "-"
         print(f"{name:<16} {r['gmacs']:>6.2f} {r['compile_s']:>9.1f} {f('compile_search_s', '%.1f'):>9} "
               f"{100 * r['vta_macs']:>7.1f}% {r['host_subgraphs']:>7} {r['cosine']:>8.4f} "
-              f"{f('top1_agree', '%.2f'):>6} {r['fsim_s_per_image']:>10.2f} {f('verilator_cycles', '%d'):>12}",
+              f"{f('top1_agree', '%.2f'):>6} {r['fsim_s_per_image']:>10.2f} {r['fsim_first_s_per_image']:>8.2f} "
+              f"{f('verilator_cycles', '%d'):>12}",
               flush=True)
     return 0
 
