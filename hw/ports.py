@@ -77,7 +77,9 @@ class FaultSignature(wiring.Signature):
 
 class HaltSignature(wiring.Signature):
     """The fault latch's state (from the latch's side): once ``halted``, every instruction whose index is ≥
-    ``index`` must not start (the stages drop them); the instructions before it still run to completion."""
+    ``index`` must not start (the stages drop them); the instructions before it still run to completion. ``pending``: a
+    fault reported in an earlier cycle is still on its way through the latch (not yet in ``halted``/``index``): no
+    instruction may start meanwhile."""
 
     def __init__(self):
-        super().__init__({"halted": Out(1), "index": Out(INDEX_BITS)})
+        super().__init__({"halted": Out(1), "index": Out(INDEX_BITS), "pending": Out(1)})
