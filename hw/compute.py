@@ -112,7 +112,7 @@ class Compute(wiring.Component):
         m.d.comb += [check.insn.eq(Mux(in_pop, insn, cmd.insn)), check.dma_base.eq(self.dma_base),
                      check.dma_limit.eq(self.dma_limit)]
         m.d.sync += seen.eq(Mux(cont, Mux(seen == InsnCheck.LATENCY, seen, seen + 1), 0))
-        verdict = seen == InsnCheck.LATENCY
+        verdict = (seen != 0) & (~check.slow | (seen == InsnCheck.LATENCY))
         bad, bad_early, bad_code, bad_field = check.error, check.early, check.code, check.field
         pos = Signal.like(self.pos)
         m.d.sync += self.pos.eq(pos)   # registered: the peers compare against it (at most one cycle stale)

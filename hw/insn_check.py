@@ -1,8 +1,9 @@
 """`InsnCheck`: the rules of docs/semantics.md that one instruction word breaks on its own, for one stage.
 
 Pipelined, off the stage's path: the verdict on the word presented on ``insn`` comes out of registers `LATENCY`
-cycles later, so the stage feeds it the word waiting at its command queue's head (checked while the previous
-instruction runs) and then the word it holds, and starts the instruction only once the verdict on it is out. The
+cycles later (the next cycle for a word with no LOAD/STORE block: ``slow`` low), so the stage feeds it the word
+waiting at its command queue's head (checked while the previous instruction runs) and then the word it holds, and
+starts the instruction only once the verdict on it is out. The
 block's extents are multiplied as 4-bit-digit partial products (S2) summed in S3 and compared in S4: no long
 multiplier or compare on any one cycle. Which
 instructions reach the stage, the buffer and DRAM element size of each memory_type, which flags name a queue of the
@@ -18,7 +19,7 @@ order `vta.sim.FunctionalSim` applies them:
   uop_end past the uop buffer → UOP_RANGE. Empty blocks and empty loop nests are not range-checked.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -36,8 +37,9 @@ PADS = ("y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1")
 
 class InsnCheck(wiring.Component):
     """``insn``: the word; ``dma_base``/``dma_limit``: the window (inclusive). ``error`` with ``code``/``field`` when
-    the word breaks a rule; ``early`` when that rule comes before the token checks — all for the word presented
-    `LATENCY` cycles earlier."""
+    the word breaks a rule; ``early`` when that rule comes before the token checks. ``slow``: the word presented in
+    the previous cycle is a nonempty LOAD/STORE block, whose verdict is out `LATENCY` cycles after it was presented;
+    for any other word the verdict is out the next cycle (``slow`` low): a stage waits for it only on blocks."""
 
     LATENCY = 4
 
@@ -52,6 +54,7 @@ class InsnCheck(wiring.Component):
             "dma_limit": In(32),
             "error": Out(1),
             "early": Out(1),
+            "slow": Out(1),
             "code": Out(FAULT_CODE_BITS),
             "field": Out(FAULT_FIELD_BITS),
         })
@@ -166,21 +169,32 @@ class InsnCheck(wiring.Component):
             nest = (gemm.uop_bgn < gemm.uop_end) & (gemm.iter_out != 0) & (gemm.iter_in != 0)
             rules.append((tensor & nest & (gemm.uop_end > cfg.uop_depth), 0, Fault.UOP_RANGE, 0))
 
-        # The first rule broken wins: each rule's condition (and field) on the word, delayed to the range compares
-        # (S1–S3), then a priority select into the verdict registers (S4).
-        error, early, code, field = Signal(), Signal(), Signal.like(self.code), Signal.like(self.field)
+        # The first rule broken wins. Each rule's condition (and field) on the word is registered (S1) and delayed to
+        # the range compares (S2, S3); the full verdict is a priority select into registers (S4). A word no range
+        # rule applies to (``slow`` low: not a nonempty LOAD/STORE block) has its verdict from S1 already (``fast``).
+        full = [Signal(), Signal(), Signal.like(self.code), Signal.like(self.field)]
+        fast = [Signal(), Signal(), Signal.like(self.code), Signal.like(self.field)]
+        full_r = [Signal.like(v, name=f"verdict_{n}") for v, n in zip(full, ("error", "early", "code", "field"))]
+        fast_rules, gates = [], []
         for i, (cond, is_early, rule_code, rule_field, *late) in enumerate(rules):
             hit, fld = cond, rule_field
             for k in range(self.LATENCY - 1):
                 hit_r = Signal(name=f"rule{i}_hit{k + 1}")
                 fld_r = Signal(FAULT_FIELD_BITS, name=f"rule{i}_field{k + 1}")
                 m.d.sync += [hit_r.eq(hit), fld_r.eq(fld)]
+                if k == 0:
+                    (gates if late else fast_rules).append((hit_r, is_early, rule_code, fld_r))
                 hit, fld = hit_r, fld_r
             rules[i] = (hit & late[0] if late else hit, is_early, rule_code, fld)
-        for cond, is_early, rule_code, fld in reversed(rules):
-            with m.If(cond):
-                m.d.comb += [error.eq(1), early.eq(is_early), code.eq(rule_code), field.eq(fld)]
-        m.d.sync += [self.error.eq(error), self.early.eq(early), self.code.eq(code), self.field.eq(field)]
+        for verdict, rule_list in ((full, rules), (fast, fast_rules)):
+            for cond, is_early, rule_code, fld in reversed(rule_list):
+                with m.If(cond):
+                    m.d.comb += [verdict[0].eq(1), verdict[1].eq(is_early), verdict[2].eq(rule_code),
+                                 verdict[3].eq(fld)]
+        m.d.sync += [r.eq(v) for r, v in zip(full_r, full)]
+        m.d.comb += self.slow.eq(Cat(*(g for g, *_ in gates)).any())
+        outs = (self.error, self.early, self.code, self.field)
+        m.d.comb += [o.eq(Mux(self.slow, r, f)) for o, r, f in zip(outs, full_r, fast)]
         return m
 
 

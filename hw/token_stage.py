@@ -12,14 +12,17 @@ owner wires its queues to ``pop_queue``/``push_queue``, starts its units on ``st
 on ``done`` and reads the held instruction from ``insn``.
 
 Faults (docs/semantics.md's errors; reported on ``fault``, see `vta.hw.fault_latch`): the owner's `InsnCheck`
-verdict on the word being taken (``bad*``) is registered with it; an *early* rule is reported in POP at once, a
-*late* one when the instruction would start. A token pop is a DEADLOCK when the token it would take was pushed by a
-later instruction (the queue's ``oldest`` ≥ ``index``), or when the queue is empty and its producer is past this
-instruction in program order (``peer_<queue>`` > ``index``: nothing it still runs comes before, so program order
-would find the queue empty here too); a push onto a full queue is a QUEUE_OVERFLOW once
-the consumer is past it (before the work starts, and again while waiting in PUSH). While the consumer (producer) is
-behind, the stage waits as before: it may still pop (push). An instruction at or after ``halt.index`` of a halted
-run is dropped (from POP or PUSH; work already started runs to its end).
+verdict (``bad*``, pipelined: it checks the word waiting at the queue head, then the held word; POP waits until the
+verdict on the held word is out — the next cycle, or `InsnCheck.LATENCY` cycles for a LOAD/STORE block, which a word
+that waited at the head has already had); an *early* rule is reported in POP at once, a *late* one when the
+instruction would start. ``pos`` is registered (the peers see it a cycle late: a later position is only ever
+reported after the instructions before it were dispatched, so a stale one never makes a wait look hopeless).
+A token pop is a DEADLOCK when the token it would take was pushed by a later instruction (the queue's ``oldest`` ≥
+``index``), or when the queue is empty and its producer is past this instruction in program order (``peer_<queue>``
+> ``index``: nothing it still runs comes before, so program order would find the queue empty here too); a push onto
+a full queue is a QUEUE_OVERFLOW once the consumer is past it (before the work starts, and again while waiting in
+PUSH). While the consumer (producer) is behind, the stage waits as before: it may still pop (push). An instruction
+at or after ``halt.index`` of a halted run is dropped (from POP or PUSH; work already started runs to its end).
 """
 
 from amaranth.hdl import Module, Mux, Signal
@@ -96,9 +99,10 @@ class TokenStage(wiring.Component):
             "busy": Out(1),
             "stall": Out(1),
             # the owner's `InsnCheck`: ``check_insn`` the word to check (the queue head, then the word held in POP),
-            # ``bad*`` its verdict `InsnCheck.LATENCY` cycles later
+            # ``bad*`` its verdict a cycle later, or `InsnCheck.LATENCY` cycles later while ``bad_slow``
             "check_insn": Out(INSN_BITS),
-            "bad": In(1), "bad_early": In(1), "bad_code": In(FAULT_CODE_BITS), "bad_field": In(FAULT_FIELD_BITS),
+            "bad_slow": In(1), "bad": In(1), "bad_early": In(1), "bad_code": In(FAULT_CODE_BITS),
+            "bad_field": In(FAULT_FIELD_BITS),
             "fault": Out(FaultSignature()),
             "halt": In(HaltSignature()),
             "pos": Out(INDEX_BITS),
@@ -123,7 +127,8 @@ class TokenStage(wiring.Component):
         wiring.connect(m, wiring.flipped(getattr(owner, push)), self.push_queue)
         m.d.comb += [owner.busy.eq(self.busy), owner.stall.eq(self.stall), getattr(owner, f"wait_{pop}").eq(self.stall)]
         m.d.comb += [check.insn.eq(self.check_insn), check.dma_base.eq(owner.dma_base),
-                     check.dma_limit.eq(owner.dma_limit), self.bad.eq(check.error), self.bad_early.eq(check.early),
+                     check.dma_limit.eq(owner.dma_limit), self.bad_slow.eq(check.slow), self.bad.eq(check.error),
+                     self.bad_early.eq(check.early),
                      self.bad_code.eq(check.code), self.bad_field.eq(check.field)]
         wiring.connect(m, wiring.flipped(owner.fault), self.fault)
         wiring.connect(m, wiring.flipped(owner.halt), self.halt)
@@ -147,7 +152,7 @@ class TokenStage(wiring.Component):
         seen = Signal(range(latency + 1))
         m.d.comb += self.check_insn.eq(Mux(in_pop, self.insn.as_value(), cmd.insn))
         m.d.sync += seen.eq(Mux(cont, Mux(seen == latency, seen, seen + 1), 0))
-        verdict = seen == latency
+        verdict = (seen >= min(latency, 1)) & (~self.bad_slow | (seen == latency))
         pos = Signal.like(self.pos)
         m.d.sync += self.pos.eq(pos)   # registered: the peers compare against it (at most one cycle stale)
         kill = Signal()
