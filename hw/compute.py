@@ -328,9 +328,18 @@ class Compute(wiring.Component):
         with m.If(self.clear):
             m.d.sync += self.finished.eq(0)
 
+        # The index compares of the token rules, registered (as in `TokenStage`): against the index held next cycle,
+        # the pushed index at each popped queue's head next cycle, and the peers' (registered) positions.
+        next_index = Signal.like(index)
+        m.d.comb += next_index.eq(index)
+        late_token = {q: Signal(name=f"late_token_{q}") for q in pops}
+        peer_past = {q: Signal(name=f"peer_past_{q}") for q in (*pops, *pushes)}
+        m.d.sync += [late_token[q].eq(getattr(self, q).oldest_next >= next_index) for q in pops]
+        m.d.sync += [peer_past[q].eq(getattr(self, f"peer_{q}") > next_index) for q in peer_past]
+
         def consumer_past(q):
             """The stage consuming queue ``q`` is past this instruction: a full ``q`` cannot drain before it."""
-            return getattr(self, f"peer_{q}") > index
+            return peer_past[q]
 
         full_forever = Cat(*(need & ~getattr(self, q).ready & consumer_past(q) for q, need in pushes.items()))
         overflow_field = Signal.like(self.fault.field)
@@ -363,6 +372,7 @@ class Compute(wiring.Component):
                 m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(pipe_busy),
                              pos.eq(Mux(self.cmd.valid, cmd.index, NO_INDEX)), cont.eq(self.cmd.valid)]
                 with m.If(self.cmd.valid):
+                    m.d.comb += next_index.eq(cmd.index)
                     m.d.sync += [insn.eq(cmd.insn), index.eq(cmd.index)]
                     m.next = "POP"
             with m.State("POP"):
@@ -371,8 +381,8 @@ class Compute(wiring.Component):
                 m.d.comb += [w.eq(need & ~getattr(self, q).valid) for w, (q, need) in zip(waits, pops.items())]
                 # A pop program order finds empty: the token at hand was pushed by a later instruction, or there is
                 # none and the producer is past this instruction.
-                never_q = {q: need & Mux(getattr(self, q).valid, getattr(self, q).oldest >= index,
-                                         getattr(self, f"peer_{q}") > index) for q, need in pops.items()}
+                never_q = {q: need & Mux(getattr(self, q).valid, late_token[q], peer_past[q])
+                           for q, need in pops.items()}
                 never = Cat(*never_q.values())
                 never_field = Signal.like(self.fault.field)
                 for q in reversed(pops):

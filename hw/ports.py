@@ -52,10 +52,11 @@ class ReadClientSignature(wiring.Signature):
 
 class TokenPopSignature(wiring.Signature):
     """``valid``: a token is available; ``pop``: take one this cycle (only when valid); ``oldest``: the stream index
-    of the instruction that pushed the token a pop takes now (meaningful while valid)."""
+    of the instruction that pushed the token a pop takes now (meaningful while valid); ``oldest_next``: what ``oldest``
+will be in the next cycle unless a pop happens in this one (so a stage can register its compare)."""
 
     def __init__(self):
-        super().__init__({"pop": Out(1), "valid": In(1), "oldest": In(INDEX_BITS)})
+        super().__init__({"pop": Out(1), "valid": In(1), "oldest": In(INDEX_BITS), "oldest_next": In(INDEX_BITS)})
 
 
 class TokenPushSignature(wiring.Signature):

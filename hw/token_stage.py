@@ -158,7 +158,15 @@ class TokenStage(wiring.Component):
         kill = Signal()
         m.d.comb += [kill.eq(self.halt.halted & (index >= self.halt.index)), self.fault.index.eq(index),
                      self.push_queue.index.eq(index)]
-        full_forever = ~self.push_queue.ready & (self.push_peer > index)
+        # The index compares of the token rules, registered: against the index the stage will hold next cycle, the
+        # pushed index at the head next cycle (`DepQueue` ``oldest_next``; after a pop the stage is out of POP) and the
+        # peers' (registered) positions — off the paths into the FSM.
+        next_index = Signal.like(index)
+        m.d.comb += next_index.eq(index)
+        late_token, pop_peer_past, push_peer_past = Signal(), Signal(), Signal()
+        m.d.sync += [late_token.eq(self.pop_queue.oldest_next >= next_index),
+                     pop_peer_past.eq(self.pop_peer > next_index), push_peer_past.eq(self.push_peer > next_index)]
+        full_forever = ~self.push_queue.ready & push_peer_past
 
         def report(code, field):
             m.d.comb += [self.fault.valid.eq(1), self.fault.code.eq(code), self.fault.field.eq(field), cont.eq(0)]
@@ -181,6 +189,7 @@ class TokenStage(wiring.Component):
                 m.d.comb += [self.cmd.ready.eq(1), pos.eq(Mux(self.cmd.valid, cmd.index, NO_INDEX)),
                              cont.eq(self.cmd.valid)]
                 with m.If(self.cmd.valid):
+                    m.d.comb += next_index.eq(cmd.index)
                     m.d.sync += [self.insn.eq(cmd.insn), index.eq(cmd.index)]
                     m.next = "POP"
             with m.State("POP"):
@@ -192,11 +201,11 @@ class TokenStage(wiring.Component):
                     pass   # the check's verdict on this word is not out yet
                 with m.Elif(bad & bad_early):
                     report(bad_code, bad_field)
-                with m.Elif(pop_dep & self.pop_queue.valid & (self.pop_queue.oldest >= index)):
+                with m.Elif(pop_dep & self.pop_queue.valid & late_token):
                     report(Fault.DEADLOCK, pop_id)    # the token was pushed by a later instruction
                 with m.Elif(pop_dep & ~self.pop_queue.valid):
                     m.d.comb += self.stall.eq(1)
-                    with m.If(self.pop_peer > index):
+                    with m.If(pop_peer_past):
                         report(Fault.DEADLOCK, pop_id)    # and its producer is past this instruction
                 with m.Elif(bad):
                     report(bad_code, bad_field)
