@@ -3,7 +3,8 @@
 Steps: elaborate `FPGATop` for the board (`BoardTop`), let amaranth's platform write the Yosys/nextpnr inputs
 (``do_build=False``: the platform's own build would insist on ``openFPGALoader``, which only programming needs),
 then run synthesis, place and route and packing one step at a time with elapsed-time progress, parse nextpnr's
-JSON report into utilization and Fmax, and write ``report.json`` next to the bitstream.
+JSON report into utilization and Fmax, add the cells of the instruction checks (``check_logic``, a quick
+out-of-context synthesis of each check block, `vta.fpga.check_cost`), and write ``report.json`` next to the bitstream.
 
 Builds are cached by `vta.toolchain` (its lock, atomic publish and clean-up of interrupted builds): the key is a
 SHA-256 of the generated design files (RTLIL, constraints, scripts), the tool versions and the build options, and a
@@ -30,6 +31,7 @@ from .. import toolchain
 from ..config import load_config
 from ..errors import ConfigError, VTAError
 from .boards import BoardTop, get_board
+from .check_cost import check_cost
 from .presets import board_config
 from .top import FPGATop
 
@@ -390,9 +392,17 @@ def _make_report(work, board, cfg, dram_bytes, clock_mhz, baud, digest, versions
         "config_name": cfg.name if cfg else None, "macs_per_cycle": cfg.macs_per_cycle if cfg else None,
         "dram_bytes": dram_bytes, "baud": baud, "clock_mhz": clock_mhz, "clock_net": name,
         "fmax_mhz": round(achieved, 2), "timing_met": achieved >= constraint, "critical_path": critical_path(npr),
-        "utilization": util, "seconds": timings, "digest": digest, "toolchain": versions,
-        "bitstream": board.bitstream,
+        "utilization": util, "check_logic": _check_logic(board, cfg, work) if cfg else None, "seconds": timings,
+        "digest": digest, "toolchain": versions, "bitstream": board.bitstream,
     }
+
+
+def _check_logic(board, cfg, work):
+    """The instruction checks' cells (`vta.fpga.check_cost`), or ``{"error": ...}`` if that synthesis failed."""
+    try:
+        return check_cost(board, cfg, work=work)
+    except (RuntimeError, OSError) as e:   # a report without the breakdown beats a failed build
+        return {"error": str(e)[:500]}
 
 
 def _yosys_cell_count(text, pattern):
@@ -426,6 +436,10 @@ def format_report(report):
     for key, u in report["utilization"].items():
         lines.append(f"  {key.upper():5s} {u['used']:7d} / {u['available']:<7d} ({u['percent']:5.1f} %)  "
                      f"[{u['resource']}]")
+    checks = (report.get("check_logic") or {}).get("total")
+    if checks:
+        lines.append(f"  checks (InsnCheck ×3 + FaultLatch, out of context): {checks['lut']} LUT4 + "
+                     f"{checks['carry']} carry cells, {checks['ff']} FFs")
     verdict = "met" if report["timing_met"] else "MISSED"
     lines.append(f"  Fmax  {report['fmax_mhz']:.1f} MHz for a {report['clock_mhz']} MHz clock (timing {verdict})")
     cp = report.get("critical_path")

@@ -105,9 +105,17 @@ class Compute(wiring.Component):
         index = Signal(INDEX_BITS)          # the held instruction's position in the stream
         cmd = data.View(CMD, self.cmd.payload)
         m.submodules.check = check = InsnCheck(cfg, "compute")
-        m.d.comb += [check.insn.eq(cmd.insn), check.dma_base.eq(self.dma_base), check.dma_limit.eq(self.dma_limit)]
-        bad, bad_early = Signal(), Signal()
-        bad_code, bad_field = Signal.like(check.code), Signal.like(check.field)
+        # The check sees the command queue's head until the word is taken, then the held word while in POP (as in
+        # `TokenStage`): its verdict is the held word's once the same word has been presented for its latency.
+        in_pop, cont = Signal(), Signal()
+        seen = Signal(range(InsnCheck.LATENCY + 1))
+        m.d.comb += [check.insn.eq(Mux(in_pop, insn, cmd.insn)), check.dma_base.eq(self.dma_base),
+                     check.dma_limit.eq(self.dma_limit)]
+        m.d.sync += seen.eq(Mux(cont, Mux(seen == InsnCheck.LATENCY, seen, seen + 1), 0))
+        verdict = (seen != 0) & (~check.slow | (seen == InsnCheck.LATENCY))
+        bad, bad_early, bad_code, bad_field = check.error, check.early, check.code, check.field
+        pos = Signal.like(self.pos)
+        m.d.sync += self.pos.eq(pos)   # registered: the peers compare against it (at most one cycle stale)
         kill = Signal()    # the held instruction is at or after a fault: drop it
         m.d.comb += kill.eq(self.halt.halted & (index >= self.halt.index))
         mem = data.View(cfg.isa.mem, insn)
@@ -320,9 +328,18 @@ class Compute(wiring.Component):
         with m.If(self.clear):
             m.d.sync += self.finished.eq(0)
 
+        # The index compares of the token rules, registered (as in `TokenStage`): against the index held next cycle,
+        # the pushed index at each popped queue's head next cycle, and the peers' (registered) positions.
+        next_index = Signal.like(index)
+        m.d.comb += next_index.eq(index)
+        late_token = {q: Signal(name=f"late_token_{q}") for q in pops}
+        peer_past = {q: Signal(name=f"peer_past_{q}") for q in (*pops, *pushes)}
+        m.d.sync += [late_token[q].eq(getattr(self, q).oldest_next >= next_index) for q in pops]
+        m.d.sync += [peer_past[q].eq(getattr(self, f"peer_{q}") > next_index) for q in peer_past]
+
         def consumer_past(q):
             """The stage consuming queue ``q`` is past this instruction: a full ``q`` cannot drain before it."""
-            return getattr(self, f"peer_{q}") > index
+            return peer_past[q]
 
         full_forever = Cat(*(need & ~getattr(self, q).ready & consumer_past(q) for q, need in pushes.items()))
         overflow_field = Signal.like(self.fault.field)
@@ -333,7 +350,7 @@ class Compute(wiring.Component):
         m.d.comb += [getattr(self, q).index.eq(index) for q in pushes]
 
         def report(code, field):
-            m.d.comb += [fsm_valid.eq(1), fsm_code.eq(code), fsm_field.eq(field)]
+            m.d.comb += [fsm_valid.eq(1), fsm_code.eq(code), fsm_field.eq(field), cont.eq(0)]
             m.next = "IDLE"
 
         def push(m):
@@ -353,26 +370,29 @@ class Compute(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(pipe_busy),
-                             self.pos.eq(Mux(self.cmd.valid, cmd.index, NO_INDEX))]
+                             pos.eq(Mux(self.cmd.valid, cmd.index, NO_INDEX)), cont.eq(self.cmd.valid)]
                 with m.If(self.cmd.valid):
-                    m.d.sync += [insn.eq(cmd.insn), index.eq(cmd.index), bad.eq(check.error),
-                                 bad_early.eq(check.early), bad_code.eq(check.code), bad_field.eq(check.field)]
+                    m.d.comb += next_index.eq(cmd.index)
+                    m.d.sync += [insn.eq(cmd.insn), index.eq(cmd.index)]
                     m.next = "POP"
             with m.State("POP"):
-                m.d.comb += [self.busy.eq(1), self.pos.eq(index)]
+                m.d.comb += [self.busy.eq(1), pos.eq(index), in_pop.eq(1), cont.eq(1)]
                 waits = [getattr(self, f"wait_{q}") for q in pops]
                 m.d.comb += [w.eq(need & ~getattr(self, q).valid) for w, (q, need) in zip(waits, pops.items())]
                 # A pop program order finds empty: the token at hand was pushed by a later instruction, or there is
                 # none and the producer is past this instruction.
-                never_q = {q: need & Mux(getattr(self, q).valid, getattr(self, q).oldest >= index,
-                                         getattr(self, f"peer_{q}") > index) for q, need in pops.items()}
+                never_q = {q: need & Mux(getattr(self, q).valid, late_token[q], peer_past[q])
+                           for q, need in pops.items()}
                 never = Cat(*never_q.values())
                 never_field = Signal.like(self.fault.field)
                 for q in reversed(pops):
                     with m.If(never_q[q]):
                         m.d.comb += never_field.eq(QUEUE_IDS[q])
                 with m.If(kill):
+                    m.d.comb += cont.eq(0)
                     m.next = "IDLE"
+                with m.Elif(~verdict):
+                    pass   # the check's verdict on this word is not out yet
                 with m.Elif(bad & bad_early):
                     report(bad_code, bad_field)
                 with m.Elif(never.any()):
@@ -385,7 +405,10 @@ class Compute(wiring.Component):
                     report(bad_code, bad_field)
                 with m.Elif(~is_tensor & pipe_busy):
                     pass  # loads and FINISH wait for the previous GEMM/ALU to drain
+                with m.Elif(self.halt.pending):
+                    pass  # a fault is on its way to the latch: start nothing until it is latched
                 with m.Else():
+                    m.d.comb += cont.eq(0)
                     m.d.comb += [getattr(self, q).pop.eq(need) for q, need in pops.items()]
                     m.d.comb += [
                         uop_load.start.eq(is_load & (mem.memory_type == MemId.UOP)),
@@ -395,13 +418,13 @@ class Compute(wiring.Component):
                     ]
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += [self.busy.eq(1), self.pos.eq(index)]
+                m.d.comb += [self.busy.eq(1), pos.eq(index), cont.eq(self.cmd.valid)]
                 with m.If(is_tensor & no_push & ~loop.valid):
                     m.next = "IDLE"  # nothing to push: let the pipeline drain under the next instruction
                 with m.Elif(~uop_load.busy & ~acc_load.busy & ~acc8_load.busy & ~pipe_busy):
                     push(m)
             with m.State("PUSH"):
-                m.d.comb += [self.busy.eq(1), self.pos.eq(index)]
+                m.d.comb += [self.busy.eq(1), pos.eq(index), cont.eq(self.cmd.valid)]
                 push(m)
 
         # One fault port: a uop's fault belongs to an instruction no later than the one the FSM holds.

@@ -12,8 +12,9 @@ command queues and fetch is idle.
 
 Faults: fetch and the three stages check every instruction (`InsnCheck`, token and uop-index rules) and report to
 the `FaultLatch`, which keeps the earliest; the stages drop everything from it on, and the run ends done with
-CTRL_FAULT once the instructions before it have drained. Each stage sees the position (``pos``) of the stage at the
-other end of each of its token queues, which turns a token wait that program order cannot satisfy into a fault.
+CTRL_FAULT once the instructions before it have drained and no report is still on its way through the latch. Each
+stage sees the (registered) position (``pos``) of the stage at the other end of each of its token queues, which
+turns a token wait that program order cannot satisfy into a fault.
 DMA_BASE/DMA_LIMIT bound every DMA address (checked before the DMA is issued).
 """
 
@@ -95,6 +96,7 @@ class VTACore(wiring.Component):
         for i, unit in enumerate(reporters):
             wiring.connect(m, unit.fault, getattr(faults, f"fault{i}"))
             m.d.comb += [unit.halt.halted.eq(faults.halt.halted), unit.halt.index.eq(faults.halt.index),
+                         unit.halt.pending.eq(faults.halt.pending),
                          unit.dma_base.eq(regs.dma_base), unit.dma_limit.eq(regs.dma_limit)]
         halted = faults.halt.halted
 
@@ -128,7 +130,7 @@ class VTACore(wiring.Component):
             faults.clear.eq(regs.launch),
             regs.finished.eq((compute.finished | (halted & ~compute.busy & (queues["compute"].level == 0)))
                              & ~load.busy & (queues["load"].level == 0) & ~store.busy
-                             & (queues["store"].level == 0) & ~fetch.busy),
+                             & (queues["store"].level == 0) & ~fetch.busy & ~faults.halt.pending),
             regs.halted.eq(halted),
             regs.fault_code.eq(faults.code),
             regs.fault_field.eq(faults.field),

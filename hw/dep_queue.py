@@ -59,6 +59,8 @@ class DepQueue(wiring.Component):
             head_next.eq(head),
             wp.addr.eq(tail), wp.data.eq(self.push.index), wp.en.eq(do_push),
             rp.addr.eq(head_next), self.pop.oldest.eq(rp.data),
+            # empty: the next head is whatever is pushed now (if nothing is, the queue stays empty and it is unused)
+            self.pop.oldest_next.eq(Mux(count == 0, self.push.index, rp.data)),
         ]
         with m.If(do_pop):
             m.d.comb += head_next.eq(_wrap(head, self.depth))

@@ -52,10 +52,11 @@ class ReadClientSignature(wiring.Signature):
 
 class TokenPopSignature(wiring.Signature):
     """``valid``: a token is available; ``pop``: take one this cycle (only when valid); ``oldest``: the stream index
-    of the instruction that pushed the token a pop takes now (meaningful while valid)."""
+    of the instruction that pushed the token a pop takes now (meaningful while valid); ``oldest_next``: what ``oldest``
+will be in the next cycle unless a pop happens in this one (so a stage can register its compare)."""
 
     def __init__(self):
-        super().__init__({"pop": Out(1), "valid": In(1), "oldest": In(INDEX_BITS)})
+        super().__init__({"pop": Out(1), "valid": In(1), "oldest": In(INDEX_BITS), "oldest_next": In(INDEX_BITS)})
 
 
 class TokenPushSignature(wiring.Signature):
@@ -77,7 +78,9 @@ class FaultSignature(wiring.Signature):
 
 class HaltSignature(wiring.Signature):
     """The fault latch's state (from the latch's side): once ``halted``, every instruction whose index is ≥
-    ``index`` must not start (the stages drop them); the instructions before it still run to completion."""
+    ``index`` must not start (the stages drop them); the instructions before it still run to completion. ``pending``: a
+    fault reported in an earlier cycle is still on its way through the latch (not yet in ``halted``/``index``): no
+    instruction may start meanwhile."""
 
     def __init__(self):
-        super().__init__({"halted": Out(1), "index": Out(INDEX_BITS)})
+        super().__init__({"halted": Out(1), "index": Out(INDEX_BITS), "pending": Out(1)})

@@ -166,3 +166,19 @@ def test_a_stubbed_build_is_published_once_and_reused(tmp_path, monkeypatch):
     forced = build("icebreaker", out_dir=str(tmp_path / "c"), top=Blinky(), progress=False, use_cache=False)
     assert not forced.cached and len((tmp_path / "runs").read_text().split()) == 2
     assert os.listdir(fpga_build.fpga_cache_root()) == entries
+
+
+def test_check_cost_counts_the_check_blocks_cells():
+    """`check_cost`: each check block synthesised on its own for the board's family; `format_report` prints it."""
+    from vta.config import load_config
+    from vta.fpga.boards import get_board
+    from vta.fpga.build import format_report
+    from vta.fpga.check_cost import check_cost
+    cost = check_cost(get_board("ulx3s-85f"), load_config("small"))
+    assert set(cost) == {"InsnCheck(load)", "InsnCheck(compute)", "InsnCheck(store)", "FaultLatch(4)", "total"}
+    for block, cells in cost.items():
+        assert cells["lut"] > 0 and cells["ff"] > 0, block   # pipelined: every block has registers
+    assert cost["total"]["lut"] == sum(c["lut"] for b, c in cost.items() if b != "total")
+    report = {"board": "b", "device": "d", "utilization": {}, "check_logic": cost, "timing_met": True,
+              "fmax_mhz": 60.0, "clock_mhz": 50.0, "seconds": {}, "bitstream": None}
+    assert f"{cost['total']['lut']} LUT4" in format_report(report)
