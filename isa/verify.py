@@ -25,21 +25,8 @@ import dataclasses
 import numpy as np
 
 from ..errors import ISAError, ProgramError
-from .insn import (
-    Alu,
-    Finish,
-    Gemm,
-    Insn,
-    Load,
-    Store,
-    Uop,
-    decode,
-    decode_uops,
-    encode,
-    encode_uop,
-    encode_uop_words,
-    uop_fields,
-)
+from . import insn as codec
+from .insn import Alu, Finish, Gemm, Insn, Load, Store, Uop
 from .layouts import DEP_FLAGS
 from .stages import (
     INSN_BYTES,
@@ -86,7 +73,7 @@ def _decode_all(cfg, insns, problems):
         out = []
         for k in range(0, len(raw), size):
             try:
-                out.append(decode(cfg, int.from_bytes(raw[k:k + size], "little")))
+                out.append(codec.decode(cfg, int.from_bytes(raw[k:k + size], "little")))
             except ISAError as e:
                 problems.append(Problem(k // size, ERROR, str(e)))
                 out.append(None)
@@ -94,7 +81,7 @@ def _decode_all(cfg, insns, problems):
     out = []
     for k, insn in enumerate(insns):
         try:
-            encode(cfg, insn)
+            codec.encode(cfg, insn)
         except ISAError as e:
             problems.append(Problem(k, ERROR, str(e)))
             out.append(None)
@@ -229,19 +216,19 @@ def verify(cfg, insns, uops=None, *, dram_size=None, hazards=False, encoded=Fals
             try:
                 raw = np.frombuffer(bytes(uops), dtype=np.uint8)
                 if raw.size % UOP_BYTES:
-                    decode_uops(cfg, raw)   # raises its error naming the length
-                uops = uop_fields(cfg, raw.view(f"<u{UOP_BYTES}"))
+                    codec.decode_uops(cfg, raw)   # raises its error naming the length
+                uops = codec.uop_fields(cfg, raw.view(f"<u{UOP_BYTES}"))
             except ISAError as e:
                 problems.append(Problem(None, ERROR, f"uop table: {e}"))
                 uops = None
         else:
             uop_list = list(uops)
             try:
-                uops = uop_fields(cfg, encode_uop_words(cfg, uop_list))
+                uops = codec.uop_fields(cfg, codec.encode_uop_words(cfg, uop_list))
             except ISAError:
                 for k, u in enumerate(uop_list):   # name the first micro-op that does not encode
                     try:
-                        encode_uop(cfg, u)
+                        codec.encode_uop(cfg, u)
                     except ISAError as e:
                         problems.append(Problem(None, ERROR, f"uop {k}: {e}"))
                         break
