@@ -14,6 +14,7 @@ import sys
 import time
 
 import numpy as np
+from results import cosine
 
 # (expansion t, output channels c, repeats n, first stride s): torchvision's inverted-residual settings
 SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
@@ -94,7 +95,7 @@ def main(argv=None):
             None, {"input": x})[0].ravel()
         t = time.perf_counter()
         out = cm.run(x)[0].ravel()
-        cos = float(out @ ref / (np.linalg.norm(out) * np.linalg.norm(ref)))
+        cos = cosine(out, ref)
         print(f"run {time.perf_counter() - t:.1f} s on {a.device}; cosine with onnxruntime FP32 {cos:.4f}; "
               f"top-1 {'agrees' if out.argmax() == ref.argmax() else 'differs'}")
     cm.close()

@@ -21,6 +21,7 @@ import time
 import warnings
 
 import numpy as np
+from results import cosine
 
 
 def photos(n, h, w, channels=3):
@@ -125,11 +126,6 @@ MODELS = {
     "resnet18": (lambda: torch_model("resnet18"), (3, 224, 224), True),
     "mobilenet_v2": (lambda: torch_model("mobilenet_v2"), (3, 224, 224), True),
 }
-
-
-def cosine(a, b):
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
 
 
 def bench(name, n_calib, n_eval, search, verilator):
