@@ -26,10 +26,11 @@ import dataclasses
 import numpy as np
 
 from ..config import load_config
+from ..isa.hazard import find_races
 from ..isa.insn import Alu, Finish, Gemm, Load, Store, Uop, encode_program, encode_uops
 from ..isa.layouts import DEP_FLAGS
 from ..isa.opcodes import AluOp, MemId
-from ..isa.stages import INSN_BYTES, MEMORY_TYPES, QUEUE_STAGES, STAGE_POPS, STAGE_PUSHES, STAGES, stage_of
+from ..isa.stages import MEMORY_TYPES, QUEUE_STAGES, STAGE_POPS, STAGE_PUSHES, STAGES, stage_of
 
 __all__ = ["GenParams", "SIZES", "RandomProgram", "generate", "noop_like", "stage_of", "interleave", "find_hazard"]
 
@@ -641,58 +642,44 @@ def interleave(insns, rng):
 
 
 def find_hazard(program):
-    """Why ``program`` is not a valid differential test, or None: a read of SRAM the program never wrote, or two
-    instructions of different stages that touch the same SRAM element or DRAM byte (one of them writing) without a
-    chain of dependency tokens ordering them. Computed from the instructions alone (it does not trust the
-    generator's bookkeeping): happens-before from stage order plus token pairs (the k-th push of a queue feeds
-    its k-th pop), as vector clocks over the three stages.
+    """Why ``program`` is not a valid differential test, or None: a token popped before any push, a read of SRAM the
+    program never wrote, or a cross-stage race (`vta.isa.hazard.find_races`: two instructions of different stages
+    touching the same SRAM element or DRAM byte, one writing, with no token chain ordering them — including a STORE
+    over the instruction stream). Computed from the instructions alone; it does not trust the generator's
+    bookkeeping.
     """
-    from ..isa.insn import decode_uops
-    cfg = program.cfg
     insns = program.insns
     end = next((k for k, i in enumerate(insns) if isinstance(i, Finish)), len(insns) - 1)
     insns = insns[:end + 1]
-    stages = STAGES
-    pos = {}           # instruction → (stage, index within stage)
-    clock = []         # per instruction: stage → instructions of that stage complete before it starts
-    last = {}
-    seen = dict.fromkeys(stages, 0)
-    pushes = {q: [] for q in QUEUE_ENDS}
-    pops = dict.fromkeys(QUEUE_ENDS, 0)
+    why = _early_pop(insns) or _uninitialised_read(program, insns)
+    if why:
+        return why
+    races = find_races(program.cfg, insns, dram=program.dram, insn_addr=program.insn_addr)
+    return races[0][1] if races else None
+
+
+def _early_pop(insns):
+    """The first pop of a token queue with no earlier push into it (a deadlock), as a message, or None."""
+    pushed = dict.fromkeys(QUEUE_ENDS, 0)
     for k, insn in enumerate(insns):
         st = stage_of(insn)
-        pos[k] = (st, seen[st])
-        vc = dict(clock[last[st]]) if st in last else dict.fromkeys(stages, 0)
-        vc[st] = seen[st]
         for (s, q), flag in POP_FLAG.items():
             if s == st and getattr(insn, flag):
-                if pops[q] >= len(pushes[q]):
+                if pushed[q] == 0:
                     return f"instruction {k} pops {q} before any matching push"
-                j = pushes[q][pops[q]]
-                pops[q] += 1
-                js, ji = pos[j]
-                vc = {s2: max(vc[s2], clock[j][s2]) for s2 in stages}
-                vc[js] = max(vc[js], ji + 1)
+                pushed[q] -= 1
         for (s, q), flag in PUSH_FLAG.items():
             if s == st and getattr(insn, flag):
-                pushes[q].append(k)
-        clock.append(vc)
-        last[st] = k
-        seen[st] += 1
+                pushed[q] += 1
+    return None
 
-    def ordered(a, b):  # a before b in program order; does a complete before b starts?
-        sa, ia = pos[a]
-        return clock[b][sa] > ia
 
-    # SRAM accesses that cross stages (inp/wgt: load ↔ compute, out: compute ↔ store) and initialisation
-    access = {"inp": {}, "wgt": {}, "out": {}}
+def _uninitialised_read(program, insns):
+    """The first read of an SRAM element (uop, inp, wgt, acc, out) no earlier instruction wrote, as a message."""
+    from ..isa.insn import decode_uops
+    cfg = program.cfg
     init = {b: np.zeros(cfg.depths[b], bool) for b in ("uop", "inp", "wgt", "acc", "out")}
     uop = [None] * cfg.uop_depth
-    dram_reads, dram_writes = [], []   # (k, start, end) byte ranges
-
-    def touch(buf, idx, k, write):
-        for e in np.unique(idx).tolist():
-            access[buf].setdefault(e, []).append((k, write))
 
     def need_init(buf, idx, k):
         bad = np.flatnonzero(~init[buf][np.asarray(idx)])
@@ -706,26 +693,18 @@ def find_hazard(program):
             if insn.y_size == 0 or insn.x_size == 0:
                 continue
             mtype = MEMORY_TYPES[insn.memory_type]
-            buf, eb = mtype.buffer, mtype.dram_elem_bytes(cfg)
-            rows = [((insn.dram_base + y * insn.x_stride) * eb, (insn.dram_base + y * insn.x_stride + insn.x_size)
-                     * eb) for y in range(insn.y_size)]
             if isinstance(insn, Store):
-                idx = np.arange(insn.sram_base, insn.sram_base + insn.y_size * insn.x_size)
-                why = need_init("out", idx, k)
+                why = need_init("out", np.arange(insn.sram_base, insn.sram_base + insn.y_size * insn.x_size), k)
                 if why:
                     return why
-                touch("out", idx, k, False)
-                dram_writes += [(k, a, b) for a, b in rows]
                 continue
-            dram_reads += [(k, a, b) for a, b in rows]
             n = (insn.y_pad_0 + insn.y_size + insn.y_pad_1) * (insn.x_pad_0 + insn.x_size + insn.x_pad_1)
-            idx = np.arange(insn.sram_base, insn.sram_base + n)
-            init[buf][idx] = True
-            if buf in access:
-                touch(buf, idx, k, True)
-            if buf == "uop":
-                for y, (a, b) in enumerate(rows):
-                    for x, u in enumerate(decode_uops(cfg, program.dram[a:b])):
+            init[mtype.buffer][insn.sram_base:insn.sram_base + n] = True
+            if mtype.buffer == "uop":
+                eb = mtype.dram_elem_bytes(cfg)
+                for y in range(insn.y_size):
+                    a = (insn.dram_base + y * insn.x_stride) * eb
+                    for x, u in enumerate(decode_uops(cfg, program.dram[a:a + insn.x_size * eb])):
                         uop[insn.sram_base + y * insn.x_size + x] = u
             continue
         if not isinstance(insn, (Gemm, Alu)) or insn.uop_bgn >= insn.uop_end or not insn.iter_out \
@@ -745,29 +724,10 @@ def find_hazard(program):
             for why in (need_init("acc", d, k), need_init("inp", s, k), need_init("wgt", w, k)):
                 if why:
                     return why
-            touch("inp", s, k, False)
-            touch("wgt", w, k, False)
         elif isinstance(insn, Alu):
             for why in (need_init("acc", d, k), None if insn.use_imm else need_init("acc", s, k)):
                 if why:
                     return why
         init["acc"][d] = True
         init["out"][d] = True
-        touch("out", d, k, True)
-    for buf, elems in access.items():
-        for e, acc in elems.items():
-            for x in range(len(acc)):
-                for y in range(x + 1, len(acc)):
-                    (a, wa), (b, wb) = acc[x], acc[y]
-                    if (wa or wb) and pos[a][0] != pos[b][0] and not ordered(a, b):
-                        return (f"instructions {a} ({pos[a][0]}) and {b} ({pos[b][0]}) both access {buf}[{e}] "
-                                f"({'write' if wa else 'read'}/{'write' if wb else 'read'}) with no token "
-                                f"ordering them")
-    fetch = (program.insn_addr, program.insn_addr + INSN_BYTES * len(program.insns))
-    for k, a, b in dram_writes:
-        if a < fetch[1] and fetch[0] < b:
-            return f"STORE {k} writes DRAM bytes [{a}, {b}) of the instruction stream"
-        for r, c, d in dram_reads:
-            if a < d and c < b and pos[r][0] != "store" and not (ordered(r, k) if r < k else ordered(k, r)):
-                return f"STORE {k} writes DRAM bytes [{a}, {b}) that instruction {r} reads, with no token ordering"
     return None
