@@ -49,7 +49,8 @@ class BurstSplitter(wiring.Component):
         m.d.comb += [
             self.idle.eq(left == 0),
             # Ready for the next request when idle or in the cycle the last burst of this one leaves.
-            self.req.ready.eq((left == 0) | (self.burst.ready & (n == left))),
+            # (``n == left`` is ``left <= cap``: one compare less after the boundary distance)
+            self.req.ready.eq((left == 0) | (self.burst.ready & (left <= cap))),
             self.burst.valid.eq(left != 0),
             self.burst.payload.addr.eq(addr),
             self.burst.payload.len.eq(n - 1),
