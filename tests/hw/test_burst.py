@@ -75,3 +75,28 @@ def test_one_burst_per_cycle():
     bursts, cycles = split(8, reqs, p_ready=1.0, seed=0)
     assert [b for _, b in bursts] == [256] * 8 + [16, 256, 256, 72]
     assert cycles <= len(bursts) + 2
+
+
+# Directed corners of the boundary arithmetic, expected bursts worked out by hand: (byte address, beats).
+CORNERS = {
+    8: ([(0x1F80, 16),          # ends exactly on a 4 KiB boundary: one burst
+         (0x2000, 512),         # a whole 4 KiB page from its start: two bursts of 256
+         (0x2FF8, 2),           # the last beat of a page, then the first of the next
+         (0x3000, 0),           # empty: taken, no burst
+         (0x3008, 1)],
+        [(0x1F80, 16), (0x2000, 256), (0x2800, 256), (0x2FF8, 1), (0x3000, 1), (0x3008, 1)]),
+    4: ([(0x0, 1024),           # a page is 1024 beats: four bursts of 256
+         (0xC00, 300)],         # exactly 256 beats to the boundary, then 44
+        [(0x0, 256), (0x400, 256), (0x800, 256), (0xC00, 256), (0xC00, 256), (0x1000, 44)]),
+    64: ([(0x0, 200),           # a page is 64 beats: the boundary caps before 256 does
+          (0xFC0, 3)],
+         [(0x0, 64), (0x1000, 64), (0x2000, 64), (0x3000, 8), (0xFC0, 1), (0x1000, 2)]),
+}
+
+
+@pytest.mark.parametrize("bus_bytes", sorted(CORNERS))
+@pytest.mark.parametrize("p_ready", [1.0, 0.5])
+def test_boundary_corners(bus_bytes, p_ready):
+    reqs, expected = CORNERS[bus_bytes]
+    bursts, _ = split(bus_bytes, reqs, p_ready=p_ready, seed=1)
+    assert bursts == expected
