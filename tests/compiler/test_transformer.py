@@ -55,3 +55,75 @@ def test_3d_matmul_with_non_bias_add_keeps_the_add():
     assert ops[:3] == ["Reshape", "Dense", "Reshape"] and "Add" in ops
     x = np.random.default_rng(2).normal(size=(2, 5, 16)).astype(np.float32)
     np.testing.assert_allclose(run_graph(g, {"x": x}, keep=False)["y"], _ort(m, {"x": x})[0], rtol=1e-5, atol=1e-5)
+
+
+# -- activation × activation products ---------------------------------------------------------------------------
+
+def _plain_matmul(a, b, bias, shift, relu):
+    """The definition, element by element in Python ints over a few entries (independent of numpy's matmul)."""
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a, b = np.broadcast_to(a, lead + a.shape[-2:]), np.broadcast_to(b, lead + b.shape[-2:])
+    out = np.empty(lead + (a.shape[-2], b.shape[-1]), np.int8)
+    for idx in np.ndindex(*out.shape):
+        *g, i, j = idx
+        s = sum(int(a[(*g, i, t)]) * int(b[(*g, t, j)]) for t in range(a.shape[-1])) + int(bias[j])
+        out[idx] = min(max(s >> shift, 0 if relu else -128), 127)
+    return out
+
+
+@pytest.mark.parametrize("sa,sb,shift,relu", [((2, 3, 5, 7), (2, 3, 7, 4), 6, False), ((5, 9), (9, 3), 0, True),
+                                              ((3, 4, 33), (1, 33, 6), 9, False)])
+def test_matmul_int8_is_the_integer_product(sa, sb, shift, relu):
+    from vta.compiler.arith import matmul_int8
+    rng = np.random.default_rng(len(sa) + shift)
+    a = rng.integers(-128, 128, sa, dtype=np.int8)
+    b = rng.integers(-128, 128, sb, dtype=np.int8)
+    bias = rng.integers(-3000, 3000, sb[-1], dtype=np.int32)
+    np.testing.assert_array_equal(matmul_int8(a, b, bias, shift, relu), _plain_matmul(a, b, bias, shift, relu))
+
+
+def test_matmul_int8_exact_beyond_float32():
+    """K = 1100 int8 products sum to 18 022 145, odd and > 2^24: float32 would round it; the bias brings the exact
+    sum back to 3."""
+    from vta.compiler.arith import matmul_int8
+    a = np.full((1, 1100), -128, np.int8)
+    b = np.full((1100, 1), -128, np.int8)
+    a[0, 0] = b[0, 0] = -127
+    total = 1099 * 128 * 128 + 127 * 127
+    assert total > 1 << 24 and total % 2
+    assert int(matmul_int8(a, b, np.array([3 - total], np.int32), 0, False)[0, 0]) == 3
+
+
+def _two_input_matmul(sa, sb):
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["y"], name="qk")]
+    g = helper.make_graph(nodes, "mm", [helper.make_tensor_value_info("a", TensorProto.FLOAT, list(sa)),
+                                        helper.make_tensor_value_info("b", TensorProto.FLOAT, list(sb))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_mismatched_inner_dims_is_a_clear_error():
+    import vta
+    from vta.compiler.ir import CompileError
+    m = _two_input_matmul((2, 4, 8), (2, 9, 5))
+    with pytest.raises(CompileError, match=r"MatMul node 'qk': the inner dimensions .* must match.*8 ≠ 9"):
+        vta.compile(m, calibration={"a": np.zeros((2, 4, 8), np.float32), "b": np.zeros((2, 9, 5), np.float32)},
+                    search=False)
+
+
+def test_activation_product_runs_on_vta_bit_exact(fsim_runtime):
+    """A lone Q·Kᵀ-shaped product of two graph inputs: placed on VTA, the device result equals the numpy
+    semantics bit for bit, and dequantized it is close to the float product."""
+    import vta
+    rng = np.random.default_rng(3)
+    a = rng.normal(0, 1, (4, 3, 10, 24)).astype(np.float32)
+    b = rng.normal(0, 1, (4, 3, 24, 17)).astype(np.float32)
+    m = _two_input_matmul((4, 3, 10, 24), (4, 3, 24, 17))
+    with vta.compile(m, calibration={"a": a, "b": b}, search=False, runtime=fsim_runtime) as cm:
+        rep = cm.report()
+        assert rep.layers[0]["placement"] == "VTA" and rep.summary["vta_mac_fraction"] == 1.0
+        y = cm.run({"a": a, "b": b})[0]
+        np.testing.assert_array_equal(y, cm.simulate({"a": a, "b": b})[0])
+    ref = np.matmul(a, b)
+    cos = float(np.sum(y * ref) / np.linalg.norm(y) / np.linalg.norm(ref))
+    assert cos > 0.995, cos
