@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results import cosine, write_json  # noqa: E402
+from results import cosine, write_json
 
 
 def encoder_block(c, heads, mlp, seed=0):
@@ -129,7 +129,8 @@ def cmd_block(a):
         print(f"{r['tokens']:>6} {'whole block':<22}{r['useful_macs']:>12}{r['device_macs']:>12}"
               f"{r['cycles'] if r['cycles'] is not None else '-':>10}{u:>9}")
         print(f"{'':>6} MACs on VTA {100 * r['vta_mac_fraction']:.1f}%; {a.device} output bit-exact with fsim: "
-              f"{r['bit_exact_vs_fsim']}; cosine vs onnxruntime FP32 {r['cosine']:.5f} (delta {r['delta_cosine']:.4f}); "
+              f"{r['bit_exact_vs_fsim']}; cosine vs onnxruntime FP32 {r['cosine']:.5f} "
+              f"(delta {r['delta_cosine']:.4f}); "
               f"{r['host_subgraphs']} host subgraphs")
     if a.report:
         for rep in out:
