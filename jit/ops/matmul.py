@@ -6,7 +6,8 @@ one is written to DRAM by the call itself in the wgt layout and streamed into th
 (`ConvGeometry.groups` = G): rows of ``a`` go to the batch axis (BATCH rows per inp element), each group's K
 to its own input-channel blocks and its M to its own output-channel blocks, so an output block only ever reads its
 own group's blocks — no block-diagonal zeros, only the padding of K and M to whole blocks. The conv2d machinery
-(`run_conv`) does the tiling, double buffering and the bias/shift/clip epilogue.
+(`run_conv`) does the tiling, double buffering and the bias/shift/clip epilogue. The result is a view in the
+device's (N, G, M) row order.
 """
 
 from typing import NamedTuple
@@ -82,6 +83,7 @@ def matmul(rt, a, b, bias, shift, relu, transpose_b, schedule):
     packed, stats = run_conv(rt, g, pack_nchw(x.reshape(shape.n, shape.g * kp, 1, 1), cfg.batch, cfg.block_in),
                              pack_oihw(w.reshape(shape.g * mp, kp, 1, 1), cfg.block_out, cfg.block_in), bp, shift,
                              relu, schedule, "matmul", useful_macs=useful)
-    y = unpack_nchw(packed, shape.n, shape.g * mp).reshape(shape.n, shape.g, mp)[:, :, :shape.m]
-    y = np.ascontiguousarray(y.transpose(1, 0, 2))
+    # (G, N, M) as a view of the device's (N, G, M) row order: attention's next step transposes heads back
+    # next to each other ((B, h, T, d) → (B, T, h·d)), which is then a view too, not a host copy
+    y = unpack_nchw(packed, shape.n, shape.g * mp).reshape(shape.n, shape.g, mp)[:, :, :shape.m].transpose(1, 0, 2)
     return OpResult(y if a.ndim == 3 else y[0], stats)
