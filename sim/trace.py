@@ -25,7 +25,8 @@ from ..hw.regs import MODULE_STATES
 from ..isa.stages import QUEUE_STAGES, STAGE_POPS, STAGES
 from .harness_abi import PROBE_WORDS, TRACE_FLAGS, TraceRecord
 
-__all__ = ["RunTimeline", "Span", "chrome_trace", "write_chrome_trace", "span_totals", "TRACKS", "RECORD_DTYPE"]
+__all__ = ["RunTimeline", "Span", "chrome_trace", "write_chrome_trace", "span_totals", "write_trace_files",
+           "TRACKS", "RECORD_DTYPE"]
 
 RECORD_DTYPE = np.dtype(TraceRecord)     # the harness's records, read without a copy
 TRACKS = ("layers", "fetch", *STAGES, "DMA read", "DMA write")
@@ -214,6 +215,24 @@ def write_chrome_trace(path, timelines, **kw):
     with open(path, "w") as f:
         json.dump(trace, f, separators=(",", ":"))
     return trace
+
+
+def write_trace_files(timelines, json_path=None, png_path=None, *, title="VTA"):
+    """Write the Chrome trace JSON and/or the PNG Gantt chart (`vta.sim.gantt`) of ``timelines``; returns the lines
+    to tell the user what was written."""
+    trace = chrome_trace(timelines, title=title)
+    lines = []
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(trace, f, separators=(",", ":"))
+        spans = sum(1 for e in trace["traceEvents"] if e["ph"] == "X")
+        lines.append(f"wrote {json_path}: {spans} spans over {trace['otherData']['cycles']} cycles "
+                     f"(open in ui.perfetto.dev or chrome://tracing; 1 µs there = 1 cycle)")
+    if png_path:
+        from .gantt import write_gantt_png
+        write_gantt_png(trace, png_path, title=title)
+        lines.append(f"wrote {png_path} (Gantt chart)")
+    return lines
 
 
 def span_totals(trace):
