@@ -35,6 +35,7 @@ class NodeStats:
     wall_seconds: float = 0.0
     host_fallbacks: int = 0
     note: str = ""
+    states: dict | None = None      # {stage: {state: cycles}}, the core's state counters summed over the calls
 
 
 class VTAExecutor:
@@ -64,6 +65,9 @@ class VTAExecutor:
             s.cycles_known = False
         else:
             s.cycles += ls.cycles
+        if ls.run.states:
+            from ..sim.bottleneck import add_states
+            s.states = add_states(s.states, ls.run.states)
         return y
 
     def host_fallback(self, step, note):

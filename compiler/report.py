@@ -1,12 +1,14 @@
 """The compile report: for every layer, where it ran and why, its MACs, the scales and shifts chosen, the
 quantization error against FP32 on the calibration set and (after a Verilator run) cycles — summed over every
-sample run on the device so far (``summary["samples_run"]``)."""
+sample run on the device so far (``summary["samples_run"]``) — with the core's state counters per layer
+(``states``) and what limits it (``limit``, `vta.sim.bottleneck.attribute`: e.g. "compute 46% busy, … — load-bound")."""
 
 import dataclasses
 import json
 
 import numpy as np
 
+from ..sim.bottleneck import attribute
 from .host import host_subgraphs
 from .ops import macs_of
 from .steps import Add, Concat, Gemm, Layout
@@ -70,6 +72,10 @@ class Report:
         if s.get("cycles") is not None:
             per = f", {s['cycles'] / s['samples_run']:.0f} per sample" if s.get("samples_run") else ""
             lines.append(f"VTA cycles over the {s.get('samples_run')} sample(s) run so far: {s['cycles']}{per}")
+        limits = [l for l in self.layers if l.get("limit")]
+        if limits:
+            lines.append("what limits each VTA layer (the core's state counters, summed over its calls):")
+            lines += [f"  {l['name'][:28]:<28} {l['limit']['text']}" for l in limits]
         lines += [str(v) for v in self.sections.values()]
         return "\n".join(lines)
 
@@ -143,6 +149,10 @@ def build_report(cm, run, device_name):
             if st.host_fallbacks:
                 row["host_fallbacks"] = st.host_fallbacks
                 row["reason"] += f" — {st.note}"
+            if st.states and st.cycles_known and st.cycles:
+                lim = attribute(st.states, st.cycles)
+                row["states"] = st.states
+                row["limit"] = {k: lim[k] for k in ("bound", "dram_bound", "queue", "waits_for", "text")}
             if st.cycles_known:
                 cycles_all += st.cycles
             else:

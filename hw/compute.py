@@ -47,7 +47,7 @@ from .insn_check import InsnCheck
 from .load_unit import LoadUnit
 from .mul import MulCore
 from .ports import CMD, NO_INDEX, ReadClientSignature, SRAMReadSignature, SRAMWriteSignature
-from .regs import INDEX_BITS, QUEUE_IDS, Fault
+from .regs import INDEX_BITS, MODULE_STATES, QUEUE_IDS, Fault
 from .token_stage import stage_members
 from .uop_loop import UopLoop
 
@@ -367,8 +367,18 @@ class Compute(wiring.Component):
             with m.Else():
                 m.next = "PUSH"
 
+        # The module state this cycle (`vta.hw.regs.MODULE_STATES`), for the counters and the trace probe.
+        code = {name: i for i, name in enumerate(MODULE_STATES["compute"])}
+        loading = uop_load.busy | acc_load.busy | acc8_load.busy
+        writing = uop_load.wr.en | acc_load.wr.en | acc8_load.wr.en
+        push_wait = code["busy"]       # the first push queue without room (PUSH)
+        for q in reversed(pushes):
+            push_wait = Mux(pushes[q] & ~getattr(self, q).ready, code[f"wait_{q}"], push_wait)
+        m.d.comb += self.held.eq(index)
+
         with m.FSM():
             with m.State("IDLE"):
+                m.d.comb += self.state.eq(Mux(pipe_busy, code["busy"], code["idle"]))
                 m.d.comb += [self.cmd.ready.eq(1), self.busy.eq(pipe_busy),
                              pos.eq(Mux(self.cmd.valid, cmd.index, NO_INDEX)), cont.eq(self.cmd.valid)]
                 with m.If(self.cmd.valid):
@@ -388,6 +398,10 @@ class Compute(wiring.Component):
                 for q in reversed(pops):
                     with m.If(never_q[q]):
                         m.d.comb += never_field.eq(QUEUE_IDS[q])
+                pop_wait = code["busy"]        # the first popped queue without a token
+                for q, wq in reversed(list(zip(pops, waits))):
+                    pop_wait = Mux(wq, code[f"wait_{q}"], pop_wait)
+                m.d.comb += self.state.eq(Mux(self.stall, pop_wait, code["busy"]))
                 with m.If(kill):
                     m.d.comb += cont.eq(0)
                     m.next = "IDLE"
@@ -418,13 +432,14 @@ class Compute(wiring.Component):
                     ]
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += [self.busy.eq(1), pos.eq(index), cont.eq(self.cmd.valid)]
+                m.d.comb += [self.busy.eq(1), pos.eq(index), cont.eq(self.cmd.valid),
+                             self.state.eq(Mux(loading & ~writing, code["dram"], code["busy"]))]
                 with m.If(is_tensor & no_push & ~loop.valid):
                     m.next = "IDLE"  # nothing to push: let the pipeline drain under the next instruction
                 with m.Elif(~uop_load.busy & ~acc_load.busy & ~acc8_load.busy & ~pipe_busy):
                     push(m)
             with m.State("PUSH"):
-                m.d.comb += [self.busy.eq(1), pos.eq(index), cont.eq(self.cmd.valid)]
+                m.d.comb += [self.busy.eq(1), pos.eq(index), cont.eq(self.cmd.valid), self.state.eq(push_wait)]
                 push(m)
 
         # One fault port: a uop's fault belongs to an instruction no later than the one the FSM holds.

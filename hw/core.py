@@ -34,6 +34,7 @@ from .fetch import Fetch
 from .host_regs import HostRegs
 from .interfaces import AXI4Signature, CSRSignature
 from .load import Load
+from .perf import PROBE, PerfCounters
 from .ports import CMD_BITS
 from .regs import WAIT_BITS
 from .store import Store
@@ -57,12 +58,14 @@ class VTACore(wiring.Component):
         super().__init__({
             "axi": Out(AXI4Signature(addr_width=32, data_width=cfg.bus_width)),
             "csr": In(CSRSignature()),
+            "probe": Out(PROBE),    # per-stage state and held instruction, for the co-simulation's trace only
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.cfg
         m.submodules.regs = regs = HostRegs()
+        m.submodules.perf = perf = PerfCounters()
         m.submodules.fetch = fetch = Fetch(cfg)
         m.submodules.load = load = Load(cfg)
         m.submodules.compute = compute = Compute(cfg)
@@ -145,5 +148,13 @@ class VTACore(wiring.Component):
             regs.store_stall.eq(store.stall),
             regs.gemm_active.eq(compute.gemm_active),
             regs.alu_active.eq(compute.alu_active),
+            perf.launch.eq(regs.launch), perf.running.eq(regs.running), perf.addr.eq(self.csr.addr),
+            regs.perf_data.eq(perf.r_data),
+            self.probe.fetch_busy.eq(fetch.busy),
         ]
+        for name, stage in stages.items():
+            m.d.comb += [getattr(perf, f"{name}_state").eq(stage.state),
+                         getattr(perf, f"{name}_taken").eq(stage.cmd.valid & stage.cmd.ready),
+                         getattr(self.probe, f"{name}_state").eq(stage.state),
+                         getattr(self.probe, f"{name}_held").eq(stage.held)]
         return m

@@ -25,7 +25,8 @@ xnor xor""".split())
 def generate_verilog(cfg, name="vta_core"):
     """Verilog source of `VTACore` for ``cfg`` (a `VTAConfig` or anything `load_config` accepts), top ``name``.
 
-    Ports: ``clk``, ``rst`` (synchronous, active high) and the flattened ``axi__*`` / ``csr__*`` signals.
+    Ports: ``clk``, ``rst`` (synchronous, active high), the flattened ``axi__*`` / ``csr__*`` signals and ``probe``
+    (`vta.hw.perf.PROBE`: what each stage does, for the co-simulation's timelines; leave it unconnected).
     """
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", name) or name in _KEYWORDS:
         raise VTAError(f"the module name must be a Verilog identifier (a letter or _, then letters, digits, _ or $; "

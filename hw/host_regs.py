@@ -36,6 +36,7 @@ class HostRegs(wiring.Component):
             "fault_code": In(FAULT_CODE_BITS),
             "fault_field": In(FAULT_FIELD_BITS),
             "fault_index": In(INDEX_BITS),
+            "perf_data": In(32),    # the `PerfCounters` register at csr.addr (shown for the offsets not listed here)
         }
         members.update({name: In(1) for name in PERF_INPUTS})
         super().__init__(members)
@@ -86,4 +87,6 @@ class HostRegs(wiring.Component):
             for reg, value in regs.items():
                 with m.Case(int(reg)):
                     m.d.comb += self.csr.r_data.eq(value)
+            with m.Default():
+                m.d.comb += self.csr.r_data.eq(self.perf_data)
         return m

@@ -51,5 +51,7 @@ class Load(wiring.Component):
             inp.start.eq(stage.start & (insn.memory_type == MemId.INP)),
             wgt.start.eq(stage.start & (insn.memory_type == MemId.WGT)),
             stage.done.eq(~inp.busy & ~wgt.busy),
+            # the performance counters' "dram": a load running without an SRAM write this cycle waits on the bus
+            stage.mem_wait.eq((inp.busy | wgt.busy) & ~inp.wr.en & ~wgt.wr.en),
         ]
         return m

@@ -9,10 +9,11 @@ from enum import IntEnum
 
 from ..isa.layouts import DEP_FLAGS
 from ..isa.opcodes import MemId
-from ..isa.stages import QUEUE_STAGES, QUEUES, STAGE_POPS, STAGES
+from ..isa.stages import QUEUE_STAGES, QUEUES, STAGE_POPS, STAGE_PUSHES, STAGES
 
 __all__ = ["Reg", "CTRL_LAUNCH", "CTRL_DONE", "CTRL_BUSY", "CTRL_FAULT", "WAIT_BITS", "PERF_COUNTERS", "Fault",
-           "FAULT_CODE_BITS", "FAULT_FIELD_BITS", "INDEX_BITS", "QUEUE_IDS", "fault_error"]
+           "FAULT_CODE_BITS", "FAULT_FIELD_BITS", "INDEX_BITS", "QUEUE_IDS", "fault_error", "MODULE_STATES",
+           "STATE_BITS", "STATE_COUNTERS", "INSN_COUNTERS", "STATE_COUNTER_BASE"]
 
 
 class Reg(IntEnum):
@@ -136,3 +137,27 @@ PERF_COUNTERS = {
     "stall": {"load": Reg.LOAD_STALL, "compute": Reg.COMPUTE_STALL, "store": Reg.STORE_STALL},
     "active": {"gemm": Reg.GEMM_ACTIVE, "alu": Reg.ALU_ACTIVE},
 }
+
+# -- the module-state counters -------------------------------------------------------------------------------------
+# Every cycle of a run, each stage is in exactly one state (so per stage the counts add up to Reg.CYCLES):
+#   idle           holds no instruction (compute: and its GEMM/ALU pipeline is empty)
+#   busy           executing (or checking / draining) an instruction
+#   dram           executing a LOAD/STORE whose data is not moving this cycle: waiting on the AXI bus (arbitration,
+#                  read latency, write responses)
+#   wait_<queue>   waiting on a token queue: to pop it (empty) for the queues the stage pops, for room to push to it
+#                  (full) for the queues it pushes
+# A stage drives its state as the index into its tuple below (``state`` port, `STATE_BITS` wide).
+MODULE_STATES = {stage: ("idle", "busy", "dram",
+                         *(f"wait_{q}" for q in (*STAGE_POPS[stage].values(), *STAGE_PUSHES[stage].values())))
+                 for stage in STAGES}
+STATE_BITS = max(len(s) - 1 for s in MODULE_STATES.values()).bit_length()
+STATE_COUNTER_BASE = 0x48
+# (stage, state) → register offset, then stage → offset of its instruction count (instructions it took), all from
+# STATE_COUNTER_BASE on, 32-bit each, cleared on launch and frozen at done like the other counters.
+STATE_COUNTERS = {}
+INSN_COUNTERS = {}
+for _stage in STAGES:
+    for _state in MODULE_STATES[_stage]:
+        STATE_COUNTERS[_stage, _state] = STATE_COUNTER_BASE + 4 * (len(STATE_COUNTERS) + len(INSN_COUNTERS))
+    INSN_COUNTERS[_stage] = STATE_COUNTER_BASE + 4 * (len(STATE_COUNTERS) + len(INSN_COUNTERS))
+del _stage, _state

@@ -81,4 +81,7 @@ class Store(wiring.Component):
             m.d.sync += [rd_active.eq(1), rd_addr.eq(insn.sram_base), rd_col.eq(0), rd_row.eq(0)]
 
         m.d.comb += stage.done.eq(~dma.busy & ~rd_active & ~in_flight & (fifo.level == 0))
+        # the performance counters' "dram": no element into the DMA engine and no W beat out this cycle (the bus
+        # holds AW/W back or the write responses are outstanding)
+        m.d.comb += stage.mem_wait.eq(~(dma.elem.valid & dma.elem.ready) & ~(dma.w.valid & dma.w.ready))
         return m

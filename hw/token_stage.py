@@ -41,7 +41,7 @@ from .ports import (
     TokenPopSignature,
     TokenPushSignature,
 )
-from .regs import FAULT_CODE_BITS, FAULT_FIELD_BITS, INDEX_BITS, QUEUE_IDS, Fault
+from .regs import FAULT_CODE_BITS, FAULT_FIELD_BITS, INDEX_BITS, MODULE_STATES, QUEUE_IDS, STATE_BITS, Fault
 
 __all__ = ["TokenStage", "stage_members"]
 
@@ -49,7 +49,9 @@ __all__ = ["TokenStage", "stage_members"]
 def stage_members(stage):
     """The ports every stage module has, named after `vta.isa.stages`: ``cmd`` (`CMD` entries: word and index),
     one token port per queue it pops or pushes, ``busy`` (holding an instruction), ``stall`` (waiting for a token),
-    ``wait_<queue>`` per queue it pops (which one it waits for; the core shows them in ``Reg.WAIT``); and for the
+    ``wait_<queue>`` per queue it pops (which one it waits for; the core shows them in ``Reg.WAIT``); ``state``
+    (its `vta.hw.regs.MODULE_STATES` state this cycle, for the performance counters and the trace probe) and
+    ``held`` (the index of the instruction it holds, valid while ``state`` is not idle); and for the
     checks: ``fault``, ``halt``, ``pos`` (the index of the instruction it holds or will take next, `NO_INDEX` if
     none), ``peer_<queue>`` (``pos`` of the stage at the other end of each of its queues) and the DMA window."""
     queues = [*STAGE_POPS[stage].values(), *STAGE_PUSHES[stage].values()]
@@ -60,6 +62,8 @@ def stage_members(stage):
         "busy": Out(1),
         "stall": Out(1),
         **{f"wait_{q}": Out(1) for q in STAGE_POPS[stage].values()},
+        "state": Out(STATE_BITS),
+        "held": Out(INDEX_BITS),
         "fault": Out(FaultSignature()),
         "halt": In(HaltSignature()),
         "pos": Out(INDEX_BITS),
@@ -78,6 +82,9 @@ class TokenStage(wiring.Component):
     - ``busy``: holding an instruction (POP, RUN, PUSH); ``stall``: in POP waiting for a token.
     - ``pop_flag`` / ``push_flag``: the header flag naming whether to pop ``pop_queue`` / push ``push_queue``.
     - ``check_latency``: cycles from ``check_insn`` to the ``bad*`` verdict (`InsnCheck.LATENCY` from `of_stage`).
+    - ``state``: the `vta.hw.regs.MODULE_STATES` code (of a stage with one queue each way): idle, busy, waiting on
+      ``pop_queue`` (POP without a token) or on ``push_queue`` (PUSH, queue full), or ``dram`` in RUN while the
+      owner says ``mem_wait`` (its data is not moving this cycle).
     """
 
     def __init__(self, insn_layout, *, pop_flag, push_flag, check_latency=0):
@@ -96,6 +103,8 @@ class TokenStage(wiring.Component):
             "push_queue": Out(TokenPushSignature()),
             "start": Out(1),
             "done": In(1),
+            "mem_wait": In(1),
+            "state": Out(STATE_BITS),
             "busy": Out(1),
             "stall": Out(1),
             # the owner's `InsnCheck`: ``check_insn`` the word to check (the queue head, then the word held in POP),
@@ -116,6 +125,7 @@ class TokenStage(wiring.Component):
         ((pop_flag, pop), ), ((push_flag, push), ) = STAGE_POPS[stage].items(), STAGE_PUSHES[stage].items()
         self = cls(insn_layout, pop_flag=pop_flag, push_flag=push_flag, check_latency=InsnCheck.LATENCY)
         self.queues = (pop, push)
+        self.stage = stage
         return self
 
     def connect_owner(self, m, owner, check):
@@ -125,7 +135,8 @@ class TokenStage(wiring.Component):
         wiring.connect(m, wiring.flipped(owner.cmd), self.cmd)
         wiring.connect(m, wiring.flipped(getattr(owner, pop)), self.pop_queue)
         wiring.connect(m, wiring.flipped(getattr(owner, push)), self.push_queue)
-        m.d.comb += [owner.busy.eq(self.busy), owner.stall.eq(self.stall), getattr(owner, f"wait_{pop}").eq(self.stall)]
+        m.d.comb += [owner.busy.eq(self.busy), owner.stall.eq(self.stall), getattr(owner, f"wait_{pop}").eq(self.stall),
+                     owner.state.eq(self.state), owner.held.eq(self.index)]
         m.d.comb += [check.insn.eq(self.check_insn), check.dma_base.eq(owner.dma_base),
                      check.dma_limit.eq(owner.dma_limit), self.bad_slow.eq(check.slow), self.bad.eq(check.error),
                      self.bad_early.eq(check.early),
@@ -141,6 +152,10 @@ class TokenStage(wiring.Component):
         push_dep = getattr(self.insn.hdr, self.push_flag)
         queues = getattr(self, "queues", None)   # set by `of_stage`; a bare TokenStage reports queue id 0
         pop_id, push_id = (QUEUE_IDS[q] for q in queues) if queues else (0, 0)
+        names = MODULE_STATES[getattr(self, "stage", "load")]
+        code = {name: names.index(name) for name in ("idle", "busy", "dram")}
+        # a bare TokenStage (no `of_stage`) reports its waits as the load stage's (3: pop queue, 4: push queue)
+        code["pop"], code["push"] = (names.index(f"wait_{q}") for q in queues) if queues else (3, 4)
         cmd = data.View(CMD, self.cmd.payload)
         index = self.index
         bad, bad_early, bad_code, bad_field = self.bad, self.bad_early, self.bad_code, self.bad_field
@@ -187,13 +202,14 @@ class TokenStage(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += [self.cmd.ready.eq(1), pos.eq(Mux(self.cmd.valid, cmd.index, NO_INDEX)),
-                             cont.eq(self.cmd.valid)]
+                             cont.eq(self.cmd.valid), self.state.eq(code["idle"])]
                 with m.If(self.cmd.valid):
                     m.d.comb += next_index.eq(cmd.index)
                     m.d.sync += [self.insn.eq(cmd.insn), index.eq(cmd.index)]
                     m.next = "POP"
             with m.State("POP"):
-                m.d.comb += [self.busy.eq(1), pos.eq(index), in_pop.eq(1), cont.eq(1)]
+                m.d.comb += [self.busy.eq(1), pos.eq(index), in_pop.eq(1), cont.eq(1),
+                             self.state.eq(Mux(self.stall, code["pop"], code["busy"]))]
                 with m.If(kill):
                     m.d.comb += cont.eq(0)
                     m.next = "IDLE"
@@ -217,10 +233,11 @@ class TokenStage(wiring.Component):
                     m.d.comb += [self.pop_queue.pop.eq(pop_dep), self.start.eq(1), cont.eq(0)]
                     m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += [self.busy.eq(1), pos.eq(index), cont.eq(self.cmd.valid)]
+                m.d.comb += [self.busy.eq(1), pos.eq(index), cont.eq(self.cmd.valid),
+                             self.state.eq(Mux(self.mem_wait, code["dram"], code["busy"]))]
                 with m.If(self.done):
                     push()
             with m.State("PUSH"):
-                m.d.comb += [self.busy.eq(1), pos.eq(index), cont.eq(self.cmd.valid)]
+                m.d.comb += [self.busy.eq(1), pos.eq(index), cont.eq(self.cmd.valid), self.state.eq(code["push"])]
                 push()
         return m

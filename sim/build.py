@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from importlib import metadata, resources
 
 from .. import toolchain
@@ -98,6 +99,12 @@ def _lz4_flags(work):
     return [f"-I{shim}"], [f"-L{link_dir}"]
 
 
+def has_probe(verilog):
+    """Whether ``verilog``'s top has the core's ``probe`` output (`vta.hw.perf.PROBE`); the harness records it for
+    traces. Other designs with the core's bus ports (test fixtures) build without it."""
+    return re.search(r"^\s*output\s+\[\d+:0\]\s+probe\s*;", verilog, re.MULTILINE) is not None
+
+
 def _key(verilog, top, bus_bytes, trace):
     return toolchain.content_key(
         verilog, top, str(bus_bytes), str(bool(trace)), toolchain.tool_versions(), generated_header(),
@@ -115,6 +122,8 @@ def build_model(verilog, *, top="vta_core", bus_bytes, trace=False, cache_dir=No
 
     def build(work):
         cflags = [f"-DVH_BUS_BYTES={bus_bytes}", f'-DVH_TOP_HEADER=\\"V{top}.h\\"', f"-DVH_TOP_CLASS=V{top}"]
+        if has_probe(verilog):
+            cflags.append("-DVH_HAS_PROBE=1")
         ldflags, extra = [], []
         if trace:
             extra_c, ldflags = _lz4_flags(work)

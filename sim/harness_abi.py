@@ -11,7 +11,7 @@ import enum
 from ..hw.regs import CTRL_FAULT, Fault
 from ..toolchain import c_defines, c_struct
 
-__all__ = ["Status", "Params", "Result", "abi_header"]
+__all__ = ["Status", "Params", "Result", "TraceRecord", "TRACE_FLAGS", "PROBE_WORDS", "abi_header"]
 
 
 class Status(enum.IntEnum):
@@ -45,9 +45,30 @@ class Result(ctypes.Structure):
                   "wait_bits": "Reg.WAIT when the run stopped"}
 
 
+PROBE_WORDS = 4   # the ``probe`` port (vta.hw.perf.PROBE) is at most 128 bits
+# bits of TraceRecord.flags: what the AXI slave saw in the cycle (the harness knows the bus, the core the stages)
+TRACE_FLAGS = {"r_beat": 1 << 0, "w_beat": 1 << 1}
+
+
+class TraceRecord(ctypes.Structure):
+    """``vh_trace_record``: one change of what the core does, recorded only while tracing (``vh_trace_enable``).
+
+    The harness appends a record for the first cycle of a run and for every cycle in which the core's ``probe``
+    port or the flags differ from the cycle before; the state holds until the next record."""
+    _fields_ = [("cycle", ctypes.c_uint64), ("flags", ctypes.c_uint32),
+                *((f"probe{k}", ctypes.c_uint32) for k in range(PROBE_WORDS)), ("pad", ctypes.c_uint32)]
+    _comments_ = {"cycle": "cycles since launch (0: the first cycle of the run)",
+                  "flags": "TRACE_FLAGS: an R beat / a W beat transferred in this cycle",
+                  "probe0": "the probe port, 32 bits per word, least significant word first"}
+
+
 def abi_header():
     """C text of `Status` (as ``VH_*`` defines), the fault bit of CTRL and the `Fault` codes (``VH_CTRL_FAULT``,
-    ``VH_FAULT_*``), `Params` (``vh_params``) and `Result` (``vh_result``)."""
+    ``VH_FAULT_*``), `Params` (``vh_params``), `Result` (``vh_result``), `TraceRecord` (``vh_trace_record``) and
+    its flags (``VH_TRACE_*``)."""
     return "\n".join([c_defines(Status, "VH_"), f"#define VH_CTRL_FAULT {CTRL_FAULT:#x}u",
                       c_defines(Fault, "VH_FAULT_"), c_struct(Params, "vh_params"),
-                      c_struct(Result, "vh_result")]) + "\n"
+                      c_struct(Result, "vh_result"), c_struct(TraceRecord, "vh_trace_record"),
+                      f"#define VH_PROBE_WORDS {PROBE_WORDS}",
+                      c_defines(enum.IntEnum("TraceFlag", {k.upper(): v for k, v in TRACE_FLAGS.items()}),
+                                "VH_TRACE_")]) + "\n"

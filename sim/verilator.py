@@ -24,7 +24,7 @@ from .. import toolchain
 from ..config import load_config
 from ..device import Closing
 from ..errors import DeadlockError, ProgramError
-from ..hw.regs import PERF_COUNTERS, WAIT_BITS, Reg, fault_error
+from ..hw.regs import INSN_COUNTERS, PERF_COUNTERS, STATE_COUNTERS, WAIT_BITS, Reg, fault_error
 from ..isa.stages import INSN_BYTES, QUEUE_STAGES, QUEUES
 from .build import build_model, cached_model_for_source, remember_source, source_key
 from .harness_abi import Params, Result, Status
@@ -47,6 +47,10 @@ SIGNATURES = {
     "vh_bus_bytes": (ctypes.c_int, []),
     "vh_has_trace": (ctypes.c_int, []),
     "vh_flush_trace": (None, [_VOID]),
+    "vh_has_probe": (ctypes.c_int, []),
+    "vh_trace_enable": (None, [_VOID, ctypes.c_int]),
+    "vh_trace_count": (ctypes.c_uint64, [_VOID]),
+    "vh_trace_copy": (None, [_VOID, _VOID]),
 }
 
 
@@ -74,6 +78,23 @@ class HarnessLibrary:
 
     def csr_read(self, reg):
         return int(self.lib.vh_csr_read(self.handle, int(reg)))
+
+    @property
+    def has_probe(self):
+        """Whether the design has the core's ``probe`` port (needed for timelines)."""
+        return bool(self.lib.vh_has_probe())
+
+    def trace_enable(self, on):
+        """Record the probe's changes in the following runs (`trace_records` gives the last run's)."""
+        self.lib.vh_trace_enable(self.handle, int(bool(on)))
+
+    def trace_records(self):
+        """The last run's change records (a `vta.sim.trace.RECORD_DTYPE` array; empty when not tracing)."""
+        from .trace import RECORD_DTYPE
+        out = np.zeros(int(self.lib.vh_trace_count(self.handle)), RECORD_DTYPE)
+        if out.size:
+            self.lib.vh_trace_copy(self.handle, out.ctypes.data)
+        return out
 
     def run(self, dram, insn_addr, insn_count, *, max_cycles, stall_window, read_latency, write_latency,
             dma_base=0, dma_limit=0xFFFF_FFFF):
@@ -147,6 +168,18 @@ class VerilatorSim(Closing):
         if self._lib.bus_bytes != self.cfg.bus_bytes:
             raise AssertionError(f"model bus {self._lib.bus_bytes} B ≠ config bus {self.cfg.bus_bytes} B")
         self.last = None  # the `Result` of the last run (AXI beat and burst counts)
+        self.timelines = None   # list of `RunTimeline`s while `record_timelines` is on
+
+    def record_timelines(self, on=True):
+        """Record a `vta.sim.trace.RunTimeline` of every following run (in ``stats.timeline`` and appended to
+        ``self.timelines``, a new list) until ``record_timelines(False)``; returns that list. Costs nothing while
+        off; while on, the harness stores a record per change of what a module does."""
+        if on and not self._lib.has_probe:
+            raise ValueError(f"this Verilator model ({self.model.path}) has no probe port (a design other than "
+                             f"vta.hw.VTACore): timelines need the core's probe")
+        self._lib.trace_enable(on)
+        self.timelines = [] if on else None
+        return self.timelines
 
     @property
     def watchdog_cycles(self):
@@ -222,8 +255,26 @@ class VerilatorSim(Closing):
         stats.busy = {name: self.csr_read(reg) for name, reg in PERF_COUNTERS["busy"].items()}
         stats.busy.update({name: self.csr_read(reg) for name, reg in PERF_COUNTERS["active"].items()})
         stats.stall = {name: self.csr_read(reg) for name, reg in PERF_COUNTERS["stall"].items()}
+        if self._lib.has_probe:    # the core's state counters (a fixture design has none)
+            stats.states = {}
+            for (stage, state), reg in STATE_COUNTERS.items():
+                stats.states.setdefault(stage, {})[state] = self.csr_read(reg)
+            stats.stage_insns = {stage: self.csr_read(reg) for stage, reg in INSN_COUNTERS.items()}
+        if self.timelines is not None:
+            from ..isa import decode_program
+            from .trace import RunTimeline
+            insns = decode_program(self.cfg, image[:INSN_BYTES * self._count_to_finish(image)].copy())
+            stats.timeline = RunTimeline(self._lib.trace_records(), stats.cycles, insns)
+            self.timelines.append(stats.timeline)
         stats.wall_seconds = time.perf_counter() - start
         return stats
+
+    def _count_to_finish(self, image):
+        """Instructions up to and including the first FINISH (what the core executes)."""
+        from ..isa.opcodes import Opcode
+        from .decode import InsnStream
+        ops = InsnStream(self.cfg, image).opcode
+        return ops.index(Opcode.FINISH.value) + 1 if Opcode.FINISH.value in ops else len(ops)
 
     def _busy_summary(self):
         busy = {name: self.csr_read(reg) for name, reg in PERF_COUNTERS["busy"].items()}

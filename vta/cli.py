@@ -208,7 +208,10 @@ def _check_sidecar(path, cfg, data):
          arg("--no-check", action="store_true",
              help="run without the static check (bounds, tokens, races) that otherwise refuses a bad program"),
          arg("--max-cycles", type=positive("--max-cycles"), metavar="N",
-             help="verilator: the run's cycle budget (default: the device's, 10^9 cycles)"))
+             help="verilator: the run's cycle budget (default: the device's, 10^9 cycles)"),
+         arg("--trace", metavar="TRACE.json", help="verilator: write the run's per-instruction timeline as a "
+             "Chrome/Perfetto trace (open in ui.perfetto.dev)"),
+         arg("--trace-png", metavar="TRACE.png", help="verilator: draw the timeline as a PNG Gantt chart"))
 def _run(args):
     from .devices import DEVICES, open_device
     from .errors import DeadlockError
@@ -222,9 +225,15 @@ def _run(args):
         if args.device != "verilator":
             raise VTAError(f"--max-cycles counts RTL cycles, so it needs --device verilator, not {args.device}")
         options["max_cycles"] = args.max_cycles
+    tracing = args.trace or args.trace_png
+    if tracing and args.device != "verilator":
+        raise VTAError(f"--trace/--trace-png record cycles, so they need --device verilator, not {args.device} "
+                       f"(the functional simulator has no cycles)")
     if not args.no_check:
         _check_before_run(cfg, args.dram, dram, args.insn_addr, args.insn_count)
     device = open_device(args.device, cfg, **options)
+    if tracing:
+        device.record_timelines()
     start = time.perf_counter()
     try:
         stats = device.run(dram, args.insn_addr, args.insn_count)
@@ -243,6 +252,13 @@ def _run(args):
     cycles = "n/a" if stats.cycles is None else str(stats.cycles)
     print(f"MACs {stats.macs}, ALU ops {stats.alu_ops}, cycles {cycles}, wall {wall * 1e3:.1f} ms")
     print(f"wrote {args.out} ({dram.size} bytes)")
+    if stats.states:
+        from .sim.bottleneck import describe_states
+        print(describe_states(stats.states, stats.cycles))
+    if tracing:
+        from .sim.trace import write_trace_files
+        for line in write_trace_files(device.timelines, args.trace, args.trace_png, title=f"{args.dram} on VTA"):
+            print(line)
     if args.stats:
         with open(args.stats, "w") as f:
             json.dump(stats.as_dict(), f, indent=2)

@@ -72,6 +72,23 @@ def batch_chunks(g, feeds, batch_size):
     return [{k: (v[i:i + step] if k in batched else v) for k, v in feeds.items()} for i in range(0, n, step)]
 
 
+class _LabelRuns:
+    """An executor that names the device runs of each step after its graph node (the layer spans of a trace):
+    every timeline the device logged since the previous step belongs to this one."""
+
+    def __init__(self, executor, log):
+        self._executor, self.log, self._seen = executor, log, 0
+
+    def __getattr__(self, name):
+        return getattr(self._executor, name)
+
+    def record(self, step, result):
+        for t in self.log[self._seen:]:
+            t.label = step.node.name
+        self._seen = len(self.log)
+        return self._executor.record(step, result)
+
+
 @dataclasses.dataclass
 class DeviceRun:
     """What a `CompiledModel` keeps per device it ran on: the runtime (``owned``: the model created it and closes
@@ -168,13 +185,32 @@ class CompiledModel(Closing):
             outs.append([np.asarray(env[k], np.float32) for k in self.program.outputs])
         return [np.concatenate([o[i] for o in outs]) for i in range(len(g.outputs))]
 
-    def run(self, x, progress=False, device=None):
+    def run(self, x, progress=False, device=None, trace=None, trace_png=None):
         """Outputs (list of float32 arrays, like ``onnxruntime.InferenceSession.run(None, …)``) with every VTA
-        step executed on ``device`` (a name or a `Device`; default: the one given to `compile`)."""
+        step executed on ``device`` (a name or a `Device`; default: the one given to `compile`).
+
+        ``trace``: write a Chrome/Perfetto trace JSON of the run to this path — a span per instruction on a track per
+        module, token and DRAM waits nested in them, a span per layer on top (`vta.sim.trace`); ``trace_png``: a
+        Gantt chart of it. Both need a cycle-accurate device ("verilator"); the functional simulator has no cycles.
+        """
         r = self.device_run(device)
         self._last_key = self._key(self.device if device is None else device)
+        executor = r.executor
+        if trace or trace_png:
+            dev = r.runtime.device
+            if not hasattr(dev, "record_timelines"):
+                raise CompileError(f"trace= records cycles, so it needs device='verilator', not {r.name!r} (the "
+                                   f"functional simulator has no cycles)")
+            executor = _LabelRuns(executor, dev.record_timelines())
         t = time.perf_counter()
-        out = self._run(x, r.executor, progress, label=f"running on {r.name}")
+        try:
+            out = self._run(x, executor, progress, label=f"running on {r.name}")
+        finally:
+            if executor is not r.executor:
+                r.runtime.device.record_timelines(False)
+        if executor is not r.executor:
+            from .sim.trace import write_trace_files
+            write_trace_files(executor.log, trace, trace_png, title=f"{self.graph.name} on VTA {self.cfg.name}")
         r.last_run_seconds = time.perf_counter() - t
         r.samples_run += len(out[0]) if out and np.ndim(out[0]) else 1
         return out

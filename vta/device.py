@@ -23,6 +23,9 @@ class RunStats:
     - ``bytes``: bytes moved per buffer ("uop", "inp", "wgt", "acc", "out", "insn"), DRAM→SRAM or SRAM→DRAM.
     - ``macs``: multiply-accumulates performed by GEMM (reset GEMMs do none); ``alu_ops``: ALU lane operations.
     - ``cycles``: clock cycles from launch to done; ``busy``/``stall``: per-module cycle counts.
+    - ``states``: ``{stage: {state: cycles}}`` from the core's state counters (`vta.hw.regs.MODULE_STATES`; per
+      stage they add up to ``cycles``), ``stage_insns``: instructions each stage took; ``timeline``: the run's
+      `vta.sim.trace.RunTimeline` when the device records them.
     """
     insns: dict = dataclasses.field(default_factory=dict)
     bytes: dict = dataclasses.field(default_factory=dict)
@@ -33,9 +36,14 @@ class RunStats:
     busy: dict | None = None
     stall: dict | None = None
     wall_seconds: float | None = None
+    states: dict | None = None
+    stage_insns: dict | None = None
+    timeline: object = dataclasses.field(default=None, repr=False)
 
     def as_dict(self):
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(dataclasses.replace(self, timeline=None))
+        d.pop("timeline")
+        return d
 
 
 @runtime_checkable

