@@ -204,3 +204,12 @@ def test_bad_arguments(tmp_path):
         _run(tmp_path, FakeEvaluator(), axes={"block": (2,), "buffers": (3,)})
     with pytest.raises(VTAError, match="--model must be an ONNX file or a shipped model"):
         run_dse("no-such-model", "ulx3s-85f", str(tmp_path), progress=False, log=lambda *a: None)
+
+
+def test_the_tuned_layers_of_the_shipped_mnist_model():
+    """`vta dse` tunes what `vta tune` would: the convolutions and dense layers, not the pools VTA also runs."""
+    from vta.compiler.datasets import model_path
+    from vta.tune_cli import model_tasks
+    tasks = model_tasks(model_path("mnist"), board_config("ulx3s-85f")[0])
+    assert [(t.op, t.c, t.o, t.kh) for t in tasks.values()] == \
+        [("conv2d", 1, 16, 3), ("conv2d", 16, 32, 3), ("dense", 1568, 64, 1), ("dense", 64, 10, 1)]
