@@ -208,8 +208,8 @@ def make_pool(jobs=None, ray=None):
 class Sweep:
     """The jobs of one sweep and their cache (``DIR/cache/<kind>-<label>-<digest>.json``)."""
 
-    def __init__(self, evaluator, out_dir, pool, progress=True):
-        self.evaluator, self.pool, self.progress = evaluator, pool, progress
+    def __init__(self, evaluator, out_dir, pool, progress=True, log=None):
+        self.evaluator, self.pool, self.progress, self.log = evaluator, pool, progress, log
         self.cache = os.path.join(out_dir, "cache")
         os.makedirs(self.cache, exist_ok=True)
         self.reused = 0
@@ -256,6 +256,10 @@ class Sweep:
             results[(kind, cand.label)] = result
             bar.update(1)
             bar.set_postfix_str(f"{kind} {cand.label}")
+            if self.log is not None and not self.progress:   # no bar (not a terminal): one line per job
+                what = "error: " + result["error"] if not result.get("ok") else ", ".join(
+                    f"{k} {result[k]}" for k in ("lut", "bram", "fits", "cycles", "exact", "fmax_mhz") if k in result)
+                self.log(f"[{bar.n}/{bar.total}] {kind} {cand.label}: {what}")
             if on_result is not None:
                 add(on_result(kind, cand, result) or ())
 
@@ -318,7 +322,7 @@ def run_dse(model, board, out_dir, *, evaluator=None, axes=None, trials=8, jobs=
     log(f"vta dse: {model} on {board.name}: {len(legal)} configs to measure ({len(cands) - len(legal)} skipped), "
         f"results in {out_dir}")
     pool = make_pool(jobs, ray)
-    sweep = Sweep(evaluator, out_dir, pool, progress)
+    sweep = Sweep(evaluator, out_dir, pool, progress, log)
     smallest = legal[0]
 
     def after(kind, cand, result):
