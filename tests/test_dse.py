@@ -17,15 +17,21 @@ from vta.fpga.presets import board_config
 class FakeEvaluator:
     """Counts calls; LUTs grow with MACs/cycle and buffers, cycles shrink with MACs/cycle and bus width."""
 
-    def __init__(self, lut_limit=84000, fail_cycles=(), crash_cycles=()):
+    def __init__(self, lut_limit=84000, fail_cycles=(), crash_cycles=(), interrupt_at=None):
         self.calls = []
+        self.interrupt_at = interrupt_at      # raise KeyboardInterrupt (Ctrl-C) in this call (1-based)
         self.lut_limit, self.fail_cycles, self.crash_cycles = lut_limit, set(fail_cycles), set(crash_cycles)
+
+    def _maybe_interrupt(self):
+        if len(self.calls) == self.interrupt_at:
+            raise KeyboardInterrupt
 
     def fingerprint(self, kind):
         return {"fake": 1}
 
     def synth(self, keys, name):
         self.calls.append(("synth", name))
+        self._maybe_interrupt()
         cfg = VTAConfig.from_dict(keys)
         lut = 400 * cfg.macs_per_cycle + 10000 + cfg.log_inp_buff_size * 10 + cfg.bus_width * 20
         bram = bram_lower_bound(cfg, 0) // 18432 + 1
@@ -35,6 +41,7 @@ class FakeEvaluator:
 
     def cycles(self, keys, name):
         self.calls.append(("cycles", name))
+        self._maybe_interrupt()
         if name in self.fail_cycles:
             raise VTAError(f"layer /3/Conv does not compile for {name}")
         if name in self.crash_cycles:
@@ -44,6 +51,7 @@ class FakeEvaluator:
 
     def pnr(self, keys, name):
         self.calls.append(("pnr", name))
+        self._maybe_interrupt()
         return {"fmax_mhz": 50.0 - VTAConfig.from_dict(keys).macs_per_cycle / 16}
 
 
@@ -213,3 +221,15 @@ def test_the_tuned_layers_of_the_shipped_mnist_model():
     tasks = model_tasks(model_path("mnist"), board_config("ulx3s-85f")[0])
     assert [(t.op, t.c, t.o, t.kh) for t in tasks.values()] == \
         [("conv2d", 1, 16, 3), ("conv2d", 16, 32, 3), ("dense", 1568, 64, 1), ("dense", 64, 10, 1)]
+
+
+def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path):
+    ev = FakeEvaluator(interrupt_at=9)          # Ctrl-C in the 9th job: 6 syntheses and 2 cycle runs are done
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, ev, pnr=1)
+    assert not (tmp_path / "pareto.csv").exists()
+    ev2 = FakeEvaluator()
+    rows = _run(tmp_path, ev2, pnr=1)
+    assert ev2.calls[0] == ev.calls[-1]         # the interrupted job runs again, the finished ones do not
+    assert sorted(k for k, _ in ev2.calls) == ["cycles"] * 4 + ["pnr"]
+    assert sum(1 for r in rows if r.get("cycles") is not None) == 6

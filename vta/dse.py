@@ -251,6 +251,9 @@ class Sweep:
                 else:
                     fut = self.pool.submit(_job, self.evaluator, kind, cand.cfg.to_dict(), cand.label)
                     pending[fut] = (kind, cand)
+                    # stored the moment it finishes, so an interruption keeps every finished job
+                    fut.add_done_callback(lambda f, kind=kind, cand=cand: f.cancelled() or f.exception() or
+                                          self.store(kind, cand, f.result()))
 
         def finish(kind, cand, result):
             results[(kind, cand.label)] = result
@@ -267,11 +270,9 @@ class Sweep:
             add(jobs)
             while pending:
                 done, _ = concurrent.futures.wait(list(pending), return_when=concurrent.futures.FIRST_COMPLETED)
-                for fut in done:
+                for fut in [f for f in pending if f in done]:     # in submission order: deterministic
                     kind, cand = pending.pop(fut)
-                    result = fut.result()
-                    self.store(kind, cand, result)
-                    finish(kind, cand, result)
+                    finish(kind, cand, fut.result())
         finally:
             for fut in pending:
                 fut.cancel()
