@@ -48,6 +48,15 @@ def _file_digest(path):
     return h.hexdigest()[:16]
 
 
+def _close_tuning_runtimes():
+    """Close the runtimes the in-process measurer keeps per config (a Verilator model and 256 MiB of DRAM each):
+    a worker evaluates many configs and would otherwise hold them all."""
+    from .jit.tune import measure
+    for rt in measure._RUNTIMES.values():
+        rt.close()
+    measure._RUNTIMES.clear()
+
+
 @dataclasses.dataclass
 class Evaluator:
     """The real measurements. ``model``: shipped name or ONNX path; ``calib``: an ``.npy`` of input samples for an
@@ -124,6 +133,7 @@ class Evaluator:
                 tune_tasks(cfg, tasks, measurer, self.trials, [log], progress=False)
             finally:
                 measurer.close()
+                _close_tuning_runtimes()
             tuned = len(tasks)
         tune_s = time.monotonic() - t0
         dev = open_device("verilator", cfg, max_cycles=self.max_cycles)
