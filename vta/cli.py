@@ -30,6 +30,9 @@ from .compile_cli import ARGUMENTS as _COMPILE_ARGUMENTS
 from .compile_cli import HELP as _COMPILE_HELP
 from .compile_cli import handle as _compile
 from .config import PRESETS, load_config
+from .dse_cli import ARGUMENTS as _DSE_ARGUMENTS
+from .dse_cli import HELP as _DSE_HELP
+from .dse_cli import handle as _dse
 from .errors import VTAError
 from .fpga.cli import ARGS as _FPGA_ARGS
 from .fpga.cli import HELP as _FPGA_HELP
@@ -518,6 +521,7 @@ def _hw_verilog(args):
 
 command("compile", _COMPILE_HELP, *_COMPILE_ARGUMENTS)(_compile)
 command("tune", _TUNE_HELP, *_TUNE_ARGUMENTS)(_tune)
+command("dse", _DSE_HELP, *_DSE_ARGUMENTS)(_dse)
 
 
 command("calib-audit", _AUDIT_HELP, *_AUDIT_ARGUMENTS)(_calib_audit)

@@ -51,7 +51,7 @@ def model_tasks(model, cfg):
     tasks = {}
     for n in g.nodes:
         cap = caps.get(n.name)
-        if cap is None or not cap.vta:
+        if cap is None or not cap.vta or n.op not in ("Conv", "Dense"):   # pools/adds on VTA have no weights
             continue
         xs, ws = g.shapes[n.inputs[0]], g.shapes[n.inputs[1]]
         batch = xs[0] if isinstance(xs[0], int) and xs[0] > 0 else 1

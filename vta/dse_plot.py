@@ -1,0 +1,52 @@
+"""`plot_pareto`: the picture of a `vta dse` sweep — cycles against LUTs per config, the Pareto front as a step
+line, the chosen point and the board preset marked, configs that do not fit greyed out at their synthesis LUTs.
+
+Kept apart from `vta.dse` so the sweep itself never imports matplotlib (it loads in about a second).
+"""
+
+__all__ = ["plot_pareto"]
+
+
+def plot_pareto(path, rows, title):
+    """Write the PNG ``path`` from the sweep's ``rows`` (dicts with config, cycles, lut, pareto, chosen, preset,
+    fits)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+    measured = [r for r in rows if r.get("cycles") is not None and r.get("lut") is not None]
+    unfit = [r for r in rows if r.get("lut") is not None and not r.get("fits")]
+    ax.scatter([r["lut"] for r in measured], [r["cycles"] for r in measured], c="tab:blue", s=30,
+               label="measured config", zorder=3)
+    front = sorted((r for r in measured if r.get("pareto")), key=lambda r: r["lut"])
+    if front:
+        ax.step([r["lut"] for r in front], [r["cycles"] for r in front], where="post", c="tab:orange",
+                lw=1.5, label="Pareto front (cycles vs LUTs)", zorder=2)
+    for r in measured:
+        text = r["config"] + (f"\n{r['latency_us']:.0f} µs @ {r['fmax_mhz']:.1f} MHz" if r.get("latency_us") else "")
+        ax.annotate(text, (r["lut"], r["cycles"]), textcoords="offset points", xytext=(5, 4), fontsize=6.5)
+    for r in measured:
+        if r.get("chosen"):
+            ax.scatter([r["lut"]], [r["cycles"]], s=180, facecolors="none", edgecolors="tab:red", lw=2,
+                       label="chosen", zorder=4)
+        if r.get("preset"):
+            ax.scatter([r["lut"]], [r["cycles"]], marker="*", s=160, c="tab:green", label="board preset", zorder=5)
+    if unfit:
+        top = max((r["cycles"] for r in measured), default=1)
+        ax.scatter([r["lut"] for r in unfit], [top] * len(unfit), marker="x", c="grey",
+                   label="does not fit (LUTs from synthesis)", zorder=3)
+    lut_avail = next((r["lut"] * 100 / r["lut_pct"] for r in rows if r.get("lut_pct")), None)
+    if lut_avail:
+        ax.axvline(lut_avail, c="grey", ls="--", lw=1)
+        ax.text(lut_avail, ax.get_ylim()[1], " device LUTs", fontsize=7, va="top", color="grey")
+    ax.set_xlabel("LUTs after synthesis (nextpnr units)")
+    ax.set_ylabel("cycles per inference (Verilated RTL)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    ax.legend(seen.values(), seen.keys(), fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
