@@ -35,7 +35,7 @@ from resnet18_layers import LAYERS, reference
 from vta import load_config
 from vta.isa.stages import STAGES
 from vta.jit import ConvGeometry, Runtime, default_conv2d_schedule
-from vta.sim.bottleneck import add_states, attribute
+from vta.sim.bottleneck import active_of, add_states, attribute
 from vta.sim.trace import span_totals, write_trace_files
 from vta.sim.verilator import VerilatorSim
 
@@ -125,7 +125,7 @@ def main():
             w = ", ".join(f"{k[5:]} {100 * v / cycles:.1f}%" for k, v in row.items() if k.startswith("wait_") and v)
             print(f"  {st:8} " + " ".join(f"{100 * row[k] / cycles:8.1f}%" for k in ("busy", "dram", "idle"))
                   + f"  {w or '-'}")
-        print(f"  limit: {attribute(states, cycles)['text']}")
+        print(f"  limit: {attribute(states, cycles, active_of(s_on.run))['text']}")
         for check, passed, detail in results:
             failed += not passed
             print(f"  [{'PASS' if passed else 'FAIL'}] {check}{': ' + detail if detail else ''}")
