@@ -5,7 +5,7 @@ busy, DRAM wait and a wait per token queue; a person wants one line: "compute 46
 load-bound". The rule, kept simple so the line can be checked by hand against the numbers:
 
 - the *limiting module* is the stage with the largest share of working cycles (busy + DRAM wait): the others wait
-  on it; when its DRAM waits outnumber its busy cycles the run is called DRAM-bound through that module;
+  on it; when its DRAM waits outnumber its busy cycles the run is called DRAM-bound (through that module);
 - the *limiting queue* is the token queue the compute stage (the GEMM/ALU engine the accelerator exists for) waits
   on longest, with the module at its other end.
 """
@@ -57,9 +57,10 @@ def attribute(states, cycles=None, active=None):
     text += f", {100 * c.get('dram', 0):.0f}% DRAM"
     if queue is not None:
         text += f", {100 * waits[queue]:.0f}% waiting on {queue} ({waits_for})"
-    text += f" — {bound}-bound"
     if dram_bound:
-        text += f" (DRAM: {bound} waits on the bus {100 * shares[bound]['dram']:.0f}% of cycles)"
+        text += f" — DRAM-bound ({bound}'s transfers wait on the bus {100 * shares[bound]['dram']:.0f}% of cycles)"
+    else:
+        text += f" — {bound}-bound"
     return {"bound": bound, "dram_bound": dram_bound, "queue": queue, "waits_for": waits_for, "shares": shares,
             "text": text}
 
