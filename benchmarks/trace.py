@@ -17,7 +17,12 @@ schedule: once with timelines off, once on. Printed per layer:
 
 Writes ``<out-dir>/<layer>.json`` (open in ui.perfetto.dev) and ``<layer>.png`` (Gantt chart).
 
-Usage: python benchmarks/trace.py [--config default] [--layers C4,C8] [--rows R] [--out-dir traces]
+``--model`` instead compiles the whole ResNet-18 (`resnet18_model.py`, seeded weights, no search), runs one image
+on the Verilated core with ``CompiledModel.run(trace=...)`` and prints the compile report's per-layer limits (C4
+and C8 marked by their shapes) with the checks: one span per VTA layer on the layers track, in order, each as long
+as the report's cycles of that layer, and every layer's module states adding up to its cycles.
+
+Usage: python benchmarks/trace.py [--config default] [--layers C4,C8] [--rows R] [--out-dir traces] [--model]
 """
 
 import argparse
@@ -35,7 +40,7 @@ from resnet18_layers import LAYERS, reference
 from vta import load_config
 from vta.isa.stages import STAGES
 from vta.jit import ConvGeometry, Runtime, default_conv2d_schedule
-from vta.sim.bottleneck import add_states, attribute
+from vta.sim.bottleneck import active_of, add_states, attribute
 from vta.sim.trace import span_totals, write_trace_files
 from vta.sim.verilator import VerilatorSim
 
@@ -89,15 +94,66 @@ def checks(path, stats):
             ("instruction spans = instruction counters", insn_eq, str(insns))], states, cycles
 
 
+def model_trace(cfg, out_dir):
+    """The whole ResNet-18 on Verilator with a trace; returns the number of failed checks."""
+    from resnet18_model import images, resnet18_onnx
+
+    import vta
+    t0 = time.perf_counter()
+    cm = vta.compile(resnet18_onnx(), config=cfg, calibration=images(8), search=False)
+    print(f"ResNet-18 compiled in {time.perf_counter() - t0:.0f} s")
+    path, png = os.path.join(out_dir, "resnet18.json"), os.path.join(out_dir, "resnet18.png")
+    t0 = time.perf_counter()
+    with cm:
+        cm.run(images(1, seed=5), device="verilator", trace=path, trace_png=png)
+    print(f"one image on Verilator with the trace: {time.perf_counter() - t0:.0f} s wall; {path} "
+          f"({os.path.getsize(path) / 1e6:.1f} MB), {png}")
+    rep = cm.report(device="verilator")
+    marks = {}     # (MACs, output channels, rows, columns) → layer name; the MACs tell the kernel size apart
+    for name in ("C4", "C8"):
+        h, w, ci, co, k, pad, stride = LAYERS[name]
+        oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+        marks[(co * oh * ow * ci * k * k, co, oh, ow)] = name
+    layers = [row for row in rep.layers if row["placement"] == "VTA"]
+    print(f"{'layer':24} {'op':10} {'cycles':>9}  limit")
+    for row in layers:
+        tag = marks.get((row["macs"], *row["output_shape"][1:]), "")
+        print(f"{row['name'][:24]:24} {row['op'][:10]:10} {row['cycles']:9d}  {row['limit']['text']}"
+              + (f"   <- {tag}" if tag else ""))
+    with open(path) as f:
+        trace = json.load(f)
+    tracks = {e["tid"]: e["args"]["name"] for e in trace["traceEvents"] if e.get("name") == "thread_name"}
+    spans = [e for e in trace["traceEvents"] if e.get("ph") == "X" and tracks[e["tid"]] == "layers"]
+    results = [
+        ("one span per VTA layer, in order", [e["name"] for e in spans] == [r["name"] for r in layers]),
+        ("layer span = the report's cycles of the layer", [e["dur"] for e in spans] == [r["cycles"] for r in layers]),
+        ("trace length = the report's total cycles", trace["otherData"]["cycles"] == rep.summary["cycles"]),
+        ("every layer's module states add up to its cycles",
+         all(sum(v.values()) == r["cycles"] for r in layers for v in r["states"].values())),
+        ("span totals = summed counters (every module, every state)",
+         all(span_totals(trace)["stages"][st][k] == sum(r["states"][st][k] for r in layers)
+             for st in STAGES for k in layers[0]["states"][st])),
+    ]
+    print(f"total {rep.summary['cycles']} cycles")
+    for check, passed in results:
+        print(f"  [{'PASS' if passed else 'FAIL'}] {check}")
+    return sum(not p for _, p in results)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="default")
     ap.add_argument("--layers", default="C4,C8")
     ap.add_argument("--rows", type=int, default=None, help="output rows per layer (reduced-height slice)")
     ap.add_argument("--out-dir", default="traces")
+    ap.add_argument("--model", action="store_true", help="trace the whole compiled ResNet-18 instead (slow)")
     args = ap.parse_args()
     cfg = load_config(args.config)
     os.makedirs(args.out_dir, exist_ok=True)
+    if args.model:
+        failed = model_trace(cfg, args.out_dir)
+        print(f"\n{'all checks passed' if not failed else f'{failed} check(s) FAILED'}")
+        return 1 if failed else 0
     sim = VerilatorSim(cfg)
     rt = Runtime(cfg, sim, dram_bytes=256 << 20, verify=False)
     failed = 0
@@ -125,7 +181,7 @@ def main():
             w = ", ".join(f"{k[5:]} {100 * v / cycles:.1f}%" for k, v in row.items() if k.startswith("wait_") and v)
             print(f"  {st:8} " + " ".join(f"{100 * row[k] / cycles:8.1f}%" for k in ("busy", "dram", "idle"))
                   + f"  {w or '-'}")
-        print(f"  limit: {attribute(states, cycles)['text']}")
+        print(f"  limit: {attribute(states, cycles, active_of(s_on.run))['text']}")
         for check, passed, detail in results:
             failed += not passed
             print(f"  [{'PASS' if passed else 'FAIL'}] {check}{': ' + detail if detail else ''}")

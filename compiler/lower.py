@@ -36,6 +36,7 @@ class NodeStats:
     host_fallbacks: int = 0
     note: str = ""
     states: dict | None = None      # {stage: {state: cycles}}, the core's state counters summed over the calls
+    active: dict | None = None      # {"gemm": cycles, "alu": cycles}, the core's activity counters, summed
 
 
 class VTAExecutor:
@@ -66,8 +67,11 @@ class VTAExecutor:
         else:
             s.cycles += ls.cycles
         if ls.run.states:
-            from ..sim.bottleneck import add_states
+            from ..sim.bottleneck import active_of, add_states
             s.states = add_states(s.states, ls.run.states)
+            active = active_of(ls.run)
+            if active:
+                s.active = {k: (s.active or {}).get(k, 0) + v for k, v in active.items()}
         return y
 
     def host_fallback(self, step, note):

@@ -150,7 +150,7 @@ def build_report(cm, run, device_name):
                 row["host_fallbacks"] = st.host_fallbacks
                 row["reason"] += f" — {st.note}"
             if st.states and st.cycles_known and st.cycles:
-                lim = attribute(st.states, st.cycles)
+                lim = attribute(st.states, st.cycles, st.active)
                 row["states"] = st.states
                 row["limit"] = {k: lim[k] for k in ("bound", "dram_bound", "queue", "waits_for", "text")}
             if st.cycles_known:

@@ -5,14 +5,20 @@ busy, DRAM wait and a wait per token queue; a person wants one line: "compute 46
 load-bound". The rule, kept simple so the line can be checked by hand against the numbers:
 
 - the *limiting module* is the stage with the largest share of working cycles (busy + DRAM wait): the others wait
-  on it; when its DRAM waits outnumber its busy cycles the run is called DRAM-bound through that module;
+  on it; when its DRAM waits outnumber its busy cycles the run is called DRAM-bound (through that module);
 - the *limiting queue* is the token queue the compute stage (the GEMM/ALU engine the accelerator exists for) waits
   on longest, with the module at its other end.
 """
 
 from ..isa.stages import QUEUE_STAGES, STAGE_POPS, STAGES
 
-__all__ = ["add_states", "attribute", "describe_states"]
+__all__ = ["add_states", "attribute", "describe_states", "active_of"]
+
+
+def active_of(stats):
+    """The GEMM/ALU activity counts of a `RunStats` (``None`` when the device has none)."""
+    busy = stats.busy or {}
+    return {k: busy[k] for k in ("gemm", "alu")} if "gemm" in busy and "alu" in busy else None
 
 
 def add_states(total, states):
@@ -25,10 +31,12 @@ def add_states(total, states):
     return total
 
 
-def attribute(states, cycles=None):
+def attribute(states, cycles=None, active=None):
     """What limits the run whose counters are ``states``: a dict with ``bound`` (the limiting module), ``dram_bound``,
     ``queue`` (the token queue compute waits on longest, ``None`` if it never waits), ``waits_for`` (the module at
-    that queue's other end), ``shares`` ({stage: {state: fraction of cycles}}) and ``text`` (one line)."""
+    that queue's other end), ``shares`` ({stage: {state: fraction of cycles}}) and ``text`` (one line).
+    ``active``: the core's GEMM/ALU activity counts (``{"gemm": cycles, "alu": cycles}``, `RunStats.busy`), shown
+    as the part of compute's busy cycles that did MACs or ALU work."""
     if cycles is None:
         cycles = sum(states[STAGES[0]].values())
     if not cycles:
@@ -43,17 +51,21 @@ def attribute(states, cycles=None):
     pops = set(STAGE_POPS["compute"].values())
     waits_for = None if queue is None else QUEUE_STAGES[queue][0 if queue in pops else 1]
     c = shares.get("compute", {})
-    text = f"compute {100 * c.get('busy', 0):.0f}% busy, {100 * c.get('dram', 0):.0f}% DRAM"
+    text = f"compute {100 * c.get('busy', 0):.0f}% busy"
+    if active:
+        text += f" (GEMM {100 * active.get('gemm', 0) / cycles:.0f}%, ALU {100 * active.get('alu', 0) / cycles:.0f}%)"
+    text += f", {100 * c.get('dram', 0):.0f}% DRAM"
     if queue is not None:
         text += f", {100 * waits[queue]:.0f}% waiting on {queue} ({waits_for})"
-    text += f" — {bound}-bound"
     if dram_bound:
-        text += f" (DRAM: {bound} waits on the bus {100 * shares[bound]['dram']:.0f}% of cycles)"
+        text += f" — DRAM-bound ({bound}'s transfers wait on the bus {100 * shares[bound]['dram']:.0f}% of cycles)"
+    else:
+        text += f" — {bound}-bound"
     return {"bound": bound, "dram_bound": dram_bound, "queue": queue, "waits_for": waits_for, "shares": shares,
             "text": text}
 
 
-def describe_states(states, cycles):
+def describe_states(states, cycles, active=None):
     """Lines: each stage's cycles by state in percent (they add up to 100 per stage), then `attribute`'s line."""
     lines = [f"module states over {cycles} cycles (core counters):"]
     for stage in STAGES:
@@ -61,5 +73,5 @@ def describe_states(states, cycles):
         parts = [f"{name.replace('_', ' ')} {100 * v / cycles:.1f}%" for name, v in row.items() if v] if cycles \
             else []
         lines.append(f"  {stage:8} " + ", ".join(parts))
-    lines.append(f"  limit: {attribute(states, cycles)['text']}")
+    lines.append(f"  limit: {attribute(states, cycles, active)['text']}")
     return "\n".join(lines)

@@ -10,7 +10,8 @@ from ..errors import VTAError
 
 __all__ = ["write_gantt_png"]
 
-COLORS = {"insn": "#4c78a8", "dram": "#f58518", "fetch": "#9d9d9d", "dma": "#54a24b", "layer": "#b279a2"}
+COLORS = {"insn": "#4c78a8", "dram": "#f58518", "fetch": "#9d9d9d", "dma": "#54a24b"}
+LAYER_COLORS = ("#b279a2", "#d4a6c8")
 WAIT_COLORS = {"l2g": "#e45756", "g2l": "#ff9da6", "g2s": "#9e3a3a", "s2g": "#d67195"}
 
 
@@ -27,16 +28,26 @@ def write_gantt_png(trace, path, *, title=None):
     order = sorted(names)
     rows = {tid: len(order) - 1 - i for i, tid in enumerate(order)}
     bars = {}     # (row, color, layer) → [(start, dur)]
+    layers = 0
+    labels = []
     for e in trace["traceEvents"]:
         if e.get("ph") != "X" or e["tid"] not in rows:
             continue
-        color = WAIT_COLORS.get(e["args"].get("queue"), "#e45756") if e["cat"] == "wait" else COLORS[e["cat"]]
+        color = WAIT_COLORS.get(e["args"].get("queue"), "#e45756") if e["cat"] == "wait" else \
+            COLORS.get(e["cat"])
+        if e["cat"] == "layer":     # neighbouring layers in two shades, named where there is room
+            color = LAYER_COLORS[layers % 2]
+            layers += 1
+            labels.append((e["ts"] + e["dur"] / 2, rows[e["tid"]], e["name"], e["dur"]))
         layer = 0 if e["cat"] in ("insn", "layer") else 1
         bars.setdefault((rows[e["tid"]], color, layer), []).append((e["ts"], max(e["dur"], 0.5)))
     cycles = trace.get("otherData", {}).get("cycles", 0)
     fig, ax = plt.subplots(figsize=(12, 0.5 * len(rows) + 1.5))
     for (row, color, _layer), spans in sorted(bars.items(), key=lambda kv: kv[0][2]):
         ax.broken_barh(spans, (row - 0.4, 0.8), facecolors=color, linewidth=0)
+    for x, row, text, dur in labels:
+        if dur >= 0.06 * max(cycles, 1):
+            ax.text(x, row, text, ha="center", va="center", fontsize=7, clip_on=True)
     ax.set_yticks([rows[t] for t in order], [names[t] for t in order])
     ax.set_xlim(0, max(cycles, 1))
     ax.set_xlabel("cycles")

@@ -256,8 +256,8 @@ def _run(args):
     print(f"MACs {stats.macs}, ALU ops {stats.alu_ops}, cycles {cycles}, wall {wall * 1e3:.1f} ms")
     print(f"wrote {args.out} ({dram.size} bytes)")
     if stats.states:
-        from .sim.bottleneck import describe_states
-        print(describe_states(stats.states, stats.cycles))
+        from .sim.bottleneck import active_of, describe_states
+        print(describe_states(stats.states, stats.cycles, active_of(stats)))
     if tracing:
         from .sim.trace import write_trace_files
         for line in write_trace_files(device.timelines, args.trace, args.trace_png, title=f"{args.dram} on VTA"):

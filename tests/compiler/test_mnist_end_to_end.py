@@ -173,8 +173,9 @@ def test_one_image_on_verilator_matches_fsim_and_counts_cycles(compiled, mnist, 
     # every VTA layer's module states add up to its cycles, and the report names what limits it
     for l in vta_layers:
         assert all(sum(row.values()) == l["cycles"] for row in l["states"].values()), l["name"]
-        assert l["limit"]["bound"] in ("load", "compute", "store") and l["limit"]["text"].endswith(
-            tuple(f"{m}-bound" for m in ("load", "compute", "store"))) or "DRAM:" in l["limit"]["text"]
+        bound = l["limit"]["bound"]
+        assert bound in ("load", "compute", "store")
+        assert l["limit"]["text"].endswith(f"— {bound}-bound") or f"— DRAM-bound ({bound}'s" in l["limit"]["text"]
     assert "what limits each VTA layer" in str(rep)
     # the trace: one span per VTA layer on the layers track, in order, covering exactly that layer's cycles
     trace = json.loads(path.read_text())

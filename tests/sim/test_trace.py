@@ -133,7 +133,14 @@ def test_attribute_names_module_and_queue():
               "store": {"idle": 80, "busy": 5, "dram": 5, "wait_g2s": 10, "wait_s2g": 0}}
     lim = attribute(states, 100)
     assert (lim["bound"], lim["dram_bound"], lim["queue"], lim["waits_for"]) == ("load", True, "l2g", "load")
-    assert lim["text"].startswith("compute 46% busy, 14% DRAM, 38% waiting on l2g (load) — load-bound")
+    assert lim["text"] == ("compute 46% busy, 14% DRAM, 38% waiting on l2g (load) — DRAM-bound (load's transfers "
+                           "wait on the bus 60% of cycles)")
+    states["load"].update(busy=60, dram=20)
+    lim = attribute(states, 100, {"gemm": 40, "alu": 5})
+    assert (lim["bound"], lim["dram_bound"]) == ("load", False)
+    assert lim["text"] == "compute 46% busy (GEMM 40%, ALU 5%), 14% DRAM, 38% waiting on l2g (load) — load-bound"
+    states["compute"]["busy"] = 84
+    assert attribute(states, 100)["bound"] == "compute"
 
 
 def test_cli_trace_json_and_png(tmp_path, capsys):
