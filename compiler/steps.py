@@ -231,9 +231,11 @@ class Dense(Gemm):
 @dataclasses.dataclass(kw_only=True)
 class MatMul(VTAStep):
     """A product of two int8 activations (attention's Q·Kᵀ and P·V): ``clip((a @ b + bias) >> shift)`` with
-    ``shift = e_y − e_a − e_b`` and ``bias`` (M,) the rounding constant ``2^(shift−1)``; leading axes broadcast
-    (one product per head). On a device the right operand goes through the weight buffer (`Runtime.matmul`)."""
-    bias: np.ndarray
+    ``shift = e_y − e_a − e_b`` and ``bias`` (M,) the rounding constant ``2^(shift−1)``, or ``None`` (a floor
+    shift, one ALU pass less: before a Softmax, which ignores a constant offset of its row); leading axes
+    broadcast (one product per head). On a device the right operand goes through the weight buffer
+    (`Runtime.matmul`)."""
+    bias: object
     shift: int
     e_a: int
     e_b: int

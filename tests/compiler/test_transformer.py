@@ -188,6 +188,9 @@ def test_encoder_block_end_to_end_on_fsim(opset, fsim_runtime):
     assert s["vta_mac_fraction"] == 1.0, [(l["name"], l["placement"]) for l in rep.layers if l["macs"]]
     products = [l for l in rep.layers if l["op"] == "MatMul"]
     assert len(products) == 2 and all(l["placement"] == "VTA" for l in products)
+    # Q·Kᵀ feeds the Softmax: floor shift, no rounding bias (one ALU pass less); P·V rounds half up
+    qk, pv = [st for st in cm.program.steps if type(st).__name__ == "MatMul"]
+    assert qk.bias is None and pv.bias is not None and np.all(pv.bias == 1 << (pv.shift - 1))
     assert len(s["host_subgraphs"]) <= 4, [h["ops"] for h in s["host_subgraphs"]]
     assert s["host_seconds"] is not None and "VTA" in s["seconds_by_kind"]
     cos = float(np.sum(y * ref) / np.linalg.norm(y) / np.linalg.norm(ref))
