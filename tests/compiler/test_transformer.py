@@ -111,14 +111,15 @@ def test_mismatched_inner_dims_is_a_clear_error():
                     search=False)
 
 
-def test_activation_product_runs_on_vta_bit_exact(fsim_runtime):
-    """A lone Q·Kᵀ-shaped product of two graph inputs: placed on VTA, the device result equals the numpy
-    semantics bit for bit, and dequantized it is close to the float product."""
+@pytest.mark.parametrize("sa,sb", [((4, 3, 10, 24), (4, 3, 24, 17)), ((2, 3, 10, 24), (1, 3, 24, 17))])
+def test_activation_product_runs_on_vta_bit_exact(sa, sb, fsim_runtime):
+    """A lone Q·Kᵀ-shaped product of two graph inputs (also with a broadcast leading axis): placed on VTA, the
+    device result equals the numpy semantics bit for bit, and dequantized it is close to the float product."""
     import vta
     rng = np.random.default_rng(3)
-    a = rng.normal(0, 1, (4, 3, 10, 24)).astype(np.float32)
-    b = rng.normal(0, 1, (4, 3, 24, 17)).astype(np.float32)
-    m = _two_input_matmul((4, 3, 10, 24), (4, 3, 24, 17))
+    a = rng.normal(0, 1, sa).astype(np.float32)
+    b = rng.normal(0, 1, sb).astype(np.float32)
+    m = _two_input_matmul(sa, sb)
     with vta.compile(m, calibration={"a": a, "b": b}, search=False, runtime=fsim_runtime) as cm:
         rep = cm.report()
         assert rep.layers[0]["placement"] == "VTA" and rep.summary["vta_mac_fraction"] == 1.0
