@@ -37,6 +37,7 @@ class NodeStats:
     note: str = ""
     states: dict | None = None      # {stage: {state: cycles}}, the core's state counters summed over the calls
     active: dict | None = None      # {"gemm": cycles, "alu": cycles}, the core's activity counters, summed
+    busy: dict = dataclasses.field(default_factory=dict)   # per-module busy cycles (Verilator: gemm, alu, load, …)
 
 
 class VTAExecutor:
@@ -72,6 +73,8 @@ class VTAExecutor:
             active = active_of(ls.run)
             if active:
                 s.active = {k: (s.active or {}).get(k, 0) + v for k, v in active.items()}
+        for k, v in (ls.busy or {}).items():
+            s.busy[k] = s.busy.get(k, 0) + int(v)
         return y
 
     def host_fallback(self, step, note):
