@@ -15,7 +15,7 @@ import numpy as np
 from .ops import conv_nchw
 
 __all__ = ["alu_shift", "clip8", "conv_int8", "dense_int8", "add_int8", "maxpool_int8", "affine_clip_int8",
-           "leaky_relu_int8", "hard_swish_int8"]
+           "leaky_relu_int8", "hard_swish_int8", "global_avg_pool_int8"]
 
 
 def alu_shift(v, k):
@@ -148,3 +148,11 @@ def hard_swish_int8(x, scale, offset, shift, one, out_shift):
     v = x.astype(np.int64)
     h = np.clip((v * scale + offset) >> shift, 0, one)
     return clip8(_round_shift(v * h, out_shift), False)
+
+
+def global_avg_pool_int8(x, pre_shift, scale, shift):
+    """The ALU's mean over H×W of int8 NCHW ``x``: the exact int32 sum ``s`` per (n, c), then
+    ``clip(round_shift(round_shift(s, pre_shift) · scale, shift))`` → int8 (N, C, 1, 1). ``scale / 2^(pre_shift +
+    shift)`` approximates ``1 / (H·W)`` (times the exponent change); `vta.quant.reduce` picks the numbers."""
+    s = x.astype(np.int64).sum(axis=(2, 3), keepdims=True)
+    return clip8(_round_shift(_round_shift(s, pre_shift) * scale, shift), False)

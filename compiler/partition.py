@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import VTAError
 from ..jit.ops.group_conv2d import GroupPacking
+from ..jit.ops.reduce import MAX_POSITIONS as MAX_POOL_POSITIONS
 from ..jit.schedule import ConvGeometry, default_conv2d_schedule
 from .geometry import ConvGeom
 from .ir import UnsupportedOpError
@@ -144,6 +145,20 @@ def _activation(node, g, cfg):
     return Capability(True, f"int8 {node.op} on the tensor ALU ({what})")
 
 
+def _global_avg_pool(node, g, cfg):
+    """A mean over H×W of NCHW data: ADDs on the tensor ALU, then a rounding shift (a power-of-two H·W) or a
+    multiply by the reciprocal (the quantizer keeps it on the host when that misses by more than half a step)."""
+    xs = g.shapes[node.inputs[0]]
+    if len(xs) != 4:
+        return Capability(False, f"GlobalAveragePool of a {len(xs)}-D tensor (VTA pools NCHW): float32 on the host")
+    hw = int(xs[2]) * int(xs[3])
+    if hw > MAX_POOL_POSITIONS:
+        return Capability(False, f"GlobalAveragePool over {hw} positions (the int32 sum is exact for at most "
+                                 f"{MAX_POOL_POSITIONS}): float32 on the host")
+    how = "a rounding shift" if hw & (hw - 1) == 0 else "a multiply by the reciprocal and rounding shifts"
+    return Capability(True, f"int8 mean over {xs[2]}×{xs[3]} on the tensor ALU (ADDs, then {how})")
+
+
 def partition(g, cfg):
     """``{node name: Capability}`` for every node of ``g`` (shapes inferred)."""
     out = {}
@@ -160,6 +175,8 @@ def partition(g, cfg):
             c = Capability(True, "int8 max with 0 on the tensor ALU")
         elif n.op in ACTIVATION_OPS:
             c = _activation(n, g, cfg)
+        elif n.op == "GlobalAveragePool":
+            c = _global_avg_pool(n, g, cfg)
         elif n.op in ("ConvInteger", "MatMulInteger"):
             c = Capability(True, "exact integer GEMM on VTA while operands and results fit int8")
             if n.op == "ConvInteger":

@@ -15,12 +15,21 @@ from typing import ClassVar
 
 import numpy as np
 
-from .arith import add_int8, affine_clip_int8, conv_int8, dense_int8, hard_swish_int8, leaky_relu_int8, maxpool_int8
+from .arith import (
+    add_int8,
+    affine_clip_int8,
+    conv_int8,
+    dense_int8,
+    global_avg_pool_int8,
+    hard_swish_int8,
+    leaky_relu_int8,
+    maxpool_int8,
+)
 from .ir import CompileError
 from .ops import run_node
 
 __all__ = ["qkey", "Step", "VTAStep", "Quantize", "Dequantize", "Layout", "Concat", "HostFloat", "Gemm", "Conv",
-           "Dense", "Add", "Relu", "MaxPool", "IntGemm", "AffineClip", "LeakyRelu", "HardSwish"]
+           "Dense", "Add", "Relu", "MaxPool", "IntGemm", "AffineClip", "LeakyRelu", "HardSwish", "GlobalAvgPool"]
 
 
 def qkey(t):
@@ -357,3 +366,21 @@ class HardSwish(VTAStep):
     def lower(self, ex, env, consts):
         env[self.outputs[0]] = ex.record(self, ex.rt.hard_swish(_contig(env[self.inputs[0]]), self.scale,
                                                                 self.offset, self.shift, self.one, self.out_shift))
+
+
+@dataclasses.dataclass(kw_only=True)
+class GlobalAvgPool(VTAStep):
+    """GlobalAveragePool on the tensor ALU (`arith.global_avg_pool_int8`): the sum over H×W, then
+    ``round_shift(round_shift(sum, pre_shift) · scale, shift)`` ≈ ``sum · 2^(e_x − e_y) / (H·W)``; ``error`` is
+    the chooser's bound on how far that misses the exactly rounded mean, in output steps (0: exact)."""
+    pre_shift: int
+    scale: int
+    shift: int
+    error: float = 0.0
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = global_avg_pool_int8(env[self.inputs[0]], self.pre_shift, self.scale, self.shift)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.global_avg_pool(_contig(env[self.inputs[0]]), self.pre_shift,
+                                                                     self.scale, self.shift))

@@ -26,6 +26,7 @@ from .ops.dense import dense
 from .ops.elementwise import add, relu, requantize
 from .ops.group_conv2d import group_conv2d
 from .ops.pool import max_pool2d
+from .ops.reduce import global_avg_pool
 from .results import OpResult, OpStats
 
 __all__ = ["Runtime", "OpStats", "OpResult"]
@@ -225,3 +226,9 @@ class Runtime(Closing):
     def max_pool2d(self, x, kernel_size, stride=None, padding=0, schedule=None):
         """Max pooling of int8 NCHW ``x`` (``stride`` defaults to ``kernel_size``; padding never wins)."""
         return max_pool2d(self, x, kernel_size, stride, padding, schedule)
+
+    def global_avg_pool(self, x, pre_shift=0, scale=1, shift=0):
+        """The mean over H×W of int8 NCHW ``x`` as int8 (N, C, 1, 1): the int32 sum, then
+        ``clip(round_shift(round_shift(sum, pre_shift) · scale, shift), -128, 127)`` (``round_shift(v, s)`` =
+        ``(v + 2^(s−1)) >> s``; shifts 0..15, ``scale`` a positive 16-bit immediate)."""
+        return global_avg_pool(self, x, pre_shift, scale, shift)

@@ -23,6 +23,7 @@ from ..compiler.steps import (
     Conv,
     Dense,
     Dequantize,
+    GlobalAvgPool,
     HardSwish,
     HostFloat,
     IntGemm,
@@ -36,6 +37,8 @@ from ..compiler.steps import (
 from . import activations
 from .calibrate import exponent
 from .plan import LayerChoice
+from .reduce import MAX_ERROR as GAP_MAX_ERROR
+from .reduce import global_avg_pool_params
 
 __all__ = ["build_program", "quantize_weights"]
 
@@ -128,6 +131,8 @@ class _Builder:
                 self.primary[n.outputs[0]] = "q"
             elif n.op in ACTIVATION_OPS and cap.vta and (x_is_q or self.plan.offload_all):
                 self.activation(n, cap)
+            elif n.op == "GlobalAveragePool" and cap.vta and (x_is_q or self.plan.offload_all):
+                self.global_avg_pool(n, cap)
             elif n.op in LAYOUT_OPS and x_is_q:
                 self.exps[n.outputs[0]] = self.exps[x]
                 self.add(Layout, n, [qkey(x)] + n.inputs[1:], [qkey(n.outputs[0])], cap.reason)
@@ -225,6 +230,26 @@ class _Builder:
             return
         self.exps[y] = ey
         self.add(cls, n, [xk], [qkey(y)], cap.reason, **fields)
+        self.primary[y] = "q"
+
+    def global_avg_pool(self, n, cap):
+        """GlobalAveragePool as ADDs and a rescale on the ALU (`vta.quant.reduce`), at the calibrated output
+        exponent but no finer than the sum's resolution; float32 on the host when the rescale misses the rounded
+        mean by more than `GAP_MAX_ERROR` steps."""
+        x, y = n.inputs[0], n.outputs[0]
+        xk = self.need_q(x)
+        ex = self.exps[x]
+        hw = int(np.prod(self.g.shapes[x][2:]))
+        ey = max(self.act_exp(y), ex - (hw - 1).bit_length())      # finer than 2^ex / H·W carries no information
+        fields, err = global_avg_pool_params(hw, ex, ey)
+        if fields is None or err > GAP_MAX_ERROR:
+            self.add(HostFloat, n, [self.need_f(x)], [y], f"GlobalAveragePool over {hw} positions from scale 2^{ex} "
+                     f"to 2^{ey}: the ALU's reciprocal misses the rounded mean by up to {err:g} output steps "
+                     f"(> {GAP_MAX_ERROR}): float32 on the host")
+            self.primary[y] = "f"
+            return
+        self.exps[y] = ey
+        self.add(GlobalAvgPool, n, [xk], [qkey(y)], cap.reason, error=err, **fields)
         self.primary[y] = "q"
 
     def add_op(self, n, cap):
