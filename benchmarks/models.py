@@ -130,7 +130,7 @@ MODELS = {
     "resnet18": (lambda: torch_model("resnet18"), (3, 224, 224), True),
     "mobilenet_v2": (lambda: torch_model("mobilenet_v2"), (3, 224, 224), True),
     "mobilenet_v3": (lambda: wild_models.load("mobilenet_v3"), (3, 224, 224), True),
-    "easyocr-craft": (lambda: wild_models.load("easyocr-craft"), (3, 320, 320), False),
+    "easyocr-craft": (lambda: wild_models.load("easyocr-craft"), (3, 256, 256), False),
     "easyocr-crnn": (lambda: wild_models.load("easyocr-crnn"), (1, 64, 256), True),
     "mtcnn-pnet": (lambda: wild_models.load("mtcnn-pnet"), (3, 48, 48), False),
     "mtcnn-rnet": (lambda: wild_models.load("mtcnn-rnet"), (3, 24, 24), False),
@@ -147,6 +147,7 @@ def bench(name, n_calib, n_eval, search, verilator):
     if model is None:
         return {"model": name, "skipped": why}
     x = photos(n_calib + n_eval, h, w, c)
+    x = wild_models.PREPARE.get(name, lambda v: v)(x)       # the package's own input normalisation
     calib, xe = x[:n_calib], x[n_calib:]
     res = {"model": name}
     t = time.perf_counter()

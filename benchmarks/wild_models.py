@@ -19,7 +19,8 @@ layer list (the architecture the CRAFT weights fit; every weight then comes from
 raise if called — and removes it right after, so nothing else sees it. The packages' own ``__init__`` (which
 pulls OpenCV, requests, …) is bypassed by importing the submodule from the package's folder.
 
-Each loader returns ``(onnx_bytes, None)`` or ``(None, why)`` when a package is missing.
+Each loader returns ``(onnx_bytes, None)`` or ``(None, why)`` when a package is missing; `PREPARE` maps a
+model to the input normalisation its package applies to an image in 0..1.
 """
 
 import contextlib
@@ -31,7 +32,9 @@ import sys
 import types
 import warnings
 
-__all__ = ["LOADERS", "load", "wheel_dir"]
+import numpy as np
+
+__all__ = ["LOADERS", "PREPARE", "load", "wheel_dir"]
 
 
 def wheel_dir(package):
@@ -141,7 +144,7 @@ def _need(*packages):
     return None
 
 
-def easyocr_craft(h=320, w=320):
+def easyocr_craft(h=256, w=256):
     why = _need("torch", "easyocr", "easyocr_en_models")
     if why:
         return None, why
@@ -261,6 +264,23 @@ def mobilenet_v3(size=224):
                 nn.init.uniform_(m.bias, -0.1, 0.1)
     return _export(net, (1, 3, size, size), ["logits"]), None
 
+
+def _imagenet(x):
+    """easyocr's detector input: RGB in 0..255 minus ImageNet's mean, over its standard deviation."""
+    mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
+    std = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
+    return ((x - mean) / std).astype(np.float32)
+
+
+# How each package feeds its network (x: float32 NCHW in 0..1): easyocr's CRAFT ImageNet-normalises, its
+# recognizer maps gray to -1..1, MTCNN maps RGB to (255·x − 127.5) / 128.
+PREPARE = {
+    "easyocr-craft": _imagenet,
+    "easyocr-crnn": lambda x: ((x - 0.5) / 0.5).astype(np.float32),
+    "mtcnn-pnet": lambda x: ((x * 255 - 127.5) * 0.0078125).astype(np.float32),
+    "mtcnn-rnet": lambda x: ((x * 255 - 127.5) * 0.0078125).astype(np.float32),
+    "mtcnn-onet": lambda x: ((x * 255 - 127.5) * 0.0078125).astype(np.float32),
+}
 
 LOADERS = {
     "mobilenet_v3": mobilenet_v3,
