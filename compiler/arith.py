@@ -68,24 +68,24 @@ def _epilogue(acc, bias, shift, relu, bound, ndim):
     return acc.astype(np.int8)
 
 
-def conv_int8(x, w, bias, shift, relu, strides, pads, groups=1):
+def conv_int8(x, w, bias, shift, relu, strides, pads, groups=1, dil=(1, 1)):
     """``clip((conv(x, w) + bias) >> shift)`` for int8 NCHW ``x``, OIHW ``w``, int32 ``bias``; ``shift`` an int
-    or one per output channel; ``pads`` (t, l, b, r) zero padding."""
+    or one per output channel; ``pads`` (t, l, b, r) zero padding; ``dil`` the kernel's dilations."""
     k = int(np.prod(w.shape[1:]))
     o, c, kh, kw = w.shape
     xmax = _absmax(x)
     bound = xmax * int(np.abs(w.reshape(o, -1).astype(np.int64)).sum(axis=1).max(initial=0))
     chunks = _k_chunks(xmax, w.reshape(o, -1)) if groups == 1 else None
     if chunks is None or (len(chunks) > 1 and chunks[0][1] - chunks[0][0] < kh * kw):
-        acc = np.rint(conv_nchw(x, w, strides, pads, group=groups, dtype=_exact_dtype(k))).astype(np.int64)
+        acc = np.rint(conv_nchw(x, w, strides, pads, dil, group=groups, dtype=_exact_dtype(k))).astype(np.int64)
     elif len(chunks) == 1:
-        acc = conv_nchw(x, w, strides, pads, dtype=np.float32)      # exact integers (see `_k_chunks`)
+        acc = conv_nchw(x, w, strides, pads, dil, dtype=np.float32)      # exact integers (see `_k_chunks`)
     else:
         # split the input channels so that each float32 partial convolution is exact (see `_k_chunks`)
         step = max(1, (chunks[0][1] - chunks[0][0]) // (kh * kw))
         acc = None
         for c0 in range(0, c, step):
-            part = conv_nchw(x[:, c0:c0 + step], w[:, c0:c0 + step], strides, pads, dtype=np.float32)
+            part = conv_nchw(x[:, c0:c0 + step], w[:, c0:c0 + step], strides, pads, dil, dtype=np.float32)
             acc = part.astype(np.int64) if acc is None else acc + part.astype(np.int64)
     return _epilogue(acc, bias, shift, relu, bound, 4)
 

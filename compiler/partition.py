@@ -13,6 +13,7 @@ from ..errors import VTAError
 from ..jit.ops.group_conv2d import GroupPacking
 from ..jit.ops.reduce import MAX_POSITIONS as MAX_POOL_POSITIONS
 from ..jit.schedule import ConvGeometry, default_conv2d_schedule
+from .dilation import PhaseSplit
 from .geometry import ConvGeom
 from .ir import UnsupportedOpError
 from .ops import pool_params
@@ -40,8 +41,7 @@ def _conv(node, g, cfg):
     group = geom.groups
     cg, og = xs[1] // group, ws[0] // group
     if max(geom.dilations) > 1:
-        return Capability(False, f"dilated convolution (dilations={list(geom.dilations)}) is not supported by the "
-                                 f"VTA conv2d operator")
+        return _dilated_conv(node, g, cfg, geom, xs, ws)
     try:
         h, w = geom.device_in_hw
         if group > 1:
@@ -143,6 +143,29 @@ def _activation(node, g, cfg):
         return Capability(True, f"int8 LeakyRelu on the tensor ALU (negative side: MUL + rounding SHR ≈ {a})")
     what = "clip of an affine function" if node.op == "HardSigmoid" else "x · hard-sigmoid(x), MUL of two lanes"
     return Capability(True, f"int8 {node.op} on the tensor ALU ({what})")
+
+
+def _dilated_conv(node, g, cfg, geom, xs, ws):
+    """A dilated convolution runs as its phase images batched through one undilated conv2d
+    (`vta.compiler.dilation`): stride 1, one group and symmetric padding only."""
+    dil = list(geom.dilations)
+    if geom.groups != 1 or tuple(geom.strides) != (1, 1) or geom.prepad:
+        return Capability(False, f"dilated convolution (dilations={dil}) with groups, strides or asymmetric "
+                                 f"padding is not supported on VTA (only stride 1, one group, symmetric pads)")
+    ps = PhaseSplit(geom.in_hw, geom.kernel, (geom.pads[0], geom.pads[1]), geom.dilations)
+    qh, qw = ps.phase_hw
+    try:
+        default_conv2d_schedule(cfg, ConvGeometry.of(cfg, 1, xs[1], qh, qw, ws[0], ws[2], ws[3], (1, 1), (0, 0)))
+    except VTAError as e:
+        return Capability(False, f"the JIT cannot schedule the phase convolution of a dilated conv: {e}")
+    big = _fits_dram(ws, (xs[0] * ps.dil[0] * ps.dil[1], xs[1], qh, qw), g.shapes[node.outputs[0]], "conv")
+    if big:
+        return big
+    if int(np.prod(ws[1:])) * 128 * 127 >= 1 << 31:
+        return Capability(False, f"reduction of {int(np.prod(ws[1:]))} int8 products could overflow the int32 "
+                                 f"accumulator")
+    return Capability(True, f"int8 dilated conv2d on the GEMM core ({ws[0]}×{xs[1]}×{ws[2]}×{ws[3]}, dilations "
+                            f"{dil}) as {ps.dil[0] * ps.dil[1]} phase images of {qh}×{qw} in one batch", geom)
 
 
 def _global_avg_pool(node, g, cfg):

@@ -25,11 +25,13 @@ from .arith import (
     leaky_relu_int8,
     maxpool_int8,
 )
+from .dilation import PhaseSplit
 from .ir import CompileError
 from .ops import run_node
 
 __all__ = ["qkey", "Step", "VTAStep", "Quantize", "Dequantize", "Layout", "Concat", "HostFloat", "Gemm", "Conv",
-           "Dense", "Add", "Relu", "MaxPool", "IntGemm", "AffineClip", "LeakyRelu", "HardSwish", "GlobalAvgPool"]
+           "Dense", "Add", "Relu", "MaxPool", "IntGemm", "AffineClip", "LeakyRelu", "HardSwish", "GlobalAvgPool",
+           "DilatedConv"]
 
 
 def qkey(t):
@@ -384,3 +386,23 @@ class GlobalAvgPool(VTAStep):
     def lower(self, ex, env, consts):
         env[self.outputs[0]] = ex.record(self, ex.rt.global_avg_pool(_contig(env[self.inputs[0]]), self.pre_shift,
                                                                      self.scale, self.shift))
+
+
+@dataclasses.dataclass(kw_only=True)
+class DilatedConv(Conv):
+    """A stride-1, ungrouped convolution with dilations: the numpy semantics convolve with the dilated kernel;
+    on a device the input is split into its phase images (`vta.compiler.dilation.PhaseSplit`), which one
+    undilated device conv2d runs as a batch, and the outputs interleave back."""
+
+    def compute(self, env, consts):
+        g = self.geom
+        env[self.outputs[0]] = conv_int8(env[self.inputs[0]], self.w, self.bias, self.shift, self.relu, g.strides,
+                                         g.pads, 1, g.dilations)
+
+    def lower(self, ex, env, consts):
+        g = self.geom
+        x = env[self.inputs[0]]
+        ps = PhaseSplit(g.in_hw, g.kernel, (g.pads[0], g.pads[1]), g.dilations)
+        y = self._per_shift(ex, ps.split(x), lambda xg, w, b, s: ex.rt.conv2d(
+            xg, w, b, stride=1, padding=0, shift=s, relu=self.relu))
+        env[self.outputs[0]] = ps.merge(y, x.shape[0])

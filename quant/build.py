@@ -23,6 +23,7 @@ from ..compiler.steps import (
     Conv,
     Dense,
     Dequantize,
+    DilatedConv,
     GlobalAvgPool,
     HardSwish,
     HostFloat,
@@ -198,7 +199,8 @@ class _Builder:
                       e_y=ey, bias_clipped=clipped, gran=ch.w_gran, w_round=ch.w_round,
                       w_fit=ch.w_fit, bias_corr=ch.bias_corr)
         if n.op == "Conv":
-            self.add(Conv, n, [xk], [qkey(y)], cap.reason, geom=cap.geom, **fields)
+            cls = DilatedConv if max(cap.geom.dilations) > 1 else Conv
+            self.add(cls, n, [xk], [qkey(y)], cap.reason, geom=cap.geom, **fields)
         else:
             self.add(Dense, n, [xk], [qkey(y)], cap.reason, **fields)
         self.primary[y] = "q"
