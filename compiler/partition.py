@@ -18,7 +18,7 @@ from .geometry import ConvGeom
 from .ir import UnsupportedOpError
 from .ops import pool_params
 
-__all__ = ["Capability", "partition", "LAYOUT_OPS", "ACTIVATION_OPS"]
+__all__ = ["Capability", "partition", "LAYOUT_OPS", "ACTIVATION_OPS", "channel_mul_operands"]
 
 ACTIVATION_OPS = ("Clip", "LeakyRelu", "HardSigmoid", "HardSwish")
 LAYOUT_OPS = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity"}
@@ -168,6 +168,34 @@ def _dilated_conv(node, g, cfg, geom, xs, ws):
                             f"{dil}) as {ps.dil[0] * ps.dil[1]} phase images of {qh}×{qw} in one batch", geom)
 
 
+def channel_mul_operands(node, g):
+    """``(x, s)`` when Mul ``node`` scales an NCHW tensor by one factor per image and channel (N, C, 1, 1), in
+    whichever operand order, else ``None``."""
+    if len(node.inputs) != 2:
+        return None
+    a, b = node.inputs
+    for x, s in ((a, b), (b, a)):
+        xs, ss = g.shapes.get(x), g.shapes.get(s)
+        if xs is not None and ss is not None and len(xs) == 4 and tuple(ss) == (xs[0], xs[1], 1, 1):
+            return x, s
+    return None
+
+
+def _channel_mul(node, g, cfg):
+    """A squeeze-and-excitation gate ``x · s`` (s: N×C×1×1) as lane MULs on the tensor ALU; other products
+    (element-wise, constants, other broadcasts) stay on the host."""
+    ops = channel_mul_operands(node, g)
+    if ops is None:
+        shapes = [g.shapes.get(i) for i in node.inputs]
+        return Capability(False, f"VTA multiplies only an NCHW tensor by one factor per image and channel "
+                                 f"(N×C×1×1), not {' × '.join(str(s) for s in shapes)}: float32 on the host")
+    if any(i in g.consts for i in ops):
+        return Capability(False, "multiplying by a constant is a float op on the host (no int8 constant operand "
+                                 "path)")
+    return Capability(True, "int8 per-channel gate (x · s, s one factor per image and channel) on the tensor ALU "
+                            "(lane MUL, rounding shift)")
+
+
 def _global_avg_pool(node, g, cfg):
     """A mean over H×W of NCHW data: ADDs on the tensor ALU, then a rounding shift (a power-of-two H·W) or a
     multiply by the reciprocal (the quantizer keeps it on the host when that misses by more than half a step)."""
@@ -200,6 +228,8 @@ def partition(g, cfg):
             c = _activation(n, g, cfg)
         elif n.op == "GlobalAveragePool":
             c = _global_avg_pool(n, g, cfg)
+        elif n.op == "Mul":
+            c = _channel_mul(n, g, cfg)
         elif n.op in ("ConvInteger", "MatMulInteger"):
             c = Capability(True, "exact integer GEMM on VTA while operands and results fit int8")
             if n.op == "ConvInteger":
@@ -245,3 +275,4 @@ def _data_operands(check):
 
 
 _add = _data_operands(_add)
+_channel_mul = _data_operands(_channel_mul)

@@ -18,6 +18,7 @@ import numpy as np
 from .arith import (
     add_int8,
     affine_clip_int8,
+    channel_mul_int8,
     conv_int8,
     dense_int8,
     global_avg_pool_int8,
@@ -31,7 +32,7 @@ from .ops import run_node
 
 __all__ = ["qkey", "Step", "VTAStep", "Quantize", "Dequantize", "Layout", "Concat", "HostFloat", "Gemm", "Conv",
            "Dense", "Add", "Relu", "MaxPool", "IntGemm", "AffineClip", "LeakyRelu", "HardSwish", "GlobalAvgPool",
-           "DilatedConv"]
+           "DilatedConv", "ChannelMul"]
 
 
 def qkey(t):
@@ -406,3 +407,18 @@ class DilatedConv(Conv):
         y = self._per_shift(ex, ps.split(x), lambda xg, w, b, s: ex.rt.conv2d(
             xg, w, b, stride=1, padding=0, shift=s, relu=self.relu))
         env[self.outputs[0]] = ps.merge(y, x.shape[0])
+
+
+@dataclasses.dataclass(kw_only=True)
+class ChannelMul(VTAStep):
+    """``x · s`` with ``s`` one factor per image and channel (N, C, 1, 1) broadcast over H×W — a squeeze-and-
+    excitation gate — as the ALU's lane MUL and a rounding ``shift`` (`arith.channel_mul_int8`). ``inputs`` are
+    (x, s) whatever their order in the node."""
+    shift: int
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = channel_mul_int8(env[self.inputs[0]], env[self.inputs[1]], self.shift)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.channel_scale(_contig(env[self.inputs[0]]),
+                                                                   _contig(env[self.inputs[1]]), self.shift))

@@ -27,6 +27,7 @@ from .ops.elementwise import add, relu, requantize
 from .ops.group_conv2d import group_conv2d
 from .ops.pool import max_pool2d
 from .ops.reduce import global_avg_pool
+from .ops.scale import channel_scale
 from .results import OpResult, OpStats
 
 __all__ = ["Runtime", "OpStats", "OpResult"]
@@ -232,3 +233,8 @@ class Runtime(Closing):
         ``clip(round_shift(round_shift(sum, pre_shift) · scale, shift), -128, 127)`` (``round_shift(v, s)`` =
         ``(v + 2^(s−1)) >> s``; shifts 0..15, ``scale`` a positive 16-bit immediate)."""
         return global_avg_pool(self, x, pre_shift, scale, shift)
+
+    def channel_scale(self, x, s, shift=0):
+        """``clip((x · s + 2^(shift−1)) >> shift, -128, 127)`` for int8 NCHW ``x`` and one int8 factor per image
+        and channel ``s`` (N, C, 1, 1), broadcast over H×W (a squeeze-and-excitation gate); ``shift`` 0..15."""
+        return channel_scale(self, x, s, shift)

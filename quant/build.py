@@ -14,11 +14,12 @@ import numpy as np
 from ..compiler.host import fuse_host_steps
 from ..compiler.ir import CompileError
 from ..compiler.ops import pool_params
-from ..compiler.partition import ACTIVATION_OPS, LAYOUT_OPS, _clip_bounds
+from ..compiler.partition import ACTIVATION_OPS, LAYOUT_OPS, _clip_bounds, channel_mul_operands
 from ..compiler.program import Program
 from ..compiler.steps import (
     Add,
     AffineClip,
+    ChannelMul,
     Concat,
     Conv,
     Dense,
@@ -134,6 +135,8 @@ class _Builder:
                 self.activation(n, cap)
             elif n.op == "GlobalAveragePool" and cap.vta and (x_is_q or self.plan.offload_all):
                 self.global_avg_pool(n, cap)
+            elif n.op == "Mul" and cap.vta and all(self.primary.get(i) == "q" for i in n.inputs):
+                self.channel_mul(n, cap)
             elif n.op in LAYOUT_OPS and x_is_q:
                 self.exps[n.outputs[0]] = self.exps[x]
                 self.add(Layout, n, [qkey(x)] + n.inputs[1:], [qkey(n.outputs[0])], cap.reason)
@@ -252,6 +255,18 @@ class _Builder:
             return
         self.exps[y] = ey
         self.add(GlobalAvgPool, n, [xk], [qkey(y)], cap.reason, error=err, **fields)
+        self.primary[y] = "q"
+
+    def channel_mul(self, n, cap):
+        """A squeeze-and-excitation gate ``x · s`` on the ALU: the product has exponent ``e_x + e_s``; a rounding
+        shift of 0..15 brings it to the calibrated output exponent (never finer than the product)."""
+        x, s = channel_mul_operands(n, self.g)
+        xk, sk = self.need_q(x), self.need_q(s)
+        ep = self.exps[x] + self.exps[s]
+        y = n.outputs[0]
+        shift = min(max(self.act_exp(y) - ep, 0), 15)
+        self.exps[y] = ep + shift
+        self.add(ChannelMul, n, [xk, sk], [qkey(y)], cap.reason, shift=shift)
         self.primary[y] = "q"
 
     def add_op(self, n, cap):

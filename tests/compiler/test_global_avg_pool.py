@@ -1,6 +1,6 @@
-"""GlobalAveragePool compiled onto the tensor ALU: a squeeze-and-excitation head (conv, ReLU, GlobalAveragePool,
-1×1 convs, HardSigmoid) with 7×7 (reciprocal) and 8×8 (shift) maps runs with the pool on VTA, bit-identical to the
-program's own numpy simulation and close to onnxruntime FP32."""
+"""GlobalAveragePool and the gate multiply compiled onto the tensor ALU: a squeeze-and-excitation block (conv, ReLU,
+GlobalAveragePool, 1×1 convs, HardSigmoid, x · gate) with 7×7 (reciprocal) and 8×8 (shift) maps runs entirely on
+VTA, bit-identical to the program's own numpy simulation and close to onnxruntime FP32."""
 
 import numpy as np
 import pytest
@@ -24,9 +24,10 @@ def se_model(c=24, hw=7, seed=4):
              helper.make_node("Conv", ["p", "w1", "b1"], ["s1"], name="fc1"),
              helper.make_node("Relu", ["s1"], ["s1r"], name="relu_se"),
              helper.make_node("Conv", ["s1r", "w2", "b2"], ["s2"], name="fc2"),
-             helper.make_node("HardSigmoid", ["s2"], ["y"], name="hsig", alpha=1 / 6, beta=0.5)]
+             helper.make_node("HardSigmoid", ["s2"], ["gate"], name="hsig", alpha=1 / 6, beta=0.5),
+             helper.make_node("Mul", ["r", "gate"], ["y"], name="scale")]
     g = helper.make_graph(nodes, "se", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, hw, hw])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, c, 1, 1])], inits)
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, c, hw, hw])], inits)
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 
 
@@ -49,4 +50,5 @@ def test_squeeze_excitation_pool_on_vta(fsim_runtime, hw):
     rows = {r["name"]: r for r in rep.layers}
     assert rows["gap"]["placement"] == "VTA", rows["gap"]["reason"]
     assert ("reciprocal" in rows["gap"]["reason"]) == (hw == 7)
+    assert rows["scale"]["placement"] == "VTA", rows["scale"]["reason"]
     assert rep.summary["host_subgraphs"] == []
