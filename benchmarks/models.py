@@ -153,7 +153,8 @@ def bench(name, n_calib, n_eval, search, verilator):
     calib, xe = x[:n_calib], x[n_calib:]
     res = {"model": name}
     t = time.perf_counter()
-    cm = vta.compile(model, calibration=calib, search=False)
+    opts = wild_models.COMPILE_OPTIONS.get(name, lambda m: {})(model)
+    cm = vta.compile(model, calibration=calib, search=False, **opts)
     res["compile_s"] = time.perf_counter() - t
     if search:
         t = time.perf_counter()

@@ -68,22 +68,27 @@ def test_nudenet_yolov8n(fsim_runtime):
     assert cm.report().summary["vta_mac_fraction"] > 0.95
 
 
-def _wild(name):
+def _wild_module():
     path = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "wild_models.py")
     if not os.path.exists(path):
         pytest.skip(f"benchmarks/wild_models.py is not in this tree ({path})")
     spec = importlib.util.spec_from_file_location("wild_models", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def _wild(name):
+    mod = _wild_module()
     model, why = mod.load(name)
     if model is None:
         pytest.skip(why)
     return model, mod.PREPARE.get(name, lambda v: v)
 
 
-def _compare(model, x, n_calib, runtime):
+def _compare(model, x, n_calib, runtime, **opts):
     """Compile on ``x[:n_calib]``, run the rest; (compiled model, outputs, onnxruntime's outputs per image)."""
-    cm = vta.compile(model, calibration=x[:n_calib], search=False, runtime=runtime)
+    cm = vta.compile(model, calibration=x[:n_calib], search=False, runtime=runtime, **opts)
     sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     iname = sess.get_inputs()[0].name
     refs = [sess.run(None, {iname: x[i:i + 1]}) for i in range(n_calib, len(x))]
@@ -122,11 +127,11 @@ def test_easyocr_recognizer(fsim_runtime):
 
 @pytest.mark.slow
 def test_easyocr_craft(fsim_runtime):
-    """easyocr's CRAFT detector (VGG16-BN, dilated fc6, bilinear U-net) at 256×256: ≥ 95 % of its MACs on VTA
-    (the dilation-6 conv as phase images), the score maps close to FP32."""
+    """easyocr's CRAFT detector (VGG16-BN, dilated fc6, bilinear U-net) at 256×256 with per-channel weight
+    scales: ≥ 95 % of its MACs on VTA (the dilation-6 conv as phase images), the score maps close to FP32."""
     model, prep = _wild("easyocr-craft")
     x = prep(_photos(5, 256, 256))
-    cm, got, want = _compare(model, x, 4, fsim_runtime)
+    cm, got, want = _compare(model, x, 4, fsim_runtime, plan=_wild_module().per_channel_plan(model))
     assert got[0].shape == want[0].shape == (1, 128, 128, 2)
     assert _cos(got[0], want[0]) > CRAFT_COSINE
     assert cm.report().summary["vta_mac_fraction"] > 0.95
