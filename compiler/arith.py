@@ -15,7 +15,7 @@ import numpy as np
 from .ops import conv_nchw
 
 __all__ = ["alu_shift", "clip8", "conv_int8", "dense_int8", "matmul_int8", "add_int8", "maxpool_int8",
-           "affine_clip_int8", "leaky_relu_int8", "hard_swish_int8"]
+           "affine_clip_int8", "leaky_relu_int8", "hard_swish_int8", "global_avg_pool_int8", "channel_mul_int8"]
 
 
 def alu_shift(v, k):
@@ -68,24 +68,24 @@ def _epilogue(acc, bias, shift, relu, bound, ndim):
     return acc.astype(np.int8)
 
 
-def conv_int8(x, w, bias, shift, relu, strides, pads, groups=1):
+def conv_int8(x, w, bias, shift, relu, strides, pads, groups=1, dil=(1, 1)):
     """``clip((conv(x, w) + bias) >> shift)`` for int8 NCHW ``x``, OIHW ``w``, int32 ``bias``; ``shift`` an int
-    or one per output channel; ``pads`` (t, l, b, r) zero padding."""
+    or one per output channel; ``pads`` (t, l, b, r) zero padding; ``dil`` the kernel's dilations."""
     k = int(np.prod(w.shape[1:]))
     o, c, kh, kw = w.shape
     xmax = _absmax(x)
     bound = xmax * int(np.abs(w.reshape(o, -1).astype(np.int64)).sum(axis=1).max(initial=0))
     chunks = _k_chunks(xmax, w.reshape(o, -1)) if groups == 1 else None
     if chunks is None or (len(chunks) > 1 and chunks[0][1] - chunks[0][0] < kh * kw):
-        acc = np.rint(conv_nchw(x, w, strides, pads, group=groups, dtype=_exact_dtype(k))).astype(np.int64)
+        acc = np.rint(conv_nchw(x, w, strides, pads, dil, group=groups, dtype=_exact_dtype(k))).astype(np.int64)
     elif len(chunks) == 1:
-        acc = conv_nchw(x, w, strides, pads, dtype=np.float32)      # exact integers (see `_k_chunks`)
+        acc = conv_nchw(x, w, strides, pads, dil, dtype=np.float32)      # exact integers (see `_k_chunks`)
     else:
         # split the input channels so that each float32 partial convolution is exact (see `_k_chunks`)
         step = max(1, (chunks[0][1] - chunks[0][0]) // (kh * kw))
         acc = None
         for c0 in range(0, c, step):
-            part = conv_nchw(x[:, c0:c0 + step], w[:, c0:c0 + step], strides, pads, dtype=np.float32)
+            part = conv_nchw(x[:, c0:c0 + step], w[:, c0:c0 + step], strides, pads, dil, dtype=np.float32)
             acc = part.astype(np.int64) if acc is None else acc + part.astype(np.int64)
     return _epilogue(acc, bias, shift, relu, bound, 4)
 
@@ -161,3 +161,17 @@ def hard_swish_int8(x, scale, offset, shift, one, out_shift):
     v = x.astype(np.int64)
     h = np.clip((v * scale + offset) >> shift, 0, one)
     return clip8(_round_shift(v * h, out_shift), False)
+
+
+def global_avg_pool_int8(x, pre_shift, scale, shift):
+    """The ALU's mean over H×W of int8 NCHW ``x``: the exact int32 sum ``s`` per (n, c), then
+    ``clip(round_shift(round_shift(s, pre_shift) · scale, shift))`` → int8 (N, C, 1, 1). ``scale / 2^(pre_shift +
+    shift)`` approximates ``1 / (H·W)`` (times the exponent change); `vta.quant.reduce` picks the numbers."""
+    s = x.astype(np.int64).sum(axis=(2, 3), keepdims=True)
+    return clip8(_round_shift(_round_shift(s, pre_shift) * scale, shift), False)
+
+
+def channel_mul_int8(x, s, shift):
+    """int8 NCHW ``x`` times int8 ``s`` (N, C, 1, 1) broadcast over H×W, ``round((x·s) / 2^shift)`` (round half
+    up) clipped to int8: the ALU's MUL of two lanes, ADD 2^(shift−1), SHR."""
+    return clip8(_round_shift(x.astype(np.int64) * s.astype(np.int64), shift), False)

@@ -9,7 +9,8 @@ stops a compile. The compiler's internal nodes are translated back to ONNX first
   from the sub-graph: the nodes, the constants they read, the cut tensors as inputs and outputs), so a host
   region costs one session call, not one per op. The quantization search and every device run execute the same
   sessions, so a device run stays bit-exact with the numpy golden path.
-- `fuse_host_steps` turns a built program's `HostFloat` steps into such subgraphs.
+- `fuse_host_steps` turns a built program's `HostFloat` steps into such subgraphs, after `group_host_steps` has
+  reordered the steps (within the dataflow) so that host nodes of parallel branches sit together.
 - `run_graph_float` runs a whole graph as one session (the FP32 reference the calibration and the search use).
 - `run_onnx_node` evaluates one node at compile time (constant folding, shape inference of ops the numpy
   executor in `vta.compiler.ops` does not know).
@@ -19,14 +20,15 @@ onnxruntime's own message.
 """
 
 import dataclasses
+import heapq
 
 import numpy as np
 
 from .ir import CompileError
 from .steps import Dequantize, HostFloat, Step
 
-__all__ = ["onnx_nodes", "subgraph_model", "HostSubgraph", "fuse_host_steps", "run_graph_float", "run_onnx_node",
-           "host_subgraphs"]
+__all__ = ["onnx_nodes", "subgraph_model", "HostSubgraph", "group_host_steps", "fuse_host_steps", "run_graph_float",
+           "run_onnx_node", "host_subgraphs"]
 
 # onnxruntime's exception types (its pybind module raises these, none of them a common base besides Exception)
 _ORT_ERRORS = None
@@ -220,9 +222,61 @@ class HostSubgraph(Step):
         return self.reasons.get(node.name, self.reason)
 
 
+def _hostish(step):
+    return isinstance(step, (HostFloat, Dequantize))
+
+
+def group_host_steps(steps):
+    """``steps`` reordered so that host work forms fewer, longer runs, as far as the dataflow allows.
+
+    A list scheduling over the steps' dataflow (a step is ready once every step producing one of its inputs has
+    run): it keeps running ready steps of the current kind — host (`HostFloat` and the `Dequantize` feeding it)
+    or not — lowest original index first, and switches kind only when none is ready. Device work therefore runs
+    as early as it can, and the host nodes of parallel branches (a detector head's box and class branches) gather
+    into one run, i.e. one onnxruntime session instead of one per branch.
+
+    The result stays a topological order, so the program computes the same values. Step ``order`` (the graph node
+    index the quantization search resumes from) becomes the running maximum, so every step before the first one
+    at order ≥ k still belongs to nodes before k, as the search's resume assumes."""
+    producer = {}
+    for i, s in enumerate(steps):
+        for o in s.outputs:
+            if o:
+                producer[o] = i
+    waiting = [0] * len(steps)
+    users = [[] for _ in steps]
+    for i, s in enumerate(steps):
+        for p in {producer[k] for k in s.inputs if k and producer.get(k, i) < i}:
+            waiting[i] += 1
+            users[p].append(i)
+    ready = {True: [], False: []}
+    for i, s in enumerate(steps):
+        if not waiting[i]:
+            heapq.heappush(ready[_hostish(s)], i)
+    out, kind = [], _hostish(steps[0]) if steps else False
+    while ready[True] or ready[False]:
+        if not ready[kind]:
+            kind = not kind
+        i = heapq.heappop(ready[kind])
+        out.append(steps[i])
+        for u in users[i]:
+            waiting[u] -= 1
+            if not waiting[u]:
+                heapq.heappush(ready[_hostish(steps[u])], u)
+    if len(out) != len(steps):
+        raise CompileError("internal error: the program's steps are not in dataflow order")
+    top, fixed = -1, []
+    for s in out:
+        top = max(top, s.order)
+        fixed.append(s if s.order == top else dataclasses.replace(s, order=top))
+    return fixed
+
+
 def fuse_host_steps(prog, g):
     """Replace every maximal run of `HostFloat` steps (with the `Dequantize` steps feeding them, which move to the
-    run's front) by one `HostSubgraph`. Returns ``prog`` (modified)."""
+    run's front) by one `HostSubgraph`, after `group_host_steps` has gathered host work into as few runs as the
+    dataflow allows. Returns ``prog`` (modified)."""
+    prog.steps = group_host_steps(prog.steps)
     steps, out, i = prog.steps, [], 0
     while i < len(steps):
         if not isinstance(steps[i], (HostFloat, Dequantize)):

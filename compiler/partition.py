@@ -12,12 +12,14 @@ import numpy as np
 from ..errors import VTAError
 from ..jit.ops.group_conv2d import GroupPacking
 from ..jit.ops.matmul import MatmulShape, matmul_geometry
+from ..jit.ops.reduce import MAX_POSITIONS as MAX_POOL_POSITIONS
 from ..jit.schedule import ConvGeometry, default_conv2d_schedule
+from .dilation import PhaseSplit
 from .geometry import ConvGeom
 from .ir import UnsupportedOpError
 from .ops import pool_params
 
-__all__ = ["Capability", "partition", "LAYOUT_OPS", "ACTIVATION_OPS"]
+__all__ = ["Capability", "partition", "LAYOUT_OPS", "ACTIVATION_OPS", "channel_mul_operands"]
 
 ACTIVATION_OPS = ("Clip", "LeakyRelu", "HardSigmoid", "HardSwish")
 LAYOUT_OPS = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Split"}
@@ -40,8 +42,7 @@ def _conv(node, g, cfg):
     group = geom.groups
     cg, og = xs[1] // group, ws[0] // group
     if max(geom.dilations) > 1:
-        return Capability(False, f"dilated convolution (dilations={list(geom.dilations)}) is not supported by the "
-                                 f"VTA conv2d operator")
+        return _dilated_conv(node, g, cfg, geom, xs, ws)
     try:
         h, w = geom.device_in_hw
         if group > 1:
@@ -180,6 +181,71 @@ def _activation(node, g, cfg):
     return Capability(True, f"int8 {node.op} on the tensor ALU ({what})")
 
 
+def _dilated_conv(node, g, cfg, geom, xs, ws):
+    """A dilated convolution runs as its phase images batched through one undilated conv2d
+    (`vta.compiler.dilation`): stride 1, one group and symmetric padding only."""
+    dil = list(geom.dilations)
+    if geom.groups != 1 or tuple(geom.strides) != (1, 1) or geom.prepad:
+        return Capability(False, f"dilated convolution (dilations={dil}) with groups, strides or asymmetric "
+                                 f"padding is not supported on VTA (only stride 1, one group, symmetric pads)")
+    ps = PhaseSplit(geom.in_hw, geom.kernel, (geom.pads[0], geom.pads[1]), geom.dilations)
+    qh, qw = ps.phase_hw
+    try:
+        default_conv2d_schedule(cfg, ConvGeometry.of(cfg, 1, xs[1], qh, qw, ws[0], ws[2], ws[3], (1, 1), (0, 0)))
+    except VTAError as e:
+        return Capability(False, f"the JIT cannot schedule the phase convolution of a dilated conv: {e}")
+    big = _fits_dram(ws, (xs[0] * ps.dil[0] * ps.dil[1], xs[1], qh, qw), g.shapes[node.outputs[0]], "conv")
+    if big:
+        return big
+    if int(np.prod(ws[1:])) * 128 * 127 >= 1 << 31:
+        return Capability(False, f"reduction of {int(np.prod(ws[1:]))} int8 products could overflow the int32 "
+                                 f"accumulator")
+    return Capability(True, f"int8 dilated conv2d on the GEMM core ({ws[0]}×{xs[1]}×{ws[2]}×{ws[3]}, dilations "
+                            f"{dil}) as {ps.dil[0] * ps.dil[1]} phase images of {qh}×{qw} in one batch", geom)
+
+
+def channel_mul_operands(node, g):
+    """``(x, s)`` when Mul ``node`` scales an NCHW tensor by one factor per image and channel (N, C, 1, 1), in
+    whichever operand order, else ``None``."""
+    if len(node.inputs) != 2:
+        return None
+    a, b = node.inputs
+    for x, s in ((a, b), (b, a)):
+        xs, ss = g.shapes.get(x), g.shapes.get(s)
+        if xs is not None and ss is not None and len(xs) == 4 and tuple(ss) == (xs[0], xs[1], 1, 1):
+            return x, s
+    return None
+
+
+def _channel_mul(node, g, cfg):
+    """A squeeze-and-excitation gate ``x · s`` (s: N×C×1×1) as lane MULs on the tensor ALU; other products
+    (element-wise, constants, other broadcasts) stay on the host."""
+    ops = channel_mul_operands(node, g)
+    if ops is None:
+        shapes = [g.shapes.get(i) for i in node.inputs]
+        return Capability(False, f"VTA multiplies only an NCHW tensor by one factor per image and channel "
+                                 f"(N×C×1×1), not {' × '.join(str(s) for s in shapes)}: float32 on the host")
+    if any(i in g.consts for i in ops):
+        return Capability(False, "multiplying by a constant is a float op on the host (no int8 constant operand "
+                                 "path)")
+    return Capability(True, "int8 per-channel gate (x · s, s one factor per image and channel) on the tensor ALU "
+                            "(lane MUL, rounding shift)")
+
+
+def _global_avg_pool(node, g, cfg):
+    """A mean over H×W of NCHW data: ADDs on the tensor ALU, then a rounding shift (a power-of-two H·W) or a
+    multiply by the reciprocal (the quantizer keeps it on the host when that misses by more than half a step)."""
+    xs = g.shapes[node.inputs[0]]
+    if len(xs) != 4:
+        return Capability(False, f"GlobalAveragePool of a {len(xs)}-D tensor (VTA pools NCHW): float32 on the host")
+    hw = int(xs[2]) * int(xs[3])
+    if hw > MAX_POOL_POSITIONS:
+        return Capability(False, f"GlobalAveragePool over {hw} positions (the int32 sum is exact for at most "
+                                 f"{MAX_POOL_POSITIONS}): float32 on the host")
+    how = "a rounding shift" if hw & (hw - 1) == 0 else "a multiply by the reciprocal and rounding shifts"
+    return Capability(True, f"int8 mean over {xs[2]}×{xs[3]} on the tensor ALU (ADDs, then {how})")
+
+
 def partition(g, cfg):
     """``{node name: Capability}`` for every node of ``g`` (shapes inferred)."""
     out = {}
@@ -198,6 +264,10 @@ def partition(g, cfg):
             c = Capability(True, "int8 max with 0 on the tensor ALU")
         elif n.op in ACTIVATION_OPS:
             c = _activation(n, g, cfg)
+        elif n.op == "GlobalAveragePool":
+            c = _global_avg_pool(n, g, cfg)
+        elif n.op == "Mul":
+            c = _channel_mul(n, g, cfg)
         elif n.op in ("ConvInteger", "MatMulInteger"):
             c = Capability(True, "exact integer GEMM on VTA while operands and results fit int8")
             if n.op == "ConvInteger":
@@ -244,3 +314,4 @@ def _data_operands(check):
 
 _add = _data_operands(_add)
 _matmul = _data_operands(_matmul)
+_channel_mul = _data_operands(_channel_mul)

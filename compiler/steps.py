@@ -18,18 +18,22 @@ import numpy as np
 from .arith import (
     add_int8,
     affine_clip_int8,
+    channel_mul_int8,
     conv_int8,
     dense_int8,
+    global_avg_pool_int8,
     hard_swish_int8,
     leaky_relu_int8,
     matmul_int8,
     maxpool_int8,
 )
+from .dilation import PhaseSplit
 from .ir import CompileError
 from .ops import run_node
 
 __all__ = ["qkey", "Step", "VTAStep", "Quantize", "Dequantize", "Layout", "Concat", "HostFloat", "Gemm", "Conv",
-           "Dense", "MatMul", "Add", "Relu", "MaxPool", "IntGemm", "AffineClip", "LeakyRelu", "HardSwish"]
+           "Dense", "MatMul", "Add", "Relu", "MaxPool", "IntGemm", "AffineClip", "LeakyRelu", "HardSwish",
+           "GlobalAvgPool", "DilatedConv", "ChannelMul"]
 
 
 def qkey(t):
@@ -399,3 +403,56 @@ class HardSwish(VTAStep):
     def lower(self, ex, env, consts):
         env[self.outputs[0]] = ex.record(self, ex.rt.hard_swish(_contig(env[self.inputs[0]]), self.scale,
                                                                 self.offset, self.shift, self.one, self.out_shift))
+
+
+@dataclasses.dataclass(kw_only=True)
+class GlobalAvgPool(VTAStep):
+    """GlobalAveragePool on the tensor ALU (`arith.global_avg_pool_int8`): the sum over H×W, then
+    ``round_shift(round_shift(sum, pre_shift) · scale, shift)`` ≈ ``sum · 2^(e_x − e_y) / (H·W)``; ``error`` is
+    the chooser's bound on how far that misses the exactly rounded mean, in output steps (0: exact)."""
+    pre_shift: int
+    scale: int
+    shift: int
+    error: float = 0.0
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = global_avg_pool_int8(env[self.inputs[0]], self.pre_shift, self.scale, self.shift)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.global_avg_pool(_contig(env[self.inputs[0]]), self.pre_shift,
+                                                                     self.scale, self.shift))
+
+
+@dataclasses.dataclass(kw_only=True)
+class DilatedConv(Conv):
+    """A stride-1, ungrouped convolution with dilations: the numpy semantics convolve with the dilated kernel;
+    on a device the input is split into its phase images (`vta.compiler.dilation.PhaseSplit`), which one
+    undilated device conv2d runs as a batch, and the outputs interleave back."""
+
+    def compute(self, env, consts):
+        g = self.geom
+        env[self.outputs[0]] = conv_int8(env[self.inputs[0]], self.w, self.bias, self.shift, self.relu, g.strides,
+                                         g.pads, 1, g.dilations)
+
+    def lower(self, ex, env, consts):
+        g = self.geom
+        x = env[self.inputs[0]]
+        ps = PhaseSplit(g.in_hw, g.kernel, (g.pads[0], g.pads[1]), g.dilations)
+        y = self._per_shift(ex, ps.split(x), lambda xg, w, b, s: ex.rt.conv2d(
+            xg, w, b, stride=1, padding=0, shift=s, relu=self.relu))
+        env[self.outputs[0]] = ps.merge(y, x.shape[0])
+
+
+@dataclasses.dataclass(kw_only=True)
+class ChannelMul(VTAStep):
+    """``x · s`` with ``s`` one factor per image and channel (N, C, 1, 1) broadcast over H×W — a squeeze-and-
+    excitation gate — as the ALU's lane MUL and a rounding ``shift`` (`arith.channel_mul_int8`). ``inputs`` are
+    (x, s) whatever their order in the node."""
+    shift: int
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = channel_mul_int8(env[self.inputs[0]], env[self.inputs[1]], self.shift)
+
+    def lower(self, ex, env, consts):
+        env[self.outputs[0]] = ex.record(self, ex.rt.channel_scale(_contig(env[self.inputs[0]]),
+                                                                   _contig(env[self.inputs[1]]), self.shift))

@@ -27,6 +27,8 @@ from .ops.elementwise import add, relu, requantize
 from .ops.group_conv2d import group_conv2d
 from .ops.matmul import matmul
 from .ops.pool import max_pool2d
+from .ops.reduce import global_avg_pool
+from .ops.scale import channel_scale
 from .results import OpResult, OpStats
 
 __all__ = ["Runtime", "OpStats", "OpResult"]
@@ -234,3 +236,14 @@ class Runtime(Closing):
     def max_pool2d(self, x, kernel_size, stride=None, padding=0, schedule=None):
         """Max pooling of int8 NCHW ``x`` (``stride`` defaults to ``kernel_size``; padding never wins)."""
         return max_pool2d(self, x, kernel_size, stride, padding, schedule)
+
+    def global_avg_pool(self, x, pre_shift=0, scale=1, shift=0):
+        """The mean over H×W of int8 NCHW ``x`` as int8 (N, C, 1, 1): the int32 sum, then
+        ``clip(round_shift(round_shift(sum, pre_shift) · scale, shift), -128, 127)`` (``round_shift(v, s)`` =
+        ``(v + 2^(s−1)) >> s``; shifts 0..15, ``scale`` a positive 16-bit immediate)."""
+        return global_avg_pool(self, x, pre_shift, scale, shift)
+
+    def channel_scale(self, x, s, shift=0):
+        """``clip((x · s + 2^(shift−1)) >> shift, -128, 127)`` for int8 NCHW ``x`` and one int8 factor per image
+        and channel ``s`` (N, C, 1, 1), broadcast over H×W (a squeeze-and-excitation gate); ``shift`` 0..15."""
+        return channel_scale(self, x, s, shift)

@@ -14,15 +14,18 @@ import numpy as np
 from ..compiler.host import fuse_host_steps
 from ..compiler.ir import CompileError
 from ..compiler.ops import pool_params
-from ..compiler.partition import ACTIVATION_OPS, LAYOUT_OPS, _clip_bounds
+from ..compiler.partition import ACTIVATION_OPS, LAYOUT_OPS, _clip_bounds, channel_mul_operands
 from ..compiler.program import Program
 from ..compiler.steps import (
     Add,
     AffineClip,
+    ChannelMul,
     Concat,
     Conv,
     Dense,
     Dequantize,
+    DilatedConv,
+    GlobalAvgPool,
     HardSwish,
     HostFloat,
     IntGemm,
@@ -37,6 +40,8 @@ from ..compiler.steps import (
 from . import activations
 from .calibrate import exponent
 from .plan import LayerChoice
+from .reduce import MAX_ERROR as GAP_MAX_ERROR
+from .reduce import global_avg_pool_params
 
 __all__ = ["build_program", "quantize_weights"]
 
@@ -131,6 +136,10 @@ class _Builder:
                 self.primary[n.outputs[0]] = "q"
             elif n.op in ACTIVATION_OPS and cap.vta and (x_is_q or self.plan.offload_all):
                 self.activation(n, cap)
+            elif n.op == "GlobalAveragePool" and cap.vta and (x_is_q or self.plan.offload_all):
+                self.global_avg_pool(n, cap)
+            elif n.op == "Mul" and cap.vta and all(self.primary.get(i) == "q" for i in n.inputs):
+                self.channel_mul(n, cap)
             elif n.op in LAYOUT_OPS and x_is_q:
                 outs = [o for o in n.outputs if o]
                 for o in outs:
@@ -198,7 +207,8 @@ class _Builder:
                       e_y=ey, bias_clipped=clipped, gran=ch.w_gran, w_round=ch.w_round,
                       w_fit=ch.w_fit, bias_corr=ch.bias_corr)
         if n.op == "Conv":
-            self.add(Conv, n, [xk], [qkey(y)], cap.reason, geom=cap.geom, **fields)
+            cls = DilatedConv if max(cap.geom.dilations) > 1 else Conv
+            self.add(cls, n, [xk], [qkey(y)], cap.reason, geom=cap.geom, **fields)
         else:
             self.add(Dense, n, [xk], [qkey(y)], cap.reason, **fields)
         self.primary[y] = "q"
@@ -268,6 +278,37 @@ class _Builder:
             return self._softmax_logits(u.outputs[0])
         rank = len(g.shapes[t])
         return u.op == "Softmax" and int(u.attr("axis", -1 if u.opset >= 13 else 1)) in (-1, rank - 1)
+    def global_avg_pool(self, n, cap):
+        """GlobalAveragePool as ADDs and a rescale on the ALU (`vta.quant.reduce`), at the calibrated output
+        exponent but no finer than the sum's resolution; float32 on the host when the rescale misses the rounded
+        mean by more than `GAP_MAX_ERROR` steps."""
+        x, y = n.inputs[0], n.outputs[0]
+        xk = self.need_q(x)
+        ex = self.exps[x]
+        hw = int(np.prod(self.g.shapes[x][2:]))
+        ey = max(self.act_exp(y), ex - (hw - 1).bit_length())      # finer than 2^ex / H·W carries no information
+        fields, err = global_avg_pool_params(hw, ex, ey)
+        if fields is None or err > GAP_MAX_ERROR:
+            self.add(HostFloat, n, [self.need_f(x)], [y], f"GlobalAveragePool over {hw} positions from scale 2^{ex} "
+                     f"to 2^{ey}: the ALU's reciprocal misses the rounded mean by up to {err:g} output steps "
+                     f"(> {GAP_MAX_ERROR}): float32 on the host")
+            self.primary[y] = "f"
+            return
+        self.exps[y] = ey
+        self.add(GlobalAvgPool, n, [xk], [qkey(y)], cap.reason, error=err, **fields)
+        self.primary[y] = "q"
+
+    def channel_mul(self, n, cap):
+        """A squeeze-and-excitation gate ``x · s`` on the ALU: the product has exponent ``e_x + e_s``; a rounding
+        shift of 0..15 brings it to the calibrated output exponent (never finer than the product)."""
+        x, s = channel_mul_operands(n, self.g)
+        xk, sk = self.need_q(x), self.need_q(s)
+        ep = self.exps[x] + self.exps[s]
+        y = n.outputs[0]
+        shift = min(max(self.act_exp(y) - ep, 0), 15)
+        self.exps[y] = ep + shift
+        self.add(ChannelMul, n, [xk, sk], [qkey(y)], cap.reason, shift=shift)
+        self.primary[y] = "q"
 
     def add_op(self, n, cap):
         a, b = n.inputs[:2]

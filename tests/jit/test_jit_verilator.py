@@ -48,6 +48,19 @@ def test_other_operators(rt):
     np.testing.assert_array_equal(rt.dense(xd, wd, None, shift=8).y, ref.dense(xd, wd, None, 8))
 
 
+def test_pool_and_gate_operators(rt):
+    """global_avg_pool (halving ADDs, a plane bigger than an acc slot, reciprocal rescale) and channel_scale (MUL
+    with a fixed source over the plane) on the RTL equal their numpy semantics."""
+    from vta.compiler.arith import channel_mul_int8, global_avg_pool_int8
+    rng = np.random.default_rng(4)
+    for shape, pre, scale, shift in (((2, 20, 7, 7), 2, 2675, 15), ((1, 3, 40, 40), 4, 1311, 14)):
+        x = randint8(rng, shape)
+        np.testing.assert_array_equal(rt.global_avg_pool(x, pre, scale, shift).y,
+                                      global_avg_pool_int8(x, pre, scale, shift))
+    x, s = randint8(rng, (2, 20, 7, 7)), randint8(rng, (2, 20, 1, 1))
+    np.testing.assert_array_equal(rt.channel_scale(x, s, 7).y, channel_mul_int8(x, s, 7))
+
+
 def test_virtual_threads_hide_latency(rt):
     """Same tiles, 1 vs 2 virtual threads: identical results, fewer cycles with double buffering."""
     rng = np.random.default_rng(3)

@@ -1,0 +1,89 @@
+"""channel_scale on the tensor ALU: int8 NCHW ``x`` times a per-(image, channel) int8 factor ``s`` (N, C, 1, 1),
+then a rounding shift — the gate multiply of a squeeze-and-excitation block (``x · hardsigmoid(…)``).
+
+Why it fits VTA: packed as ``(N', C', H, W)`` elements of BATCH×BLOCK_OUT lanes, the factor of a (batch block,
+channel block) is a single acc element whose lanes line up with every element of that plane. One ALU MUL whose
+micro-op keeps the source fixed (loop source factor 0) while the destination walks the plane multiplies them all,
+lane by lane. Then ADD 2^(shift−1), SHR shift, clip to int8. Planes larger than an acc slot are done in pieces
+(the factor is loaded again with each). The numpy twin is `vta.compiler.arith.channel_mul_int8`.
+"""
+
+import numpy as np
+
+from ...errors import VTAError
+from ...isa.insn import Uop
+from ...isa.opcodes import AluOp, MemId
+from ..builder import Stage
+from ..kernels import Loop, UopKernel
+from ..layout import pack_nchw, unpack_nchw
+from ..results import OpResult
+from .activation import _round_steps
+from .common import alu_flat, check_array, check_int
+
+__all__ = ["channel_scale"]
+
+C, S_ = Stage.COMPUTE, Stage.STORE
+
+
+def _mul(rt, st, xbase, sbase, planes, cnt):
+    """acc[xbase + p·cnt + i] *= acc[sbase + p] for every plane p and element i."""
+    sig = ("chscale_mul", xbase, sbase, planes, cnt)
+    loops = (Loop(planes, cnt, 1), Loop(cnt, 1, 0)) if planes > 1 else (Loop(cnt, 1, 0),)
+    kern = rt.kernel(st, sig, lambda: UopKernel(sig, (Uop(xbase, sbase, 0),), loops))
+    st.alu(kern, AluOp.MUL)
+
+
+def channel_scale(rt, x, s, shift):
+    """``clip((x · s + 2^(shift−1)) >> shift, -128, 127)`` with ``s`` (N, C, 1, 1) broadcast over H×W; int8."""
+    cfg = rt.cfg
+    check_array(x, "x", np.int8, 4)
+    check_array(s, "s", np.int8, 4)
+    n, c, h, w = x.shape
+    if s.shape != (n, c, 1, 1):
+        raise VTAError(f"s must have shape {(n, c, 1, 1)} (one factor per image and channel), not {s.shape}")
+    shift = check_int(shift, "shift", 0, 15)
+    t0 = rt.begin()
+    xp, sp = pack_nchw(x, cfg.batch, cfg.block_out), pack_nchw(s, cfg.batch, cfg.block_out)
+    nb, cb = xp.shape[:2]
+    n_planes, hw = nb * cb, h * w
+    eb = cfg.out_elem_bytes
+    S = 2 if n_planes > 1 or hw > 1 else 1
+    slot = cfg.acc_depth // S
+    if hw + 1 <= slot:
+        chunk, planes = hw, min(n_planes, slot // (hw + 1))
+    else:
+        chunk, planes = slot - 1, 1
+    steps = _round_steps(shift, 0) + [("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
+    bufs = []
+    try:
+        xb = rt.upload(xp, eb, "channel_scale input")
+        bufs.append(xb)
+        sb = rt.upload(sp, eb, "channel_scale factors")
+        bufs.append(sb)
+        yb = rt.empty(xp.size // (cfg.batch * cfg.block_out) * eb, eb, "channel_scale output")
+        bufs.append(yb)
+        X, Sf, Y = xb.elem(eb), sb.elem(eb), yb.elem(eb)
+        st = rt.stream()
+        pieces = [(p0, e0) for p0 in range(0, n_planes, planes) for e0 in range(0, hw, chunk)]
+        for j, (p0, e0) in enumerate(pieces):
+            pc, cnt = min(planes, n_planes - p0), min(chunk, hw - e0)
+            xbase = (j % S) * slot
+            sbase = xbase + planes * chunk
+            st.load(MemId.ACC_8BIT, xbase, X + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)   # acc only
+            st.load(MemId.ACC_8BIT, sbase, Sf + p0, 1, pc, pc)
+            if j >= S:
+                st.pop(S_, C)                       # the store of piece j-S has read this slot's out
+            _mul(rt, st, xbase, sbase, pc, cnt)
+            for _, aop, value, _r in steps:
+                alu_flat(rt, st, aop, xbase, pc * cnt, imm=value)
+            st.push(C, S_)
+            st.pop(C, S_)
+            st.store(xbase, Y + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
+            if j + S < len(pieces):
+                st.push(S_, C)
+        stats = rt.execute(st, "channel_scale", build_start=t0)
+        out = rt.download(yb, np.int8, xp.shape)
+    finally:
+        for b in bufs:
+            rt.alloc.free(b)
+    return OpResult(unpack_nchw(out, n, c), stats)

@@ -1,0 +1,41 @@
+"""channel_scale on the tensor ALU (a squeeze-and-excitation gate): the functional simulator's results equal
+`vta.compiler.arith.channel_mul_int8` bit for bit — channels not a multiple of the block, batches, planes larger
+than an acc slot — and those semantics are the rounded product. Bad arguments are errors naming the limit."""
+
+import numpy as np
+import pytest
+from jit_helpers import CONFIGS, make_runtime, randint8
+
+import vta
+from vta.compiler.arith import channel_mul_int8
+from vta.errors import VTAError
+
+
+@pytest.fixture(scope="module", params=CONFIGS)
+def rt(request):
+    return make_runtime(vta.load_config(request.param))
+
+
+@pytest.mark.parametrize("shape, shift", [((1, 16, 7, 7), 7), ((2, 40, 8, 8), 0), ((3, 35, 1, 1), 3),
+                                          ((1, 3, 56, 56), 9), ((2, 20, 45, 50), 15)])
+def test_matches_semantics(rt, shape, shift):
+    rng = np.random.default_rng(sum(shape) + shift)
+    x, s = randint8(rng, shape), randint8(rng, shape[:2] + (1, 1))
+    y, stats = rt.channel_scale(x, s, shift)
+    np.testing.assert_array_equal(y, channel_mul_int8(x, s, shift))
+    assert stats.insns > 0
+
+
+def test_semantics_are_the_rounded_product():
+    rng = np.random.default_rng(3)
+    x, s = randint8(rng, (2, 5, 4, 3)), randint8(rng, (2, 5, 1, 1))
+    want = np.clip(np.floor(x.astype(np.float64) * s / 2 ** 6 + 0.5), -128, 127)
+    np.testing.assert_array_equal(channel_mul_int8(x, s, 6), want)
+
+
+def test_bad_arguments_name_the_limit(rt):
+    x = np.zeros((2, 4, 3, 3), np.int8)
+    with pytest.raises(VTAError, match=r"s must have shape \(2, 4, 1, 1\) .*, not \(1, 4, 1, 1\)"):
+        rt.channel_scale(x, np.zeros((1, 4, 1, 1), np.int8), 0)
+    with pytest.raises(VTAError, match="shift must be an integer in 0..15, not 16"):
+        rt.channel_scale(x, np.zeros((2, 4, 1, 1), np.int8), 16)
