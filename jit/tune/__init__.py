@@ -8,7 +8,7 @@ annealing proposals and transfer between configs, and JSON-lines tuning logs the
 """
 
 from .cost_model import AnalyticModel, CostModel
-from .layout import LAYOUTS, fold_kw, fold_pays, folded_task
+from .layout import LAYOUTS, apply_layout, fold_kw, fold_pays, folded_task, im2col, layout_pays, layout_task
 from .log import BestSchedules, append_records, config_digest, default_log_path, load_records, make_record
 from .measure import InlineMeasurer, LocalMeasurer, RayMeasurer, TuneError, make_measurer, measure_point
 from .space import Point, Space
@@ -18,4 +18,5 @@ from .tuner import Tuner, TuneResult, anneal, random_search
 __all__ = ["Task", "Space", "Point", "CostModel", "AnalyticModel", "Tuner", "TuneResult", "anneal",
            "random_search", "measure_point", "make_measurer", "InlineMeasurer", "LocalMeasurer", "RayMeasurer",
            "TuneError", "BestSchedules", "load_records", "append_records", "make_record", "config_digest",
-           "default_log_path", "LAYOUTS", "fold_kw", "fold_pays", "folded_task"]
+           "default_log_path", "LAYOUTS", "fold_kw", "fold_pays", "folded_task", "im2col", "layout_pays", "layout_task",
+           "apply_layout"]

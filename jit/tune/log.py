@@ -19,7 +19,7 @@ import time
 import warnings
 from importlib import metadata
 
-from .layout import fold_kw
+from .layout import apply_layout
 from .measure import TuneError
 from .space import Point
 from .task import Task
@@ -27,7 +27,11 @@ from .task import Task
 __all__ = ["config_digest", "tool_versions", "make_record", "append_records", "load_records", "BestSchedules",
            "default_log_path", "LOG_VERSION"]
 
-LOG_VERSION = 2   # 2: measurements include a bias (1 measured without: its epilogue was cheaper)
+LOG_VERSION = 3   # 3: the fused bias epilogue (one ALU pass less); 2: with a bias; 1: without (cheaper epilogue)
+
+
+class _OldRecord(ValueError):
+    """A record of an older log format: its cycles were measured under an older JIT, so it is skipped."""
 
 
 def config_digest(cfg):
@@ -74,6 +78,8 @@ def _parse(line):
     r = json.loads(line)
     if not isinstance(r, dict):
         raise ValueError("not a JSON object")
+    if isinstance(r.get("v"), int) and r["v"] < LOG_VERSION:
+        raise _OldRecord(r["v"])
     if r.get("v") != LOG_VERSION:
         raise ValueError(f"log format version {r.get('v')!r}, this reader knows {LOG_VERSION}")
     for key in ("config", "task", "point", "versions"):
@@ -99,11 +105,15 @@ def load_records(path, cfg=None, versions=True):
     out = []
     digest = None if cfg is None else config_digest(cfg)
     mine = tool_versions() if versions else None
+    old = 0
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             r = _parse(line)
+        except _OldRecord:
+            old += 1
+            continue
         except Exception as e:  # noqa: BLE001 — any bad line is skipped, by name
             warnings.warn(f"tuning log {path} line {n}: skipped, not a valid record ({e})", stacklevel=2)
             continue
@@ -117,6 +127,9 @@ def load_records(path, cfg=None, versions=True):
             raise TuneError(f"tuning log {path} line {n} was measured with {k} {r['versions'].get(k)!r}, this is "
                             f"{mine.get(k)!r}: its cycles may not hold; re-tune")
         out.append(r)
+    if old:
+        warnings.warn(f"tuning log {path}: {old} record(s) of an older format skipped (measured before the JIT "
+                      f"changes of log format v{LOG_VERSION}; re-tune)", stacklevel=2)
     return out
 
 
@@ -166,9 +179,7 @@ class BestSchedules:
         p = self.lookup(task)
         if p is None:
             return x, w, stride, padding, None
-        if p.layout == "fold_kw":
-            x, w = fold_kw(x, w, task.stride, task.padding)
-            return x, w, (task.stride[0], 1), (task.padding[0], 0), p.schedule
+        x, w, stride, padding = apply_layout(p.layout, x, w, task.stride, task.padding)
         return x, w, stride, padding, p.schedule
 
     def dense_choice(self, cfg, n, k, m):
