@@ -74,10 +74,12 @@ def append_records(path, records):
             f.write(json.dumps(r, sort_keys=True) + "\n")
 
 
-def _parse(line):
+def _parse(line, old_formats=False):
     r = json.loads(line)
     if not isinstance(r, dict):
         raise ValueError("not a JSON object")
+    if old_formats and r.get("v") == 2:
+        r["v"] = LOG_VERSION
     if isinstance(r.get("v"), int) and r["v"] < LOG_VERSION:
         raise _OldRecord(r["v"])
     if r.get("v") != LOG_VERSION:
@@ -93,10 +95,12 @@ def _parse(line):
     return r
 
 
-def load_records(path, cfg=None, versions=True):
+def load_records(path, cfg=None, versions=True, old_formats=False):
     """The records of ``path`` (parsed: ``task``/``point`` as objects). With ``cfg``: a `TuneError` if any record
     is for another config; with ``versions``: one if any was measured by other tool versions. Corrupt lines are
-    skipped with a warning naming ``path`` and the line number."""
+    skipped with a warning naming ``path`` and the line number; records of an older format too (one warning),
+    unless ``old_formats``: format 2 (the plain epilogue, one ALU pass more per output element — about the same
+    for every point of a task, so its *ranking* still teaches a cost model) is then read as well."""
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.readlines()
@@ -110,7 +114,7 @@ def load_records(path, cfg=None, versions=True):
         if not line.strip():
             continue
         try:
-            r = _parse(line)
+            r = _parse(line, old_formats)
         except _OldRecord:
             old += 1
             continue
