@@ -1,6 +1,7 @@
 """vta.jit.tune: AutoTVM-style schedule tuning — a search space per operator shape, measurements on the
 cycle-accurate RTL (a local process pool or a Ray cluster), an XGBoost ranking cost model with simulated
-annealing proposals and transfer between configs, and JSON-lines tuning logs the runtime and `vta.compile` read.
+annealing proposals and transfer between configs, and JSON-lines tuning logs the runtime and `vta.compile` read;
+`tophub`: the cost model shipped for the default config, which `vta.compile` asks when it has no log.
 
     from vta.jit.tune import Task, Tuner, make_measurer
     m = make_measurer()                                     # or make_measurer(ray_address="auto")
