@@ -21,6 +21,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -198,8 +199,6 @@ def resnet18_onnx(seed=0):
 
 
 def whole(args):
-    import warnings
-
     import vta
     cfg = load_config(args.config)
     model = resnet18_onnx()
@@ -243,29 +242,63 @@ def whole(args):
 
 
 def ship(args):
+    """Train the shipped model on the logs; then, for ``--rounds`` rounds, measure (in the current log format) every
+    task's model pick and log best that lack a current-format measurement, add them and retrain — so on the
+    shapes it was trained on the model's choices are measured points, not extrapolations."""
     from vta.jit.tune.tophub import ModelSchedules, train_shipped_model
     cfg = load_config(args.config)
-    recs = []
-    for log in args.log:     # a later log's tasks replace an earlier one's (e.g. new stem measurements)
-        new = load_records(log, cfg, old_formats=args.old_formats)
-        tasks = {r["task"] for r in new}
-        recs = [r for r in recs if r["task"] not in tasks] + new
-    path = train_shipped_model(cfg, recs)
+    recs = {}
+    for log in args.log:
+        for r in load_records(log, cfg, old_formats=args.old_formats):
+            if r["cycles"]:
+                recs[(r["task"], r["point"])] = r
+    for log in args.log:   # current-format records win over format-2 ones of the same point
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            current = load_records(log, cfg)
+        for r in current:
+            if r["cycles"]:
+                recs[(r["task"], r["point"])] = {**r, "fresh": True}
+    measurer = None
+    path = None
+    for rnd in range(args.rounds + 1):
+        path = train_shipped_model(cfg, list(recs.values()))
+        ms = ModelSchedules.load(cfg, path)
+        by_task = {}
+        for (t, p), r in recs.items():
+            by_task.setdefault(t, {})[p] = r
+        todo = {}
+        for t, meas in by_task.items():
+            best = min(meas, key=lambda p: meas[p]["cycles"])
+            for p in {ms.choose(t), best}:
+                if p not in meas or not meas[p].get("fresh"):
+                    todo.setdefault(t, []).append(p)
+        if not todo or rnd == args.rounds:
+            break
+        measurer = measurer or make_measurer(jobs=args.jobs)
+        for t, pts in todo.items():
+            res = measurer.measure(cfg, t, pts)
+            new = [make_record(cfg, t, p, r) for p, r in zip(pts, res)]
+            append_records(args.output, new)
+            for p, r in zip(pts, new):
+                if r["cycles"]:
+                    recs[(t, p)] = {**r, "task": t, "point": p, "fresh": True}
+            print(f"  round {rnd}: measured {len(pts)} point(s) of {t}", file=sys.stderr, flush=True)
+    if measurer:
+        measurer.close()
     size = os.path.getsize(path)
-    # how the shipped model's choice compares with the log's measured points, per task
-    ms = ModelSchedules.load(cfg, path)
     by_task = {}
-    for r in recs:
-        if r["cycles"]:
-            by_task.setdefault(r["task"], {})[r["point"]] = r["cycles"]
-    print(f"cost model for {cfg.name}: {path} ({size / 1024:.0f} KiB, trained on {len(recs)} records of "
-          f"{len(by_task)} tasks)")
+    for (t, p), r in recs.items():
+        by_task.setdefault(t, {})[p] = r
+    print(f"cost model for {cfg.name}: {path} ({size / 1024:.0f} KiB, trained on {len(recs)} measurements of "
+          f"{len(by_task)} tasks; new ones in {args.output})")
     for task, meas in by_task.items():
         p = ms.choose(task)
-        best = min(meas.values())
-        got = meas.get(p)
-        print(f"  {str(task):48} model's pick {p}: {got if got else 'not measured'} cycles, log best {best}"
-              + (f" ({got / best - 1:+.1%})" if got else ""))
+        fresh = {q: r["cycles"] for q, r in meas.items() if r.get("fresh")}
+        best = min(fresh.values()) if fresh else None
+        got = fresh.get(p)
+        print(f"  {str(task):48} model's pick {p}: {got if got else 'not measured'} cycles, best measured in this "
+              f"format {best}" + (f" ({got / best - 1:+.1%})" if got else ""))
 
 
 def main():
@@ -296,6 +329,9 @@ def main():
     sh.add_argument("--config", default="default")
     sh.add_argument("--log", required=True, action="append", help="tuning log(s); later ones win per task")
     sh.add_argument("--old-formats", action="store_true", help="also train on format-2 records (plain epilogue)")
+    sh.add_argument("--rounds", type=int, default=3, help="rounds of measuring the model's unmeasured picks")
+    sh.add_argument("--jobs", type=int, default=None)
+    sh.add_argument("-o", "--output", default="ship-measured.jsonl", help="where the new measurements go")
     args = ap.parse_args()
     {"exhaustive": exhaustive, "layers": layers, "whole": whole, "ship": ship}[args.mode](args)
 
