@@ -91,7 +91,7 @@ def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op, useful_macs=None):
         wb = rt.upload(wp, cfg.wgt_elem_bytes, "conv weights")
         bufs.append(wb)
         bb = None
-        fused = _FusedBias.of(wp, bias, shift, relu)
+        fused = _FusedBias.of(wp, bias, shift, relu) if getattr(rt, "fuse_bias", True) else None
         if bias is not None:
             b = bias if fused is None else (bias.astype(np.int64) - fused.k).astype(np.int32)
             bb = rt.upload(pack_bias(b, cfg.batch, cfg.block_out), cfg.acc_elem_bytes, "conv bias")

@@ -101,3 +101,18 @@ def test_fused_bias_saves_one_alu_pass_per_output_element(rt):
     slot = 2 * 8                                       # acc elements of one tile (tile_co 1, 2×8 pixels)
     assert work(fused.program) == 5 * n_acc + 2 * slot
     assert work(plain.program) == 6 * n_acc
+
+
+def test_runtime_can_keep_the_plain_epilogue():
+    """``Runtime(fuse_bias=False)`` (for comparisons) keeps reset + bias ADD on a layer that would fuse; same output."""
+    rng = np.random.default_rng(19)
+    x, w = randint8(rng, (1, 6, 5, 5)), randint8(rng, (7, 6, 3, 3))
+    bias = rng.integers(-1000, 1000, 7, dtype=np.int32)
+    outs = {}
+    for fuse in (True, False):
+        rt = make_runtime(vta.load_config("small"), fuse_bias=fuse)
+        y, st = rt.conv2d(x, w, bias, padding=1, shift=6, relu=True)
+        outs[fuse] = y
+        assert (AluOp.ADD in alu_ops(st.program)) is not fuse
+    np.testing.assert_array_equal(outs[True], ref.conv2d(x, w, bias, 1, 1, 6, True))
+    np.testing.assert_array_equal(outs[False], outs[True])
