@@ -6,8 +6,13 @@ cycle)) with latency hiding off (1 virtual thread) and on (2 virtual threads), s
 runs a reduced-height slice (the input rows that the first R output rows need) instead of the full layer; the
 table says so. ``--plot FILE.png`` draws a roofline (needs matplotlib).
 
+``--compare-epilogue`` (Verilator) runs every layer with a bias, as compiled layers have, at the heuristic's
+schedule with the plain epilogue (reset, GEMM, bias ADD, SHR, MAX, MIN) and the fused bias epilogue (the acc starts
+at bias − k through one MIN: one ALU pass less per output element; `vta.jit.ops.conv2d`), both checked.
+
 Usage: python benchmarks/resnet18_layers.py [--device fsim|verilator] [--config default|small]
                                             [--layers C2,C5] [--rows R] [--batch N] [--plot roofline.png]
+                                            [--compare-epilogue]
 """
 
 import argparse
@@ -26,8 +31,8 @@ LAYERS = {"C1": (224, 224, 3, 64, 7, 3, 2), "C2": (56, 56, 64, 64, 3, 1, 1), "C3
           "C10": (14, 14, 256, 512, 1, 0, 2), "C11": (7, 7, 512, 512, 3, 1, 1)}
 
 
-def reference(x, w, stride, pad, shift):
-    """int64 numpy convolution, then >> shift and clip to int8 (relu)."""
+def reference(x, w, stride, pad, shift, bias=None):
+    """int64 numpy convolution (+ bias), then >> shift and clip to int8 (relu)."""
     n, c, h, wd = x.shape
     o, _, k, _ = w.shape
     xp = np.zeros((n, c, h + 2 * pad, wd + 2 * pad), np.int64)
@@ -38,7 +43,41 @@ def reference(x, w, stride, pad, shift):
         for j in range(k):
             acc += np.einsum("nchw,oc->nohw", xp[:, :, i:i + stride * (oh - 1) + 1:stride,
                                                  j:j + stride * (ow - 1) + 1:stride], w[:, :, i, j].astype(np.int64))
+    if bias is not None:
+        acc += bias.astype(np.int64)[None, :, None, None]
     return np.clip(acc >> shift, 0, 127).astype(np.int8)
+
+
+def compare_epilogue(args, cfg):
+    rt = Runtime(cfg, "verilator", dram_bytes=256 << 20, verify=False)
+    print(f"plain vs fused bias epilogue, heuristic schedules, Verilator, {cfg}")
+    print(f"{'layer':5} {'schedule (b,h,w,ci,co,vt)':>26} {'plain':>10} {'util':>6} {'fused':>10} {'util':>6} "
+          f"{'saved':>6} {'ok':>3}")
+    tp = tf = macs = 0
+    for name in args.layers.split(","):
+        h, w, ci, co, k, pad, stride = LAYERS[name]
+        if args.rows:
+            h = min(h, (args.rows - 1) * stride + k - pad)
+        rng = np.random.default_rng(int(name[1:]))
+        x = rng.integers(-128, 128, (args.batch, ci, h, w), dtype=np.int8)
+        wt = rng.integers(-128, 128, (co, ci, k, k), dtype=np.int8)
+        bias = rng.integers(-(1 << 14), 1 << 14, co, dtype=np.int32)
+        g = ConvGeometry.of(cfg, args.batch, ci, h, w, co, k, k, stride, pad)
+        s = default_conv2d_schedule(cfg, g)
+        expect = reference(x, wt, stride, pad, 12, bias)
+        cyc, ok = {}, True
+        for fuse in (False, True):
+            rt.fuse_bias = fuse
+            y, st = rt.conv2d(x, wt, bias, stride=stride, padding=pad, shift=12, relu=True, schedule=s)
+            cyc[fuse] = st.cycles
+            ok = ok and np.array_equal(y, expect)
+        peak = g.macs / cfg.macs_per_cycle
+        print(f"{name:5} {f'{s.tile_b},{s.tile_h},{s.tile_w},{s.tile_ci},{s.tile_co},{s.n_vthreads}':>26} "
+              f"{cyc[False]:10d} {peak / cyc[False]:6.1%} {cyc[True]:10d} {peak / cyc[True]:6.1%} "
+              f"{1 - cyc[True] / cyc[False]:6.1%} {'yes' if ok else 'NO':>3}", flush=True)
+        tp, tf, macs = tp + cyc[False], tf + cyc[True], macs + g.macs
+    print(f"total: plain {tp} cycles ({macs / (tp * cfg.macs_per_cycle):.1%}), fused {tf} "
+          f"({macs / (tf * cfg.macs_per_cycle):.1%}), {1 - tf / tp:.1%} fewer")
 
 
 def main():
@@ -49,8 +88,12 @@ def main():
     ap.add_argument("--rows", type=int, default=None, help="output rows per layer (reduced-height slice)")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--plot", default=None, help="write a roofline PNG here (matplotlib)")
+    ap.add_argument("--compare-epilogue", action="store_true", help="plain vs fused bias epilogue (Verilator)")
     args = ap.parse_args()
     cfg = load_config(args.config)
+    if args.compare_epilogue:
+        compare_epilogue(args, cfg)
+        return
     rt = Runtime(cfg, args.device, dram_bytes=256 << 20, verify=False)
     timed = args.device != "fsim"
     print(f"ResNet-18 conv layers on {args.device}, {cfg}")

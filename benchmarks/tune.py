@@ -2,15 +2,18 @@
 
     python benchmarks/tune.py exhaustive [--config default] [--layers C3,C4] [--rows 2] [--plot tune_curve.png]
     python benchmarks/tune.py layers [--config default] [--rows R] [--trials 64] [-o LOG]
-    python benchmarks/tune.py whole --log LOG [--config default]
+    python benchmarks/tune.py whole [--log LOG] [--config default] [--per-layer] [--only heuristic,model,tuned]
+    python benchmarks/tune.py ship --log LOG [--log LOG2 …] [--old-formats] [--config default]
 
 ``exhaustive``: measure every point of a layer's space (reduced-height slices keep it small; the table is kept as
 a tuning log next to the plot and reused), then replay the tuner (64 trials, several seeds) and random search (256
 trials) against the table — cycles are deterministic, so replaying is measuring. Prints the tuner's best vs the
 exhaustive best and the trials each needs to reach random search's 256-trial best; draws the curves.
 ``layers``: tuned vs heuristic cycles per ResNet-18 layer (writes the tuning log). ``whole``: a ResNet-18
-(224×224, random weights, batch 1) through ``vta.compile(..., tuning_log=LOG)`` on Verilator vs without the log:
-% of peak useful MACs over the VTA layers, bit-exact against fsim.
+(224×224, random weights, batch 1) through ``vta.compile`` on Verilator with the heuristic (``tuning_log=False``),
+the shipped cost model (no log) and a tuning log: % of peak useful MACs over the VTA layers, bit-exact against
+fsim. ``ship``: train the small cost model on a log of this config and write it into the package
+(`vta.jit.tune.tophub`), where ``vta.compile`` without a log finds it.
 """
 
 import argparse
@@ -18,6 +21,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -195,15 +199,14 @@ def resnet18_onnx(seed=0):
 
 
 def whole(args):
-    import warnings
-
     import vta
     cfg = load_config(args.config)
     model = resnet18_onnx()
     x = np.random.default_rng(1).uniform(0, 1, (1, 3, 224, 224)).astype(np.float32)
     rows = {}
-    for label, log in (("heuristic", None), ("tuned", args.log)):
-        if label == "heuristic" and args.skip_heuristic:
+    runs = [("heuristic", False), ("model", None)] + ([("tuned", args.log)] if args.log else [])
+    for label, log in runs:
+        if args.only and label not in args.only.split(","):
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -221,9 +224,10 @@ def whole(args):
         util = s["vta_macs"] / (cycles * cfg.macs_per_cycle)
         exact = bool(np.array_equal(y, y_fsim))
         rows[label] = cycles
+        rows[label + " util"] = util
         print(f"{label:9}: {cycles} cycles over the VTA layers, {util:.1%} of peak useful MACs "
               f"({s['vta_macs'] / 1e9:.2f} GMACs on VTA, {s['vta_mac_fraction']:.1%} of all), bit-exact vs fsim: "
-              f"{exact}, {wall:.0f} s on Verilator, tuned schedules used {hits}, shapes without one "
+              f"{exact}, {wall:.0f} s on Verilator, schedules from log/model {hits}, shapes without one "
               f"{len(missing)}", flush=True)
         for m in missing:
             print("   ", m)
@@ -232,8 +236,69 @@ def whole(args):
                 if row.get("cycles"):
                     print(f"    {row['name']:10} {row['op']:12} {row['macs'] / 1e6:8.1f} MMACs {row['cycles']:9d} "
                           f"cycles {row['macs'] / (row['cycles'] * cfg.macs_per_cycle):6.1%}")
-    if len(rows) == 2:
-        print(f"speed-up {rows['heuristic'] / rows['tuned']:.2f}")
+    for label in ("model", "tuned"):
+        if "heuristic" in rows and label in rows:
+            print(f"speed-up {label} vs heuristic {rows['heuristic'] / rows[label]:.2f}")
+
+
+def ship(args):
+    """Train the shipped model on the logs; then, for ``--rounds`` rounds, measure (in the current log format) every
+    task's model pick and log best that lack a current-format measurement, add them and retrain — so on the
+    shapes it was trained on the model's choices are measured points, not extrapolations."""
+    from vta.jit.tune.tophub import ModelSchedules, train_shipped_model
+    cfg = load_config(args.config)
+    recs = {}
+    for log in args.log:
+        for r in load_records(log, cfg, old_formats=args.old_formats):
+            if r["cycles"]:
+                recs[(r["task"], r["point"])] = r
+    for log in args.log:   # current-format records win over format-2 ones of the same point
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            current = load_records(log, cfg)
+        for r in current:
+            if r["cycles"]:
+                recs[(r["task"], r["point"])] = {**r, "fresh": True}
+    measurer = None
+    path = None
+    for rnd in range(args.rounds + 1):
+        path = train_shipped_model(cfg, list(recs.values()))
+        ms = ModelSchedules.load(cfg, path)
+        by_task = {}
+        for (t, p), r in recs.items():
+            by_task.setdefault(t, {})[p] = r
+        todo = {}
+        for t, meas in by_task.items():
+            best = min(meas, key=lambda p: meas[p]["cycles"])
+            for p in {ms.choose(t), best}:
+                if p not in meas or not meas[p].get("fresh"):
+                    todo.setdefault(t, []).append(p)
+        if not todo or rnd == args.rounds:
+            break
+        measurer = measurer or make_measurer(jobs=args.jobs)
+        for t, pts in todo.items():
+            res = measurer.measure(cfg, t, pts)
+            new = [make_record(cfg, t, p, r) for p, r in zip(pts, res)]
+            append_records(args.output, new)
+            for p, r in zip(pts, new):
+                if r["cycles"]:
+                    recs[(t, p)] = {**r, "task": t, "point": p, "fresh": True}
+            print(f"  round {rnd}: measured {len(pts)} point(s) of {t}", file=sys.stderr, flush=True)
+    if measurer:
+        measurer.close()
+    size = os.path.getsize(path)
+    by_task = {}
+    for (t, p), r in recs.items():
+        by_task.setdefault(t, {})[p] = r
+    print(f"cost model for {cfg.name}: {path} ({size / 1024:.0f} KiB, trained on {len(recs)} measurements of "
+          f"{len(by_task)} tasks; new ones in {args.output})")
+    for task, meas in by_task.items():
+        p = ms.choose(task)
+        fresh = {q: r["cycles"] for q, r in meas.items() if r.get("fresh")}
+        best = min(fresh.values()) if fresh else None
+        got = fresh.get(p)
+        print(f"  {str(task):48} model's pick {p}: {got if got else 'not measured'} cycles, best measured in this "
+              f"format {best}" + (f" ({got / best - 1:+.1%})" if got else ""))
 
 
 def main():
@@ -257,11 +322,18 @@ def main():
     lay.add_argument("-o", "--output", default="resnet18-tune.jsonl")
     w = sub.add_parser("whole")
     w.add_argument("--config", default="default")
-    w.add_argument("--log", required=True)
-    w.add_argument("--skip-heuristic", action="store_true")
+    w.add_argument("--log", default=None)
+    w.add_argument("--only", default=None, help="comma list of heuristic, model, tuned")
     w.add_argument("--per-layer", action="store_true")
+    sh = sub.add_parser("ship")
+    sh.add_argument("--config", default="default")
+    sh.add_argument("--log", required=True, action="append", help="tuning log(s); later ones win per task")
+    sh.add_argument("--old-formats", action="store_true", help="also train on format-2 records (plain epilogue)")
+    sh.add_argument("--rounds", type=int, default=3, help="rounds of measuring the model's unmeasured picks")
+    sh.add_argument("--jobs", type=int, default=None)
+    sh.add_argument("-o", "--output", default="ship-measured.jsonl", help="where the new measurements go")
     args = ap.parse_args()
-    {"exhaustive": exhaustive, "layers": layers, "whole": whole}[args.mode](args)
+    {"exhaustive": exhaustive, "layers": layers, "whole": whole, "ship": ship}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -44,11 +44,12 @@ class Runtime(Closing):
     before running it (cheap next to a simulator; turn off to time hardware). ``keep_uops`` (default: True) lets
     the kernel cache assume the device keeps uop SRAM between runs; pass False for a device that resets it.
     ``schedules``: where conv2d/dense calls without a schedule get one before the heuristic — a
-    `vta.jit.tune.BestSchedules` built from a tuning log.
+    `vta.jit.tune.BestSchedules` built from a tuning log. ``fuse_bias`` (default True): conv2d/dense with a bias
+    use the fused bias epilogue where it is exact (`vta.jit.ops.conv2d`); False keeps the plain one (to compare).
     """
 
     def __init__(self, cfg="default", device="fsim", *, dram_bytes=64 << 20, verify=True, keep_uops=True,
-                 schedules=None):
+                 schedules=None, fuse_bias=True):
         if isinstance(dram_bytes, bool) or not isinstance(dram_bytes, int) or dram_bytes < 1:
             raise VTAError(f"dram_bytes must be a positive integer (the DRAM size in bytes), not {dram_bytes!r}")
         self.cfg = load_config(cfg)
@@ -69,6 +70,7 @@ class Runtime(Closing):
         self.verify = verify
         self.keep_uops = keep_uops
         self.schedules = schedules
+        self.fuse_bias = bool(fuse_bias)
         self._zeros = None
         self._counts0 = (0, 0, 0)
 

@@ -87,12 +87,17 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     for that one shape: running it on another is an error naming the compiled shape.
     ``tuning_log``: a `vta tune` log (JSON lines) for this config: its fastest measured schedule per layer shape
     replaces the heuristic's on the runtimes the model creates (a log of another config or tool version is
-    refused; a shape it lacks warns and keeps the heuristic).
+    refused; a shape it lacks warns and keeps the heuristic). Without a log (None) the cost model shipped for the
+    config (`vta.jit.tune.tophub`, trained on a tuning run; the default config has one) picks each layer's
+    schedule, where xgboost is installed; other configs keep the heuristic. ``tuning_log=False``: the heuristic.
     """
     t0 = time.perf_counter()
     cfg = load_config(config)
     schedules = None
-    if tuning_log is not None:
+    if tuning_log is None:
+        from .jit.tune.tophub import default_schedules
+        schedules = default_schedules(cfg)
+    elif tuning_log is not False:
         from .jit.tune.log import BestSchedules
         schedules = BestSchedules.load(tuning_log, cfg)    # read first: a refused log fails before the work
     hw = HardwareDesc.from_config(cfg)

@@ -15,11 +15,28 @@ Program order is: loads of the first S chunks, then for each chunk its compute (
 the bias/shift/clip epilogue on the ALU and its store) followed by the load S chunks ahead. With S = 2 the load
 of the next chunk and the store of the previous tile overlap the current GEMMs in hardware.
 
+GEMM and ALU share the compute pipeline (one uop per cycle), so the epilogue cannot overlap a GEMM: each ALU pass
+costs one cycle per acc element, as much as one GEMM step. For a 1×1 layer of 4 input blocks the plain epilogue
+(reset, bias ADD, SHR, MAX, MIN: 5 passes) costs more than its GEMM. With a bias the *fused bias* epilogue
+(`_FusedBias`) saves one pass: a tile's acc starts as ``bias − K`` through one ALU MIN (replacing the reset and
+the bias ADD), with ``K = m·2^shift`` and ``m`` a multiple of 256, so that
+
+- the MIN yields exactly ``bias − K``: every value an acc slot can hold before it (0 after the slot's one reset
+  at its first use in the stream, or an earlier tile's result ``clip(…) − m``) is ≥ ``lo − m`` ≥ ``bias − K``;
+- ``(Σ + bias − K) >> shift = ((Σ + bias) >> shift) − m`` exactly (K is a multiple of 2^shift), and the clip
+  to ``[lo − m, 127 − m]`` is the clip to ``[lo, 127]`` moved by −m;
+- the out buffer (the low 8 bits of acc) holds the same bytes, m being a multiple of 256.
+
+It applies when shift ≥ 1, the immediates fit 16 bits and no int32 sum can wrap (bounded from the weights);
+otherwise the plain epilogue runs.
+
 SRAM per slot: inp ``[b][ci][in_row][in_col]`` (the input window of the tile, zero padded by LOAD), wgt
 ``[co][ci][kh][kw]``, acc ``[b][co][oh][ow]``; the bias of the tile's channels sits after the acc slots.
 The GEMM kernel's micro-ops walk (kh, kw, b, oh, ow); its outer loop walks input-channel blocks and the inner loop
 output-channel blocks, so consecutive GEMM steps never write the same acc element when tile_co > 1.
 """
+
+import dataclasses
 
 import numpy as np
 
@@ -28,10 +45,10 @@ from ...isa.insn import Uop
 from ...isa.opcodes import AluOp, MemId
 from ..builder import Stage
 from ..kernels import Loop, UopKernel
-from ..layout import pack_bias, pack_nchw, pack_oihw, unpack_nchw
+from ..layout import ceil_div, pack_bias, pack_nchw, pack_oihw, unpack_nchw
 from ..results import OpResult
 from ..schedule import ConvGeometry, check_conv2d, default_conv2d_schedule
-from .common import check_array, check_int, clip_epilogue, gemm_reset
+from .common import alu_flat, check_array, check_int, clip_epilogue, gemm_reset
 
 __all__ = ["conv2d", "run_conv"]
 
@@ -74,14 +91,16 @@ def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op, useful_macs=None):
         wb = rt.upload(wp, cfg.wgt_elem_bytes, "conv weights")
         bufs.append(wb)
         bb = None
+        fused = _FusedBias.of(wp, bias, shift, relu) if getattr(rt, "fuse_bias", True) else None
         if bias is not None:
-            bb = rt.upload(pack_bias(bias, cfg.batch, cfg.block_out), cfg.acc_elem_bytes, "conv bias")
+            b = bias if fused is None else (bias.astype(np.int64) - fused.k).astype(np.int32)
+            bb = rt.upload(pack_bias(b, cfg.batch, cfg.block_out), cfg.acc_elem_bytes, "conv bias")
             bufs.append(bb)
         out_shape = (g.nb, g.groups * g.ob, g.oh, g.ow, cfg.batch, cfg.block_out)
         yb = rt.empty(int(np.prod(out_shape)), cfg.out_elem_bytes, "conv output")
         bufs.append(yb)
         stream = rt.stream()
-        _Emitter(rt, stream, g, s, xb, wb, bb, yb, shift, relu).emit()
+        _Emitter(rt, stream, g, s, xb, wb, bb, yb, shift, relu, fused).emit()
         stats = rt.execute(stream, op, useful_macs=g.macs if useful_macs is None else useful_macs, schedule=s,
                            build_start=t0)
         return rt.download(yb, np.int8, out_shape), stats
@@ -90,15 +109,42 @@ def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op, useful_macs=None):
             rt.alloc.free(b)
 
 
+@dataclasses.dataclass(frozen=True)
+class _FusedBias:
+    """The fused bias epilogue's offsets (module docstring): results are ``clip(…) − m``, the acc starts at
+    ``bias − k`` with ``k = m << shift``."""
+    m: int
+    k: int
+
+    @classmethod
+    def of(cls, wp, bias, shift, relu):
+        """The offsets for packed weights ``wp`` ``(O', I', KH, KW, BLOCK_OUT, BLOCK_IN)``, or None where the fused
+        epilogue does not apply (no bias, shift 0, an immediate beyond 16 bits, a sum that could wrap int32)."""
+        if bias is None or shift < 1:
+            return None
+        lo = 0 if relu else -128
+        bmax = int(bias.max())
+        # bias − k ≤ lo − m for every channel: m·(2^shift − 1) ≥ max(bias) − lo
+        m = 256 * max(1, ceil_div(max(0, bmax - lo), 256 * ((1 << shift) - 1)))
+        k = m << shift
+        if lo - m < -(1 << 15):
+            return None
+        partial = 128 * int(np.abs(wp.astype(np.int64)).sum(axis=(1, 2, 3, 5)).max())  # |x| ≤ 128
+        if max(bmax, -int(bias.min())) + k + partial >= 1 << 31:
+            return None
+        return cls(m, k)
+
+
 class _Emitter:
-    def __init__(self, rt, stream, g, s, xb, wb, bb, yb, shift, relu):
+    def __init__(self, rt, stream, g, s, xb, wb, bb, yb, shift, relu, fused=None):
         self.rt, self.st, self.g, self.s, self.cfg = rt, stream, g, s, rt.cfg
         cfg = rt.cfg
         self.x = xb.elem(cfg.inp_elem_bytes)
         self.w = wb.elem(cfg.wgt_elem_bytes)
         self.b = None if bb is None else bb.elem(cfg.acc_elem_bytes)
         self.y = yb.elem(cfg.out_elem_bytes)
-        self.shift, self.relu = shift, relu
+        self.shift, self.relu, self.fused = shift, relu, fused
+        self.slot_reset = [False] * s.n_vthreads   # fused bias: acc slot reset once, at its first use
         self.cb_all, self.ob_all = g.groups * g.cb, g.groups * g.ob   # channel blocks in DRAM, all groups
         S = s.n_vthreads
         kk = g.kh * g.kw
@@ -202,7 +248,13 @@ class _Emitter:
         if first:
             if j >= S:
                 st.pop(S_, C)                # the store of tile j-S has read this out slot
-            gemm_reset(rt, st, abase, n_acc)
+            if self.fused is None:
+                gemm_reset(rt, st, abase, n_acc)
+            else:
+                if not self.slot_reset[aslot]:
+                    self.slot_reset[aslot] = True
+                    gemm_reset(rt, st, abase, self.acc_slot)
+                st.alu(self.bias_kernel(abase, tb, th, tw, co0, tco), AluOp.MIN)   # acc = bias − k
         ibase, wbase = slot * self.inp_slot, slot * self.wgt_slot
         sig = ("conv", ibase, wbase, abase, tb, th, tw, tci, tco, g.kh, g.kw, g.stride)
         placed = rt.kernel(st, sig, lambda: self.gemm_kernel(sig, ibase, wbase, abase, tb, th, tw, tci, tco))
@@ -233,20 +285,32 @@ class _Emitter:
         loops = (Loop(tci, 0, ih * iw, kk), Loop(tco, th * tw, 0, tci * kk))
         return UopKernel(sig, tuple(uops), loops)
 
-    def epilogue(self, abase, tb, th, tw, co0, tco):
+    def bias_kernel(self, abase, tb, th, tw, co0, tco):
+        """The tile's bias channels resident after the acc slots, and the placed kernel that pairs every acc
+        element of the tile with its channel's bias element."""
         rt, st = self.rt, self.st
-        if self.b is not None:
-            if self.bias_key != (co0, tco):
-                self.bias_key = (co0, tco)
-                st.load(MemId.ACC, self.bias_base, self.b + co0, 1, tco, tco)
-            sig = ("bias", abase, self.bias_base, tb, tco, th, tw)
+        if self.bias_key != (co0, tco):
+            self.bias_key = (co0, tco)
+            st.load(MemId.ACC, self.bias_base, self.b + co0, 1, tco, tco)
+        sig = ("bias", abase, self.bias_base, tb, tco, th, tw)
 
-            def build():
-                uops = tuple(Uop(abase + (b * tco + co) * th * tw, self.bias_base + co, 0)
-                             for b in range(tb) for co in range(tco))
-                return UopKernel(sig, uops, (Loop(th * tw, 1, 0),))   # th·tw ≤ acc depth ≤ 2^11
-            st.alu(rt.kernel(st, sig, build), AluOp.ADD)
-        clip_epilogue(rt, st, abase, tb * tco * th * tw, self.shift, self.relu)
+        def build():
+            uops = tuple(Uop(abase + (b * tco + co) * th * tw, self.bias_base + co, 0)
+                         for b in range(tb) for co in range(tco))
+            return UopKernel(sig, uops, (Loop(th * tw, 1, 0),))   # th·tw ≤ acc depth ≤ 2^11
+        return rt.kernel(st, sig, build)
+
+    def epilogue(self, abase, tb, th, tw, co0, tco):
+        rt, st, n = self.rt, self.st, tb * tco * th * tw
+        if self.fused is not None:   # the acc holds Σ + bias − k: shift, then clip moved by −m
+            m = self.fused.m
+            alu_flat(rt, st, AluOp.SHR, abase, n, imm=self.shift)
+            alu_flat(rt, st, AluOp.MAX, abase, n, imm=(0 if self.relu else -128) - m)
+            alu_flat(rt, st, AluOp.MIN, abase, n, imm=127 - m)
+            return
+        if self.b is not None:
+            st.alu(self.bias_kernel(abase, tb, th, tw, co0, tco), AluOp.ADD)
+        clip_epilogue(rt, st, abase, n, self.shift, self.relu)
 
     # -- store stage --------------------------------------------------------------------------------------------
 

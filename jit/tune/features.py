@@ -2,8 +2,9 @@
 
 Everything is config-relative (block counts, buffer fill fractions) plus the config itself, so a model trained on
 one config ranks schedules on another (transfer). The analytic estimate extends `conv2d_cost` by what it leaves
-out: the ALU epilogue (bias, shift, two clips: about one cycle per acc element each, plus the uop loop overheads)
-which dominates 1×1 layers, and the partial tiles at the edges of an axis that a size not dividing it leaves.
+out: the ALU epilogue (the bias start, shift, two clips — `vta.jit.ops.conv2d`'s fused bias epilogue: about one
+cycle per acc element each, plus the uop loop overheads; GEMM and ALU share the compute pipeline) which dominates
+1×1 layers, and the partial tiles at the edges of an axis that a size not dividing it leaves.
 """
 
 import math

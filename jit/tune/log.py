@@ -19,7 +19,7 @@ import time
 import warnings
 from importlib import metadata
 
-from .layout import fold_kw
+from .layout import apply_layout
 from .measure import TuneError
 from .space import Point
 from .task import Task
@@ -27,7 +27,11 @@ from .task import Task
 __all__ = ["config_digest", "tool_versions", "make_record", "append_records", "load_records", "BestSchedules",
            "default_log_path", "LOG_VERSION"]
 
-LOG_VERSION = 2   # 2: measurements include a bias (1 measured without: its epilogue was cheaper)
+LOG_VERSION = 3   # 3: the fused bias epilogue (one ALU pass less); 2: with a bias; 1: without (cheaper epilogue)
+
+
+class _OldRecord(ValueError):
+    """A record of an older log format: its cycles were measured under an older JIT, so it is skipped."""
 
 
 def config_digest(cfg):
@@ -70,10 +74,14 @@ def append_records(path, records):
             f.write(json.dumps(r, sort_keys=True) + "\n")
 
 
-def _parse(line):
+def _parse(line, old_formats=False):
     r = json.loads(line)
     if not isinstance(r, dict):
         raise ValueError("not a JSON object")
+    if old_formats and r.get("v") == 2:
+        r["v"] = LOG_VERSION
+    if isinstance(r.get("v"), int) and r["v"] < LOG_VERSION:
+        raise _OldRecord(r["v"])
     if r.get("v") != LOG_VERSION:
         raise ValueError(f"log format version {r.get('v')!r}, this reader knows {LOG_VERSION}")
     for key in ("config", "task", "point", "versions"):
@@ -87,10 +95,12 @@ def _parse(line):
     return r
 
 
-def load_records(path, cfg=None, versions=True):
+def load_records(path, cfg=None, versions=True, old_formats=False):
     """The records of ``path`` (parsed: ``task``/``point`` as objects). With ``cfg``: a `TuneError` if any record
     is for another config; with ``versions``: one if any was measured by other tool versions. Corrupt lines are
-    skipped with a warning naming ``path`` and the line number."""
+    skipped with a warning naming ``path`` and the line number; records of an older format too (one warning),
+    unless ``old_formats``: format 2 (the plain epilogue, one ALU pass more per output element — about the same
+    for every point of a task, so its *ranking* still teaches a cost model) is then read as well."""
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.readlines()
@@ -99,11 +109,15 @@ def load_records(path, cfg=None, versions=True):
     out = []
     digest = None if cfg is None else config_digest(cfg)
     mine = tool_versions() if versions else None
+    old = 0
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            r = _parse(line)
+            r = _parse(line, old_formats)
+        except _OldRecord:
+            old += 1
+            continue
         except Exception as e:  # noqa: BLE001 — any bad line is skipped, by name
             warnings.warn(f"tuning log {path} line {n}: skipped, not a valid record ({e})", stacklevel=2)
             continue
@@ -117,6 +131,9 @@ def load_records(path, cfg=None, versions=True):
             raise TuneError(f"tuning log {path} line {n} was measured with {k} {r['versions'].get(k)!r}, this is "
                             f"{mine.get(k)!r}: its cycles may not hold; re-tune")
         out.append(r)
+    if old:
+        warnings.warn(f"tuning log {path}: {old} record(s) of an older format skipped (measured before the JIT "
+                      f"changes of log format v{LOG_VERSION}; re-tune)", stacklevel=2)
     return out
 
 
@@ -166,9 +183,7 @@ class BestSchedules:
         p = self.lookup(task)
         if p is None:
             return x, w, stride, padding, None
-        if p.layout == "fold_kw":
-            x, w = fold_kw(x, w, task.stride, task.padding)
-            return x, w, (task.stride[0], 1), (task.padding[0], 0), p.schedule
+        x, w, stride, padding = apply_layout(p.layout, x, w, task.stride, task.padding)
         return x, w, stride, padding, p.schedule
 
     def dense_choice(self, cfg, n, k, m):

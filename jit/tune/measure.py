@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from ...errors import VTAError
-from .layout import fold_kw
+from .layout import apply_layout
 from .space import Point
 from .task import Task
 
@@ -62,12 +62,7 @@ def run_point(rt, task, point, x, w, shift, bias=None):
     s = point.schedule
     if task.op == "dense":
         return rt.dense(x, w, bias, shift=shift, relu=False, schedule=s)
-    stride, padding = task.stride, task.padding
-    if point.layout == "fold_kw":
-        x, w = fold_kw(x, w, stride, padding)
-        stride, padding = (stride[0], 1), (padding[0], 0)
-    elif point.layout != "nchw":
-        raise VTAError(f"unknown layout {point.layout!r}")
+    x, w, stride, padding = apply_layout(point.layout, x, w, task.stride, task.padding)
     return rt.conv2d(x, w, bias, stride=stride, padding=padding, shift=shift, relu=False, schedule=s)
 
 

@@ -2,15 +2,15 @@
 
 Knobs: tile_b, tile_h, tile_w, tile_ci, tile_co (the distinct useful tile sizes of each axis: the smallest size
 giving each tile count — a larger one with the same count only wastes buffer space), n_vthreads (1 or 2), and the
-layout (`vta.jit.tune.layout`; ``fold_kw`` only where it pays). Points that do not fit the buffers are pruned by
-the same check the JIT applies before emitting code, so every point of a space can run.
+layout (`vta.jit.tune.layout`; ``fold_kw`` and ``im2col`` only where they pay). Points that do not fit the buffers
+are pruned by the same check the JIT applies before emitting code, so every point of a space can run.
 """
 
 import dataclasses
 import itertools
 
 from ..schedule import Conv2dSchedule, ScheduleError, _tile_sizes, check_conv2d, default_conv2d_schedule
-from .layout import fold_pays, folded_task
+from .layout import LAYOUTS, layout_pays, layout_task
 
 __all__ = ["Point", "Space", "KNOBS"]
 
@@ -43,9 +43,7 @@ class Space:
 
     def __init__(self, cfg, task):
         self.cfg, self.task = cfg, task
-        self.tasks = {"nchw": task}
-        if fold_pays(cfg, task):
-            self.tasks["fold_kw"] = folded_task(task)
+        self.tasks = {lay: layout_task(task, lay) for lay in LAYOUTS if layout_pays(cfg, task, lay)}
         self.geoms = {lay: t.geometry(cfg) for lay, t in self.tasks.items()}
         self.points = []
         self.values = {}   # (layout, knob) → sorted candidate values

@@ -110,7 +110,9 @@ def test_conv2d_program_is_race_free(rt, vt):
     no_g2l = [i.replace(pop_next_dep=False) if isinstance(i, vta.isa.Load) and
               i.memory_type in (vta.isa.MemId.INP, vta.isa.MemId.WGT) else i for i in prog]
     assert any("inp" in r or "wgt" in r for r in find_races(rt.cfg, no_g2l, rt.dram, uops))
-    no_s2g = [i.replace(pop_next_dep=False) if isinstance(i, (vta.isa.Gemm, vta.isa.Alu)) else i for i in prog]
+    compute_stage = lambda i: isinstance(i, (vta.isa.Gemm, vta.isa.Alu)) or (
+        isinstance(i, vta.isa.Load) and i.memory_type not in (vta.isa.MemId.INP, vta.isa.MemId.WGT))
+    no_s2g = [i.replace(pop_next_dep=False) if compute_stage(i) else i for i in prog]
     assert any(r.startswith("out") for r in find_races(rt.cfg, no_s2g, rt.dram, uops))
     if vt == 2:   # double buffering: the load stage really runs ahead (two chunks loaded before the first GEMM)
         first_gemm = next(k for k, i in enumerate(prog) if isinstance(i, vta.isa.Gemm) and not i.reset_reg)

@@ -21,6 +21,8 @@ from vta.jit.tune import (
     anneal,
     append_records,
     fold_pays,
+    layout_pays,
+    layout_task,
     load_records,
     make_record,
 )
@@ -59,6 +61,36 @@ def test_folded_stem_is_bit_exact_on_fsim(small):
     with Runtime(small, "fsim") as rt:
         y, _ = run_point(rt, STEM, folded, x, w, 9)
     assert np.array_equal(y, ref_conv2d(x, w, None, 2, 3, 9, False))
+
+
+def test_im2col_is_offered_only_where_it_cuts_gemm_steps(small):
+    assert layout_pays(small, STEM, "im2col")                                 # 147 → 19 blocks of 8 < 49
+    assert not layout_pays(small, Task.conv2d(1, 64, 8, 8, 64, 3, 3), "im2col")   # 576 → 72 blocks = 9·8
+    assert not layout_pays(small, Task.conv2d(1, 3, 8, 8, 64, 1, 1), "im2col")    # nothing to unroll
+    assert set(Space(small, STEM).tasks) == {"nchw", "fold_kw", "im2col"}
+    assert layout_task(STEM, "im2col") == Task.conv2d(1, 147, 12, 12, 16, 1, 1, 1, 0)
+
+
+@pytest.mark.parametrize("stride,pad,k", [((2, 2), (3, 3), (7, 7)), ((1, 2), (0, 1), (3, 2))])
+def test_im2col_is_bit_exact_on_fsim(small, stride, pad, k):
+    """Unrolled on the host, run as a 1×1 convolution (with a bias: the fused epilogue), equal to the plain
+    convolution's numpy reference; also through a tuning log's choice (`BestSchedules.conv2d_choice`)."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, (2, 3, 13, 11), dtype=np.int8)
+    w = rng.integers(-128, 128, (10, 3, *k), dtype=np.int8)
+    bias = rng.integers(-5000, 5000, 10, dtype=np.int32)
+    task = Task.conv2d(2, 3, 13, 11, 10, *k, stride, pad)
+    space = Space(small, task)
+    pt = next(p for p in space.points if p.layout == "im2col" and p.schedule.n_vthreads == 2)
+    from vta.jit.tune.measure import run_point
+    expect = ref_conv2d(x, w, bias, stride, pad, 8, False)
+    with Runtime(small, "fsim") as rt:
+        y, _ = run_point(rt, task, pt, x, w, 8, bias)
+        np.testing.assert_array_equal(y, expect)
+        rt.schedules = BestSchedules(small, [{"task": task, "point": pt, "cycles": 100, "exact": True}])
+        y2, st = rt.conv2d(x, w, bias, stride=stride, padding=pad, shift=8)
+    np.testing.assert_array_equal(y2, expect)
+    assert st.schedule == pt.schedule and rt.schedules.hits == 1
 
 
 def test_annealing_finds_a_planted_optimum(small):
@@ -145,6 +177,22 @@ def test_a_corrupt_line_is_skipped_by_name(tmp_path, small):
     assert len(recs) == 1
     msgs = [str(w.message) for w in caught]
     assert any("line 2: skipped" in m for m in msgs) and any("line 3: skipped" in m and "-3" in m for m in msgs)
+
+
+def test_records_of_an_older_format_are_skipped_with_one_warning(tmp_path, small):
+    """Cycles measured under an older JIT (format v2: before the fused bias epilogue) are not comparable: all are
+    skipped, with one warning for the file rather than one per line."""
+    task = Task.conv2d(1, 16, 10, 10, 16, 3, 3, 1, 1)
+    pts = Space(small, task).points[:3]
+    path = tmp_path / "old.jsonl"
+    append_records(str(path), [make_record(small, task, p, {"cycles": 500 + i}) for i, p in enumerate(pts)])
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(json.dumps({**json.loads(x), "v": 2}) for x in lines[:2]) + "\n" + lines[2] + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recs = load_records(str(path), small)
+    assert [r["cycles"] for r in recs] == [502]
+    assert len(caught) == 1 and "2 record(s) of an older format skipped" in str(caught[0].message)
 
 
 def test_a_shape_missing_from_the_log_warns_by_name(small):
