@@ -16,6 +16,8 @@ import hashlib
 import json
 import os
 import re
+import subprocess
+import sys
 from importlib import metadata, resources
 
 from .. import toolchain
@@ -23,7 +25,7 @@ from ..hw.regs import CTRL_DONE, CTRL_LAUNCH, Reg
 from .harness_abi import abi_header
 
 __all__ = ["BuiltModel", "BuildError", "build_model", "cached_model_for_source", "remember_source", "source_key",
-           "cache_root", "verilator_env"]
+           "cache_root", "verilator_env", "pgo_enabled"]
 
 LIB_NAME = "libvtasim.so"
 HARNESS_FILES = ("harness.cpp", "lz4_shim/lz4.h")
@@ -105,20 +107,57 @@ def has_probe(verilog):
     return re.search(r"^\s*output\s+\[\d+:0\]\s+probe\s*;", verilog, re.MULTILINE) is not None
 
 
-def _key(verilog, top, bus_bytes, trace):
+def _key(verilog, top, bus_bytes, trace, pgo_cfg=None):
+    pgo = [] if pgo_cfg is None else ["pgo", list(toolchain.PGO_GENERATE + toolchain.PGO_USE),
+                                      json.dumps(pgo_cfg.to_dict(), sort_keys=True), _pgo_train_text()]
     return toolchain.content_key(
         verilog, top, str(bus_bytes), str(bool(trace)), toolchain.tool_versions(), generated_header(),
         list(toolchain.VERILATOR_FLAGS + toolchain.CXX_FLAGS + toolchain.MAKE_FLAGS),
-        *(_harness_text(name) for name in HARNESS_FILES))
+        *(_harness_text(name) for name in HARNESS_FILES), *pgo)
 
 
-def build_model(verilog, *, top="vta_core", bus_bytes, trace=False, cache_dir=None, jobs=None, progress=True):
+# -- profile-guided builds ---------------------------------------------------------------------------------------------
+#
+# A core model is built with GCC's profile-guided optimisation when the caller names the config to train it on
+# (`VerilatorSim` does): `vta.sim.pgo_train` runs a GEMM, LOADs and random valid programs on an instrumented build,
+# and the model is compiled again with that profile (see `vta.toolchain.PGO_GENERATE` for the measured gain). It
+# costs a second compile and a few seconds of training on the first build of a config. ``VTA_VERILATOR_PGO=0`` turns
+# it off (for example for test runs, which build many configs and simulate little); so does a compiler other than
+# GCC ≥ 10.
+
+def _pgo_train_text():
+    return resources.files("vta.sim").joinpath("pgo_train.py").read_bytes()
+
+
+def pgo_enabled():
+    """Whether core models are built with profile-guided optimisation here (``VTA_VERILATOR_PGO``, the compiler)."""
+    return os.environ.get("VTA_VERILATOR_PGO", "1") != "0" and toolchain.pgo_supported()
+
+
+def _pgo_trainer(cfg):
+    """``train`` for `vta.toolchain.verilate`: the training workload in a child process (it writes the profile on
+    exit)."""
+    def train(library):
+        argv = [sys.executable, "-m", "vta.sim.pgo_train", library, json.dumps(cfg.to_dict())]
+        code, out = toolchain.run_tool(argv, cwd=os.path.dirname(library), stdout=subprocess.PIPE)
+        if code != 0:
+            tail = "\n".join((out or "").strip().splitlines()[-20:])
+            raise BuildError(f"the PGO training run failed (exit {code}); last output:\n{tail}\n"
+                             f"(VTA_VERILATOR_PGO=0 builds without profile-guided optimisation)")
+    return train
+
+
+def build_model(verilog, *, top="vta_core", bus_bytes, trace=False, cache_dir=None, jobs=None, progress=True,
+                train_cfg=None):
     """The shared library of ``verilog`` (top module ``top``) with the harness; built unless cached.
 
     ``bus_bytes`` is the AXI data width in bytes; ``trace`` builds the FST-tracing variant; ``progress`` as for
-    `vta.toolchain.cached_build`. Returns a `BuiltModel`; raises `BuildError` when a tool fails.
+    `vta.toolchain.cached_build`. ``train_cfg``: the `VTAConfig` of the core in ``verilog``; given, a non-tracing
+    model is built with profile-guided optimisation trained on that config (unless `pgo_enabled` says no).
+    Returns a `BuiltModel`; raises `BuildError` when a tool fails.
     """
-    key = _key(verilog, top, bus_bytes, trace)
+    pgo_cfg = train_cfg if (train_cfg is not None and not trace and pgo_enabled()) else None
+    key = _key(verilog, top, bus_bytes, trace, pgo_cfg)
 
     def build(work):
         cflags = [f"-DVH_BUS_BYTES={bus_bytes}", f'-DVH_TOP_HEADER=\\"V{top}.h\\"', f"-DVH_TOP_CLASS=V{top}"]
@@ -131,10 +170,13 @@ def build_model(verilog, *, top="vta_core", bus_bytes, trace=False, cache_dir=No
             extra = ["--trace-fst", "--trace-structs"]
         toolchain.verilate(work, top=top, verilog=verilog, harness={n: _harness_text(n) for n in HARNESS_FILES},
                            headers={HEADER_NAME: generated_header()}, lib_name=LIB_NAME, cflags=cflags,
-                           ldflags=ldflags, extra_args=extra, jobs=jobs)
+                           ldflags=ldflags, extra_args=extra, jobs=jobs,
+                           train=None if pgo_cfg is None else _pgo_trainer(pgo_cfg))
 
-    what = f"Verilator model of {top}" + (" with FST tracing" if trace else "")
-    info = {"top": top, "bus_bytes": bus_bytes, "trace": trace, **toolchain.tool_versions()}
+    what = f"Verilator model of {top}" + (" with FST tracing" if trace else "") + (
+        " (profile-guided: two compiles and a training run)" if pgo_cfg is not None else "")
+    info = {"top": top, "bus_bytes": bus_bytes, "trace": trace, "pgo": pgo_cfg is not None,
+            **toolchain.tool_versions()}
     entry = toolchain.cached_build(cache_dir or cache_root(), key, build, label=f"{what} ({key[:12]})", info=info,
                                    progress=progress)
     return BuiltModel(os.path.join(entry.path, LIB_NAME), key, entry.seconds, entry.cached, trace)
@@ -165,6 +207,8 @@ def source_key(cfg, *, top, trace, packages=("vta.hw", "vta.isa")):
     h.update(generated_header().encode())
     h.update(json.dumps(toolchain.tool_versions(), sort_keys=True).encode())
     h.update(" ".join(toolchain.VERILATOR_FLAGS + toolchain.CXX_FLAGS + toolchain.MAKE_FLAGS).encode())
+    if not trace and pgo_enabled():
+        h.update(b"pgo" + _pgo_train_text())
     return h.hexdigest()
 
 

@@ -157,11 +157,11 @@ class VerilatorSim(Closing):
                 verilog = generate_verilog(self.cfg, name="vta_core")
                 self.verilog_seconds = time.monotonic() - t0
                 self.model = build_model(verilog, top="vta_core", bus_bytes=self.cfg.bus_bytes, trace=tracing,
-                                         cache_dir=build_dir)
+                                         cache_dir=build_dir, train_cfg=self.cfg)
                 remember_source(skey, self.model, cache_dir=build_dir)
         else:
             self.model = build_model(verilog, top="vta_core", bus_bytes=self.cfg.bus_bytes, trace=tracing,
-                                     cache_dir=build_dir)
+                                     cache_dir=build_dir, train_cfg=self.cfg)
         if self.trace is not None:
             os.makedirs(os.path.dirname(os.path.abspath(self.trace)), exist_ok=True)
         self._lib = HarnessLibrary(self.model.path, trace=self.trace)

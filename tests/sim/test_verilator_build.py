@@ -55,3 +55,80 @@ def test_source_key_depends_on_config_and_trace():
     assert k != source_key(default, top="vta_core", trace=False)
     assert k != source_key(small, top="vta_core", trace=True)
 
+
+
+# -- profile-guided builds (vta.toolchain.verilate's ``train``), on the DMA fixture ----------------------------------
+
+TRAIN_SCRIPT = """
+import sys
+import numpy as np
+from vta.sim.verilator import HarnessLibrary
+h = HarnessLibrary(sys.argv[1])
+status, res, msg = h.run(np.zeros(0x20000, np.uint8), 0x1000, 40, max_cycles=100000, stall_window=10000,
+                         read_latency=16, write_latency=4)
+assert status == 0, msg
+print(res.read_beats)
+"""
+
+
+def _verilate_fixture(work, train):
+    from vta import toolchain
+    from vta.sim.build import HARNESS_FILES, HEADER_NAME, LIB_NAME, _harness_text, generated_header
+    return toolchain.verilate(
+        str(work), top="vta_core", verilog=fixture_verilog(bus_bytes=8, dst_offset=0x8000),
+        harness={n: _harness_text(n) for n in HARNESS_FILES}, headers={HEADER_NAME: generated_header()},
+        lib_name=LIB_NAME, cflags=["-DVH_BUS_BYTES=8", '-DVH_TOP_HEADER=\\"Vvta_core.h\\"', "-DVH_TOP_CLASS=Vvta_core"],
+        train=train)
+
+
+def test_profile_guided_build_trains_then_rebuilds(tmp_path):
+    from vta import toolchain
+    if not toolchain.pgo_supported():
+        pytest.skip(f"the C++ compiler ({toolchain.tool_versions().get('c++')}) is not GCC ≥ 10: no PGO")
+    import numpy as np
+
+    from vta.sim.verilator import HarnessLibrary
+    trained = []
+
+    def train(library):
+        out = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, library], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        trained.append((library, int(out.stdout)))
+
+    lib = _verilate_fixture(tmp_path / "w", train)
+    assert trained and trained[0][1] == 40 * 16 // 8          # the training run copied 40 instructions' bytes
+    assert not os.path.exists(trained[0][0])                 # the instrumented library is gone ...
+    assert sorted(os.listdir(tmp_path / "w")) == ["libvtasim.so", "src"]   # ... and so are objects and profiles
+    h = HarnessLibrary(lib)                                  # the optimised model still copies correctly
+    dram = np.random.default_rng(1).integers(0, 256, 0x20000, dtype=np.uint8)
+    src = dram[0x2000:0x2000 + 64 * 16].copy()
+    status, res, msg = h.run(dram, 0x2000, 64, max_cycles=100000, stall_window=10000, read_latency=16,
+                             write_latency=4)
+    assert (status, msg) == (0, "")
+    copied = np.ones(64 * 16, bool)
+    copied[::16 * 8] = False            # each 16-beat write burst leaves its first byte alone (dma_fixture)
+    np.testing.assert_array_equal(dram[0xA000:0xA000 + 64 * 16][copied], src[copied])
+    h.close()
+
+
+def test_profile_guided_build_without_a_profile_is_an_error(tmp_path):
+    from vta import toolchain
+    if not toolchain.pgo_supported():
+        pytest.skip(f"the C++ compiler ({toolchain.tool_versions().get('c++')}) is not GCC ≥ 10: no PGO")
+    with pytest.raises(BuildError, match="training run wrote no profile"):
+        _verilate_fixture(tmp_path / "w", lambda library: None)   # never runs the library
+
+
+def test_pgo_is_part_of_the_model_key(monkeypatch):
+    from vta.sim import build
+    small = load_config("small")
+    verilog = fixture_verilog(bus_bytes=8)
+    plain = build._key(verilog, "vta_core", 8, False)
+    assert build._key(verilog, "vta_core", 8, False, small) != plain
+    assert build._key(verilog, "vta_core", 8, False, small) != build._key(verilog, "vta_core", 8, False,
+                                                                          load_config("default"))
+    monkeypatch.setenv("VTA_VERILATOR_PGO", "1")
+    with_pgo = source_key(small, top="vta_core", trace=False)
+    monkeypatch.setenv("VTA_VERILATOR_PGO", "0")
+    assert not build.pgo_enabled()
+    assert source_key(small, top="vta_core", trace=False) != with_pgo or not build.toolchain.pgo_supported()
