@@ -14,7 +14,7 @@ import numpy as np
 from ..compiler.host import fuse_host_steps
 from ..compiler.ir import CompileError
 from ..compiler.ops import pool_params
-from ..compiler.partition import ACTIVATION_OPS, LAYOUT_OPS, _clip_bounds, channel_mul_operands
+from ..compiler.partition import ACTIVATION_OPS, LAYOUT_OPS, _clip_bounds, channel_mul_operands, prelu_slopes
 from ..compiler.program import Program
 from ..compiler.steps import (
     Add,
@@ -32,6 +32,7 @@ from ..compiler.steps import (
     Layout,
     LeakyRelu,
     MaxPool,
+    PRelu,
     Quantize,
     Relu,
     qkey,
@@ -43,6 +44,9 @@ from .reduce import MAX_ERROR as GAP_MAX_ERROR
 from .reduce import global_avg_pool_params
 
 __all__ = ["build_program", "quantize_weights"]
+
+# PReLU slopes as int32 at 2^-15: |x| ≤ 128 misses the float slope by at most 128 · 2^-16 = 0.002 output steps
+PRELU_SHIFT = 15
 
 
 def quantize_weights(w, gran, rounding, wmax=127):
@@ -137,6 +141,12 @@ class _Builder:
                 self.global_avg_pool(n, cap)
             elif n.op == "Mul" and cap.vta and all(self.primary.get(i) == "q" for i in n.inputs):
                 self.channel_mul(n, cap)
+            elif n.op == "PRelu" and cap.vta and (x_is_q or self.plan.offload_all):
+                self.need_q(x)
+                self.exps[n.outputs[0]] = self.exps[x]
+                a = np.rint(prelu_slopes(n, g) * (1 << PRELU_SHIFT)).astype(np.int32)
+                self.add(PRelu, n, [qkey(x)], [qkey(n.outputs[0])], cap.reason, a=a, shift=PRELU_SHIFT)
+                self.primary[n.outputs[0]] = "q"
             elif n.op in LAYOUT_OPS and x_is_q:
                 self.exps[n.outputs[0]] = self.exps[x]
                 self.add(Layout, n, [qkey(x)] + n.inputs[1:], [qkey(n.outputs[0])], cap.reason)

@@ -1,6 +1,6 @@
-"""GlobalAveragePool and the gate multiply compiled onto the tensor ALU: a squeeze-and-excitation block (conv, ReLU,
-GlobalAveragePool, 1×1 convs, HardSigmoid, x · gate) with 7×7 (reciprocal) and 8×8 (shift) maps runs entirely on
-VTA, bit-identical to the program's own numpy simulation and close to onnxruntime FP32."""
+"""Layers compiled onto the tensor ALU: a squeeze-and-excitation block (conv, ReLU, GlobalAveragePool, 1×1 convs,
+HardSigmoid, x · gate) with 7×7 (reciprocal) and 8×8 (shift) maps runs entirely on VTA, and so do per-channel
+PReLUs; bit-identical to the program's own numpy simulation and close to onnxruntime FP32."""
 
 import numpy as np
 import pytest
@@ -52,3 +52,35 @@ def test_squeeze_excitation_pool_on_vta(fsim_runtime, hw):
     assert ("reciprocal" in rows["gap"]["reason"]) == (hw == 7)
     assert rows["scale"]["placement"] == "VTA", rows["scale"]["reason"]
     assert rep.summary["host_subgraphs"] == []
+
+
+def test_prelu_per_channel_on_vta(fsim_runtime):
+    """PRelu with (C, 1, 1) slopes after a conv and (C,) slopes after a dense layer runs on the ALU; slopes
+    beyond ±1 stay on the host, saying why."""
+    rng = np.random.default_rng(7)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.3, (12, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.uniform(0, 0.6, (12, 1, 1)).astype(np.float32), "a4"),
+             numpy_helper.from_array(rng.normal(0, 0.1, (10, 12 * 6 * 6)).astype(np.float32), "wd"),
+             numpy_helper.from_array(rng.uniform(0, 0.6, 10).astype(np.float32), "a2"),
+             numpy_helper.from_array(np.full(10, 1.5, np.float32), "big")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node("PRelu", ["c", "a4"], ["p4"], name="prelu4"),
+             helper.make_node("Flatten", ["p4"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "wd"], ["d"], name="fc", transB=1),
+             helper.make_node("PRelu", ["d", "a2"], ["p2"], name="prelu2"),
+             helper.make_node("PRelu", ["p2", "big"], ["y"], name="prelu_big")]
+    g = helper.make_graph(nodes, "prelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 10])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    calib = rng.normal(0, 1, (8, 3, 8, 8)).astype(np.float32)
+    x = rng.normal(0, 1, (3, 3, 8, 8)).astype(np.float32)
+    cm = vta.compile(m, calibration=calib, search=False, runtime=fsim_runtime)
+    got = cm.run(x)[0]
+    np.testing.assert_array_equal(got, cm.simulate(x)[0])
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    want = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert float(got.ravel() @ want.ravel() / (np.linalg.norm(got) * np.linalg.norm(want))) > 0.99
+    rows = {r["name"]: r for r in cm.report().layers}
+    assert rows["prelu4"]["placement"] == "VTA" and rows["prelu2"]["placement"] == "VTA"
+    assert rows["prelu_big"]["placement"] == "CPU-fp32" and "beyond ±1" in rows["prelu_big"]["reason"]
