@@ -14,7 +14,7 @@ import pytest
 import vta
 
 ort = pytest.importorskip("onnxruntime")
-CRAFT_COSINE = 0.95     # measured: see benchmarks/models.py --only easyocr-craft
+CRAFT_COSINE = 0.93     # measured 0.956 (benchmarks/models.py --only easyocr-craft; per-channel weights)
 pytest.importorskip("sklearn", reason="the sample photos come from scikit-learn")
 
 
