@@ -165,9 +165,10 @@ def channel_mul_int8(x, s, shift):
     return clip8(_round_shift(x.astype(np.int64) * s.astype(np.int64), shift), False)
 
 
-def prelu_int8(x, a, shift):
-    """PReLU on int8 NCHW ``x`` with int slopes ``a`` (C,) at ``2^-shift``: ``max(x, 0) + round((min(x, 0)·a_c) /
-    2^shift)`` (round half up), clipped to int8 — the ALU's MAX/MIN regions, lane MUL, ADD, SHR and ADD."""
+def prelu_int8(x, a, shift, pos_shift=0):
+    """PReLU on int8 NCHW ``x`` with int slopes ``a`` (C,) at ``2^-shift``: ``round(max(x, 0) / 2^pos_shift) +
+    round((min(x, 0)·a_c) / 2^shift)`` (round half up), clipped to int8 — the ALU's MAX/MIN regions, lane MUL,
+    ADD, SHR and ADD. ``pos_shift`` > 0 coarsens the output exponent for slopes above 1."""
     v = x.astype(np.int64)
     neg = np.minimum(v, 0) * np.asarray(a, np.int64).reshape((1, -1) + (1,) * (x.ndim - 2))
-    return clip8(np.maximum(v, 0) + _round_shift(neg, shift), False)
+    return clip8(_round_shift(np.maximum(v, 0), pos_shift) + _round_shift(neg, shift), False)

@@ -197,6 +197,9 @@ def _channel_mul(node, g, cfg):
                             "(lane MUL, rounding shift)")
 
 
+PRELU_MAX_SLOPE = 256
+
+
 def prelu_slopes(node, g):
     """The (C,) float slopes of PRelu ``node`` when they are constant and one per channel (or one for all) of an
     (N, C) or (N, C, H, W) input, else ``None``."""
@@ -215,14 +218,14 @@ def prelu_slopes(node, g):
 
 
 def _prelu(node, g, cfg):
-    """PReLU with constant per-channel slopes in [-1, 1] on the tensor ALU (MAX/MIN halves, lane MUL by the
-    int32 slope, rounding shift, ADD)."""
+    """PReLU with constant per-channel slopes within ±2^8 on the tensor ALU (MAX/MIN halves, lane MUL by the
+    int32 slope, rounding shifts, ADD; slopes above 1 coarsen the output exponent)."""
     slopes = prelu_slopes(node, g)
     if slopes is None:
         return Capability(False, "PRelu slopes that are not constant and per channel: float32 on the host")
-    if np.abs(slopes).max() > 1:
-        return Capability(False, f"PRelu slope {float(np.abs(slopes).max()):g} beyond ±1 (the negative side would "
-                                 f"need another output scale): float32 on the host")
+    if np.abs(slopes).max() > PRELU_MAX_SLOPE:
+        return Capability(False, f"PRelu slope {float(np.abs(slopes).max()):g} beyond ±{PRELU_MAX_SLOPE} (its "
+                                 f"int32 form would lose the slope's precision): float32 on the host")
     return Capability(True, "int8 PReLU on the tensor ALU (per-channel slope as an int32 lane MUL, rounding shift)")
 
 

@@ -427,16 +427,18 @@ class ChannelMul(VTAStep):
 
 @dataclasses.dataclass(kw_only=True)
 class PRelu(VTAStep):
-    """PReLU with one slope per channel, ``a / 2^shift`` (`arith.prelu_int8`), same exponent in and out; an
-    (N, C) input (after a dense layer) runs as (N, C, 1, 1)."""
+    """PReLU with one slope per channel, ``a / 2^shift`` (`arith.prelu_int8`); the output exponent is the
+    input's plus ``pos_shift`` (room for slopes above 1). An (N, C) input (after a dense layer) runs as
+    (N, C, 1, 1)."""
     a: np.ndarray
     shift: int
+    pos_shift: int = 0
 
     def compute(self, env, consts):
-        env[self.outputs[0]] = prelu_int8(env[self.inputs[0]], self.a, self.shift)
+        env[self.outputs[0]] = prelu_int8(env[self.inputs[0]], self.a, self.shift, self.pos_shift)
 
     def lower(self, ex, env, consts):
         x = env[self.inputs[0]]
         x4 = x.reshape(x.shape + (1,) * (4 - x.ndim))
-        y = ex.record(self, ex.rt.prelu(_contig(x4), _contig(self.a.astype(np.int32)), self.shift))
+        y = ex.record(self, ex.rt.prelu(_contig(x4), _contig(self.a.astype(np.int32)), self.shift, self.pos_shift))
         env[self.outputs[0]] = y.reshape(x.shape)

@@ -239,7 +239,8 @@ class Runtime(Closing):
         and channel ``s`` (N, C, 1, 1), broadcast over H×W (a squeeze-and-excitation gate); ``shift`` 0..15."""
         return channel_scale(self, x, s, shift)
 
-    def prelu(self, x, a, shift=0):
+    def prelu(self, x, a, shift=0, pos_shift=0):
         """PReLU with one int32 slope per channel ``a`` (C,) on int8 NCHW ``x``:
-        ``clip(max(x, 0) + ((min(x, 0) · a_c + 2^(shift−1)) >> shift), -128, 127)``; ``shift`` 0..15."""
-        return channel_prelu(self, x, a, shift)
+        ``clip(round_shift(max(x, 0), pos_shift) + round_shift(min(x, 0) · a_c, shift), -128, 127)`` with
+        ``round_shift(v, s) = (v + 2^(s−1)) >> s``; shifts 0..15."""
+        return channel_prelu(self, x, a, shift, pos_shift)

@@ -91,9 +91,10 @@ def channel_scale(rt, x, s, shift):
     return OpResult(unpack_nchw(out, n, c), stats)
 
 
-def channel_prelu(rt, x, a, shift):
-    """``clip(max(x, 0) + ((min(x, 0) · a_c + 2^(shift−1)) >> shift), -128, 127)`` for int8 NCHW ``x`` and int32
-    slopes ``a`` (C,): two acc copies of each piece (positive and negative part), the slopes loaded as int32 acc
+def channel_prelu(rt, x, a, shift, pos_shift=0):
+    """``clip(round_shift(max(x, 0), pos_shift) + round_shift(min(x, 0) · a_c, shift), -128, 127)`` for int8 NCHW
+    ``x`` and int32 slopes ``a`` (C,) (``round_shift(v, s) = (v + 2^(s−1)) >> s``; ``pos_shift`` > 0 makes room
+    for slopes above 1): two acc copies of each piece (positive and negative part), the slopes loaded as int32 acc
     elements (one per plane) and multiplied in with a fixed uop source, as in `channel_scale`."""
     cfg = rt.cfg
     check_array(x, "x", np.int8, 4)
@@ -104,6 +105,7 @@ def channel_prelu(rt, x, a, shift):
     if np.abs(a.astype(np.int64)).max() > (1 << 23):
         raise VTAError(f"slopes must be within ±2^23 (min(x, 0)·a must fit int32), not {int(np.abs(a).max())}")
     shift = check_int(shift, "shift", 0, 15)
+    pos_shift = check_int(pos_shift, "pos_shift", 0, 15)
     t0 = rt.begin()
     xp = pack_nchw(x, cfg.batch, cfg.block_out)
     ap = pack_nchw(np.broadcast_to(a.reshape(1, c, 1, 1), (n, c, 1, 1)), cfg.batch, cfg.block_out)
@@ -116,8 +118,8 @@ def channel_prelu(rt, x, a, shift):
         chunk, planes = hw, min(n_planes, slot // (2 * hw + 1))
     else:
         chunk, planes = (slot - 1) // 2, 1
-    neg = _round_steps(shift, 1) + [("tensor", AluOp.ADD, 1, 0), ("imm", AluOp.MAX, -128, 0),
-                                     ("imm", AluOp.MIN, 127, 0)]
+    steps = _round_steps(pos_shift, 0) + _round_steps(shift, 1)
+    steps += [("tensor", AluOp.ADD, 1, 0), ("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
     bufs = []
     try:
         xb = rt.upload(xp, eb, "prelu input")
@@ -141,7 +143,7 @@ def channel_prelu(rt, x, a, shift):
             alu_flat(rt, st, AluOp.MAX, region[0], pc * cnt, imm=0)
             alu_flat(rt, st, AluOp.MIN, region[1], pc * cnt, imm=0)
             _mul(rt, st, region[1], abase, pc, cnt)
-            for step in neg:
+            for step in steps:
                 if step[0] == "imm":
                     alu_flat(rt, st, step[1], region[step[3]], pc * cnt, imm=step[2])
                 else:

@@ -55,20 +55,22 @@ def test_squeeze_excitation_pool_on_vta(fsim_runtime, hw):
 
 
 def test_prelu_per_channel_on_vta(fsim_runtime):
-    """PRelu with (C, 1, 1) slopes after a conv and (C,) slopes after a dense layer runs on the ALU; slopes
-    beyond ±1 stay on the host, saying why."""
+    """PRelu with (C, 1, 1) slopes after a conv, (C,) slopes after a dense layer and slopes of 1.5 (a coarser
+    output exponent) runs on the ALU; slopes beyond ±256 stay on the host, saying why."""
     rng = np.random.default_rng(7)
     inits = [numpy_helper.from_array(rng.normal(0, 0.3, (12, 3, 3, 3)).astype(np.float32), "w"),
              numpy_helper.from_array(rng.uniform(0, 0.6, (12, 1, 1)).astype(np.float32), "a4"),
              numpy_helper.from_array(rng.normal(0, 0.1, (10, 12 * 6 * 6)).astype(np.float32), "wd"),
              numpy_helper.from_array(rng.uniform(0, 0.6, 10).astype(np.float32), "a2"),
-             numpy_helper.from_array(np.full(10, 1.5, np.float32), "big")]
+             numpy_helper.from_array(np.full(10, 1.5, np.float32), "big"),
+             numpy_helper.from_array(np.full(10, 300.0, np.float32), "huge")]
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
              helper.make_node("PRelu", ["c", "a4"], ["p4"], name="prelu4"),
              helper.make_node("Flatten", ["p4"], ["f"], name="flat"),
              helper.make_node("Gemm", ["f", "wd"], ["d"], name="fc", transB=1),
              helper.make_node("PRelu", ["d", "a2"], ["p2"], name="prelu2"),
-             helper.make_node("PRelu", ["p2", "big"], ["y"], name="prelu_big")]
+             helper.make_node("PRelu", ["p2", "big"], ["pb"], name="prelu_big"),
+             helper.make_node("PRelu", ["pb", "huge"], ["y"], name="prelu_huge")]
     g = helper.make_graph(nodes, "prelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 8, 8])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 10])], inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
@@ -83,4 +85,5 @@ def test_prelu_per_channel_on_vta(fsim_runtime):
     assert float(got.ravel() @ want.ravel() / (np.linalg.norm(got) * np.linalg.norm(want))) > 0.99
     rows = {r["name"]: r for r in cm.report().layers}
     assert rows["prelu4"]["placement"] == "VTA" and rows["prelu2"]["placement"] == "VTA"
-    assert rows["prelu_big"]["placement"] == "CPU-fp32" and "beyond ±1" in rows["prelu_big"]["reason"]
+    assert rows["prelu_big"]["placement"] == "VTA"
+    assert rows["prelu_huge"]["placement"] == "CPU-fp32" and "beyond ±256" in rows["prelu_huge"]["reason"]

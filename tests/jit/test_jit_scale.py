@@ -42,14 +42,15 @@ def test_bad_arguments_name_the_limit(rt):
         rt.channel_scale(x, np.zeros((2, 4, 1, 1), np.int8), 16)
 
 
-@pytest.mark.parametrize("shape, shift", [((1, 16, 7, 7), 15), ((2, 40, 8, 8), 0), ((3, 35, 1, 1), 3),
-                                          ((1, 3, 56, 56), 9), ((2, 20, 45, 50), 15)])
-def test_prelu_matches_semantics(rt, shape, shift):
+@pytest.mark.parametrize("shape, shift, pos_shift", [((1, 16, 7, 7), 15, 0), ((2, 40, 8, 8), 0, 0),
+                                                     ((3, 35, 1, 1), 3, 1), ((1, 3, 56, 56), 9, 0),
+                                                     ((2, 20, 45, 50), 15, 2)])
+def test_prelu_matches_semantics(rt, shape, shift, pos_shift):
     rng = np.random.default_rng(sum(shape) + shift + 1)
     x = randint8(rng, shape)
     a = rng.integers(-40000, 40000, shape[1]).astype(np.int32)
-    y, _ = rt.prelu(x, a, shift)
-    np.testing.assert_array_equal(y, prelu_int8(x, a, shift))
+    y, _ = rt.prelu(x, a, shift, pos_shift)
+    np.testing.assert_array_equal(y, prelu_int8(x, a, shift, pos_shift))
 
 
 def test_prelu_semantics_are_the_rounded_function():
