@@ -15,7 +15,8 @@ import numpy as np
 from .ops import conv_nchw
 
 __all__ = ["alu_shift", "clip8", "conv_int8", "dense_int8", "matmul_int8", "add_int8", "maxpool_int8",
-           "affine_clip_int8", "leaky_relu_int8", "hard_swish_int8", "global_avg_pool_int8", "channel_mul_int8"]
+           "affine_clip_int8", "leaky_relu_int8", "hard_swish_int8", "global_avg_pool_int8", "channel_mul_int8",
+           "prelu_int8"]
 
 
 def alu_shift(v, k):
@@ -175,3 +176,12 @@ def channel_mul_int8(x, s, shift):
     """int8 NCHW ``x`` times int8 ``s`` (N, C, 1, 1) broadcast over H×W, ``round((x·s) / 2^shift)`` (round half
     up) clipped to int8: the ALU's MUL of two lanes, ADD 2^(shift−1), SHR."""
     return clip8(_round_shift(x.astype(np.int64) * s.astype(np.int64), shift), False)
+
+
+def prelu_int8(x, a, shift, pos_shift=0):
+    """PReLU on int8 NCHW ``x`` with int slopes ``a`` (C,) at ``2^-shift``: ``round(max(x, 0) / 2^pos_shift) +
+    round((min(x, 0)·a_c) / 2^shift)`` (round half up), clipped to int8 — the ALU's MAX/MIN regions, lane MUL,
+    ADD, SHR and ADD. ``pos_shift`` > 0 coarsens the output exponent for slopes above 1."""
+    v = x.astype(np.int64)
+    neg = np.minimum(v, 0) * np.asarray(a, np.int64).reshape((1, -1) + (1,) * (x.ndim - 2))
+    return clip8(_round_shift(np.maximum(v, 0), pos_shift) + _round_shift(neg, shift), False)

@@ -19,7 +19,8 @@ from .geometry import ConvGeom
 from .ir import UnsupportedOpError
 from .ops import pool_params
 
-__all__ = ["Capability", "partition", "LAYOUT_OPS", "ACTIVATION_OPS", "channel_mul_operands"]
+__all__ = ["Capability", "partition", "LAYOUT_OPS", "ACTIVATION_OPS", "channel_mul_operands",
+           "prelu_slopes"]
 
 ACTIVATION_OPS = ("Clip", "LeakyRelu", "HardSigmoid", "HardSwish")
 LAYOUT_OPS = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Split"}
@@ -232,6 +233,38 @@ def _channel_mul(node, g, cfg):
                             "(lane MUL, rounding shift)")
 
 
+PRELU_MAX_SLOPE = 256
+
+
+def prelu_slopes(node, g):
+    """The (C,) float slopes of PRelu ``node`` when they are constant and one per channel (or one for all) of an
+    (N, C) or (N, C, H, W) input, else ``None``."""
+    x, a = node.inputs[:2]
+    xs = g.shapes.get(x)
+    if a not in g.consts or xs is None or len(xs) not in (2, 4):
+        return None
+    v = np.asarray(g.consts[a], np.float64)
+    c = int(xs[1])
+    if v.size == 1:
+        return np.full(c, float(v.ravel()[0]))
+    # ONNX broadcasts from the right: the slopes lie on the channel axis as (C,) for an (N, C) input and as
+    # (C, 1, 1) or (1, C, 1, 1) for NCHW; (C,) against NCHW would be per column
+    per_channel = {(c,), (1, c)} if len(xs) == 2 else {(c, 1, 1), (1, c, 1, 1)}
+    return v.reshape(-1) if tuple(v.shape) in per_channel else None
+
+
+def _prelu(node, g, cfg):
+    """PReLU with constant per-channel slopes within ±2^8 on the tensor ALU (MAX/MIN halves, lane MUL by the
+    int32 slope, rounding shifts, ADD; slopes above 1 coarsen the output exponent)."""
+    slopes = prelu_slopes(node, g)
+    if slopes is None:
+        return Capability(False, "PRelu slopes that are not constant and per channel: float32 on the host")
+    if np.abs(slopes).max() > PRELU_MAX_SLOPE:
+        return Capability(False, f"PRelu slope {float(np.abs(slopes).max()):g} beyond ±{PRELU_MAX_SLOPE} (its "
+                                 f"int32 form would lose the slope's precision): float32 on the host")
+    return Capability(True, "int8 PReLU on the tensor ALU (per-channel slope as an int32 lane MUL, rounding shift)")
+
+
 def _global_avg_pool(node, g, cfg):
     """A mean over H×W of NCHW data: ADDs on the tensor ALU, then a rounding shift (a power-of-two H·W) or a
     multiply by the reciprocal (the quantizer keeps it on the host when that misses by more than half a step)."""
@@ -268,6 +301,8 @@ def partition(g, cfg):
             c = _global_avg_pool(n, g, cfg)
         elif n.op == "Mul":
             c = _channel_mul(n, g, cfg)
+        elif n.op == "PRelu":
+            c = _prelu(n, g, cfg)
         elif n.op in ("ConvInteger", "MatMulInteger"):
             c = Capability(True, "exact integer GEMM on VTA while operands and results fit int8")
             if n.op == "ConvInteger":

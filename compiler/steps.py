@@ -26,6 +26,7 @@ from .arith import (
     leaky_relu_int8,
     matmul_int8,
     maxpool_int8,
+    prelu_int8,
 )
 from .dilation import PhaseSplit
 from .ir import CompileError
@@ -33,7 +34,7 @@ from .ops import run_node
 
 __all__ = ["qkey", "Step", "VTAStep", "Quantize", "Dequantize", "Layout", "Concat", "HostFloat", "Gemm", "Conv",
            "Dense", "MatMul", "Add", "Relu", "MaxPool", "IntGemm", "AffineClip", "LeakyRelu", "HardSwish",
-           "GlobalAvgPool", "DilatedConv", "ChannelMul"]
+           "GlobalAvgPool", "DilatedConv", "ChannelMul", "PRelu"]
 
 
 def qkey(t):
@@ -456,3 +457,22 @@ class ChannelMul(VTAStep):
     def lower(self, ex, env, consts):
         env[self.outputs[0]] = ex.record(self, ex.rt.channel_scale(_contig(env[self.inputs[0]]),
                                                                    _contig(env[self.inputs[1]]), self.shift))
+
+
+@dataclasses.dataclass(kw_only=True)
+class PRelu(VTAStep):
+    """PReLU with one slope per channel, ``a / 2^shift`` (`arith.prelu_int8`); the output exponent is the
+    input's plus ``pos_shift`` (room for slopes above 1). An (N, C) input (after a dense layer) runs as
+    (N, C, 1, 1)."""
+    a: np.ndarray
+    shift: int
+    pos_shift: int = 0
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = prelu_int8(env[self.inputs[0]], self.a, self.shift, self.pos_shift)
+
+    def lower(self, ex, env, consts):
+        x = env[self.inputs[0]]
+        x4 = x.reshape(x.shape + (1,) * (4 - x.ndim))
+        y = ex.record(self, ex.rt.prelu(_contig(x4), _contig(self.a.astype(np.int32)), self.shift, self.pos_shift))
+        env[self.outputs[0]] = y.reshape(x.shape)

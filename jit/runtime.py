@@ -28,7 +28,7 @@ from .ops.group_conv2d import group_conv2d
 from .ops.matmul import matmul
 from .ops.pool import max_pool2d
 from .ops.reduce import global_avg_pool
-from .ops.scale import channel_scale
+from .ops.scale import channel_prelu, channel_scale
 from .results import OpResult, OpStats
 
 __all__ = ["Runtime", "OpStats", "OpResult"]
@@ -249,3 +249,9 @@ class Runtime(Closing):
         """``clip((x · s + 2^(shift−1)) >> shift, -128, 127)`` for int8 NCHW ``x`` and one int8 factor per image
         and channel ``s`` (N, C, 1, 1), broadcast over H×W (a squeeze-and-excitation gate); ``shift`` 0..15."""
         return channel_scale(self, x, s, shift)
+
+    def prelu(self, x, a, shift=0, pos_shift=0):
+        """PReLU with one int32 slope per channel ``a`` (C,) on int8 NCHW ``x``:
+        ``clip(round_shift(max(x, 0), pos_shift) + round_shift(min(x, 0) · a_c, shift), -128, 127)`` with
+        ``round_shift(v, s) = (v + 2^(s−1)) >> s``; shifts 0..15."""
+        return channel_prelu(self, x, a, shift, pos_shift)

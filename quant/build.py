@@ -14,7 +14,7 @@ import numpy as np
 from ..compiler.host import fuse_host_steps
 from ..compiler.ir import CompileError
 from ..compiler.ops import pool_params
-from ..compiler.partition import ACTIVATION_OPS, LAYOUT_OPS, _clip_bounds, channel_mul_operands
+from ..compiler.partition import ACTIVATION_OPS, LAYOUT_OPS, _clip_bounds, channel_mul_operands, prelu_slopes
 from ..compiler.program import Program
 from ..compiler.steps import (
     Add,
@@ -33,6 +33,7 @@ from ..compiler.steps import (
     LeakyRelu,
     MatMul,
     MaxPool,
+    PRelu,
     Quantize,
     Relu,
     qkey,
@@ -44,6 +45,10 @@ from .reduce import MAX_ERROR as GAP_MAX_ERROR
 from .reduce import global_avg_pool_params
 
 __all__ = ["build_program", "quantize_weights"]
+
+# PReLU slopes as int32 at 2^-15 (2^-(15-k) when the output is k bits coarser): |x| ≤ 128 misses the float slope
+# by at most 128 · 2^-(16-k) output steps (k ≤ 8: < 0.5)
+PRELU_SHIFT = 15
 
 
 def quantize_weights(w, gran, rounding, wmax=127):
@@ -140,6 +145,8 @@ class _Builder:
                 self.global_avg_pool(n, cap)
             elif n.op == "Mul" and cap.vta and all(self.primary.get(i) == "q" for i in n.inputs):
                 self.channel_mul(n, cap)
+            elif n.op == "PRelu" and cap.vta and (x_is_q or self.plan.offload_all):
+                self.prelu(n, cap)
             elif n.op in LAYOUT_OPS and x_is_q:
                 outs = [o for o in n.outputs if o]
                 for o in outs:
@@ -296,6 +303,20 @@ class _Builder:
             return
         self.exps[y] = ey
         self.add(GlobalAvgPool, n, [xk], [qkey(y)], cap.reason, error=err, **fields)
+        self.primary[y] = "q"
+
+    def prelu(self, n, cap):
+        """PReLU on the ALU at the input's exponent, or up to ⌈log2 max|slope|⌉ coarser when the calibrated output
+        needs the room (slopes above 1); slopes at 2^-(15 − that), so |x| ≤ 128 misses by < 0.5 output steps."""
+        x, y = n.inputs[0], n.outputs[0]
+        self.need_q(x)
+        ex = self.exps[x]
+        slopes = prelu_slopes(n, self.g)
+        room = max(0, int(np.ceil(np.log2(max(float(np.abs(slopes).max()), 1.0)))))
+        k = min(max(self.act_exp(y) - ex, 0), room)
+        a = np.rint(slopes * (1 << (PRELU_SHIFT - k))).astype(np.int32)
+        self.exps[y] = ex + k
+        self.add(PRelu, n, [qkey(x)], [qkey(y)], cap.reason, a=a, shift=PRELU_SHIFT, pos_shift=k)
         self.primary[y] = "q"
 
     def channel_mul(self, n, cap):

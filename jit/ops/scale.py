@@ -1,5 +1,7 @@
-"""channel_scale on the tensor ALU: int8 NCHW ``x`` times a per-(image, channel) int8 factor ``s`` (N, C, 1, 1),
-then a rounding shift — the gate multiply of a squeeze-and-excitation block (``x · hardsigmoid(…)``).
+"""Per-channel products on the tensor ALU: `channel_scale` multiplies int8 NCHW ``x`` by a per-(image, channel)
+int8 factor ``s`` (N, C, 1, 1), then shifts with rounding — the gate multiply of a squeeze-and-excitation block
+(``x · hardsigmoid(…)``); `channel_prelu` is PReLU with one int32 slope per channel (MTCNN's activations):
+``max(x, 0) + round_shift(min(x, 0) · a_c, shift)``.
 
 Why it fits VTA: packed as ``(N', C', H, W)`` elements of BATCH×BLOCK_OUT lanes, the factor of a (batch block,
 channel block) is a single acc element whose lanes line up with every element of that plane. One ALU MUL whose
@@ -20,7 +22,7 @@ from ..results import OpResult
 from .activation import _round_steps
 from .common import alu_flat, check_array, check_int
 
-__all__ = ["channel_scale"]
+__all__ = ["channel_scale", "channel_prelu"]
 
 C, S_ = Stage.COMPUTE, Stage.STORE
 
@@ -82,6 +84,76 @@ def channel_scale(rt, x, s, shift):
             if j + S < len(pieces):
                 st.push(S_, C)
         stats = rt.execute(st, "channel_scale", build_start=t0)
+        out = rt.download(yb, np.int8, xp.shape)
+    finally:
+        for b in bufs:
+            rt.alloc.free(b)
+    return OpResult(unpack_nchw(out, n, c), stats)
+
+
+def channel_prelu(rt, x, a, shift, pos_shift=0):
+    """``clip(round_shift(max(x, 0), pos_shift) + round_shift(min(x, 0) · a_c, shift), -128, 127)`` for int8 NCHW
+    ``x`` and int32 slopes ``a`` (C,) (``round_shift(v, s) = (v + 2^(s−1)) >> s``; ``pos_shift`` > 0 makes room
+    for slopes above 1): two acc copies of each piece (positive and negative part), the slopes loaded as int32 acc
+    elements (one per plane) and multiplied in with a fixed uop source, as in `channel_scale`."""
+    cfg = rt.cfg
+    check_array(x, "x", np.int8, 4)
+    check_array(a, "a", np.int32, 1)
+    n, c, h, w = x.shape
+    if a.shape != (c,):
+        raise VTAError(f"a must have one slope per channel, shape {(c,)}, not {a.shape}")
+    if np.abs(a.astype(np.int64)).max() > (1 << 23):
+        raise VTAError(f"slopes must be within ±2^23 (min(x, 0)·a must fit int32), not {int(np.abs(a).max())}")
+    shift = check_int(shift, "shift", 0, 15)
+    pos_shift = check_int(pos_shift, "pos_shift", 0, 15)
+    t0 = rt.begin()
+    xp = pack_nchw(x, cfg.batch, cfg.block_out)
+    ap = pack_nchw(np.broadcast_to(a.reshape(1, c, 1, 1), (n, c, 1, 1)), cfg.batch, cfg.block_out)
+    nb, cb = xp.shape[:2]
+    n_planes, hw = nb * cb, h * w
+    eb, ab = cfg.out_elem_bytes, cfg.acc_elem_bytes
+    S = 2 if n_planes > 1 or hw > 1 else 1
+    slot = cfg.acc_depth // S
+    if 2 * hw + 1 <= slot:
+        chunk, planes = hw, min(n_planes, slot // (2 * hw + 1))
+    else:
+        chunk, planes = (slot - 1) // 2, 1
+    steps = _round_steps(pos_shift, 0) + _round_steps(shift, 1)
+    steps += [("tensor", AluOp.ADD, 1, 0), ("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
+    bufs = []
+    try:
+        xb = rt.upload(xp, eb, "prelu input")
+        bufs.append(xb)
+        sb = rt.upload(ap, ab, "prelu slopes")
+        bufs.append(sb)
+        yb = rt.empty(xp.size // (cfg.batch * cfg.block_out) * eb, eb, "prelu output")
+        bufs.append(yb)
+        X, A, Y = xb.elem(eb), sb.elem(ab), yb.elem(eb)
+        st = rt.stream()
+        pieces = [(p0, e0) for p0 in range(0, n_planes, planes) for e0 in range(0, hw, chunk)]
+        for j, (p0, e0) in enumerate(pieces):
+            pc, cnt = min(planes, n_planes - p0), min(chunk, hw - e0)
+            region = [(j % S) * slot, (j % S) * slot + planes * chunk]
+            abase = region[1] + planes * chunk
+            for r in region:
+                st.load(MemId.ACC_8BIT, r, X + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
+            st.load(MemId.ACC, abase, A + p0, 1, pc, pc)
+            if j >= S:
+                st.pop(S_, C)                       # the store of piece j-S has read this slot's out
+            alu_flat(rt, st, AluOp.MAX, region[0], pc * cnt, imm=0)
+            alu_flat(rt, st, AluOp.MIN, region[1], pc * cnt, imm=0)
+            _mul(rt, st, region[1], abase, pc, cnt)
+            for step in steps:
+                if step[0] == "imm":
+                    alu_flat(rt, st, step[1], region[step[3]], pc * cnt, imm=step[2])
+                else:
+                    alu_flat(rt, st, step[1], region[step[3]], pc * cnt, src=region[step[2]])
+            st.push(C, S_)
+            st.pop(C, S_)
+            st.store(region[0], Y + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
+            if j + S < len(pieces):
+                st.push(S_, C)
+        stats = rt.execute(st, "prelu", build_start=t0)
         out = rt.download(yb, np.int8, xp.shape)
     finally:
         for b in bufs:
