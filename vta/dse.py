@@ -262,7 +262,7 @@ class Sweep:
             if self.log is not None and not self.progress:   # no bar (not a terminal): one line per job
                 what = "error: " + result["error"] if not result.get("ok") else ", ".join(
                     f"{k} {result[k]}" for k in ("lut", "bram", "fits", "cycles", "exact", "fmax_mhz") if k in result)
-                self.log(f"[{bar.n}/{bar.total}] {kind} {cand.label}: {what}")
+                self.log(f"[{len(results)}/{bar.total}] {kind} {cand.label}: {what}")
             if on_result is not None:
                 add(on_result(kind, cand, result) or ())
 
