@@ -429,7 +429,7 @@ def format_table(rows):
     head = (f"{'config':30} {'MAC/c':>5} {'cycles':>9} {'LUT':>7} {'LUT%':>5} {'FF':>6} {'BRAM':>4} {'DSP':>3} "
             f"{'Fmax':>6} {'lat us':>8}  mark  note")
     lines = [head, "-" * len(head)]
-    num = lambda v, fmt: format(v, fmt) if v is not None else "-"
+    num = lambda v, fmt: format(v, fmt) if v is not None else "-".rjust(int(fmt.split(".")[0].rstrip("df")))
     for r in rows:
         mark = ("P" if r["pareto"] else " ") + ("*" if r["chosen"] else " ") + ("p" if r["preset"] else " ")
         lines.append(f"{r['config']:30} {num(r.get('macs_per_cycle'), '5d')} {num(r.get('cycles'), '9d')} "
