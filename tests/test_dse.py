@@ -7,7 +7,7 @@ import itertools
 import os
 
 import pytest
-from dse_helpers import FakeEvaluator
+from dse_helpers import DyingEvaluator, FakeEvaluator
 
 from vta.config import VTAConfig
 from vta.dse import DSEError, bram_lower_bound, choose, config_label, enumerate_configs, pareto_front, run_dse
@@ -193,3 +193,10 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path):
     assert ev2.calls[0] == ev.calls[-1]         # the interrupted job runs again, the finished ones do not
     assert sorted(k for k, _ in ev2.calls) == ["cycles"] * 4 + ["pnr"]
     assert sum(1 for r in rows if r.get("cycles") is not None) == 6
+
+
+def test_a_worker_process_that_dies_ends_the_sweep_with_a_message(tmp_path):
+    with pytest.raises(DSEError, match=r"a worker process died during synth of b1x4x4-bus64-u12i12w14a14 .*run the "
+                                       r"same command again to resume"):
+        run_dse("mnist", "ulx3s-85f", str(tmp_path), evaluator=DyingEvaluator(), jobs=2, progress=False,
+                log=lambda *a: None, axes={"block": (2,), "bus": (64,), "buffers": (-1,)})

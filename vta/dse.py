@@ -19,6 +19,7 @@ Why this shape:
 """
 
 import concurrent.futures
+import concurrent.futures.process
 import csv
 import dataclasses
 import itertools
@@ -272,7 +273,13 @@ class Sweep:
                 done, _ = concurrent.futures.wait(list(pending), return_when=concurrent.futures.FIRST_COMPLETED)
                 for fut in [f for f in pending if f in done]:     # in submission order: deterministic
                     kind, cand = pending.pop(fut)
-                    finish(kind, cand, fut.result())
+                    try:
+                        result = fut.result()
+                    except concurrent.futures.process.BrokenProcessPool:
+                        raise DSEError(f"a worker process died during {kind} of {cand.label} (killed, or out of "
+                                       f"memory); every finished job is kept in {self.cache}: run the same command "
+                                       f"again to resume") from None
+                    finish(kind, cand, result)
         finally:
             for fut in pending:
                 fut.cancel()
