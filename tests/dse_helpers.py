@@ -45,3 +45,11 @@ class FakeEvaluator:
         self.calls.append(("pnr", name))
         self._maybe_interrupt()
         return {"fmax_mhz": 50.0 - VTAConfig.from_dict(keys).macs_per_cycle / 16}
+
+
+class DyingEvaluator(FakeEvaluator):
+    """Its worker process exits abruptly in the first synthesis (as when killed or out of memory)."""
+
+    def synth(self, keys, name):
+        import os
+        os._exit(3)

@@ -7,7 +7,7 @@ import itertools
 import os
 
 import pytest
-from dse_helpers import FakeEvaluator
+from dse_helpers import DyingEvaluator, FakeEvaluator
 
 from vta.config import VTAConfig
 from vta.dse import DSEError, bram_lower_bound, choose, config_label, enumerate_configs, pareto_front, run_dse
@@ -193,3 +193,38 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path):
     assert ev2.calls[0] == ev.calls[-1]         # the interrupted job runs again, the finished ones do not
     assert sorted(k for k, _ in ev2.calls) == ["cycles"] * 4 + ["pnr"]
     assert sum(1 for r in rows if r.get("cycles") is not None) == 6
+
+
+def test_a_worker_process_that_dies_ends_the_sweep_with_a_message(tmp_path):
+    with pytest.raises(DSEError, match=r"a worker process died during synth of b1x4x4-bus64-u12i12w14a14 .*run the "
+                                       r"same command again to resume"):
+        run_dse("mnist", "ulx3s-85f", str(tmp_path), evaluator=DyingEvaluator(), jobs=2, progress=False,
+                log=lambda *a: None, axes={"block": (2,), "bus": (64,), "buffers": (-1,)})
+
+
+def test_pnr_reuses_a_report_that_missed_timing(tmp_path, monkeypatch):
+    """`vta.fpga.build` caches only builds that meet timing; the Fmax of one that missed is in its report.json, so
+    the evaluator reuses that report (same config, clock, DRAM, tools) instead of placing and routing again."""
+    import importlib
+    import json
+
+    from vta.dse_eval import Evaluator
+    from vta.fpga.build import toolchain_versions
+    cfg, dram = board_config("ulx3s-85f")
+    ev = Evaluator("mnist", "ulx3s-85f", str(tmp_path), dram_bytes=dram)
+    out = tmp_path / "pnr" / "x"
+    out.mkdir(parents=True)
+    report = {"config": cfg.to_dict(), "clock_mhz": 50.0, "dram_bytes": dram, "toolchain": toolchain_versions(),
+              "fmax_mhz": 47.25, "timing_met": False, "utilization": {"lut": {"used": 49000}},
+              "seconds": {"place and route": 1.0}}
+    (out / "report.json").write_text(json.dumps(report))
+    built = []
+    build_module = importlib.import_module("vta.fpga.build")    # vta.fpga.build is also the function's name
+    monkeypatch.setattr(build_module, "build", lambda *a, **k: built.append(a) or (_ for _ in ()).throw(
+        RuntimeError("would place and route")))
+    r = ev.pnr(cfg.to_dict(), "x")
+    assert r["fmax_mhz"] == 47.25 and r["timing_met"] is False and built == []
+    report["clock_mhz"] = 40.0                      # another clock: not reused
+    (out / "report.json").write_text(json.dumps(report))
+    with pytest.raises(RuntimeError, match="would place and route"):
+        ev.pnr(cfg.to_dict(), "x")

@@ -28,7 +28,7 @@ def fake(monkeypatch):
 def test_cli_writes_csv_and_png(tmp_path, fake, capsys):
     out = tmp_path / "out"
     assert main(["dse", "--model", "mnist", "--board", "ulx3s-85f", "-o", str(out), "--jobs", "1",
-                 "--blocks", "3", "--bus", "32,64", "--buffers", "0", "--trials", "3", "--pnr", "1"]) == 0
+                 "--blocks", "3", "--bus", "32,64", "--buffers", "1", "--trials", "3", "--pnr", "1"]) == 0
     (args, kwargs), = fake
     assert args[:2] == ("mnist", "ulx3s-85f") and kwargs["trials"] == 3
     with open(out / "pareto.csv") as f:
@@ -44,6 +44,7 @@ def test_cli_writes_csv_and_png(tmp_path, fake, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--bus", "48"], "bus width (bits) values must be among 32, 64, 128, 256, 512, not 48"),
     (["--blocks", "a,b"], "--blocks must be comma-separated integers, not 'a,b'"),
+    (["--buffers", "0.5,3"], "--buffers must be comma-separated powers of two (0.25, 0.5, 1, 2 …), not '3'"),
     (["--pnr", "-2"], "--pnr must be a whole number ≥ 0, not -2"),
     (["--max-util", "0"], "--max-util must be a percentage in (0, 100], not 0.0"),
     (["--board", "de10"], "unknown board 'de10'; known boards are ulx3s-85f, icebreaker"),

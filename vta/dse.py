@@ -19,6 +19,7 @@ Why this shape:
 """
 
 import concurrent.futures
+import concurrent.futures.process
 import csv
 import dataclasses
 import itertools
@@ -262,7 +263,7 @@ class Sweep:
             if self.log is not None and not self.progress:   # no bar (not a terminal): one line per job
                 what = "error: " + result["error"] if not result.get("ok") else ", ".join(
                     f"{k} {result[k]}" for k in ("lut", "bram", "fits", "cycles", "exact", "fmax_mhz") if k in result)
-                self.log(f"[{bar.n}/{bar.total}] {kind} {cand.label}: {what}")
+                self.log(f"[{len(results)}/{bar.total}] {kind} {cand.label}: {what}")
             if on_result is not None:
                 add(on_result(kind, cand, result) or ())
 
@@ -272,7 +273,13 @@ class Sweep:
                 done, _ = concurrent.futures.wait(list(pending), return_when=concurrent.futures.FIRST_COMPLETED)
                 for fut in [f for f in pending if f in done]:     # in submission order: deterministic
                     kind, cand = pending.pop(fut)
-                    finish(kind, cand, fut.result())
+                    try:
+                        result = fut.result()
+                    except concurrent.futures.process.BrokenProcessPool:
+                        raise DSEError(f"a worker process died during {kind} of {cand.label} (killed, or out of "
+                                       f"memory); every finished job is kept in {self.cache}: run the same command "
+                                       f"again to resume") from None
+                    finish(kind, cand, result)
         finally:
             for fut in pending:
                 fut.cancel()
@@ -429,7 +436,7 @@ def format_table(rows):
     head = (f"{'config':30} {'MAC/c':>5} {'cycles':>9} {'LUT':>7} {'LUT%':>5} {'FF':>6} {'BRAM':>4} {'DSP':>3} "
             f"{'Fmax':>6} {'lat us':>8}  mark  note")
     lines = [head, "-" * len(head)]
-    num = lambda v, fmt: format(v, fmt) if v is not None else "-"
+    num = lambda v, fmt: format(v, fmt) if v is not None else "-".rjust(int(fmt.split(".")[0].rstrip("df")))
     for r in rows:
         mark = ("P" if r["pareto"] else " ") + ("*" if r["chosen"] else " ") + ("p" if r["preset"] else " ")
         lines.append(f"{r['config']:30} {num(r.get('macs_per_cycle'), '5d')} {num(r.get('cycles'), '9d')} "

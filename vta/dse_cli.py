@@ -1,6 +1,6 @@
 """``vta dse``: which VTA config to build for a model on an FPGA, as a measured Pareto front (`vta.dse`).
 
-    vta dse --model MODEL --board BOARD -o DIR [--blocks 2,3] [--batches 0] [--bus 64,128] [--buffers -1,0]
+    vta dse --model MODEL --board BOARD -o DIR [--blocks 2,3] [--batches 0] [--bus 64,128] [--buffers 0.5,1]
             [--trials N] [--pnr N] [--jobs J | --ray ADDRESS] [--calib X.npy] [--max-util PCT]
 
 MODEL: a shipped model (``mnist``, ``digits``) or an ONNX file (then ``--calib``). Writes ``DIR/pareto.csv``,
@@ -27,6 +27,27 @@ def _ints(flag):
         except ValueError:
             import argparse
             raise argparse.ArgumentTypeError(f"{flag} must be comma-separated integers, not {text!r}") from None
+    return parse
+
+
+def _factors(flag):
+    """Buffer size factors (0.5, 1, 2 …) → log2 steps; a factor (not a signed step) so no value starts with '-',
+    which argparse would take for an option."""
+    def parse(text):
+        import argparse
+        import math
+        steps = []
+        for v in text.split(","):
+            try:
+                f = float(v)
+            except ValueError:
+                f = 0.0
+            k = math.log2(f) if f > 0 else 0.5
+            if k != int(k):
+                raise argparse.ArgumentTypeError(f"{flag} must be comma-separated powers of two (0.25, 0.5, 1, 2 …), "
+                                                 f"not {v!r}")
+            steps.append(int(k))
+        return tuple(steps)
     return parse
 
 
@@ -57,9 +78,9 @@ ARGUMENTS = [
                           help=f"log2 batch sizes (default {_csv(DEFAULT_AXES['batch'])})")),
     (("--bus",), dict(type=_ints("--bus"), default=DEFAULT_AXES["bus"], metavar="BITS,…",
                       help=f"AXI bus widths in bits (default {_csv(DEFAULT_AXES['bus'])})")),
-    (("--buffers",), dict(type=_ints("--buffers"), default=DEFAULT_AXES["buffers"], metavar="STEP,…",
-                          help="log2 steps applied to the board preset's four buffer sizes "
-                               f"(default {_csv(DEFAULT_AXES['buffers'])}: half and as is)")),
+    (("--buffers",), dict(type=_factors("--buffers"), default=DEFAULT_AXES["buffers"], metavar="F,…",
+                          help="factors (powers of two) applied to the board preset's four buffer sizes "
+                               f"(default {_csv(2.0 ** k for k in DEFAULT_AXES['buffers'])})")),
     (("--trials",), dict(type=_whole("--trials"), default=8,
                          help="tuning trials per layer shape and config (default 8; 0: heuristic schedules)")),
     (("--pnr",), dict(type=_whole("--pnr"), default=1,

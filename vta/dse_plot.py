@@ -23,9 +23,17 @@ def plot_pareto(path, rows, title):
     if front:
         ax.step([r["lut"] for r in front], [r["cycles"] for r in front], where="post", c="tab:orange",
                 lw=1.5, label="Pareto front (cycles vs LUTs)", zorder=2)
-    for r in measured:
+    offsets = [(6, 4), (6, -12), (-6, 14), (-6, -22), (6, 24), (6, -32)]   # near-equal points stay readable
+    placed = []
+    xspan = max((r["lut"] for r in measured), default=1) - min((r["lut"] for r in measured), default=0) or 1
+    yspan = max((r["cycles"] for r in measured), default=1) - min((r["cycles"] for r in measured), default=0) or 1
+    for r in sorted(measured, key=lambda r: (r["lut"], r["cycles"])):
         text = r["config"] + (f"\n{r['latency_us']:.0f} µs @ {r['fmax_mhz']:.1f} MHz" if r.get("latency_us") else "")
-        ax.annotate(text, (r["lut"], r["cycles"]), textcoords="offset points", xytext=(5, 4), fontsize=6.5)
+        near = sum(1 for x, y in placed if abs(x - r["lut"]) < 0.25 * xspan and abs(y - r["cycles"]) < 0.05 * yspan)
+        dx, dy = offsets[near % len(offsets)]
+        ax.annotate(text, (r["lut"], r["cycles"]), textcoords="offset points", xytext=(dx, dy), fontsize=6.5,
+                    ha="left" if dx > 0 else "right")
+        placed.append((r["lut"], r["cycles"]))
     for r in measured:
         if r.get("chosen"):
             ax.scatter([r["lut"]], [r["cycles"]], s=180, facecolors="none", edgecolors="tab:red", lw=2,
@@ -46,7 +54,7 @@ def plot_pareto(path, rows, title):
     ax.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     seen = dict(zip(labels, handles))
-    ax.legend(seen.values(), seen.keys(), fontsize=7, loc="upper right")
+    ax.legend(seen.values(), seen.keys(), fontsize=7, loc="center right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
