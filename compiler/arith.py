@@ -14,8 +14,8 @@ import numpy as np
 
 from .ops import conv_nchw
 
-__all__ = ["alu_shift", "clip8", "conv_int8", "dense_int8", "add_int8", "maxpool_int8", "affine_clip_int8",
-           "leaky_relu_int8", "hard_swish_int8"]
+__all__ = ["alu_shift", "clip8", "conv_int8", "dense_int8", "matmul_int8", "add_int8", "maxpool_int8",
+           "affine_clip_int8", "leaky_relu_int8", "hard_swish_int8"]
 
 
 def alu_shift(v, k):
@@ -101,6 +101,17 @@ def dense_int8(x, w, bias, shift, relu):
         acc = np.zeros((x.shape[0], w.shape[0]), np.int64)
     bound = xmax * int(np.abs(w.astype(np.int64)).sum(axis=1).max(initial=0))
     return _epilogue(acc, bias, shift, relu, bound, 2)
+
+
+def matmul_int8(a, b, bias, shift, relu):
+    """``clip((a @ b + bias) >> shift)`` for two int8 operands ``a (…, N, K)``, ``b (…, K, M)`` (leading axes
+    broadcast as in numpy's matmul) and int32 ``bias`` (M,) added to every product: attention's Q·Kᵀ and P·V.
+    The products are summed in float32 while K·128·128 < 2^24 (exact), in float64 beyond (exact to 2^53)."""
+    k = a.shape[-1]
+    dt = _exact_dtype(k)
+    acc = np.rint(np.matmul(a.astype(dt), b.astype(dt))).astype(np.int64)
+    acc += np.asarray(bias, np.int64)
+    return clip8(acc >> int(shift), relu)
 
 
 def add_int8(a, b, a_shift, b_shift, shift, relu):

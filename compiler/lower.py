@@ -5,7 +5,23 @@ instructions and (on Verilator) cycles — for the report.
 
 import dataclasses
 
-__all__ = ["VTAExecutor", "NodeStats"]
+__all__ = ["VTAExecutor", "NodeStats", "step_kind", "HOST_KINDS"]
+
+HOST_KINDS = ("host subgraph (onnxruntime)", "host float op", "int8 layout", "quantize/dequantize")
+
+
+def step_kind(step):
+    """Where a step's time goes in the report: "VTA" (device call with its packing) or one of `HOST_KINDS`."""
+    if step.on_vta:
+        return "VTA"
+    name = type(step).__name__
+    if name == "HostSubgraph":
+        return HOST_KINDS[0]
+    if name in ("Layout", "Concat"):
+        return HOST_KINDS[2]
+    if name in ("Quantize", "Dequantize"):
+        return HOST_KINDS[3]
+    return HOST_KINDS[1]
 
 
 @dataclasses.dataclass
@@ -28,6 +44,12 @@ class VTAExecutor:
     def __init__(self, runtime):
         self.rt = runtime
         self.stats = {}
+        self.seconds = {}         # step kind ("vta", "host subgraph", "int8 layout", …) → wall seconds, all runs
+
+    def timed(self, step, seconds):
+        """Add one step's wall time (host work included: packing for a VTA step) under its kind (`step_kind`)."""
+        k = step_kind(step)
+        self.seconds[k] = self.seconds.get(k, 0.0) + seconds
 
     def record(self, step, result):
         """Add the `OpStats` of one JIT call (an `OpResult`) to ``step``'s node; return the call's output."""

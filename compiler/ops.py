@@ -8,7 +8,7 @@ inference and of the int8 data movement the program does on the host).
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .ir import UnsupportedOpError, as_int_list
+from .ir import CompileError, UnsupportedOpError, as_int_list
 
 __all__ = ["OPS", "run_graph", "run_node", "infer_node", "check_node", "conv_nchw", "conv_params", "pool_params"]
 
@@ -467,6 +467,9 @@ def _infer_node(node, shapes, consts, dtypes):
         return [(m, n)]
     if op in ("MatMul", "MatMulInteger"):
         a, b = s[0], s[1]
+        if a[-1] != b[-2 if len(b) > 1 else 0]:
+            raise CompileError(f"{node}: the inner dimensions of its operands must match, not {tuple(a)} · "
+                               f"{tuple(b)} ({a[-1]} ≠ {b[-2 if len(b) > 1 else 0]})")
         if len(a) == 1 or len(b) == 1:
             return [np.matmul(np.zeros(a, np.int8), np.zeros(b, np.int8)).shape]
         return [tuple(np.broadcast_shapes(a[:-2], b[:-2])) + (a[-2], b[-1])]

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import VTAError
 from ..jit.ops.group_conv2d import GroupPacking
+from ..jit.ops.matmul import MatmulShape, matmul_geometry
 from ..jit.schedule import ConvGeometry, default_conv2d_schedule
 from .geometry import ConvGeom
 from .ir import UnsupportedOpError
@@ -19,7 +20,7 @@ from .ops import pool_params
 __all__ = ["Capability", "partition", "LAYOUT_OPS", "ACTIVATION_OPS"]
 
 ACTIVATION_OPS = ("Clip", "LeakyRelu", "HardSigmoid", "HardSwish")
-LAYOUT_OPS = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity"}
+LAYOUT_OPS = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Split"}
 
 
 @dataclasses.dataclass
@@ -90,6 +91,41 @@ def _dense(node, g, cfg):
     return Capability(True, f"int8 dense on the GEMM core ({ws[0]}×{ws[1]})")
 
 
+def _matmul(node, g, cfg):
+    """A MatMul left after `vta.compiler.passes.flatten_matmul` (constant 2-D right operands became Dense): the
+    product of two activations — attention's Q·Kᵀ and P·V, one per head — on the GEMM core with the right operand
+    loaded at run time into the weight buffer (`vta.jit.ops.matmul`)."""
+    a, b = node.inputs[:2]
+    xa, xb = g.shapes[a], g.shapes[b]
+    if b in g.consts or a in g.consts:
+        which = "right" if b in g.consts else "left"
+        return Capability(False, f"MatMul with a constant {len(g.shapes[b if b in g.consts else a])}-D {which} "
+                                 f"operand (only 2-D constant right operands become VTA dense layers): float32 on "
+                                 f"the host")
+    if len(xa) < 2 or len(xb) < 2:
+        return Capability(False, f"MatMul of a 1-D operand ({xa} · {xb}) is a matrix-vector product: float32 on "
+                                 f"the host")
+    try:
+        lead = np.broadcast_shapes(xa[:-2], xb[:-2])
+    except ValueError:
+        return Capability(False, f"MatMul operands {xa} and {xb} do not broadcast")
+    if xa[-1] != xb[-2]:
+        return Capability(False, f"MatMul inner dimensions differ ({xa} · {xb})")
+    shape = MatmulShape(int(np.prod(lead, dtype=np.int64)), xa[-2], xa[-1], xb[-1])
+    if shape.k * 128 * 127 >= 1 << 31:
+        return Capability(False, f"reduction of {shape.k} int8 products could overflow the int32 accumulator")
+    try:
+        default_conv2d_schedule(cfg, matmul_geometry(cfg, shape))
+    except VTAError as e:
+        return Capability(False, f"the JIT cannot schedule it: {e}")
+    big = _fits_dram((shape.g, shape.k, shape.m), (shape.g, shape.n, shape.k), g.shapes[node.outputs[0]], "matmul")
+    if big:
+        return big
+    heads = f"{shape.g} × " if shape.g > 1 else ""
+    return Capability(True, f"int8 matmul of two activations on the GEMM core ({heads}{shape.n}×{shape.k} · "
+                            f"{shape.k}×{shape.m}; right operand through the weight buffer)")
+
+
 def _maxpool(node, g, cfg):
     xs = g.shapes[node.inputs[0]]
     kernel, strides, pads, dil, ceil_mode = pool_params(node, xs)
@@ -152,6 +188,8 @@ def partition(g, cfg):
             c = _conv(n, g, cfg)
         elif n.op == "Dense":
             c = _dense(n, g, cfg)
+        elif n.op == "MatMul":
+            c = _matmul(n, g, cfg)
         elif n.op == "MaxPool":
             c = _maxpool(n, g, cfg)
         elif n.op == "Add":
@@ -205,3 +243,4 @@ def _data_operands(check):
 
 
 _add = _data_operands(_add)
+_matmul = _data_operands(_matmul)

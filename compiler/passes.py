@@ -12,7 +12,7 @@ from .ir import CompileError, Node
 from .ops import OPS, infer_node, run_node
 
 __all__ = ["infer_shapes", "fold_constants", "remove_identities", "fold_batchnorm", "canonicalize_dense",
-           "fuse_activations", "fold_affine", "optimize"]
+           "flatten_matmul", "fuse_activations", "fold_affine", "hoist_shape_nodes", "optimize"]
 
 
 def _out_dtype(n, in_dtypes):
@@ -242,6 +242,90 @@ def canonicalize_dense(g):
     return g
 
 
+def _bias_of_add(g, add, y, m):
+    """The constant (M,) bias an ``Add`` adds to tensor ``y`` (whose last axis has ``m`` entries), else ``None``:
+    a scalar, or a constant that is 1 in every axis but the last."""
+    c = add.inputs[1] if add.inputs[0] == y else add.inputs[0]
+    if c not in g.consts or c == y:
+        return None
+    v = np.asarray(g.consts[c], np.float32)
+    if v.size == 1:
+        return np.full(m, float(v.reshape(-1)[0]), np.float32)
+    if v.shape[-1:] == (m,) and v.size == m and v.ndim <= len(g.shapes[y]):
+        return v.reshape(-1).copy()
+    return None
+
+
+def flatten_matmul(g):
+    """MatMul of an N-D (N ≥ 3) activation ``x (…, K)`` by a constant 2-D ``B (K, M)`` [+ Add of a constant (M,)
+    bias] → ``Reshape(x, [-1, K])`` → ``Dense`` → ``Reshape`` back to ``(…, M)``.
+
+    A transformer's linear layers act on (batch, tokens, channels): every leading row is an independent dot
+    product with the same weights, so flattening batch × tokens into Dense's rows puts them all on the GEMM core
+    (as BATCH rows of its inp elements). Both reshapes are views of contiguous data (int8 layout steps on the
+    host, no arithmetic); the back-reshape keeps the leading dimensions, with -1 for the batch so a dynamic batch
+    still works. The bias Add moves before the back-reshape so the Dense takes it (folded into its int32 bias)."""
+    if getattr(g, "opset", 13) < 5:          # Reshape with a shape input exists from opset 5
+        return g
+    for n in list(g.nodes):
+        if n.op != "MatMul" or n.inputs[1] not in g.consts or np.ndim(g.consts[n.inputs[1]]) != 2:
+            continue
+        x, y = n.inputs[0], n.outputs[0]
+        xs = g.shapes.get(x)
+        if xs is None or len(xs) < 3 or x in g.consts:
+            continue
+        b = np.asarray(g.consts[n.inputs[1]], np.float32)
+        k, m = b.shape
+        rows = int(np.prod(xs[:-1], dtype=np.int64))
+        inputs = [g.fresh(n.name + "_x2d"), g.fresh(n.name + "_W")]
+        g.consts[inputs[1]] = np.ascontiguousarray(b.T)
+        out = y
+        users = g.consumers().get(y, [])
+        if len(users) == 1 and y not in g.outputs and users[0].op == "Add":
+            bias = _bias_of_add(g, users[0], y, m)
+            if bias is not None:
+                inputs.append(g.fresh(n.name + "_b"))
+                g.consts[inputs[2]] = bias
+                out = users[0].outputs[0]
+                g.nodes.remove(users[0])
+        flat_shape, back_shape = g.fresh(n.name + "_rows"), g.fresh(n.name + "_back")
+        g.consts[flat_shape] = np.array([-1, k], np.int64)
+        g.consts[back_shape] = np.array([-1] + list(xs[1:-1]) + [m], np.int64)
+        y2 = g.fresh(n.name + "_y2d")
+        i = g.nodes.index(n)
+        flat = Node("Reshape", g.fresh(n.name + "_flatten"), [x, flat_shape], [inputs[0]], {}, n.opset)
+        back = Node("Reshape", g.fresh(n.name + "_unflatten"), [y2, back_shape], [out], {}, n.opset)
+        n.op, n.inputs, n.outputs, n.attrs = "Dense", inputs, [y2], {"_from": f"MatMul on {len(xs)}-D rows"}
+        g.nodes[i:i + 1] = [flat, n, back]
+        g.shapes[inputs[0]], g.shapes[y2] = (rows, k), (rows, m)
+        g.shapes[out] = tuple(xs[:-1]) + (m,)
+    g.toposort()
+    return g
+
+
+def hoist_shape_nodes(g):
+    """Order the graph so that nodes computing only from shapes and constants (a dynamic-batch export's
+    Shape → Gather → Unsqueeze → Concat chains that build Reshape targets) come first: they run on the host, and
+    placed between VTA layers each would be a host call of its own; at the front they join the first host
+    subgraph. Stable otherwise (a topological order that keeps the original order among the rest)."""
+    data = getattr(g, "data_tensors", None)
+    if data is None:
+        return g
+    avail = set(g.inputs) | set(g.consts) | {""}
+    early, late = [], []
+    for n in g.nodes:
+        if n.op != "Shape" and any(i in data for i in n.inputs if i):
+            late.append(n)
+        elif all(i in avail or i in g.inputs for i in n.inputs) or n.op == "Shape":
+            early.append(n)
+            avail.update(n.outputs)
+        else:
+            late.append(n)
+    g.nodes = early + late
+    g.toposort()
+    return g
+
+
 def fuse_activations(g):
     """Conv/Dense → Relu (or Clip with min 0 and no max) whose input nobody else reads → one fused node."""
     for n in g.nodes:   # Sum of two inputs is an Add
@@ -277,10 +361,12 @@ def optimize(g):
     infer_shapes(g)
     fold_batchnorm(g)
     fold_affine(g)
+    flatten_matmul(g)
     canonicalize_dense(g)
     fuse_activations(g)
     remove_identities(g)
     g.prune()
     g.toposort()
     infer_shapes(g)
+    hoist_shape_nodes(g)
     return g

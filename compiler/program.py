@@ -7,6 +7,7 @@ in numpy (the bit-exact simulation the quantization search scores) or with its V
 """
 
 import dataclasses
+import time
 
 __all__ = ["Program", "run_program"]
 
@@ -22,8 +23,9 @@ class Program:
 
 def run_program(prog, feeds, consts, executor=None, start=0, env=None, snapshots=None):
     """Execute ``prog``; ``executor`` (a `VTAExecutor`) runs the VTA steps on its device, ``None`` in numpy.
-    Returns the environment (all keys). ``start``/``env`` resume from a cached prefix; ``snapshots`` (a dict)
-    receives a shallow copy of the environment before each node's first step, by step index."""
+    Returns the environment (all keys); with an executor, every step's wall time goes to `VTAExecutor.timed`.
+    ``start``/``env`` resume from a cached prefix; ``snapshots`` (a dict) receives a shallow copy of the
+    environment before each node's first step, by step index."""
     env = dict(feeds) if env is None else env
     last = None
     for i in range(start, len(prog.steps)):
@@ -31,8 +33,13 @@ def run_program(prog, feeds, consts, executor=None, start=0, env=None, snapshots
         if snapshots is not None and st.order != last:
             snapshots[i] = dict(env)
             last = st.order
-        if executor is not None and st.on_vta:
+        if executor is None:
+            st.compute(env, consts)
+            continue
+        t = time.perf_counter()
+        if st.on_vta:
             st.lower(executor, env, consts)
         else:
             st.compute(env, consts)
+        executor.timed(st, time.perf_counter() - t)
     return env

@@ -62,6 +62,11 @@ class Report:
                 nodes = h["nodes"]
                 shown = ", ".join(nodes[:4]) + (f", … ({len(nodes)} nodes)" if len(nodes) > 4 else "")
                 lines.append(f"  {h['name']}: {shown} — {'; '.join(h['why'])}")
+        if s.get("host_seconds") is not None:
+            parts = ", ".join(f"{k} {v:.3f} s" for k, v in s["seconds_by_kind"].items() if k != "VTA")
+            lines.append(f"wall time over the {s.get('samples_run')} sample(s) run so far: host "
+                         f"{s['host_seconds']:.3f} s ({100 * s['host_fraction']:.0f}%: {parts}); VTA steps "
+                         f"{s['seconds_by_kind'].get('VTA', 0.0):.3f} s (device calls with their packing)")
         if s.get("cycles") is not None:
             per = f", {s['cycles'] / s['samples_run']:.0f} per sample" if s.get("samples_run") else ""
             lines.append(f"VTA cycles over the {s.get('samples_run')} sample(s) run so far: {s['cycles']}{per}")
@@ -151,4 +156,8 @@ def build_report(cm, run, device_name):
                "cycles": cycles_all if (ex and cycles_known) else None,
                "samples_run": run.samples_run if run is not None else 0,
                "hardware": cm.hw.to_dict(), "host_subgraphs": host_subgraphs(prog)}
+    secs = dict(getattr(run.executor, "seconds", {})) if run is not None else {}
+    host = sum(v for k, v in secs.items() if k != "VTA")
+    summary.update(seconds_by_kind=secs, host_seconds=host if secs else None,
+                   host_fraction=host / sum(secs.values()) if secs and sum(secs.values()) > 0 else 0.0)
     return Report(g.name, cm.cfg.name, device_name, layers, summary)

@@ -15,12 +15,21 @@ from typing import ClassVar
 
 import numpy as np
 
-from .arith import add_int8, affine_clip_int8, conv_int8, dense_int8, hard_swish_int8, leaky_relu_int8, maxpool_int8
+from .arith import (
+    add_int8,
+    affine_clip_int8,
+    conv_int8,
+    dense_int8,
+    hard_swish_int8,
+    leaky_relu_int8,
+    matmul_int8,
+    maxpool_int8,
+)
 from .ir import CompileError
 from .ops import run_node
 
 __all__ = ["qkey", "Step", "VTAStep", "Quantize", "Dequantize", "Layout", "Concat", "HostFloat", "Gemm", "Conv",
-           "Dense", "Add", "Relu", "MaxPool", "IntGemm", "AffineClip", "LeakyRelu", "HardSwish"]
+           "Dense", "MatMul", "Add", "Relu", "MaxPool", "IntGemm", "AffineClip", "LeakyRelu", "HardSwish"]
 
 
 def qkey(t):
@@ -83,10 +92,14 @@ class Dequantize(Step):
 
 @dataclasses.dataclass(kw_only=True)
 class Layout(Step):
-    """A data-movement node (Flatten, Reshape, …) applied to int8 data on the host."""
+    """A data-movement node (Flatten, Reshape, Transpose, Split, …) applied to int8 data on the host (Reshape,
+    Transpose and Squeeze are numpy views: no copy)."""
 
     def compute(self, env, consts):
-        env[self.outputs[0]] = run_node(self.node, [self._get(env, consts, k) for k in self.inputs])[0]
+        outs = run_node(self.node, [self._get(env, consts, k) for k in self.inputs])
+        for o, v in zip(self.outputs, outs):
+            if o:
+                env[o] = v
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -213,6 +226,36 @@ class Dense(Gemm):
     def lower(self, ex, env, consts):
         env[self.outputs[0]] = self._per_shift(ex, _contig(env[self.inputs[0]]), lambda xg, w, b, s: ex.rt.dense(
             xg, w, b, shift=s, relu=self.relu))
+
+
+@dataclasses.dataclass(kw_only=True)
+class MatMul(VTAStep):
+    """A product of two int8 activations (attention's Q·Kᵀ and P·V): ``clip((a @ b + bias) >> shift)`` with
+    ``shift = e_y − e_a − e_b`` and ``bias`` (M,) the rounding constant ``2^(shift−1)``; leading axes broadcast
+    (one product per head). On a device the right operand goes through the weight buffer (`Runtime.matmul`)."""
+    bias: np.ndarray
+    shift: int
+    e_a: int
+    e_b: int
+    e_y: int
+    relu: bool = False
+
+    def compute(self, env, consts):
+        env[self.outputs[0]] = matmul_int8(env[self.inputs[0]], env[self.inputs[1]], self.bias, self.shift,
+                                           self.relu)
+
+    def lower(self, ex, env, consts):
+        a, b = env[self.inputs[0]], env[self.inputs[1]]
+        lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        a3 = np.broadcast_to(a, lead + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
+        b3 = np.broadcast_to(b, lead + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+        bt = np.swapaxes(b3, 1, 2)
+        if bt.flags.c_contiguous:      # b is a transposed view (Kᵀ): read the untransposed rows directly
+            res = ex.rt.matmul(a3, bt, self.bias, shift=self.shift, relu=self.relu, transpose_b=True)
+        else:
+            res = ex.rt.matmul(_contig(a3), _contig(b3), self.bias, shift=self.shift, relu=self.relu)
+        y = ex.record(self, res)
+        env[self.outputs[0]] = y.reshape(lead + y.shape[-2:])
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -25,6 +25,7 @@ from .ops.conv2d import conv2d
 from .ops.dense import dense
 from .ops.elementwise import add, relu, requantize
 from .ops.group_conv2d import group_conv2d
+from .ops.matmul import matmul
 from .ops.pool import max_pool2d
 from .results import OpResult, OpStats
 
@@ -192,6 +193,14 @@ class Runtime(Closing):
     def dense(self, x, w, bias=None, shift=0, relu=False, schedule=None):
         """``clip((x @ w.T + bias) >> shift, …)`` as int8 (N, M) for ``x`` int8 (N, K), ``w`` int8 (M, K)."""
         return dense(self, x, w, bias, shift, relu, schedule)
+
+    def matmul(self, a, b, bias=None, shift=0, relu=False, transpose_b=False, schedule=None):
+        """``clip((a @ b + bias) >> shift, 0 if relu else -128, 127)`` as int8 for two run-time int8 operands:
+        ``a`` (N, K) and ``b`` (K, M), or G products at once, ``a`` (G, N, K) and ``b`` (G, K, M) (attention
+        heads). ``transpose_b``: ``b`` is given as (…, M, K) (e.g. the keys of Q·Kᵀ, no transpose needed).
+        ``bias`` int32 (M,), the same for every product. ``b`` goes through the weight buffer
+        (`vta.jit.ops.matmul`); ``schedule`` is a `Conv2dSchedule` of its block-grouped geometry."""
+        return matmul(self, a, b, bias, shift, relu, transpose_b, schedule)
 
     def add(self, a, b, a_shift=0, b_shift=0, shift=0, relu=False, schedule=None):
         """``clip(((a >> a_shift) + (b >> b_shift)) >> shift, 0 if relu else -128, 127)`` element-wise, int8.

@@ -28,6 +28,7 @@ from ..compiler.steps import (
     IntGemm,
     Layout,
     LeakyRelu,
+    MatMul,
     MaxPool,
     Quantize,
     Relu,
@@ -116,6 +117,8 @@ class _Builder:
                 self.gemm(n, cap, ch)
             elif n.op == "Add" and cap.vta and ch.place == "vta":
                 self.add_op(n, cap)
+            elif n.op == "MatMul" and cap.vta and ch.place == "vta":
+                self.matmul(n, cap)
             elif n.op in ("Relu", "MaxPool") and cap.vta and (x_is_q or self.plan.offload_all):
                 self.need_q(x)
                 self.exps[n.outputs[0]] = self.exps[x]
@@ -129,9 +132,11 @@ class _Builder:
             elif n.op in ACTIVATION_OPS and cap.vta and (x_is_q or self.plan.offload_all):
                 self.activation(n, cap)
             elif n.op in LAYOUT_OPS and x_is_q:
-                self.exps[n.outputs[0]] = self.exps[x]
-                self.add(Layout, n, [qkey(x)] + n.inputs[1:], [qkey(n.outputs[0])], cap.reason)
-                self.primary[n.outputs[0]] = "q"
+                outs = [o for o in n.outputs if o]
+                for o in outs:
+                    self.exps[o] = self.exps[x]
+                    self.primary[o] = "q"
+                self.add(Layout, n, [qkey(x)] + n.inputs[1:], [qkey(o) for o in outs], cap.reason)
             elif n.op == "Concat" and all(self.primary.get(i) == "q" for i in n.inputs):
                 y = n.outputs[0]
                 ey = self.act_exp(y)
@@ -225,6 +230,22 @@ class _Builder:
             return
         self.exps[y] = ey
         self.add(cls, n, [xk], [qkey(y)], cap.reason, **fields)
+        self.primary[y] = "q"
+
+    def matmul(self, n, cap):
+        """Product of two int8 activations: ``shift = e_y − e_a − e_b`` (≥ 0, ≤ the shift range), rounded half up
+        by a constant bias of ``2^(shift−1)``."""
+        a, b = n.inputs[:2]
+        ak, bk = self.need_q(a), self.need_q(b)
+        ea, eb = self.exps[a], self.exps[b]
+        y = n.outputs[0]
+        ey = min(max(self.act_exp(y), ea + eb), ea + eb + self.hw.shift_range[1])
+        shift = ey - ea - eb
+        m = self.g.shapes[y][-1]
+        self.exps[y] = ey
+        self.add(MatMul, n, [ak, bk], [qkey(y)], cap.reason, bias=np.full(m, (1 << (shift - 1)) if shift else 0,
+                                                                          np.int32),
+                 shift=int(shift), e_a=int(ea), e_b=int(eb), e_y=int(ey))
         self.primary[y] = "q"
 
     def add_op(self, n, cap):
