@@ -3,9 +3,13 @@
 Decision points, in topological order: for each VTA-capable Conv/Dense its weight scale granularity (per tensor
 or per output channel), weight scale rounding (ceil or nearest), placement (VTA or float32 on the CPU) and, with
 ``refine``, empirical bias correction and weight rounding fitted to the layer's output (`vta.quant.refine`, fitted
-on the calibration set with the layer's int8 input as the plan so far produces it); for
-each tensor that gets its own int8 scale, the exponent produced by a calibration method (max, average range,
-percentile, KL, MSE) and rounding (ceil, nearest) — distinct exponents only. Each candidate is scored by running
+on the calibration set with the layer's int8 input as the plan so far produces it); for each activation that can
+be smoothed exactly (a LayerNorm's output read by VTA layers, `vta.quant.smooth`), the SmoothQuant α (none or
+`vta.quant.smooth.ALPHAS`), decided where the activation is computed, before its layers; for
+each tensor that gets its own int8 scale (outputs of VTA conv/dense/matmul/add/concat, graph inputs, and operands
+of VTA layers quantized from a float host result such as a LayerNorm or softmax output), the exponent produced
+by a calibration method (max, average range, percentile, KL, MSE) and rounding (ceil, nearest) — distinct
+exponents only. Each candidate is scored by running
 the bit-exact numpy simulation of the whole quantized program on the calibration set (resuming from the cached
 prefix the choice cannot affect): accuracy against labels (or agreement with the FP32 model's top-1 when no
 labels are given), ties broken by the output's mean squared error against FP32. Costlier choices must pay off:
@@ -274,12 +278,14 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
     for k, n in enumerate(g.nodes):
         if n.name in groups:
             points.append(("smooth", groups[n.name], k))
+        for t in n.inputs[:2] if caps[n.name].vta else ():
+            if t in fresh and t not in seen:
+                seen.add(t)
+                points.append(("act", t, k))
         if n.op in ("Conv", "Dense") and caps[n.name].vta:
-            if n.inputs[0] in fresh and n.inputs[0] not in seen:
-                seen.add(n.inputs[0])
-                points.append(("act", n.inputs[0], k))
             points.append(("layer", n, k))
-        if n.op in ("Conv", "Dense", "Add", "Concat") and n.outputs[0] in stats:
+        if (n.op in ("Conv", "Dense", "Add", "Concat") or (n.op == "MatMul" and caps[n.name].vta)) and \
+                n.outputs[0] in stats:
             points.append(("act", n.outputs[0], k))
     for t in g.inputs:
         users = consumers.get(t, [])
@@ -367,16 +373,26 @@ def smooth_points(g, caps, cache):
 
 
 def _fresh_inputs(g, caps, stats):
-    """Inputs of VTA conv/dense layers that the program quantizes from a float host result (a LayerNorm's or a
-    softmax's output): their scale is a choice of its own. (Outputs of VTA layers and graph inputs are points
-    already; ReLU, pooling and layout ops keep their input's scale.)"""
+    """Operands of VTA conv/dense/matmul layers that the program quantizes from a float host result (a
+    LayerNorm's or a softmax's output, possibly reshaped in float): their scale is a choice of its own. (Outputs
+    of VTA layers and graph inputs are points already; ReLU, pooling and layout ops of int8 data keep their
+    input's scale.)"""
     prod = g.producer()
+
+    def source(t):           # the first producer above ``t`` that is not a layout op
+        p = prod.get(t)
+        while p is not None and p.op in LAYOUT_OPS and p.inputs:
+            p = prod.get(p.inputs[0])
+        return p
     out = set()
     for n in g.nodes:
-        p = prod.get(n.inputs[0]) if n.op in ("Conv", "Dense") and caps[n.name].vta and n.inputs else None
-        if p is not None and n.inputs[0] in stats and not caps[p.name].vta and p.op not in LAYOUT_OPS and \
-                p.op not in ("Conv", "Dense", "Add", "Concat"):
-            out.add(n.inputs[0])
+        if n.op not in ("Conv", "Dense", "MatMul") or not caps[n.name].vta:
+            continue
+        for t in n.inputs[:1] if n.op != "MatMul" else n.inputs[:2]:
+            p = source(t)
+            if p is not None and t in stats and not caps[p.name].vta and \
+                    p.op not in ("Conv", "Dense", "Add", "Concat", "MatMul", "Relu", "MaxPool"):
+                out.add(t)
     return out
 
 

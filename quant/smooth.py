@@ -15,7 +15,8 @@ and ``Add`` of the bias that end a LayerNorm written out in elementary ops (olde
 affine ``X = z·γ (+ β)`` with constant ``γ``, ``β``. ``X`` may reach its layers through ops that keep the last
 axis as the channel axis unchanged (Reshape/Flatten keeping the last dimension, ReduceMean over other axes: the
 mean over tokens before a classifier head); every reader must end in a Dense (``x · Wᵀ``) or a MatMul by a
-constant matrix, else the group is not smoothed (a non-linear reader would change the model).
+constant matrix (a Shape reader is ignored: it sees no values), else the group is not smoothed (a non-linear
+reader would change the model).
 
 `find_groups` lists the groups of a graph; `apply` returns the graph with smoothing factors folded in (new
 constants, new node objects for the rewritten nodes, the rest shared) and the calibration statistics of the
@@ -108,6 +109,8 @@ def _readers(g, t, c, cons, path, layers):
     if not users or t in g.outputs:
         return False
     for u in users:
+        if u.op == "Shape":       # reads the shape only (a dynamic-batch export's reshape targets)
+            continue
         if u.inputs[0] != t or t in u.inputs[1:]:
             return False
         out = u.outputs[0]
