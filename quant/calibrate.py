@@ -44,7 +44,7 @@ class TensorStats:
         take = min(a.size, SAMPLES)
         idx = np.arange(a.size) if take == a.size else rng.choice(a.size, take, replace=False)
         self.samples.append(a[idx])
-        self.sample_ch.append((idx % c).astype(np.int32))
+        self.sample_ch.append((idx % c).astype(np.uint16 if c <= 1 << 16 else np.int64))
 
     @property
     def channels(self):
