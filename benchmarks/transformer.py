@@ -6,8 +6,9 @@
 
 ``block``: a pre-norm encoder block (multi-head self-attention + GELU MLP, seeded weights; default 64 channels,
 4 heads, MLP 256) exported from PyTorch, compiled with `vta.compile` and run on the cycle-accurate Verilated RTL:
-VTA cycles, GEMM MACs and MAC utilisation (useful MACs / (cycles · peak MACs per cycle)) per kind of layer and
-in total, and whether the RTL output is bit-exact with the functional simulator (the golden model).
+VTA cycles, GEMM MACs, the GEMM and ALU cores' busy cycles and MAC utilisation (useful MACs / (cycles · peak MACs
+per cycle)) per kind of layer and in total, and whether the RTL output is bit-exact with the functional simulator
+(the golden model).
 
 ``vit``: a torchvision-``vit_b_16``-shaped block (768 channels, 12 heads, 197 tokens, MLP 3072; defined here, since
 torchvision does not import in this environment) compiled from both ONNX exports (opset 17 with
@@ -99,10 +100,12 @@ def cmd_block(a):
         kinds = {}
         for l in rep.layers:
             if l["placement"] == "VTA" and l.get("cycles") is not None:
-                k = kinds.setdefault(_kind(l), [0, 0, 0])
+                k = kinds.setdefault(_kind(l), [0, 0, 0, 0, 0])
                 k[0] += l["macs"]
                 k[1] += l.get("device_macs", 0)
                 k[2] += l["cycles"]
+                k[3] += l.get("busy", {}).get("gemm", 0)
+                k[4] += l.get("busy", {}).get("alu", 0)
         s = rep.summary
         useful = s["vta_macs"]
         cyc = s["cycles"]
@@ -110,24 +113,28 @@ def cmd_block(a):
                "utilisation": useful / (cyc * peak) if cyc else None, "vta_mac_fraction": s["vta_mac_fraction"],
                "bit_exact_vs_fsim": bool(np.array_equal(y_dev, y_fsim)), "cosine": cosine(y_dev, ref),
                "delta_cosine": cosine(y_dev - x[:1], ref - x[:1]),
-               "by_kind": {k: {"useful_macs": v[0], "device_macs": v[1], "cycles": v[2],
-                               "utilisation": v[0] / (v[2] * peak) if v[2] else None} for k, v in kinds.items()},
+               "by_kind": {k: {"useful_macs": v[0], "device_macs": v[1], "cycles": v[2], "gemm_busy": v[3],
+                               "alu_busy": v[4], "utilisation": v[0] / (v[2] * peak) if v[2] else None}
+                           for k, v in kinds.items()},
                "host_seconds": s["host_seconds"], "seconds_by_kind": s["seconds_by_kind"],
                "host_subgraphs": len(s["host_subgraphs"])}
         rows.append(row)
         out.append(rep)
     print(f"encoder block {a.channels} channels, {a.heads} heads, MLP {a.mlp}, batch 1, opset {a.opset}, config "
           f"{cm.cfg.name} ({cm.cfg.macs_per_cycle} MACs/cycle), device {a.device}")
-    head = f"{'tokens':>6} {'layers':<22}{'useful MACs':>12}{'GEMM MACs':>12}{'cycles':>10}{'MAC util':>9}"
+    head = f"{'tokens':>6} {'layers':<22}{'useful MACs':>12}{'GEMM MACs':>12}{'cycles':>10}{'GEMM busy':>10}" \
+           f"{'ALU busy':>9}{'MAC util':>9}"
     print(head)
     print("-" * len(head))
     for r in rows:
         for k, v in sorted(r["by_kind"].items()):
             u = "" if v["utilisation"] is None else f"{100 * v['utilisation']:.1f}%"
-            print(f"{r['tokens']:>6} {k:<22}{v['useful_macs']:>12}{v['device_macs']:>12}{v['cycles']:>10}{u:>9}")
+            print(f"{r['tokens']:>6} {k:<22}{v['useful_macs']:>12}{v['device_macs']:>12}{v['cycles']:>10}"
+                  f"{v['gemm_busy']:>10}{v['alu_busy']:>9}{u:>9}")
         u = "-" if r["utilisation"] is None else f"{100 * r['utilisation']:.1f}%"
+        gb, ab = (sum(v[f] for v in r["by_kind"].values()) for f in ("gemm_busy", "alu_busy"))
         print(f"{r['tokens']:>6} {'whole block':<22}{r['useful_macs']:>12}{r['device_macs']:>12}"
-              f"{r['cycles'] if r['cycles'] is not None else '-':>10}{u:>9}")
+              f"{r['cycles'] if r['cycles'] is not None else '-':>10}{gb:>10}{ab:>9}{u:>9}")
         print(f"{'':>6} MACs on VTA {100 * r['vta_mac_fraction']:.1f}%; {a.device} output bit-exact with fsim: "
               f"{r['bit_exact_vs_fsim']}; cosine vs onnxruntime FP32 {r['cosine']:.5f} "
               f"(delta {r['delta_cosine']:.4f}); "

@@ -105,12 +105,14 @@ def dense_int8(x, w, bias, shift, relu):
 
 def matmul_int8(a, b, bias, shift, relu):
     """``clip((a @ b + bias) >> shift)`` for two int8 operands ``a (…, N, K)``, ``b (…, K, M)`` (leading axes
-    broadcast as in numpy's matmul) and int32 ``bias`` (M,) added to every product: attention's Q·Kᵀ and P·V.
-    The products are summed in float32 while K·128·128 < 2^24 (exact), in float64 beyond (exact to 2^53)."""
+    broadcast as in numpy's matmul) and int32 ``bias`` (M,) (or ``None``) added to every product: attention's
+    Q·Kᵀ and P·V. The products are summed in float32 while K·128·128 < 2^24 (exact), in float64 beyond (exact to
+    2^53)."""
     k = a.shape[-1]
     dt = _exact_dtype(k)
     acc = np.rint(np.matmul(a.astype(dt), b.astype(dt))).astype(np.int64)
-    acc += np.asarray(bias, np.int64)
+    if bias is not None:
+        acc += np.asarray(bias, np.int64)
     return clip8(acc >> int(shift), relu)
 
 

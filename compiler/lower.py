@@ -35,6 +35,7 @@ class NodeStats:
     wall_seconds: float = 0.0
     host_fallbacks: int = 0
     note: str = ""
+    busy: dict = dataclasses.field(default_factory=dict)   # per-module busy cycles (Verilator: gemm, alu, load, …)
 
 
 class VTAExecutor:
@@ -64,6 +65,8 @@ class VTAExecutor:
             s.cycles_known = False
         else:
             s.cycles += ls.cycles
+        for k, v in (ls.busy or {}).items():
+            s.busy[k] = s.busy.get(k, 0) + int(v)
         return y
 
     def host_fallback(self, step, note):

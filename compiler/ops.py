@@ -312,6 +312,23 @@ def _constant(node):
     raise UnsupportedOpError(f"{node}: Constant without a value attribute is not supported")
 
 
+def _split(node, x, split=None):
+    """ONNX Split: sizes from the ``split`` input (opset ≥ 13) or attribute, else equal parts (``num_outputs``
+    from opset 18, else one per output; a last smaller part as ONNX allows). The parts are numpy views."""
+    axis = int(node.attr("axis", 0))
+    axis = axis + x.ndim if axis < 0 else axis
+    sizes = as_int_list(split) if split is not None else node.attr("split")
+    n = len(node.outputs)
+    if sizes is None:
+        per = -(-x.shape[axis] // n)
+        sizes = [min(per, x.shape[axis] - i * per) for i in range(n)]
+    sizes = as_int_list(sizes)
+    if len(sizes) != n or sum(sizes) != x.shape[axis] or min(sizes) < 0:
+        raise UnsupportedOpError(f"{node}: split sizes {sizes} do not cut axis {axis} of size {x.shape[axis]} into "
+                                 f"{n} parts")
+    return np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+
+
 def _gather(node, x, idx):
     return [np.take(x, np.asarray(idx, np.int64), axis=int(node.attr("axis", 0)))]
 
@@ -392,7 +409,7 @@ OPS = {
     "Unsqueeze": _unsqueeze, "Squeeze": _squeeze, "Transpose": _transpose,
     "Shape": lambda n, x: [np.array(x.shape, np.int64)[int(n.attr("start", 0)):(
         None if n.attr("end") is None else int(n.attr("end")))]], "Gather": _gather, "Cast": _cast,
-    "HardSigmoid": _hard_sigmoid, "HardSwish": _hard_swish,
+    "HardSigmoid": _hard_sigmoid, "HardSwish": _hard_swish, "Split": _split,
 }
 
 # ops whose output shape equals their first input's

@@ -140,6 +140,8 @@ def build_report(cm, run, device_name):
             row["insns"] = st.insns
             row["device_macs"] = st.macs
             row["cycles"] = st.cycles if st.cycles_known else None
+            if st.busy:
+                row["busy"] = dict(st.busy)
             if st.host_fallbacks:
                 row["host_fallbacks"] = st.host_fallbacks
                 row["reason"] += f" — {st.note}"

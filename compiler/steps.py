@@ -231,9 +231,11 @@ class Dense(Gemm):
 @dataclasses.dataclass(kw_only=True)
 class MatMul(VTAStep):
     """A product of two int8 activations (attention's Q·Kᵀ and P·V): ``clip((a @ b + bias) >> shift)`` with
-    ``shift = e_y − e_a − e_b`` and ``bias`` (M,) the rounding constant ``2^(shift−1)``; leading axes broadcast
-    (one product per head). On a device the right operand goes through the weight buffer (`Runtime.matmul`)."""
-    bias: np.ndarray
+    ``shift = e_y − e_a − e_b`` and ``bias`` (M,) the rounding constant ``2^(shift−1)``, or ``None`` (a floor
+    shift, one ALU pass less: before a Softmax, which ignores a constant offset of its row); leading axes
+    broadcast (one product per head). On a device the right operand goes through the weight buffer
+    (`Runtime.matmul`)."""
+    bias: object
     shift: int
     e_a: int
     e_b: int
@@ -249,12 +251,9 @@ class MatMul(VTAStep):
         lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         a3 = np.broadcast_to(a, lead + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
         b3 = np.broadcast_to(b, lead + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
-        bt = np.swapaxes(b3, 1, 2)
-        if bt.flags.c_contiguous:      # b is a transposed view (Kᵀ): read the untransposed rows directly
-            res = ex.rt.matmul(a3, bt, self.bias, shift=self.shift, relu=self.relu, transpose_b=True)
-        else:
-            res = ex.rt.matmul(_contig(a3), _contig(b3), self.bias, shift=self.shift, relu=self.relu)
-        y = ex.record(self, res)
+        # views throughout (the head split, Kᵀ): the JIT's packing into its blocked DRAM layout is the one copy
+        y = ex.record(self, ex.rt.matmul(a3, np.swapaxes(b3, 1, 2), self.bias, shift=self.shift, relu=self.relu,
+                                         transpose_b=True))
         env[self.outputs[0]] = y.reshape(lead + y.shape[-2:])
 
 

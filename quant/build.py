@@ -242,11 +242,32 @@ class _Builder:
         ey = min(max(self.act_exp(y), ea + eb), ea + eb + self.hw.shift_range[1])
         shift = ey - ea - eb
         m = self.g.shapes[y][-1]
+        bias = None if shift == 0 or self._softmax_logits(y) else np.full(m, 1 << (shift - 1), np.int32)
         self.exps[y] = ey
-        self.add(MatMul, n, [ak, bk], [qkey(y)], cap.reason, bias=np.full(m, (1 << (shift - 1)) if shift else 0,
-                                                                          np.int32),
-                 shift=int(shift), e_a=int(ea), e_b=int(eb), e_y=int(ey))
+        self.add(MatMul, n, [ak, bk], [qkey(y)], cap.reason, bias=bias, shift=int(shift), e_a=int(ea), e_b=int(eb),
+                 e_y=int(ey))
         self.primary[y] = "q"
+
+    def _softmax_logits(self, t):
+        """Whether ``t`` only feeds a Softmax over its last axis (perhaps through a Mul/Div by a positive scalar
+        constant): attention scores. Rounding them is then worth nothing — a floor shift's error is a rounding
+        error minus a constant ½ step, and Softmax ignores a constant offset of its row — so the rounding bias
+        (one ALU pass over every score) is left out."""
+        g = self.g
+        users = g.consumers().get(t, [])
+        if t in g.outputs or len(users) != 1:
+            return False
+        u = users[0]
+        if u.op in ("Mul", "Div"):
+            other = u.inputs[1] if u.inputs[0] == t else u.inputs[0] if u.op == "Mul" else None
+            if other not in g.consts:
+                return False
+            c = np.asarray(g.consts[other])
+            if c.size != 1 or not float(c.reshape(-1)[0]) > 0:
+                return False
+            return self._softmax_logits(u.outputs[0])
+        rank = len(g.shapes[t])
+        return u.op == "Softmax" and int(u.attr("axis", -1 if u.opset >= 13 else 1)) in (-1, rank - 1)
 
     def add_op(self, n, cap):
         a, b = n.inputs[:2]

@@ -188,8 +188,34 @@ def test_encoder_block_end_to_end_on_fsim(opset, fsim_runtime):
     assert s["vta_mac_fraction"] == 1.0, [(l["name"], l["placement"]) for l in rep.layers if l["macs"]]
     products = [l for l in rep.layers if l["op"] == "MatMul"]
     assert len(products) == 2 and all(l["placement"] == "VTA" for l in products)
+    # Q·Kᵀ feeds the Softmax: floor shift, no rounding bias (one ALU pass less); P·V rounds half up
+    qk, pv = [st for st in cm.program.steps if type(st).__name__ == "MatMul"]
+    assert qk.bias is None and pv.bias is not None and np.all(pv.bias == 1 << (pv.shift - 1))
     assert len(s["host_subgraphs"]) <= 4, [h["ops"] for h in s["host_subgraphs"]]
     assert s["host_seconds"] is not None and "VTA" in s["seconds_by_kind"]
     cos = float(np.sum(y * ref) / np.linalg.norm(y) / np.linalg.norm(ref))
     delta = float(np.sum((y - x[:2]) * (ref - x[:2])) / np.linalg.norm(y - x[:2]) / np.linalg.norm(ref - x[:2]))
     assert cos > 0.999 and delta > 0.99, (cos, delta)
+
+
+@pytest.mark.parametrize("opset,attrs,split", [(13, {"axis": 1}, [2, 5]), (13, {"axis": -1}, None),
+                                               (18, {"axis": 1, "num_outputs": 3}, None),
+                                               (11, {"axis": 1, "split": [3, 4]}, None)])
+def test_split_in_numpy_matches_onnxruntime(opset, attrs, split):
+    """Split (how exporters cut the fused QKV projection) runs in numpy as views on int8 data; every form of its
+    sizes (input, attribute, equal parts with a smaller last one) as onnxruntime computes it."""
+    from vta.compiler.ir import Node
+    from vta.compiler.ops import run_node
+    x = np.arange(2 * 7 * 3, dtype=np.float32).reshape(2, 7, 3)
+    nout = 3 if split is None and "split" not in attrs else 2
+    ins, outs = ["x"] + (["s"] if split else []), [f"y{i}" for i in range(nout)]
+    inits = [numpy_helper.from_array(np.array(split, np.int64), "s")] if split else []
+    g = helper.make_graph([helper.make_node("Split", ins, outs, **attrs)], "split",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                          [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs], inits)
+    want = _ort(helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]), {"x": x})
+    got = run_node(Node("Split", "s", ins, outs, attrs, opset), [x] + ([np.array(split)] if split else []))
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+        assert np.shares_memory(a, x)
