@@ -264,7 +264,8 @@ def flatten_matmul(g):
     product with the same weights, so flattening batch × tokens into Dense's rows puts them all on the GEMM core
     (as BATCH rows of its inp elements). Both reshapes are views of contiguous data (int8 layout steps on the
     host, no arithmetic); the back-reshape keeps the leading dimensions, with -1 for the batch so a dynamic batch
-    still works. The bias Add moves before the back-reshape so the Dense takes it (folded into its int32 bias)."""
+    still works. The bias Add (and a ReLU after it) move before the back-reshape so the Dense takes them (the bias
+    folded into its int32 bias, the ReLU fused)."""
     if getattr(g, "opset", 13) < 5:          # Reshape with a shape input exists from opset 5
         return g
     for n in list(g.nodes):
@@ -294,9 +295,18 @@ def flatten_matmul(g):
         y2 = g.fresh(n.name + "_y2d")
         i = g.nodes.index(n)
         flat = Node("Reshape", g.fresh(n.name + "_flatten"), [x, flat_shape], [inputs[0]], {}, n.opset)
-        back = Node("Reshape", g.fresh(n.name + "_unflatten"), [y2, back_shape], [out], {}, n.opset)
         n.op, n.inputs, n.outputs, n.attrs = "Dense", inputs, [y2], {"_from": f"MatMul on {len(xs)}-D rows"}
-        g.nodes[i:i + 1] = [flat, n, back]
+        new = [flat, n]
+        users = g.consumers().get(out, [])
+        if len(users) == 1 and out not in g.outputs and users[0].op == "Relu":
+            # an MLP's ReLU moves before the back-reshape too, where `fuse_activations` fuses it into the Dense
+            relu, y2r = users[0], g.fresh(n.name + "_y2d_relu")
+            g.nodes.remove(relu)
+            out, relu.inputs, relu.outputs = relu.outputs[0], [y2], [y2r]
+            new.append(relu)
+            g.shapes[y2r], y2 = (rows, m), y2r
+        back = Node("Reshape", g.fresh(n.name + "_unflatten"), [y2, back_shape], [out], {}, n.opset)
+        g.nodes[i:i + 1] = new + [back]
         g.shapes[inputs[0]], g.shapes[y2] = (rows, k), (rows, m)
         g.shapes[out] = tuple(xs[:-1]) + (m,)
     g.toposort()

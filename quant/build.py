@@ -136,7 +136,7 @@ class _Builder:
                 for o in outs:
                     self.exps[o] = self.exps[x]
                     self.primary[o] = "q"
-                self.add(Layout, n, [qkey(x)] + n.inputs[1:], [qkey(o) for o in outs], cap.reason)
+                self.add(Layout, n, [qkey(x)] + n.inputs[1:], [qkey(o) if o else "" for o in n.outputs], cap.reason)
             elif n.op == "Concat" and all(self.primary.get(i) == "q" for i in n.inputs):
                 y = n.outputs[0]
                 ey = self.act_exp(y)

@@ -36,14 +36,31 @@ def test_3d_matmul_becomes_dense_over_rows(bias_shape):
     m = linear3d_model(bias_shape)
     g = from_onnx(m)
     optimize(g)
-    assert [n.op for n in g.nodes] == ["Reshape", "Dense", "Reshape", "Relu"]
+    assert [n.op for n in g.nodes] == ["Reshape", "Dense", "Reshape"]
     dense = g.nodes[1]
     assert len(dense.inputs) == 3, "the bias Add is folded into the Dense"
+    assert dense.attr("_act") == "relu", "the ReLU is fused into the Dense"
     assert g.shapes[dense.inputs[0]] == (5, 16) and g.shapes[dense.outputs[0]] == (5, 24)
     x = np.random.default_rng(1).normal(size=(3, 5, 16)).astype(np.float32)
     ours = run_graph(g, {"x": x}, keep=False)["y"]
     assert ours.shape == (3, 5, 24)
     np.testing.assert_allclose(ours, _ort(m, {"x": x})[0], rtol=1e-5, atol=1e-5)
+
+
+def test_3d_linear_relu_on_vta(fsim_runtime):
+    """The flattened Dense with its fused bias and ReLU runs on VTA over every (sample, token) row: bit-exact with
+    the numpy semantics, close to onnxruntime FP32."""
+    import vta
+    m = linear3d_model()
+    x = np.random.default_rng(4).normal(size=(8, 5, 16)).astype(np.float32)
+    with vta.compile(m, calibration=x, search=False, runtime=fsim_runtime) as cm:
+        y = cm.run(x[:3])[0]
+        np.testing.assert_array_equal(y, cm.simulate(x[:3])[0])
+        rep = cm.report()
+    assert [l["op"] for l in rep.layers if l["placement"] == "VTA"] == ["Dense+relu"]
+    assert rep.summary["vta_mac_fraction"] == 1.0
+    ref = _ort(m, {"x": x[:3]})[0]
+    assert y.shape == ref.shape and np.max(np.abs(y - ref)) <= 0.05 * np.max(np.abs(ref))
 
 
 def test_3d_matmul_with_non_bias_add_keeps_the_add():
@@ -111,14 +128,15 @@ def test_mismatched_inner_dims_is_a_clear_error():
                     search=False)
 
 
-def test_activation_product_runs_on_vta_bit_exact(fsim_runtime):
-    """A lone Q·Kᵀ-shaped product of two graph inputs: placed on VTA, the device result equals the numpy
-    semantics bit for bit, and dequantized it is close to the float product."""
+@pytest.mark.parametrize("sa,sb", [((4, 3, 10, 24), (4, 3, 24, 17)), ((2, 3, 10, 24), (1, 3, 24, 17))])
+def test_activation_product_runs_on_vta_bit_exact(sa, sb, fsim_runtime):
+    """A lone Q·Kᵀ-shaped product of two graph inputs (also with a broadcast leading axis): placed on VTA, the
+    device result equals the numpy semantics bit for bit, and dequantized it is close to the float product."""
     import vta
     rng = np.random.default_rng(3)
-    a = rng.normal(0, 1, (4, 3, 10, 24)).astype(np.float32)
-    b = rng.normal(0, 1, (4, 3, 24, 17)).astype(np.float32)
-    m = _two_input_matmul((4, 3, 10, 24), (4, 3, 24, 17))
+    a = rng.normal(0, 1, sa).astype(np.float32)
+    b = rng.normal(0, 1, sb).astype(np.float32)
+    m = _two_input_matmul(sa, sb)
     with vta.compile(m, calibration={"a": a, "b": b}, search=False, runtime=fsim_runtime) as cm:
         rep = cm.report()
         assert rep.layers[0]["placement"] == "VTA" and rep.summary["vta_mac_fraction"] == 1.0
