@@ -69,3 +69,24 @@ def test_int8_program_keeps_accuracy_and_device_equals_simulation(compiled, mnis
     sim = cm.simulate(x)[0]
     assert float(np.mean(sim.argmax(1) == y)) >= fp32 - 0.03
     np.testing.assert_array_equal(cm.run(x[:8])[0], sim[:8])
+
+
+def test_integer_div_truncates_like_onnxruntime():
+    """The exports compute ``channels // heads`` with an int64 Div: the numpy executor must give onnxruntime's
+    truncated integer quotient (not a float), also for negative operands."""
+    from onnx import TensorProto, helper
+
+    from vta.compiler.ir import Node
+    from vta.compiler.ops import run_node
+    a = np.array([7, -7, 7, -7, 64, 0], np.int64)
+    b = np.array([2, 2, -2, -2, 4, 3], np.int64)
+    got = run_node(Node("Div", "d", ["a", "b"], ["y"]), [a, b])[0]
+    m = helper.make_model(helper.make_graph(
+        [helper.make_node("Div", ["a", "b"], ["y"])], "div",
+        [helper.make_tensor_value_info(n, TensorProto.INT64, [6]) for n in "ab"],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [6])]), opset_imports=[helper.make_opsetid("", 13)])
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"a": a, "b": b})[0]
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, [3, -3, -3, 3, 16, 0])
