@@ -6,6 +6,10 @@ benchmark evaluates on images the model never saw.
 - ``digits``: scikit-learn's ``load_digits`` (1,797 real 8×8 digits): 1,297 train / 500 held-out test.
 
 Images are float32 NCHW scaled to [0, 1]; labels int64.
+
+The shipped models trained on them (`SHIPPED`, by name): ``mnist`` and ``digits`` (small CNNs,
+models/train_mnist.py) and ``mnist_vit`` / ``mnist_vit_op12`` (a small vision transformer on MNIST-5k,
+models/train_vit.py, exported at opset 17 with LayerNormalization and at opset 12 with LayerNorm written out).
 """
 
 import os
@@ -14,10 +18,17 @@ import numpy as np
 
 from ..errors import VTAError
 
-__all__ = ["load", "model_path", "SPLIT_SEED"]
+__all__ = ["load", "model_path", "model_dataset", "SHIPPED", "SPLIT_SEED"]
 
 SPLIT_SEED = 0
 _TEST = {"mnist": 1000, "digits": 500}
+# shipped model name → (dataset it was trained on, file in compiler/models, the script that makes it)
+SHIPPED = {
+    "mnist": ("mnist", "mnist_cnn.onnx", "models/train_mnist.py"),
+    "digits": ("digits", "digits_cnn.onnx", "models/train_mnist.py"),
+    "mnist_vit": ("mnist", "mnist_vit.onnx", "models/train_vit.py"),
+    "mnist_vit_op12": ("mnist", "mnist_vit_op12.onnx", "models/train_vit.py"),
+}
 
 
 def _raw(name):
@@ -46,9 +57,21 @@ def load(name):
     return x[train], y[train], x[test], y[test]
 
 
+def _shipped(name):
+    if name not in SHIPPED:
+        raise VTAError(f"shipped model must be one of {', '.join(SHIPPED)}, not {name!r}")
+    return SHIPPED[name]
+
+
+def model_dataset(name):
+    """The dataset (for `load`) the shipped model ``name`` was trained on."""
+    return _shipped(name)[0]
+
+
 def model_path(name):
-    """Path of the shipped trained ONNX model for dataset ``name``."""
-    p = os.path.join(os.path.dirname(__file__), "models", f"{name}_cnn.onnx")
+    """Path of the shipped trained ONNX model ``name`` (see `SHIPPED`; a dataset name gives its CNN)."""
+    _, fname, script = _shipped(name)
+    p = os.path.join(os.path.dirname(__file__), "models", fname)
     if not os.path.exists(p):
-        raise VTAError(f"the shipped model {p} is missing; re-create it with python models/train_mnist.py")
+        raise VTAError(f"the shipped model {p} is missing; re-create it with python {script}")
     return p

@@ -352,6 +352,16 @@ def _binary(fn):
     return run
 
 
+def _divide(a, b):
+    """ONNX Div: true division for floats; for integers the quotient truncated toward zero (C semantics, as
+    exporters use it for shape arithmetic such as ``channels // heads``), not numpy's float result."""
+    if np.issubdtype(np.result_type(a, b), np.integer):
+        a, b = np.asarray(a), np.asarray(b)
+        q = np.abs(a) // np.abs(b)
+        return np.where((a < 0) != (b < 0), -q, q).astype(np.result_type(a, b))
+    return np.divide(a, b)
+
+
 def _unary(fn):
     return lambda node, x: [fn(x).astype(x.dtype)]
 
@@ -390,7 +400,7 @@ OPS = {
     "Relu": _unary(lambda x: np.maximum(x, 0)), "Clip": _clip, "LeakyRelu": _leaky,
     "Sigmoid": _unary(lambda x: 1 / (1 + np.exp(-x))), "Tanh": _unary(np.tanh),
     "Add": lambda n, a, b: [_act(n, _binary(np.add)(n, a, b)[0])], "Sub": _binary(np.subtract),
-    "Mul": _binary(np.multiply), "Div": _binary(np.divide),
+    "Mul": _binary(np.multiply), "Div": _binary(_divide),
     "Sum": _sum, "MaxPool": _maxpool, "AveragePool": lambda n, x: _pool(n, x, "avg"),
     "GlobalAveragePool": _global_avg, "GlobalMaxPool": _global_max, "ReduceMean": _reduce_mean,
     "BatchNormalization": _bn, "Flatten": _flatten, "Reshape": _reshape, "Concat": _concat,

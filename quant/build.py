@@ -38,13 +38,13 @@ from ..compiler.steps import (
     Relu,
     qkey,
 )
-from . import activations
+from . import activations, smooth
 from .calibrate import exponent
 from .plan import LayerChoice
 from .reduce import MAX_ERROR as GAP_MAX_ERROR
 from .reduce import global_avg_pool_params
 
-__all__ = ["build_program", "quantize_weights"]
+__all__ = ["build_program", "quantize_weights", "smoothed"]
 
 # PReLU slopes as int32 at 2^-15 (2^-(15-k) when the output is k bits coarser): |x| ≤ 128 misses the float slope
 # by at most 128 · 2^-(16-k) output steps (k ≤ 8: < 0.5)
@@ -82,7 +82,7 @@ class _Builder:
         method, rounding = self.plan.act.get(t, self.plan.default_act)
         if t not in self.stats:
             raise CompileError(f"no calibration statistics for tensor {t!r}")
-        key = ("act", t, method, rounding)
+        key = ("act", t, method, rounding, id(self.stats[t]))    # smoothing gives a tensor new statistics
         if key not in self.cache:
             self.cache[key] = exponent(self.stats[t], method, rounding, self.hw.qmax)
         return self.cache[key]
@@ -178,7 +178,7 @@ class _Builder:
         x, y = n.inputs[0], n.outputs[0]
         xk = self.need_q(x)
         ex = self.exps[x]
-        key = ("w", n.name, ch.w_gran, ch.w_round)
+        key = ("w", n.name, n.inputs[1], ch.w_gran, ch.w_round)     # smoothed weights are new constants
         if key not in self.cache:
             w = g.consts[n.inputs[1]].astype(np.float64)
             self.cache[key] = (w, quantize_weights(w, ch.w_gran, ch.w_round, hw.wmax))
@@ -345,9 +345,26 @@ class _Builder:
         self.primary[y] = "q"
 
 
+def smoothed(g, plan, stats, cache=None):
+    """``g`` and ``stats`` with ``plan.smooth`` applied (`vta.quant.smooth.apply`), cached per α assignment in
+    ``cache`` (so the statistics objects, which key the cached exponents, stay the same across builds)."""
+    cache = {} if cache is None else cache
+    if "smooth groups" not in cache:
+        cache["smooth groups"] = smooth.find_groups(g)
+    key = ("smooth", tuple(sorted((t, a) for t, a in plan.smooth.items() if a)))
+    if key not in cache:
+        cache[key] = smooth.apply(g, plan.smooth, stats, cache["smooth groups"])
+    return cache[key]
+
+
 def build_program(g, caps, plan, stats, hw, cache=None):
     """Lower graph ``g`` (optimized, partitioned by ``caps``) to a `Program` under quantization ``plan``; runs of
     consecutive float host nodes become one onnxruntime session each (`vta.compiler.host.fuse_host_steps`).
+    With ``plan.smooth``, the graph lowered is ``g`` with those smoothing factors folded in (`smoothed`).
     ``cache``: a dict kept across builds of the same graph, statistics and hardware (the search builds hundreds
     of plans): activation exponents and quantized weights per choice are computed once (never mutated)."""
+    cache = {} if cache is None else cache
+    if plan.smooth:
+        sm = smoothed(g, plan, stats, cache)
+        g, stats = sm.graph, sm.stats
     return fuse_host_steps(_Builder(g, caps, plan, stats, hw, cache).build(), g)

@@ -3,7 +3,10 @@
 method) or quantization MSE; then into power-of-two exponents (``scale = 2**exp``) by ceil or nearest rounding.
 
 Statistics per tensor: exact |x| max, the max of every calibration batch, and up to `SAMPLES` values drawn with a
-fixed seed (so results are deterministic and memory stays bounded for large activations).
+fixed seed (so results are deterministic and memory stays bounded for large activations). Per channel of the last
+axis (a transformer's hidden dimension, where activation outliers live) also the |x| max overall and per batch,
+and each sample's channel: enough for `TensorStats.scaled` to give the exact statistics of the tensor divided by
+per-channel factors (SmoothQuant's migration, `vta.quant.smooth`) without running the model again.
 """
 
 import dataclasses
@@ -24,23 +27,65 @@ class TensorStats:
     batch_max: list = dataclasses.field(default_factory=list)
     samples: list = dataclasses.field(default_factory=list)
     count: int = 0
+    chan_batch_max: list = dataclasses.field(default_factory=list)   # per batch: |x| max per last-axis channel
+    sample_ch: list = dataclasses.field(default_factory=list)        # the last-axis channel of every sample
 
     def add(self, x, rng):
-        a = np.abs(np.asarray(x, np.float32)).reshape(-1)
+        x = np.asarray(x, np.float32)
+        a = np.abs(x).reshape(-1)
         if a.size == 0:
             return
         m = float(a.max())
         self.absmax = max(self.absmax, m)
         self.batch_max.append(m)
         self.count += a.size
+        c = x.shape[-1] if x.ndim else 1
+        self.chan_batch_max.append(np.abs(x).reshape(-1, c).max(axis=0))
         take = min(a.size, SAMPLES)
-        self.samples.append(a if take == a.size else a[rng.choice(a.size, take, replace=False)])
+        idx = np.arange(a.size) if take == a.size else rng.choice(a.size, take, replace=False)
+        self.samples.append(a[idx])
+        self.sample_ch.append((idx % c).astype(np.uint16 if c <= 1 << 16 else np.int64))
+
+    @property
+    def channels(self):
+        """The number of last-axis channels (0 before any data; fixed by the first batch)."""
+        return len(self.chan_batch_max[0]) if self.chan_batch_max else 0
+
+    @property
+    def chan_absmax(self):
+        """|x| max per channel of the last axis, over all calibration data."""
+        return np.max(self.chan_batch_max, axis=0) if self.chan_batch_max else np.zeros(0, np.float32)
 
     def values(self):
-        v = np.concatenate(self.samples) if self.samples else np.zeros(1, np.float32)
+        return self._draw()[0]
+
+    def _draw(self):
+        """(samples, their channels), at most `SAMPLES`, drawn with a fixed seed when there are more."""
+        if not self.samples:
+            return np.zeros(1, np.float32), np.zeros(1, np.int32)
+        v, ch = np.concatenate(self.samples), np.concatenate(self.sample_ch)
         if v.size > SAMPLES:
-            v = v[np.random.default_rng(0).choice(v.size, SAMPLES, replace=False)]
-        return v
+            keep = np.random.default_rng(0).choice(v.size, SAMPLES, replace=False)
+            v, ch = v[keep], ch[keep]
+        return v, ch
+
+    def reduce(self):
+        """Keep one draw of at most `SAMPLES` samples (what `collect` stores)."""
+        if self.samples:
+            v, ch = self._draw()
+            self.samples, self.sample_ch = [v], [ch]
+
+    def scaled(self, inv):
+        """The statistics of this tensor with channel ``j`` of its last axis multiplied by ``inv[j]`` (> 0):
+        exact for max, per-batch max and every sample (each sample knows its channel)."""
+        inv = np.asarray(inv, np.float32)
+        if inv.shape != (self.channels,):
+            raise ValueError(f"per-channel factors must have {self.channels} entries, not shape {inv.shape}")
+        cbm = [m * inv for m in self.chan_batch_max]
+        return TensorStats(absmax=float(max((m.max() for m in cbm), default=0.0)),
+                           batch_max=[float(m.max()) for m in cbm],
+                           samples=[v * inv[ch] for v, ch in zip(self.samples, self.sample_ch)], count=self.count,
+                           chan_batch_max=cbm, sample_ch=list(self.sample_ch))
 
 
 def collect(run_float, batches, tensors, seed=0):
@@ -53,8 +98,7 @@ def collect(run_float, batches, tensors, seed=0):
             if t in env:
                 stats[t].add(env[t], rng)
     for s in stats.values():
-        if s.samples:
-            s.samples = [s.values()]
+        s.reduce()
     return stats
 
 

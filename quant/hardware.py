@@ -6,6 +6,16 @@ right (SHR by an immediate) followed by MAX/MIN clipping — so every scale is a
 shift, and rounding is floor unless a ``2^(shift-1)`` is folded into the bias. The JIT's conv2d/dense apply one
 shift per call; per-output-channel scales are served by splitting a layer's output channels into groups with
 the same shift (one GEMM call per group), which costs padding of each group to BLOCK_OUT channels.
+
+Per-channel weight scales, as decided for transformer projections (issue 17): power-of-two scales per output
+channel, realized exactly as that split (``per_channel_shift = "split"``). Alternatives weighed: the ALU can
+shift by a tensor operand (SHR with ``use_imm = 0`` reads the shift amounts from the accumulator buffer), which
+would make it one GEMM call with a per-channel shift row, but the JIT's GEMM epilogue has only the immediate
+form; and float per-channel rescaling folded into the next layer is exact only where that consumer is linear in
+the channel (Q·Kᵀ, P·V→output projection), not across GELU or the residual adds, so it is not a general
+answer. The search takes per-channel scales only for ≥ 10 % lower output error (the extra calls cost); the
+input side of a projection gets SmoothQuant's per-input-channel factors instead (`vta.quant.smooth`), which fold
+into the weights and the producing LayerNorm exactly and cost nothing at run time.
 """
 
 import dataclasses

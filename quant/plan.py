@@ -1,7 +1,8 @@
 """A quantization plan: the per-tensor and per-layer choices the search makes, as plain values.
 
 `LayerChoice` holds one conv/dense layer's choices, `Plan` every choice of a model (activation calibration per
-tensor, layer choices, and the integers fitted by `vta.quant.refine`). `vta.quant.build_program` turns a plan into
+tensor, layer choices, the integers fitted by `vta.quant.refine`, and the SmoothQuant α per smoothable activation,
+`vta.quant.smooth`). `vta.quant.build_program` turns a plan into
 a program; the search copies and varies plans.
 """
 
@@ -30,10 +31,11 @@ class Plan:
     first_layer_host: bool = False                               # upstream relay.quantize's skip_conv_layers=[0]
     offload_all: bool = False     # also quantize float inputs of ReLU/MaxPool to run them on VTA
     fits: dict = dataclasses.field(default_factory=dict)         # node name → refine.LayerFit (w_fit, bias_corr)
+    smooth: dict = dataclasses.field(default_factory=dict)       # activation tensor → SmoothQuant α (quant.smooth)
 
     def copy(self):
         return Plan(dict(self.act), dict(self.layers), self.default_act, self.first_layer_host, self.offload_all,
-                    dict(self.fits))
+                    dict(self.fits), dict(self.smooth))
 
     def needs_fit(self, name):
         c = self.layers.get(name)

@@ -3,9 +3,13 @@
 Decision points, in topological order: for each VTA-capable Conv/Dense its weight scale granularity (per tensor
 or per output channel), weight scale rounding (ceil or nearest), placement (VTA or float32 on the CPU) and, with
 ``refine``, empirical bias correction and weight rounding fitted to the layer's output (`vta.quant.refine`, fitted
-on the calibration set with the layer's int8 input as the plan so far produces it); for
-each tensor that gets its own int8 scale, the exponent produced by a calibration method (max, average range,
-percentile, KL, MSE) and rounding (ceil, nearest) — distinct exponents only. Each candidate is scored by running
+on the calibration set with the layer's int8 input as the plan so far produces it); for each activation that can
+be smoothed exactly (a LayerNorm's output read by VTA layers, `vta.quant.smooth`), the SmoothQuant α (none or
+`vta.quant.smooth.ALPHAS`), decided where the activation is computed, before its layers; for
+each tensor that gets its own int8 scale (outputs of VTA conv/dense/matmul/add/concat, graph inputs, and operands
+of VTA layers quantized from a float host result such as a LayerNorm or softmax output), the exponent produced
+by a calibration method (max, average range, percentile, KL, MSE) and rounding (ceil, nearest) — distinct
+exponents only. Each candidate is scored by running
 the bit-exact numpy simulation of the whole quantized program on the calibration set (resuming from the cached
 prefix the choice cannot affect): accuracy against labels (or agreement with the FP32 model's top-1 when no
 labels are given), ties broken by the output's mean squared error against FP32. Costlier choices must pay off:
@@ -21,12 +25,14 @@ import numpy as np
 
 from ..compiler.ir import CompileError
 from ..compiler.ops import run_graph
+from ..compiler.partition import LAYOUT_OPS
 from ..compiler.program import run_program
 from ..compiler.steps import Conv, Gemm
-from .build import build_program
+from .build import build_program, smoothed
 from .calibrate import METHODS, ROUNDINGS, exponent
 from .plan import LayerChoice, Plan
 from .refine import MAX_FIT_WORK, LayerData, fit_layer
+from .smooth import ALPHAS, find_groups
 
 __all__ = ["Scorer", "greedy_search", "score_outputs", "fit_plan"]
 
@@ -146,7 +152,8 @@ class Scorer:
             if name == node.name or (base.needs_fit(name) and name not in base.fits):
                 base.layers[name] = dataclasses.replace(c, w_fit=False, bias_corr=False)
         prog = self.build(base)
-        j = next((i for i, s in enumerate(prog.steps) if s.node is node and isinstance(s, Gemm)), None)
+        j = next((i for i, s in enumerate(prog.steps) if s.node is not None and s.node.name == node.name and
+                  isinstance(s, Gemm)), None)
         if j is None:
             raise CompileError(f"layer {node.name!r} does not run on VTA under this plan: nothing to refine")
         st = prog.steps[j]
@@ -161,9 +168,13 @@ class Scorer:
                 env, s0 = dict(feeds), 0
             env = run_program(head, None, self.g.consts, start=s0, env=env)
             xqs.append(env[st.inputs[0]])
-        w = self.g.consts[node.inputs[1]]
-        d = LayerData(node.op, w, list(zip(xqs, self.float_inputs(node.inputs[0]))), int(st.e_x),
-                      st.geom if isinstance(st, Conv) else None)
+        w, xf = self.g.consts[node.inputs[1]], self.float_inputs(node.inputs[0])
+        if base.smooth:        # the smoothed layer: its weights and FP32 input with the factors folded in
+            sm = smoothed(self.g, base, self.stats, self.build_cache)
+            w = sm.graph.consts[st.node.inputs[1]]
+            if node.inputs[0] in sm.scales:
+                xf = [x / sm.scales[node.inputs[0]].astype(np.float32) for x in xf]
+        d = LayerData(node.op, w, list(zip(xqs, xf)), int(st.e_x), st.geom if isinstance(st, Conv) else None)
         return d, st.w, st.e_w
 
     def fit(self, plan, node, k):
@@ -261,10 +272,20 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
     order = {n.name: k for k, n in enumerate(g.nodes)}
     consumers = g.consumers()
     points = []
+    groups = smooth_points(g, caps, scorer.build_cache)
+    fresh = _fresh_inputs(g, caps, stats)
+    seen = set()
     for k, n in enumerate(g.nodes):
+        if n.name in groups:
+            points.append(("smooth", groups[n.name], k))
+        for t in n.inputs[:2] if caps[n.name].vta else ():
+            if t in fresh and t not in seen:
+                seen.add(t)
+                points.append(("act", t, k))
         if n.op in ("Conv", "Dense") and caps[n.name].vta:
             points.append(("layer", n, k))
-        if n.op in ("Conv", "Dense", "Add", "Concat") and n.outputs[0] in stats:
+        if (n.op in ("Conv", "Dense", "Add", "Concat") or (n.op == "MatMul" and caps[n.name].vta)) and \
+                n.outputs[0] in stats:
             points.append(("act", n.outputs[0], k))
     for t in g.inputs:
         users = consumers.get(t, [])
@@ -295,9 +316,30 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
                         plan, best, cur = trial, s, cand
                         scorer.accept()
                         history.append(dict(change=f"{what.name}: {field}={v}", score=s))
+        elif kind == "smooth":
+            for alpha in ALPHAS:
+                trial = plan.copy()
+                trial.smooth[what.tensor] = alpha
+                try:
+                    for name in what.layers:     # fitted refinements of its layers belong to the old weights
+                        trial.fits.pop(name, None)
+                        if trial.needs_fit(name):
+                            trial = _with_layer(scorer, trial, g.node(name), order[name], trial.layers[name])
+                    # the fold node may sit in a host subgraph that starts earlier: resume before that step
+                    k0 = min((st.order for st in scorer.build(trial).steps if what.fold_node in
+                              [m.name for m in (getattr(st, "members", None) or [st.node]) if m is not None]),
+                             default=0)
+                    s, _ = scorer.run(trial, min(k, k0))
+                except CompileError:
+                    continue
+                if _better(s, best, None, host_gain, acc_tol):
+                    plan, best = trial, s
+                    scorer.accept()
+                    history.append(dict(change=f"{what.tensor}: smoothing alpha={alpha}", score=s))
         else:
-            cands = act_candidates(stats[what], hw.qmax)
-            cur = exponent(stats[what], *plan.act.get(what, plan.default_act), hw.qmax)
+            st = smoothed(g, plan, stats, scorer.build_cache).stats[what] if plan.smooth else stats[what]
+            cands = act_candidates(st, hw.qmax)
+            cur = exponent(st, *plan.act.get(what, plan.default_act), hw.qmax)
             for run in _act_order(cands, cur, patience):
                 misses = 0
                 for e in run:
@@ -318,8 +360,40 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
                     else:
                         misses += 1
         if log:
-            log(f"{kind} {getattr(what, 'name', what)}: best {best}")
+            log(f"{kind} {getattr(what, 'name', getattr(what, 'tensor', what))}: best {best}")
     return plan, history, scorer.evals
+
+
+def smooth_points(g, caps, cache):
+    """``{fold node name: SmoothGroup}`` of the activations worth smoothing: read by at least one VTA layer."""
+    if "smooth groups" not in cache:
+        cache["smooth groups"] = find_groups(g)
+    return {grp.fold_node: grp for grp in cache["smooth groups"].values()
+            if any(caps[name].vta for name in grp.layers)}
+
+
+def _fresh_inputs(g, caps, stats):
+    """Operands of VTA conv/dense/matmul layers that the program quantizes from a float host result (a
+    LayerNorm's or a softmax's output, possibly reshaped in float): their scale is a choice of its own. (Outputs
+    of VTA layers and graph inputs are points already; ReLU, pooling and layout ops of int8 data keep their
+    input's scale.)"""
+    prod = g.producer()
+
+    def source(t):           # the first producer above ``t`` that is not a layout op
+        p = prod.get(t)
+        while p is not None and p.op in LAYOUT_OPS and p.inputs:
+            p = prod.get(p.inputs[0])
+        return p
+    out = set()
+    for n in g.nodes:
+        if n.op not in ("Conv", "Dense", "MatMul") or not caps[n.name].vta:
+            continue
+        for t in n.inputs[:1] if n.op != "MatMul" else n.inputs[:2]:
+            p = source(t)
+            if p is not None and t in stats and not caps[p.name].vta and \
+                    p.op not in ("Conv", "Dense", "Add", "Concat", "MatMul", "Relu", "MaxPool"):
+                out.add(t)
+    return out
 
 
 def _fit_size_ok(g, node):

@@ -22,7 +22,7 @@ from .compiler.ops import run_graph
 from .compiler.partition import partition
 from .compiler.passes import optimize
 from .config import load_config
-from .quant.build import build_program
+from .quant.build import build_program, smoothed
 from .quant.calibrate import collect
 from .quant.cscore import audit_calibration, resolve_filter
 from .quant.hardware import HardwareDesc
@@ -159,6 +159,8 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
             raise CompileError(f"{e}: pass calibration=… samples (the model has float tensors that VTA needs "
                                f"as int8)") from None
         raise
+    if any(base.smooth.values()):     # the graph the program implements: smoothing factors folded in (same outputs)
+        g = smoothed(g, base, stats).graph
     cm = CompiledModel(g, proto, cfg, hw, caps, base, prog, device, runtime, batch_size)
     cm.schedules = schedules
     cm.search_history, cm.search_evals = history, evals
