@@ -300,7 +300,7 @@ def run_dse(model, board, out_dir, *, evaluator=None, axes=None, trials=8, jobs=
 
     ``evaluator``: an object with ``synth``/``cycles``/``pnr(keys, name)`` and ``fingerprint(kind)`` (default: the
     real `vta.dse_eval.Evaluator`). ``axes``: overrides of `DEFAULT_AXES`. ``pnr``: how many chosen front
-    points are placed and routed (the chosen one first, then the board preset if on the front, then the front
+    points are placed and routed (the chosen one first, then the board preset, the reference, then the front
     by cycles). Raises `DSEError` when no config can be swept or none fits.
     """
     from .fpga.boards import get_board
@@ -357,8 +357,8 @@ def run_dse(model, board, out_dir, *, evaluator=None, axes=None, trials=8, jobs=
             r["pareto"] = True
         if chosen is not None:
             chosen["chosen"] = True
-        order = ([chosen] if chosen else []) + [r for r in front if r["config"] == preset_label] \
-            + [r for r in front if r is not chosen and r["config"] != preset_label]
+        order = ([chosen] if chosen else []) + [r for r in fitting if r["config"] == preset_label] \
+            + [r for r in front if r is not chosen and r["config"] != preset_label]   # the preset: the reference
         picks = list(dict.fromkeys(r["config"] for r in order))[:pnr]
         by_label = {c.label: c for c in legal}
         if picks:
