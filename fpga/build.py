@@ -98,6 +98,22 @@ def _require_tools(board):
         raise ConfigError(f"the FPGA flow needs {', '.join(missing)}: pip install 'amaranth-vta[fpga]'")
 
 
+def resolve_design(board, cfg, dram_bytes, clock_mhz):
+    """``(board, cfg, dram_bytes, clock_mhz)`` with the board's preset and clock filled in and checked, and the
+    board's tools present — what `build` and `vta.fpga.synth.synth_utilisation` both start from."""
+    board = get_board(board)
+    _require_tools(board)
+    preset_cfg, preset_dram = board_config(board.preset)
+    cfg = preset_cfg if cfg is None else load_config(cfg)
+    dram_bytes = preset_dram if dram_bytes is None else dram_bytes
+    if isinstance(dram_bytes, bool) or not isinstance(dram_bytes, int) or dram_bytes < 1024 \
+            or dram_bytes & (dram_bytes - 1):
+        raise ConfigError(f"dram_bytes must be a power of two of at least 1024, not {dram_bytes!r}")
+    clock_mhz = float(board.default_clock_mhz if clock_mhz is None else clock_mhz)
+    board.check_clock(clock_mhz)
+    return board, cfg, dram_bytes, clock_mhz
+
+
 def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, baud=DEFAULT_BAUD,
           use_cache=True, progress=True, top=None):
     """Build a bitstream for ``board`` (a name in `vta.fpga.boards.BOARDS` or a `Board`) into ``out_dir``.
@@ -109,19 +125,10 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
 
     Returns a `BuildResult`; raises `FPGAFitError`, `FPGATimingError` or `FPGABuildError`.
     """
-    board = get_board(board)
-    _require_tools(board)
-    preset_cfg, preset_dram = board_config(board.preset)
-    cfg = preset_cfg if cfg is None else load_config(cfg)
-    dram_bytes = preset_dram if dram_bytes is None else dram_bytes
-    if isinstance(dram_bytes, bool) or not isinstance(dram_bytes, int) or dram_bytes < 1024 \
-            or dram_bytes & (dram_bytes - 1):
-        raise ConfigError(f"dram_bytes must be a power of two of at least 1024, not {dram_bytes!r}")
+    board, cfg, dram_bytes, clock_mhz = resolve_design(board, cfg, dram_bytes, clock_mhz)
     if board.bram_bits is not None and dram_bytes * 8 > board.bram_bits:
         raise ConfigError(f"{board.name} has {board.bram_bits // 8192} KiB of block RAM in all; "
                           f"dram_bytes must be less than that, not {dram_bytes // 1024} KiB")
-    clock_mhz = float(board.default_clock_mhz if clock_mhz is None else clock_mhz)
-    board.check_clock(clock_mhz)
     divisor = round(clock_mhz * 1e6 / baud)
     if divisor < 4:
         raise ConfigError(f"baud must be at most clock/4 ({clock_mhz * 1e6 / 4:.0f}), not {baud}")

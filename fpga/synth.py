@@ -17,11 +17,9 @@ import os
 import re
 
 from .. import toolchain
-from ..config import load_config
 from ..errors import ConfigError
 from .boards import BoardTop, get_board
-from .build import KEEP_REPLICAS, _require_tools, _run_step, _say, _script_steps, toolchain_versions
-from .presets import board_config
+from .build import KEEP_REPLICAS, _run_step, _say, _script_steps, resolve_design, toolchain_versions
 from .top import FPGATop
 
 __all__ = ["synth_utilisation", "parse_stat", "utilisation", "BRAM_BLOCK_BITS", "STAT_NAME"]
@@ -69,16 +67,7 @@ def synth_utilisation(board, cfg=None, *, dram_bytes=None, clock_mhz=None, progr
     ``fits`` says whether every resource is within the device; place and route may still fail on congestion.
     Raises `vta.fpga.build.FPGABuildError` if Yosys fails.
     """
-    board = get_board(board)
-    _require_tools(board)
-    preset_cfg, preset_dram = board_config(board.preset)
-    cfg = preset_cfg if cfg is None else load_config(cfg)
-    dram_bytes = preset_dram if dram_bytes is None else dram_bytes
-    if isinstance(dram_bytes, bool) or not isinstance(dram_bytes, int) or dram_bytes < 1024 \
-            or dram_bytes & (dram_bytes - 1):
-        raise ConfigError(f"dram_bytes must be a power of two of at least 1024, not {dram_bytes!r}")
-    clock_mhz = float(board.default_clock_mhz if clock_mhz is None else clock_mhz)
-    board.check_clock(clock_mhz)
+    board, cfg, dram_bytes, clock_mhz = resolve_design(board, cfg, dram_bytes, clock_mhz)
     divisor = max(4, round(clock_mhz * 1e6 / 115200))
     design = BoardTop(board, FPGATop(cfg, dram_bytes=dram_bytes, divisor=divisor), clock_mhz)
     plan = board.platform().build(design, name="top", do_build=False, script_after_read=KEEP_REPLICAS,
