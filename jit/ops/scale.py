@@ -35,6 +35,21 @@ def _mul(rt, st, xbase, sbase, planes, cnt):
     st.alu(kern, AluOp.MUL)
 
 
+def _pieces(cfg, n_planes, hw, copies):
+    """How the planes are cut to fit the acc buffer: ``(S, slot, planes, chunk, pieces)`` — S slots (two, double
+    buffered, unless there is one element in all), each ``slot`` elements holding ``copies`` acc copies of
+    ``planes`` planes × ``chunk`` positions plus one factor per plane; ``pieces`` the (first plane, first position)
+    of each piece in order."""
+    S = 2 if n_planes > 1 or hw > 1 else 1
+    slot = cfg.acc_depth // S
+    if copies * hw + 1 <= slot:
+        chunk, planes = hw, min(n_planes, slot // (copies * hw + 1))
+    else:
+        chunk, planes = (slot - 1) // copies, 1
+    pieces = [(p0, e0) for p0 in range(0, n_planes, planes) for e0 in range(0, hw, chunk)]
+    return S, slot, planes, chunk, pieces
+
+
 def channel_scale(rt, x, s, shift):
     """``clip((x · s + 2^(shift−1)) >> shift, -128, 127)`` with ``s`` (N, C, 1, 1) broadcast over H×W; int8."""
     cfg = rt.cfg
@@ -49,12 +64,7 @@ def channel_scale(rt, x, s, shift):
     nb, cb = xp.shape[:2]
     n_planes, hw = nb * cb, h * w
     eb = cfg.out_elem_bytes
-    S = 2 if n_planes > 1 or hw > 1 else 1
-    slot = cfg.acc_depth // S
-    if hw + 1 <= slot:
-        chunk, planes = hw, min(n_planes, slot // (hw + 1))
-    else:
-        chunk, planes = slot - 1, 1
+    S, slot, planes, chunk, pieces = _pieces(cfg, n_planes, hw, copies=1)
     steps = _round_steps(shift, 0) + [("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
     bufs = []
     try:
@@ -66,7 +76,6 @@ def channel_scale(rt, x, s, shift):
         bufs.append(yb)
         X, Sf, Y = xb.elem(eb), sb.elem(eb), yb.elem(eb)
         st = rt.stream()
-        pieces = [(p0, e0) for p0 in range(0, n_planes, planes) for e0 in range(0, hw, chunk)]
         for j, (p0, e0) in enumerate(pieces):
             pc, cnt = min(planes, n_planes - p0), min(chunk, hw - e0)
             xbase = (j % S) * slot
@@ -112,12 +121,7 @@ def channel_prelu(rt, x, a, shift, pos_shift=0):
     nb, cb = xp.shape[:2]
     n_planes, hw = nb * cb, h * w
     eb, ab = cfg.out_elem_bytes, cfg.acc_elem_bytes
-    S = 2 if n_planes > 1 or hw > 1 else 1
-    slot = cfg.acc_depth // S
-    if 2 * hw + 1 <= slot:
-        chunk, planes = hw, min(n_planes, slot // (2 * hw + 1))
-    else:
-        chunk, planes = (slot - 1) // 2, 1
+    S, slot, planes, chunk, pieces = _pieces(cfg, n_planes, hw, copies=2)
     steps = _round_steps(pos_shift, 0) + _round_steps(shift, 1)
     steps += [("tensor", AluOp.ADD, 1, 0), ("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
     bufs = []
@@ -130,7 +134,6 @@ def channel_prelu(rt, x, a, shift, pos_shift=0):
         bufs.append(yb)
         X, A, Y = xb.elem(eb), sb.elem(ab), yb.elem(eb)
         st = rt.stream()
-        pieces = [(p0, e0) for p0 in range(0, n_planes, planes) for e0 in range(0, hw, chunk)]
         for j, (p0, e0) in enumerate(pieces):
             pc, cnt = min(planes, n_planes - p0), min(chunk, hw - e0)
             region = [(j % S) * slot, (j % S) * slot + planes * chunk]
