@@ -5,10 +5,11 @@ PReLUs; bit-identical to the program's own numpy simulation and close to onnxrun
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx_ref import cosine, ort_run
 
 import vta
 
-ort = pytest.importorskip("onnxruntime", reason="comparing with onnxruntime needs onnxruntime")
+pytest.importorskip("onnxruntime", reason="comparing with onnxruntime needs onnxruntime")
 
 
 def se_model(c=24, hw=7, seed=4):
@@ -40,10 +41,8 @@ def test_squeeze_excitation_pool_on_vta(fsim_runtime, hw):
     cm = vta.compile(m, calibration=calib, search=False, runtime=fsim_runtime)
     got = cm.run(x)[0]
     np.testing.assert_array_equal(got, cm.simulate(x)[0])
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    want = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    cos = float(got.ravel() @ want.ravel() / (np.linalg.norm(got) * np.linalg.norm(want)))
+    want = ort_run(m, {"x": x})
+    cos = cosine(got, want)
     assert cos > 0.99
     assert np.max(np.abs(got - want)) < 0.1
     rep = cm.report()
@@ -79,10 +78,8 @@ def test_prelu_per_channel_on_vta(fsim_runtime):
     cm = vta.compile(m, calibration=calib, search=False, runtime=fsim_runtime)
     got = cm.run(x)[0]
     np.testing.assert_array_equal(got, cm.simulate(x)[0])
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    want = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    assert float(got.ravel() @ want.ravel() / (np.linalg.norm(got) * np.linalg.norm(want))) > 0.99
+    want = ort_run(m, {"x": x})
+    assert cosine(got, want) > 0.99
     rows = {r["name"]: r for r in cm.report().layers}
     assert rows["prelu4"]["placement"] == "VTA" and rows["prelu2"]["placement"] == "VTA"
     assert rows["prelu_big"]["placement"] == "VTA"

@@ -6,10 +6,11 @@ quantization error of onnxruntime FP32."""
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx_ref import cosine, ort_run
 
 import vta
 
-ort = pytest.importorskip("onnxruntime", reason="comparing with onnxruntime needs onnxruntime")
+pytest.importorskip("onnxruntime", reason="comparing with onnxruntime needs onnxruntime")
 
 
 def block_model(c=12, t=6, hw=10, seed=3):
@@ -40,12 +41,10 @@ def test_mobilenet_v2_block_runs_on_vta(fsim_runtime):
     x = rng.normal(0, 1, (1, 12, 10, 10)).astype(np.float32)
     cm = vta.compile(m, calibration=calib, search=False, runtime=fsim_runtime)
     got = cm.run(x)[0]
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    want = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    want = ort_run(m, {"x": x})
     np.testing.assert_array_equal(got, cm.simulate(x)[0])
     assert np.max(np.abs(got - want)) <= 0.05 * np.max(np.abs(want))
-    cos = float(got.ravel() @ want.ravel() / (np.linalg.norm(got) * np.linalg.norm(want)))
+    cos = cosine(got, want)
     assert cos > 0.995
     rep = cm.report()
     assert rep.summary["vta_mac_fraction"] >= 0.95
