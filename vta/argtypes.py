@@ -3,7 +3,7 @@ argparse prints one line (``vta: error: argument --top: --top must be ≥ 1, not
 
 import argparse
 
-__all__ = ["integer", "positive", "fraction"]
+__all__ = ["integer", "whole", "positive", "fraction"]
 
 
 def integer(text):
@@ -12,6 +12,19 @@ def integer(text):
         return int(text, 16) if text.lower().startswith("0x") else int(text, 10)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a decimal or 0x hex integer") from None
+
+
+def whole(name):
+    """A type for option ``name``: a decimal integer ≥ 0 (a count that may be zero)."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number ≥ 0, not {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number ≥ 0, not {value}")
+        return value
+    return parse
 
 
 def positive(name):

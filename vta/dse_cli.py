@@ -11,7 +11,7 @@ For `vta.cli`: ``command("dse", HELP, *ARGUMENTS)(handle)``.
 
 import sys
 
-from .argtypes import positive
+from .argtypes import positive, whole
 from .dse import DEFAULT_AXES
 from .errors import VTAError
 
@@ -51,19 +51,6 @@ def _factors(flag):
     return parse
 
 
-def _whole(flag):
-    def parse(text):
-        import argparse
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be a whole number ≥ 0, not {text!r}") from None
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"{flag} must be a whole number ≥ 0, not {v}")
-        return v
-    return parse
-
-
 def _csv(values):
     return ",".join(map(str, values))
 
@@ -81,9 +68,9 @@ ARGUMENTS = [
     (("--buffers",), dict(type=_factors("--buffers"), default=DEFAULT_AXES["buffers"], metavar="F,…",
                           help="factors (powers of two) applied to the board preset's four buffer sizes "
                                f"(default {_csv(2.0 ** k for k in DEFAULT_AXES['buffers'])})")),
-    (("--trials",), dict(type=_whole("--trials"), default=8,
+    (("--trials",), dict(type=whole("--trials"), default=8,
                          help="tuning trials per layer shape and config (default 8; 0: heuristic schedules)")),
-    (("--pnr",), dict(type=_whole("--pnr"), default=1,
+    (("--pnr",), dict(type=whole("--pnr"), default=1,
                       help="place and route this many front points for Fmax: the chosen one, then the preset, then "
                            "the front by cycles (default 1; each takes 20–40 min)")),
     (("--max-util",), dict(type=float, default=80.0, metavar="PCT",
