@@ -20,12 +20,10 @@ block, the residual path included — ``delta cos`` compares the block's contrib
 """
 
 import argparse
-import io
 import math
 import os
 import sys
 import time
-import warnings
 
 import numpy as np
 
@@ -60,15 +58,9 @@ def encoder_block(c, heads, mlp, seed=0):
 
 
 def export(module, x, opset):
-    """ONNX bytes of ``module`` traced on ``x`` (batch axis dynamic), as `vta.compile` would export it."""
-    import torch
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, (torch.from_numpy(x),), buf, dynamo=False, opset_version=opset,
-                          input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
-    return buf.getvalue()
+    """ONNX bytes of ``module`` traced on ``x`` (batch axis dynamic), exported as `vta.compile` exports it."""
+    from vta.compiler.onnx_import import from_torch
+    return from_torch(module, x, opset=opset)[1].SerializeToString()
 
 
 def ort_fp32(model, x):

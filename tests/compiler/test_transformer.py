@@ -171,19 +171,13 @@ def encoder_block(c=32, heads=2, mlp=64, seed=0):
             return x + self.fc2(self.act(self.fc1(self.ln2(x))))
 
     torch.manual_seed(seed)
-    return Block().eval(), torch
+    return Block().eval()
 
 
-def _export(module, torch, x, opset):
-    import io
-    import warnings
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, (torch.from_numpy(x),), buf, dynamo=False, opset_version=opset,
-                          input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
-    return buf.getvalue()
+def _export(module, x, opset):
+    """ONNX bytes of ``module`` traced on ``x``, exported as `vta.compile` exports a PyTorch module."""
+    from vta.compiler.onnx_import import from_torch
+    return from_torch(module, x, opset=opset)[1].SerializeToString()
 
 
 @pytest.mark.parametrize("opset", [17, 12])
@@ -193,10 +187,10 @@ def test_encoder_block_end_to_end_on_fsim(opset, fsim_runtime):
     bit-exact with the numpy semantics and close to onnxruntime FP32; LayerNorm/Softmax/GELU run in a few fused
     onnxruntime host subgraphs, not one call per op."""
     import vta
-    block, torch = encoder_block()
+    block = encoder_block()
     rng = np.random.default_rng(opset)
     x = rng.normal(0, 1, (6, 8, 32)).astype(np.float32)
-    model = _export(block, torch, x[:1], opset)
+    model = _export(block, x[:1], opset)
     ref = _ort(__import__("onnx").load_from_string(model), {"input": x[:2]})[0]
     with vta.compile(model, calibration=x, search=False, runtime=fsim_runtime) as cm:
         y = cm.run(x[:2])[0]
