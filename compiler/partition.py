@@ -283,26 +283,13 @@ def partition(g, cfg):
     """``{node name: Capability}`` for every node of ``g`` (shapes inferred)."""
     out = {}
     for n in g.nodes:
-        if n.op == "Conv":
-            c = _conv(n, g, cfg)
-        elif n.op == "Dense":
-            c = _dense(n, g, cfg)
-        elif n.op == "MatMul":
-            c = _matmul(n, g, cfg)
-        elif n.op == "MaxPool":
-            c = _maxpool(n, g, cfg)
-        elif n.op == "Add":
-            c = _add(n, g, cfg)
+        check = _CHECKS.get(n.op)
+        if check is not None:
+            c = check(n, g, cfg)
         elif n.op == "Relu":
             c = Capability(True, "int8 max with 0 on the tensor ALU")
         elif n.op in ACTIVATION_OPS:
             c = _activation(n, g, cfg)
-        elif n.op == "GlobalAveragePool":
-            c = _global_avg_pool(n, g, cfg)
-        elif n.op == "Mul":
-            c = _channel_mul(n, g, cfg)
-        elif n.op == "PRelu":
-            c = _prelu(n, g, cfg)
         elif n.op in ("ConvInteger", "MatMulInteger"):
             c = Capability(True, "exact integer GEMM on VTA while operands and results fit int8")
             if n.op == "ConvInteger":
@@ -350,3 +337,7 @@ def _data_operands(check):
 _add = _data_operands(_add)
 _matmul = _data_operands(_matmul)
 _channel_mul = _data_operands(_channel_mul)
+
+# op → its placement check (the wrapped versions above); ops with no entry are decided in `partition` itself
+_CHECKS = {"Conv": _conv, "Dense": _dense, "MatMul": _matmul, "MaxPool": _maxpool, "Add": _add,
+           "GlobalAveragePool": _global_avg_pool, "Mul": _channel_mul, "PRelu": _prelu}
