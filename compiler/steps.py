@@ -95,16 +95,21 @@ class Dequantize(Step):
         env[self.outputs[0]] = env[self.inputs[0]].astype(np.float32) * np.float32(2.0 ** self.exp)
 
 
+def _run_on_host(step, env, consts):
+    """Run ``step``'s ONNX node with the numpy executor and bind its (non-empty) outputs."""
+    outs = run_node(step.node, [step._get(env, consts, k) for k in step.inputs])
+    for o, v in zip(step.outputs, outs):
+        if o:
+            env[o] = v
+
+
 @dataclasses.dataclass(kw_only=True)
 class Layout(Step):
     """A data-movement node (Flatten, Reshape, Transpose, Split, …) applied to int8 data on the host (Reshape,
     Transpose and Squeeze are numpy views: no copy)."""
 
     def compute(self, env, consts):
-        outs = run_node(self.node, [self._get(env, consts, k) for k in self.inputs])
-        for o, v in zip(self.outputs, outs):
-            if o:
-                env[o] = v
+        _run_on_host(self, env, consts)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -125,10 +130,7 @@ class HostFloat(Step):
     """A node run in float32 on the host (VTA cannot run it, or the plan keeps it there)."""
 
     def compute(self, env, consts):
-        outs = run_node(self.node, [self._get(env, consts, k) for k in self.inputs])
-        for o, v in zip(self.outputs, outs):
-            if o:
-                env[o] = v
+        _run_on_host(self, env, consts)
 
 
 @dataclasses.dataclass(kw_only=True)
