@@ -46,7 +46,7 @@ def check_run_args(dram, insn_addr, insn_count, insn_bytes):
         raise ProgramError(f"insn_count must be ≥ 0, not {insn_count}")
     end = insn_addr + insn_count * insn_bytes
     if end > dram.size:
-        first_bad = max(0, (dram.size - insn_addr + insn_bytes - 1) // insn_bytes)
+        first_bad = max(0, (dram.size - insn_addr) // insn_bytes)   # first not wholly inside (RTL fetch rounds down)
         raise ProgramError(f"instruction fetch reads DRAM bytes [{insn_addr}, {end}) (insn_addr={insn_addr}, "
                            f"insn_count={insn_count}) but DRAM holds only {dram.size} bytes; instruction "
                            f"{first_bad} is the first outside it", index=first_bad)

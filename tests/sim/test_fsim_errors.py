@@ -259,6 +259,16 @@ def test_insn_fetch_out_of_range(cfg):
         FunctionalSim(cfg).run(dram, dram.size + 16, 1)
 
 
+def test_insn_fetch_names_the_first_partial_instruction(cfg):
+    """DRAM that ends 4 bytes into instruction 1: instruction 1 (not 2) is the first that does not fit."""
+    img = Image(cfg)
+    addr, _ = img.insns([noop_load(), Finish()])
+    dram = img.build()[:addr + 20].copy()
+    with pytest.raises(ProgramError, match=r"^instruction 1: .*instruction 1 is the first outside it") as got:
+        FunctionalSim(cfg).run(dram, addr, 2)
+    assert got.value.index == 1
+
+
 @pytest.mark.parametrize("dram, match", [
     (np.zeros(64, dtype=np.int8), "dtype int8"),
     (np.zeros(64, dtype=np.uint32), "dtype uint32"),
