@@ -25,12 +25,14 @@ import zlib
 from enum import IntEnum
 
 __all__ = ["SYNC", "HEADER_BYTES", "MAX_LENGTH", "PROTOCOL_VERSION", "Cmd", "Status", "Info", "crc8",
-           "encode_request", "config_id", "RESPONSE_PAYLOAD"]
+           "encode_request", "config_id", "RESPONSE_PAYLOAD", "FEATURE_STATE_COUNTERS"]
 
 SYNC = 0x56                # 'V'
 HEADER_BYTES = 7           # cmd, addr[4], length[2] (after SYNC)
 MAX_LENGTH = 0xFFFF        # bytes per READ_MEM / WRITE_MEM frame
 PROTOCOL_VERSION = 1
+# Bits of `Info.features` (byte 3 of the INFO answer, 0 in bitstreams older than the bit): what the board's core has.
+FEATURE_STATE_COUNTERS = 1 << 0   # the per-stage state and instruction counters (`vta.hw.regs.STATE_COUNTERS`)
 CRC_POLY = 0x07
 
 
@@ -83,19 +85,22 @@ def config_id(cfg, dram_bytes):
 
 @dataclasses.dataclass(frozen=True)
 class Info:
-    """The ``INFO`` answer: protocol version, log2 bus bytes, log2 DRAM bytes and the `config_id`."""
+    """The ``INFO`` answer: protocol version, log2 bus bytes, log2 DRAM bytes, feature bits (``FEATURE_*``) and the
+    `config_id`."""
     version: int
     log_bus_bytes: int
     log_dram_bytes: int
     config_id: int
+    features: int = 0
 
     @classmethod
     def unpack(cls, payload):
-        version, log_bus, log_dram, _, cid = struct.unpack("<BBBBI", bytes(payload))
-        return cls(version, log_bus, log_dram, cid)
+        version, log_bus, log_dram, features, cid = struct.unpack("<BBBBI", bytes(payload))
+        return cls(version, log_bus, log_dram, cid, features)
 
     def pack(self):
-        return struct.pack("<BBBBI", self.version, self.log_bus_bytes, self.log_dram_bytes, 0, self.config_id)
+        return struct.pack("<BBBBI", self.version, self.log_bus_bytes, self.log_dram_bytes, self.features,
+                           self.config_id)
 
     @property
     def dram_bytes(self):

@@ -17,9 +17,9 @@ import numpy as np
 from ..config import load_config
 from ..device import Closing
 from ..errors import ConfigError, DeadlockError, ProgramError
-from ..hw.regs import CTRL_BUSY, CTRL_DONE, CTRL_FAULT, PERF_COUNTERS, Reg, fault_error
+from ..hw.regs import CTRL_BUSY, CTRL_DONE, CTRL_FAULT, PERF_COUNTERS, Reg, fault_error, read_counters
 from ..isa.stages import INSN_BYTES
-from .protocol import PROTOCOL_VERSION, config_id
+from .protocol import FEATURE_STATE_COUNTERS, PROTOCOL_VERSION, config_id
 from .serial_link import CHUNK, LinkError, SerialLink
 
 __all__ = ["SerialDevice", "LinkError", "store_ranges"]
@@ -123,10 +123,9 @@ class SerialDevice(Closing):
         if ctrl & CTRL_FAULT:   # the core rejected an instruction: the same error the functional simulator raises
             raise fault_error(self.cfg, self.link.read_reg(Reg.FAULT), self.link.read_reg(Reg.FAULT_INDEX),
                               dma_base=0, dma_limit=dram.size - 1, where=f"the core on {self.link.name}")
-        stats.cycles = self.link.read_reg(Reg.CYCLES)
-        stats.busy = {name: self.link.read_reg(reg) for name, reg in PERF_COUNTERS["busy"].items()}
-        stats.busy.update({name: self.link.read_reg(reg) for name, reg in PERF_COUNTERS["active"].items()})
-        stats.stall = {name: self.link.read_reg(reg) for name, reg in PERF_COUNTERS["stall"].items()}
+        has_states = bool(self.info.features & FEATURE_STATE_COUNTERS)   # 0 from bitstreams that predate the bit
+        for name, value in read_counters(self.link.read_reg, states=has_states).items():
+            setattr(stats, name, value)
         stats.wall_seconds = time.perf_counter() - start
         return stats
 

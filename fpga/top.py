@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import VTAConfig
 from ..hw.axi_slice import AXIReadSlice
 from .bram_dram import BRAMDram
-from .protocol import config_id
+from .protocol import FEATURE_STATE_COUNTERS, config_id
 from .uart_bridge import UARTBridge
 from .uart_rx import UARTReceiver
 from .uart_tx import UARTTransmitter
@@ -56,6 +56,8 @@ class FPGATop(wiring.Component):
         m.submodules.uart_tx = utx = UARTTransmitter(self.divisor)
         m.submodules.bridge = bridge = UARTBridge(
             dram_bytes=self.dram_bytes, data_width=cfg.bus_width, config_id=config_id(cfg, self.dram_bytes),
+            # the state counters come with the core's probe port (as in the Verilator harness)
+            features=FEATURE_STATE_COUNTERS if "probe" in core.signature.members else 0,
             frame_timeout=self.frame_timeout)
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx), self.done.eq(bridge.done), self.busy.eq(bridge.busy)]
         wiring.connect(m, urx.data, bridge.rx)

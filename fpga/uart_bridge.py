@@ -45,7 +45,7 @@ class UARTBridge(wiring.Component):
     - ``frame_timeout``: cycles without a byte after which a half-received request is abandoned.
     """
 
-    def __init__(self, *, dram_bytes, data_width, config_id=0, frame_timeout=1 << 20):
+    def __init__(self, *, dram_bytes, data_width, config_id=0, features=0, frame_timeout=1 << 20):
         if isinstance(dram_bytes, bool) or not isinstance(dram_bytes, int) or dram_bytes <= 0 \
                 or dram_bytes & (dram_bytes - 1):
             raise ValueError(f"dram_bytes must be a power of two, not {dram_bytes!r}")
@@ -57,7 +57,7 @@ class UARTBridge(wiring.Component):
         self.log_bus_bytes = self.bus_bytes.bit_length() - 1
         self.config_id = config_id
         self.frame_timeout = frame_timeout
-        self.info = Info(PROTOCOL_VERSION, self.log_bus_bytes, dram_bytes.bit_length() - 1, config_id)
+        self.info = Info(PROTOCOL_VERSION, self.log_bus_bytes, dram_bytes.bit_length() - 1, config_id, features)
         depth = max(2, dram_bytes // self.bus_bytes)
         super().__init__({
             "rx": In(stream.Signature(8, always_ready=True)),

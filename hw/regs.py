@@ -13,7 +13,7 @@ from ..isa.stages import QUEUE_STAGES, QUEUES, STAGE_POPS, STAGE_PUSHES, STAGES
 
 __all__ = ["Reg", "CTRL_LAUNCH", "CTRL_DONE", "CTRL_BUSY", "CTRL_FAULT", "WAIT_BITS", "PERF_COUNTERS", "Fault",
            "FAULT_CODE_BITS", "FAULT_FIELD_BITS", "INDEX_BITS", "QUEUE_IDS", "fault_error", "MODULE_STATES",
-           "STATE_BITS", "STATE_COUNTERS", "INSN_COUNTERS", "STATE_COUNTER_BASE"]
+           "STATE_BITS", "STATE_COUNTERS", "INSN_COUNTERS", "STATE_COUNTER_BASE", "read_counters"]
 
 
 class Reg(IntEnum):
@@ -161,3 +161,21 @@ for _stage in STAGES:
         STATE_COUNTERS[_stage, _state] = STATE_COUNTER_BASE + 4 * (len(STATE_COUNTERS) + len(INSN_COUNTERS))
     INSN_COUNTERS[_stage] = STATE_COUNTER_BASE + 4 * (len(STATE_COUNTERS) + len(INSN_COUNTERS))
 del _stage, _state
+
+
+def read_counters(read, *, states=True):
+    """A finished run's counters through ``read(offset) -> int`` (the Verilator CSR port, the UART link): the
+    `vta.device.RunStats` fields ``cycles``, ``busy`` (busy and active counts), ``stall`` and, when ``states`` (the
+    core has the state counters; a stand-in datapath has not), ``states`` and ``stage_insns``.
+
+    One reader for every device, so the Verilator co-simulation and a board report the same fields the same way."""
+    busy = {name: read(reg) for name, reg in PERF_COUNTERS["busy"].items()}
+    busy.update({name: read(reg) for name, reg in PERF_COUNTERS["active"].items()})
+    out = {"cycles": read(Reg.CYCLES), "busy": busy,
+           "stall": {name: read(reg) for name, reg in PERF_COUNTERS["stall"].items()}}
+    if states:
+        out["states"] = {}
+        for (stage, state), reg in STATE_COUNTERS.items():
+            out["states"].setdefault(stage, {})[state] = read(reg)
+        out["stage_insns"] = {stage: read(reg) for stage, reg in INSN_COUNTERS.items()}
+    return out

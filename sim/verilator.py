@@ -24,7 +24,7 @@ from .. import toolchain
 from ..config import load_config
 from ..device import Closing
 from ..errors import DeadlockError, ProgramError
-from ..hw.regs import INSN_COUNTERS, PERF_COUNTERS, STATE_COUNTERS, WAIT_BITS, Reg, fault_error
+from ..hw.regs import PERF_COUNTERS, WAIT_BITS, Reg, fault_error, read_counters
 from ..isa.stages import INSN_BYTES, QUEUE_STAGES, QUEUES
 from .build import build_model, cached_model_for_source, remember_source, source_key
 from .harness_abi import Params, Result, Status
@@ -251,15 +251,9 @@ class VerilatorSim(Closing):
                         f"with VerilatorSim(..., max_cycles=N) or run(..., max_cycles=N))")
             raise DeadlockError(f"the core hung: {why}; {waits or 'no module reports waiting on a token'}"
                                 f"{self._busy_summary()}")
-        stats.cycles = self.csr_read(Reg.CYCLES)
-        stats.busy = {name: self.csr_read(reg) for name, reg in PERF_COUNTERS["busy"].items()}
-        stats.busy.update({name: self.csr_read(reg) for name, reg in PERF_COUNTERS["active"].items()})
-        stats.stall = {name: self.csr_read(reg) for name, reg in PERF_COUNTERS["stall"].items()}
-        if self._lib.has_probe:    # the core's state counters (a fixture design has none)
-            stats.states = {}
-            for (stage, state), reg in STATE_COUNTERS.items():
-                stats.states.setdefault(stage, {})[state] = self.csr_read(reg)
-            stats.stage_insns = {stage: self.csr_read(reg) for stage, reg in INSN_COUNTERS.items()}
+        # the core's state counters come with its probe port (a fixture design has neither)
+        for name, value in read_counters(self.csr_read, states=self._lib.has_probe).items():
+            setattr(stats, name, value)
         if self.timelines is not None:
             from ..isa import decode_program
             from .trace import RunTimeline

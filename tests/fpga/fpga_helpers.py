@@ -8,24 +8,30 @@ and decodes ``tx``. So `SerialLink`/`SerialDevice` talk to the simulated gatewar
 import queue
 import threading
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from vta.hw.host_regs import HostRegs
 from vta.hw.interfaces import AXI4Signature, CSRSignature
+from vta.hw.perf import PROBE, PerfCounters
+from vta.hw.regs import MODULE_STATES
 
 
 class RegsOnlyCore(wiring.Component):
     """The real host register block with a fake datapath: "finished" ``finish_after`` cycles after launch
-    (never if ``None``, with ``wait_bits`` shown in Reg.WAIT), no AXI traffic."""
+    (never if ``None``, with ``wait_bits`` shown in Reg.WAIT), no AXI traffic. With ``states``, also the real
+    state counters and a ``probe`` port (as `VTACore` has): compute is busy while running, load and store idle."""
 
-    def __init__(self, cfg, *, finish_after=20, wait_bits=0):
+    def __init__(self, cfg, *, finish_after=20, wait_bits=0, states=False):
         self.finish_after = finish_after
         self.wait_bits = wait_bits
-        super().__init__({"axi": Out(AXI4Signature(addr_width=32, data_width=cfg.bus_width)),
-                          "csr": In(CSRSignature())})
+        self.states = states
+        members = {"axi": Out(AXI4Signature(addr_width=32, data_width=cfg.bus_width)), "csr": In(CSRSignature())}
+        if states:
+            members["probe"] = Out(PROBE)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -39,6 +45,11 @@ class RegsOnlyCore(wiring.Component):
         if self.finish_after is not None:
             m.d.comb += regs.finished.eq(regs.running & (count >= self.finish_after))
         m.d.comb += [regs.wait.eq(self.wait_bits), regs.compute_busy.eq(regs.running)]
+        if self.states:
+            m.submodules.perf = perf = PerfCounters()
+            busy = MODULE_STATES["compute"].index("busy")
+            m.d.comb += [perf.launch.eq(regs.launch), perf.running.eq(regs.running), perf.addr.eq(self.csr.addr),
+                         regs.perf_data.eq(perf.r_data), perf.compute_state.eq(Mux(regs.running, busy, 0))]
         return m
 
 

@@ -7,8 +7,10 @@ from fpga_helpers import AmaranthUARTPort, RegsOnlyCore
 from vta import isa, load_config
 from vta.device import Device
 from vta.errors import ConfigError, DeadlockError, ProgramError
+from vta.fpga.protocol import FEATURE_STATE_COUNTERS
 from vta.fpga.serial_device import SerialDevice
 from vta.fpga.top import FPGATop
+from vta.hw.regs import MODULE_STATES
 
 CFG = load_config("small")
 DRAM = 2048
@@ -50,6 +52,37 @@ def test_a_run_uploads_launches_polls_and_reads_back(port):
     dev.run(dram, 0, 1)
     assert dev.last_upload_bytes == 256
     assert dev.link.read_mem(300, 1) == b"\x09"
+
+
+def test_state_counters_are_read_when_the_bitstream_has_them():
+    """INFO's feature bit says the core has the state counters; the driver then reports them like the Verilator
+    device (per stage they add up to the run's cycles). Without the bit (the plain stand-in) it leaves them out."""
+    p = make_port(finish_after=50, states=True)
+    try:
+        dev = SerialDevice(p, CFG, poll_interval=0)
+        assert dev.info.features & FEATURE_STATE_COUNTERS
+        stats = dev.run(finish_only_image(), 0, 1)
+    finally:
+        p.close()
+    assert set(stats.states) == set(MODULE_STATES)
+    for stage, counts in stats.states.items():
+        assert set(counts) == set(MODULE_STATES[stage])
+        assert sum(counts.values()) == stats.cycles, (stage, counts, stats.cycles)
+    assert stats.states["compute"]["busy"] >= 50 and stats.states["load"]["idle"] == stats.cycles
+    assert set(stats.stage_insns) == set(MODULE_STATES)
+
+
+def test_the_real_core_has_what_the_feature_bit_keys_on():
+    """FPGATop sets the bit from the core's ``probe`` port: VTACore must keep it beside its state counters."""
+    from vta.hw.core import VTACore
+    assert "probe" in VTACore(CFG).signature.members
+
+
+def test_no_state_counters_without_the_feature_bit(port):
+    dev = SerialDevice(port, CFG, poll_interval=0)
+    assert dev.info.features == 0
+    stats = dev.run(finish_only_image(), 0, 1)
+    assert stats.states is None and stats.stage_insns is None
 
 
 def test_wrong_config_is_refused(port):
