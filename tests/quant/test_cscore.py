@@ -223,3 +223,17 @@ def test_cli_prints_a_table_and_writes_a_png(tmp_path, capsys):
     assert main(["calib-audit", model_path("digits"), "--calib", str(tmp_path / "x.npy"), "--labels",
                  str(tmp_path / "short.npy")]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_compile_cli_filters_by_default_and_no_calib_filter_turns_it_off(tmp_path, capsys):
+    import json
+    xtr, ytr, _, _ = load("digits")
+    np.savez(tmp_path / "calib.npz", x=xtr[:60], y=ytr[:60])
+    sections = []
+    for extra in ([], ["--no-calib-filter"]):
+        report = tmp_path / f"report{len(extra)}.json"
+        assert main(["compile", model_path("digits"), "--calib", str(tmp_path / "calib.npz"), "--no-search",
+                     "--quiet", "--report", str(report)] + extra) == 0
+        sections.append("calibration" in json.loads(report.read_text()))
+    capsys.readouterr()
+    assert sections == [True, False]
