@@ -81,7 +81,9 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     embedding): a sample whose label holds < 0.5 of the neighbourhood vote *and* that the FP32 model classifies
     otherwise (or whose vote another class leads by ≥ 0.5) leaves the search's accuracy objective; a sample whose
     log-density is more than 3.5 robust sigmas (1.4826·MAD) below the median leaves calibration altogether.
-    ``cm.calibration_audit`` and the report list the most irregular samples and why.
+    ``cm.calibration_audit`` and the report list the most irregular samples and why. Recompiling a searched plan
+    (``plan=``, ``search=False``) reproduces its program from the same calibration samples *and labels* (the
+    filter decides from both which samples calibrate) or with the filter off both times.
     ``input_shapes``: ``{input name: shape}`` fixing symbolic dimensions other than the batch (an image's height
     and width); by default they are taken from the calibration data (or ``example_input``). The model is compiled
     for that one shape: running it on another is an error naming the compiled shape.
