@@ -109,7 +109,7 @@ def _paired(pa, pb, y):
                 first_only=a_only, second_only=b_only, images=n)
 
 
-def run(what, log=print, resamples=4):
+def run(what, log=print, resamples=4, flip=0.10, ood=0.05):
     import vta
     from vta.compiler.datasets import load, model_path
     from vta.compiler.onnx_import import from_onnx, load_onnx
@@ -118,7 +118,7 @@ def run(what, log=print, resamples=4):
     res = {}
     xtr, ytr, xte, yte = load("mnist")
     path = model_path("mnist")
-    x, y, kind = corrupted_calibration(xtr, ytr)
+    x, y, kind = corrupted_calibration(xtr, ytr, flip=flip, ood=ood)
     g = from_onnx(load_onnx(path))
     optimize(g)
     audit = audit_calibration(g, {g.inputs[0]: x}, y, CalibrationFilter())
@@ -199,11 +199,14 @@ def run(what, log=print, resamples=4):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ranking-only", action="store_true")
+    p.add_argument("--flip", type=float, default=0.10, help="share of flipped labels (default 0.10: the issue's set)")
+    p.add_argument("--ood", type=float, default=0.05, help="share of OOD images (default 0.05)")
     p.add_argument("--resamples", type=int, default=4,
                    help="noise reference: compiles of the clean set less random images (default 4)")
     p.add_argument("--json", help="also write the results here")
     a = p.parse_args(argv)
-    res = run(("ranking",) if a.ranking_only else ("ranking", "accuracy"), resamples=a.resamples)
+    res = run(("ranking",) if a.ranking_only else ("ranking", "accuracy"), resamples=a.resamples, flip=a.flip,
+              ood=a.ood)
     write_json(a.json, res)
     return 0
 
