@@ -75,13 +75,15 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     host in float (quantizing it first); by default they stay where their input is. ``device``: "fsim",
     "verilator" or a `vta.device.Device`, where `CompiledModel.run` runs by default (it can run anywhere);
     ``runtime``: an existing `vta.jit.Runtime` to run on by default (shared: the model never closes it).
-    ``calibration_filter``: "auto", "off", a fraction in (0, 1) or a `vta.quant.cscore.CalibrationFilter`; default
-    "off" (on clean MNIST-5k it costs 0.2 points; see `vta.quant.cscore.resolve_filter`). It scores every
-    calibration sample with a C-score proxy (`vta.quant.cscore`: k-NN label agreement / kernel density in the
-    classifier's input embedding): samples whose label holds < 0.5 of the neighbourhood vote leave the search's
-    accuracy objective, samples whose log-density is more than 3.5 robust sigmas (1.4826·MAD) below the median leave
-    calibration altogether.
-    ``cm.calibration_audit`` and the report list the most irregular samples and why.
+    ``calibration_filter``: None (default: on when ``labels`` are given, off without), True/"auto", False/"off",
+    a fraction in (0, 1) or a `vta.quant.cscore.CalibrationFilter`. It scores every calibration sample with a
+    C-score proxy (`vta.quant.cscore`: k-NN label agreement / kernel density in the classifier's input
+    embedding): a sample whose label holds < 0.5 of the neighbourhood vote *and* that the FP32 model classifies
+    otherwise (or whose vote another class leads by ≥ 0.5) leaves the search's accuracy objective; a sample whose
+    log-density is more than 3.5 robust sigmas (1.4826·MAD) below the median leaves calibration altogether.
+    ``cm.calibration_audit`` and the report list the most irregular samples and why. Recompiling a searched plan
+    (``plan=``, ``search=False``) reproduces its program from the same calibration samples *and labels* (the
+    filter decides from both which samples calibrate) or with the filter off both times.
     ``input_shapes``: ``{input name: shape}`` fixing symbolic dimensions other than the batch (an image's height
     and width); by default they are taken from the calibration data (or ``example_input``). The model is compiled
     for that one shape: running it on another is an error naming the compiled shape.

@@ -2,6 +2,7 @@
 
     vta compile model.onnx --calib calib.npy [--labels y.npy] [--device fsim|verilator] [--eval data.npz]
                 [--report report.json] [--config default] [--no-search] [--no-refine] [--first-layer-cpu]
+                [--no-calib-filter]
 
 ``--calib``: a .npy array of input samples, or a .npz with ``x`` (and optional ``y`` labels). ``--eval``: a .npz
 with ``x`` and ``y``: the held-out samples are run on the device and FP32 / VTA int8 accuracy printed.
@@ -34,6 +35,9 @@ ARGUMENTS = [
     (("--no-refine",), dict(action="store_true", help="search without empirical bias correction and fitted weight "
                                                         "rounding")),
     (("--first-layer-cpu",), dict(action="store_true", help="keep the first conv/dense in float on the CPU")),
+    (("--no-calib-filter",), dict(action="store_true", help="keep every calibration sample (by default, with labels, "
+                                                            "likely mislabeled / OOD ones are left out: vta "
+                                                            "calib-audit shows which)")),
     (("--quiet",), dict(action="store_true", help="no progress bars")),
 ]
 
@@ -62,7 +66,7 @@ def handle(args):
     print(f"compiling {args.model} for VTA config {args.config} ({len(x)} calibration samples)", file=sys.stderr)
     cm = vta_compile(args.model, config=args.config, calibration=x, labels=y, device=args.device,
                      search=not args.no_search, refine=not args.no_refine, first_layer_host=args.first_layer_cpu,
-                     progress=progress)
+                     progress=progress, calibration_filter=False if args.no_calib_filter else None)
     if args.eval:
         xe, ye = load_samples(args.eval, "--eval")
         if args.limit:

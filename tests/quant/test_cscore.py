@@ -44,31 +44,67 @@ def test_ood_points_get_low_density_without_labels():
     assert not r["irregular"].any()                                # no labels: nothing leaves the objective
 
 
-def _reference(x, y, k=10):
+def test_ood_is_decided_in_the_input_space_when_given():
+    x, _, rng = _clusters(4)
+    far = rng.normal(0, 1, (4, x.shape[1])) * 60 + 200
+    odd = np.arange(len(x), len(x) + 4)
+    outlying, typical = np.concatenate([x, far]), np.concatenate([x, x[:4] + 0.01])
+    r = audit_arrays(outlying, inputs=typical)          # odd only in the embedding: kept in calibration
+    assert not r["ood"][odd].any() and set(np.argsort(r["log_density"])[:4]) == set(odd)
+    r = audit_arrays(typical, inputs=outlying)          # odd in the input: out of calibration
+    assert r["ood"][odd].all() and "input log-density" in r["reasons"][odd[0]]
+
+
+def _reference(x, y, k=10, classes=3):
     """The documented rule, recomputed with scikit-learn: Gaussian kernel on the k nearest other samples,
-    bandwidth = median k-NN distance; agreement smoothed by one chance-level pseudo-neighbour."""
+    bandwidth = median k-NN distance; each class's vote smoothed by one chance-level pseudo-neighbour."""
     d, i = sklearn_neighbors.NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
     d, i = d[:, 1:], i[:, 1:]                                      # drop the sample itself
     h = np.median(d)
     w = np.exp(-d ** 2 / (2 * h ** 2))
-    agree = ((w * (y[i] == y[:, None])).sum(1) + 1 / 3) / (w.sum(1) + 1)
+    votes = np.stack([((w * (y[i] == c)).sum(1) + 1 / classes) / (w.sum(1) + 1) for c in range(classes)], 1)
+    agree = votes[np.arange(len(y)), y]
+    rival = np.max(np.where(np.arange(classes) == y[:, None], -1, votes), 1)
     logd = np.log(w.mean(1))
     med = np.median(logd)
-    return agree, logd, med - 3.5 * 1.4826 * np.median(np.abs(logd - med))
+    return agree, rival, logd, med - 3.5 * 1.4826 * np.median(np.abs(logd - med))
 
 
-def test_filter_excludes_exactly_the_samples_below_the_documented_thresholds():
+def _noisy_clusters():
     x, y, rng = _clusters(2, per=60)
     y = y.copy()
     y[rng.choice(len(y), 20, replace=False)] = rng.integers(0, 3, 20)
     x = np.concatenate([x, rng.normal(0, 30, (6, x.shape[1]))])
     y = np.concatenate([y, rng.integers(0, 3, 6)])
-    agree, logd, t = _reference(x, y)
+    return x, y, rng
+
+
+def test_filter_excludes_exactly_the_samples_below_the_documented_thresholds():
+    x, y, _ = _noisy_clusters()
+    agree, rival, logd, t = _reference(x, y)
     r = audit_arrays(x, y, n_classes=3)
     np.testing.assert_allclose(r["agreement"], agree, rtol=1e-9)
-    np.testing.assert_array_equal(r["irregular"], agree < 0.5)
+    np.testing.assert_allclose(r["rival"], rival, rtol=1e-9)
+    # without the FP32 model's prediction: the tail (< 0.5) and a decisive vote for another class (lead ≥ 0.5)
+    np.testing.assert_array_equal(r["irregular"], (agree < 0.5) & (rival - agree >= 0.5))
     np.testing.assert_array_equal(r["ood"], logd < t)
-    assert 0 < r["irregular"].sum() < len(y) and 0 < r["ood"].sum() < len(y)
+    assert 0 < r["irregular"].sum() < (agree < 0.5).sum() and 0 < r["ood"].sum() < len(y)
+
+
+def test_the_fp32_model_disagreeing_makes_a_tail_sample_irregular():
+    x, y, rng = _noisy_clusters()
+    agree, rival, _, _ = _reference(x, y)
+    predicted = y.copy()
+    wrong = rng.choice(len(y), 40, replace=False)
+    predicted[wrong] = (y[wrong] + 1) % 3
+    r = audit_arrays(x, y, n_classes=3, predicted=predicted)
+    tail = agree < 0.5
+    np.testing.assert_array_equal(r["irregular"], tail & ((predicted != y) | (rival - agree >= 0.5)))
+    undecided = tail & (rival - agree < 0.5)                       # the vote alone would keep these
+    assert (undecided & (predicted != y)).any() and r["irregular"][undecided & (predicted != y)].all()
+    assert not r["irregular"][~tail].any()                         # outside the tail the model alone never drops
+    kept = np.flatnonzero(undecided & (predicted == y))
+    assert len(kept) and all(r["reasons"][i].startswith("kept:") for i in kept if not r["ood"][i])
 
 
 def test_fraction_leaves_out_that_share():
@@ -135,9 +171,20 @@ def test_bad_filter_values():
     for bad, match in (("sometimes", "'auto', 'off'"), (1.5, r"in \(0, 1\)"), ([0.1], "not list")):
         with pytest.raises(CompileError, match=match):
             resolve_filter(bad, True)
-    assert resolve_filter(None, True) is None    # off by default, labels or not
-    assert resolve_filter(None, False) is None and resolve_filter("off", True) is None
-    assert resolve_filter("auto", True) is not None
+    default = resolve_filter(None, True)               # on by default when labels are given, quietly
+    assert isinstance(default, CalibrationFilter) and not default.explicit and default.fraction is None
+    assert resolve_filter(None, False) is None         # off without labels
+    assert resolve_filter(False, True) is None and resolve_filter("off", True) is None
+    assert resolve_filter(True, False).explicit and resolve_filter("auto", True).explicit
+
+
+def test_compile_filters_by_default_only_with_labels():
+    xtr, ytr, _, _ = load("digits")
+    on = vta.compile(model_path("digits"), calibration=xtr[:60], labels=ytr[:60], search=False)
+    assert on.calibration_audit is not None and len(on.calibration_audit.score) == 60
+    assert vta.compile(model_path("digits"), calibration=xtr[:60], search=False).calibration_audit is None
+    assert vta.compile(model_path("digits"), calibration=xtr[:60], labels=ytr[:60], search=False,
+                       calibration_filter=False).calibration_audit is None
 
 
 def test_model_without_classifier_falls_back_to_input_space():
@@ -176,3 +223,17 @@ def test_cli_prints_a_table_and_writes_a_png(tmp_path, capsys):
     assert main(["calib-audit", model_path("digits"), "--calib", str(tmp_path / "x.npy"), "--labels",
                  str(tmp_path / "short.npy")]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_compile_cli_filters_by_default_and_no_calib_filter_turns_it_off(tmp_path, capsys):
+    import json
+    xtr, ytr, _, _ = load("digits")
+    np.savez(tmp_path / "calib.npz", x=xtr[:60], y=ytr[:60])
+    sections = []
+    for extra in ([], ["--no-calib-filter"]):
+        report = tmp_path / f"report{len(extra)}.json"
+        assert main(["compile", model_path("digits"), "--calib", str(tmp_path / "calib.npz"), "--no-search",
+                     "--quiet", "--report", str(report)] + extra) == 0
+        sections.append("calibration" in json.loads(report.read_text()))
+    capsys.readouterr()
+    assert sections == [True, False]
