@@ -99,10 +99,10 @@ def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op, useful_macs=None):
         out_shape = (g.nb, g.groups * g.ob, g.oh, g.ow, cfg.batch, cfg.block_out)
         yb = rt.empty(int(np.prod(out_shape)), cfg.out_elem_bytes, "conv output")
         bufs.append(yb)
-        stream = rt.stream()
-        _Emitter(rt, stream, g, s, xb, wb, bb, yb, shift, relu, fused).emit()
-        stats = rt.execute(stream, op, useful_macs=g.macs if useful_macs is None else useful_macs, schedule=s,
-                           build_start=t0)
+        # the emitter reads exactly these (with the config and the runtime state `Runtime.run_stream` checks)
+        key = ("conv", g, s, xb.addr, wb.addr, None if bb is None else bb.addr, yb.addr, shift, bool(relu), fused)
+        stats = rt.run_stream(key, lambda st: _Emitter(rt, st, g, s, xb, wb, bb, yb, shift, relu, fused).emit(), op,
+                              useful_macs=g.macs if useful_macs is None else useful_macs, schedule=s, build_start=t0)
         return rt.download(yb, np.int8, out_shape), stats
     finally:
         for b in bufs:

@@ -1,0 +1,106 @@
+"""Instruction streams kept across operator calls, so that running a model again re-emits, re-encodes and
+re-verifies nothing.
+
+An operator's stream is a pure function of
+
+- the operator's *key*: everything the operator's emitter reads — the geometry, the schedule, the immediates
+  (shifts, clip bounds, fused-bias offsets) and the DRAM addresses of its operands and output (the operator
+  builds the key; `Runtime.run_stream` adds the operator name, the config being the runtime's own);
+- the runtime state it touches while emitting: which uop kernels are resident where, and where their words sit
+  in DRAM (`vta.jit.kernels.UopRecord`, checked by `KernelCache.replay`), and the shared zero page (its
+  `DramBuffer`, compared whole).
+
+A `CachedStream` holds the finished program (instructions, their encoded image, the per-opcode counts for the
+stats) with the `UopRecord` and zero page it was built against. `Runtime.run_stream` looks the key up, replays
+the entry when the runtime state still matches, and otherwise builds (and stores) the stream afresh — a stale
+entry is rebuilt, never run. A LOAD UOP of the cached stream whose kernel is already resident where it would
+load it (the stream ran before and nothing evicted the kernel) becomes a zero-size LOAD UOP with the same
+dependency flags — the builder's own no-op — so a replayed stream loads no more uops than a fresh build would
+(`CachedStream.variant`). The data (input, weights, bias values) is not part of the stream: the operators
+upload it on every call.
+"""
+
+import collections
+import dataclasses
+
+import numpy as np
+
+from ..isa.insn import INSN_BYTES, encode_program
+
+__all__ = ["CachedStream", "StreamCache"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CachedStream:
+    """One finished stream: ``insns`` (the instruction objects, a tuple), ``image`` (their encoding, read-only),
+    ``uops`` (`UopRecord`), ``zeros`` (the zero-page `DramBuffer` its loads read, or None), ``by_op`` and
+    ``noops`` (for `OpStats`), ``verified`` (checked with `vta.isa.verify` when built)."""
+    insns: tuple
+    image: np.ndarray
+    uops: object
+    zeros: object
+    by_op: dict
+    noops: int
+    verified: bool
+    _variants: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, insns, image, uops, zeros, verified):
+        by_op = {}
+        for i in insns:
+            name = type(i).__name__.upper()
+            by_op[name] = by_op.get(name, 0) + 1
+        noops = sum(1 for i in insns if getattr(i, "x_size", 1) == 0)
+        image = np.array(image, dtype=np.uint8)
+        image.flags.writeable = False
+        return cls(tuple(insns), image, uops, zeros, by_op, noops, verified)
+
+    def variant(self, cfg, elided):
+        """``(insns, image, noops)`` of the stream with the LOAD UOPs at positions ``elided`` of ``uops.loads``
+        made zero-size (flags kept); the stream itself when ``elided`` is empty. Kept per ``elided``."""
+        if not elided:
+            return self.insns, self.image, self.noops
+        got = self._variants.get(elided)
+        if got is None:
+            insns = list(self.insns)
+            image = self.image.copy()
+            rows = image.reshape(-1, INSN_BYTES)
+            for k in elided:
+                i = self.uops.loads[k][4]
+                insns[i] = insns[i].replace(sram_base=0, dram_base=0, y_size=0, x_size=0, x_stride=0)
+                rows[i] = encode_program(cfg, [insns[i]])
+            image.flags.writeable = False
+            got = (tuple(insns), image, self.noops + len(elided))
+            if len(self._variants) >= 8:
+                self._variants.clear()
+            self._variants[elided] = got
+        return got
+
+
+class StreamCache:
+    """`CachedStream`s by key, the ``max_entries`` most recently used. ``hits``/``misses`` count look-ups that
+    found a usable entry vs built the stream (a stale entry counts as a miss and is replaced)."""
+
+    def __init__(self, max_entries=1024):
+        self.max_entries = max_entries
+        self._entries = collections.OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key):
+        """The entry stored under ``key`` (made most recently used), or None."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key, entry):
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def clear(self):
+        self._entries.clear()
+
+    def __len__(self):
+        return len(self._entries)
