@@ -49,7 +49,9 @@ class Runtime(Closing):
     `vta.jit.tune.BestSchedules` built from a tuning log. ``fuse_bias`` (default True): conv2d/dense with a bias
     use the fused bias epilogue where it is exact (`vta.jit.ops.conv2d`); False keeps the plain one (to compare).
     ``cache_streams`` (default True): reuse an operator call's finished stream when a later call has the same
-    stream inputs (`run_stream`); False builds every stream afresh (to compare, or to time the builder).
+    stream inputs (`run_stream`); False builds every stream afresh (to compare, or to time the builder). The
+    cache is ``streams`` (a `vta.jit.stream_cache.StreamCache`, or None without caching; setting None turns it
+    off).
     """
 
     def __init__(self, cfg="default", device="fsim", *, dram_bytes=64 << 20, verify=True, keep_uops=True,

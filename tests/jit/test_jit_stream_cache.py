@@ -171,9 +171,14 @@ def test_a_compiled_model_gives_the_same_bits_with_and_without_the_cache():
 
 
 def test_cache_is_bounded(rt):
-    rt.streams.max_entries = 3
     rng = np.random.default_rng(11)
     x = randint8(rng, (1, 16, 6, 6))
+    rt.streams.max_entries = 3
     for k in range(5):
         rt.relu(x[:, :, : k + 2].copy())
     assert len(rt.streams) == 3
+    rt.streams.clear()
+    rt.streams.max_entries, rt.streams.max_insns = 100, 12
+    sizes = [rt.relu(x[:, :, : k + 2].copy()).stats.insns for k in range(5)]
+    assert 0 < rt.streams.insns <= 12 and 0 < len(rt.streams) < 5
+    assert rt.streams.insns == sum(sizes[-len(rt.streams):])    # the most recent ones are kept
