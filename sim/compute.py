@@ -103,9 +103,10 @@ def _gather_rows(a, index):
 def gemm_plan(d, s, w):
     """What `gemm_accumulate` needs to know of the index arrays alone (a pure function of them, so a caller may
     keep it for identical arrays): for a GEMM whose targets all receive the same number ``k`` of contributions
-    and fall into a few *patterns* (the same weight tiles in the same order) ``(targets, src (t, k), heads,
-    ends)`` — targets grouped by pattern, pattern p the rows up to ``ends[p]`` with weight tiles ``heads[p]`` —
-    else None."""
+    and fall into a few *patterns* (the same weight tiles in the same order) ``(targets, src, heads, ends)`` —
+    targets grouped by pattern, pattern p the rows up to ``ends[p]`` with weight tiles ``heads[p]`` — else None.
+    ``src`` is ``(t, k)``, the input rows of each target; or, when every pattern reads the same rows in the same
+    order, ``(t / patterns, k)``: those rows once (`_gemm_patterns` then makes one product for all patterns)."""
     n = d.size
     counts = np.bincount(d)
     targets = np.flatnonzero(counts)
@@ -125,8 +126,15 @@ def gemm_plan(d, s, w):
         if len(first) * 4 > t or not (ws == heads[pattern]).all():
             return None
     group = np.argsort(pattern, kind="stable")       # targets of one pattern made contiguous
-    ends = np.cumsum(np.bincount(pattern)).tolist()
-    return targets[group], s[order].reshape(t, k)[group], heads, ends
+    sizes = np.bincount(pattern)
+    ends = np.cumsum(sizes).tolist()
+    src = s[order].reshape(t, k)[group]
+    p, m = len(ends), int(sizes[0])
+    if p > 1 and (sizes == m).all() and (src.reshape(p, m, k) == src[:m]).all():
+        # every pattern reads the same input rows in the same order (a conv tile's output-channel blocks): one
+        # product of those rows with the patterns' weights side by side does them all
+        return targets[group], src[:m], heads, ends
+    return targets[group], src, heads, ends
 
 
 def _gemm_patterns(inp, wgt, plan):
@@ -142,6 +150,17 @@ def _gemm_patterns(inp, wgt, plan):
         x = x.transpose(0, 2, 1, 3)
     x = x.reshape(t * batch, k * block_in).astype(np.float32)
     step = max(1, EXACT_F32_LANES // block_in)        # contributions per exact float32 product
+    if t < len(targets):                               # shared rows: (t·BATCH, k·BLOCK_IN) @ (k·BLOCK_IN, P·BLOCK_OUT)
+        p = len(heads)
+        wt = wgt[heads].transpose(1, 3, 0, 2).astype(np.float32).reshape(k * block_in, p * block_out)
+        sums = None
+        for c0 in range(0, k, step):
+            c1 = min(k, c0 + step)
+            part = _matmul(x[:, c0 * block_in:c1 * block_in], wt[c0 * block_in:c1 * block_in])
+            sums = part if sums is None else sums + part.astype(np.float64)   # float64: exact up to 2^53
+        # rows (pixel, batch) × columns (pattern, lane) → targets grouped by pattern, each in the rows' order
+        sums = sums.reshape(t, batch, p, block_out).transpose(2, 0, 1, 3)
+        return targets, sums.reshape(p * t, batch * block_out)
     sums = np.empty((t * batch, block_out), dtype=np.float32 if k <= step else np.float64)
     start = 0
     for head, end in zip(heads, ends):                # pattern p (= heads[p]) is the p-th block

@@ -174,9 +174,10 @@ def _gemm_loop(acc, inp, wgt, d, s, w):
 @pytest.mark.parametrize("k, patterns, batch, extreme", [(9, 1, 1, False), (36, 4, 1, False), (27, 3, 2, False),
                                                          (100, 2, 1, True), (65, 1, 2, True), (64, 1, 1, True)])
 def test_gemm_im2col_patterns_exact(k, patterns, batch, extreme):
-    """Conv-shaped GEMMs (every target gets k contributions, a few weight-tile sequences) take the im2col path —
-    one BLAS product per sequence, exact float32 up to 2^10 lanes, float64 chunks beyond — and match the int64
-    loop bit for bit, including the largest products (-128·-128) and accumulators about to wrap."""
+    """Conv-shaped GEMMs (every target gets k contributions, a few weight-tile sequences reading the same input
+    rows) take the im2col path — the rows gathered once, one BLAS product for all sequences, exact float32 up to
+    2^10 lanes, float64 chunks beyond — and match the int64 loop bit for bit, including the largest products
+    (-128·-128) and accumulators about to wrap."""
     from vta.sim import compute
     rng = np.random.default_rng(k)
     block, pixels = 16, 40
@@ -195,7 +196,33 @@ def test_gemm_im2col_patterns_exact(k, patterns, batch, extreme):
     d = (p.ravel()[None, :] * pixels + pix).ravel()
     s = (c.ravel()[None, :] + pix).ravel()
     w = np.broadcast_to((p * k + c).ravel(), (pixels, patterns * k)).ravel()
-    assert compute.gemm_plan(d, s, w) is not None
+    plan = compute.gemm_plan(d, s, w)
+    assert plan is not None
+    assert plan[1].shape == (pixels, k)   # the patterns read the same rows: gathered once, one product for all
+    expect = _gemm_loop(acc, inp, wgt, d, s, w)
+    out = np.zeros_like(acc, dtype=np.int8)
+    compute.gemm_accumulate(acc, out, inp, wgt, d, s, w)
+    np.testing.assert_array_equal(acc, expect)
+    np.testing.assert_array_equal(out, expect.astype(np.int8))
+
+
+@pytest.mark.parametrize("k, patterns, batch", [(9, 3, 1), (70, 2, 2)])
+def test_gemm_patterns_reading_their_own_rows_exact(k, patterns, batch):
+    """Patterns whose targets read different input rows keep one product per pattern (no shared gather), also
+    exact (float64 chunks past 2^10 lanes)."""
+    from vta.sim import compute
+    rng = np.random.default_rng(100 + k)
+    block, pixels = 16, 30
+    inp = rng.integers(-128, 128, (pixels + k + 3 * patterns, batch, block), dtype=np.int8)
+    wgt = rng.integers(-128, 128, (patterns * k, block, block), dtype=np.int8)
+    acc = rng.integers(-(1 << 31), 1 << 31, (patterns * pixels, batch, block), dtype=np.int32)
+    p, c = np.meshgrid(np.arange(patterns), np.arange(k), indexing="ij")
+    pix = np.arange(pixels)[:, None]
+    d = (p.ravel()[None, :] * pixels + pix).ravel()
+    s = (c.ravel()[None, :] + 3 * p.ravel()[None, :] + pix).ravel()
+    w = np.broadcast_to((p * k + c).ravel(), (pixels, patterns * k)).ravel()
+    plan = compute.gemm_plan(d, s, w)
+    assert plan is not None and plan[1].shape == (patterns * pixels, k)
     expect = _gemm_loop(acc, inp, wgt, d, s, w)
     out = np.zeros_like(acc, dtype=np.int8)
     compute.gemm_accumulate(acc, out, inp, wgt, d, s, w)
