@@ -29,8 +29,9 @@ from ..isa.stages import (
     stage_of_fields,
 )
 from .compute import alu_run, gemm_accumulate, gemm_reset, iteration_chunks, nest_index
-from .decode import INSN_BYTES, InsnStream, UopDecoder
+from .decode import INSN_BYTES, UopDecoder
 from .dram import DramViews, check_dram, check_run_args
+from .fsim_program import ProgramCache
 from .stats import count_insn, new_stats
 
 __all__ = ["FunctionalSim"]
@@ -53,6 +54,27 @@ ALU_OPS = {op.value: op for op in AluOp}
 MAX_CHUNK_LANES = 1 << 21
 # Loop-nest indices kept for reuse by later instructions with the same uops and loop fields (8 bytes each).
 NEST_CACHE_ELEMS = 1 << 22
+
+
+FINISH = Opcode.FINISH.value
+
+
+def _nothing(views):
+    """A zero-size LOAD or STORE: nothing moves."""
+
+
+def _block(view, base, y_size, x_size, x_stride, writeable=False):
+    """Elements ``base + y·x_stride + x`` of ``view`` as a ``(y_size, x_size, …)`` strided view (no copy; the
+    caller checked the block is inside ``view``). Writable only where rows do not overlap (``x_stride ≥ x_size``)."""
+    if y_size == 1 or x_stride == x_size:
+        return view[base:base + y_size * x_size].reshape(y_size, x_size, *view.shape[1:])
+    if x_stride > x_size and base + y_size * x_stride <= len(view):   # whole rows of x_stride, then the first x_size
+        return view[base:base + y_size * x_stride].reshape(y_size, x_stride, *view.shape[1:])[:, :x_size]
+    if x_stride == 0 and not writeable:                                   # one row, repeated
+        return np.broadcast_to(view[base:base + x_size], (y_size, x_size, *view.shape[1:]))
+    sub = view[base:base + (y_size - 1) * x_stride + x_size]
+    return np.lib.stride_tricks.as_strided(sub, (y_size, x_size, *sub.shape[1:]),
+                                           (x_stride * sub.strides[0], *sub.strides), writeable=writeable)
 
 
 class _Consts:
@@ -81,6 +103,7 @@ class FunctionalSim(Closing):
         self._uop_fields = UopDecoder(self.cfg)
         self._k = _Consts(self.cfg)
         self._nests = {}         # loop-nest key -> [(index arrays, memo)] per chunk (see `_nest_chunks`)
+        self._programs = ProgramCache()   # decoded programs by their bytes (see `vta.sim.fsim_program`)
         self._nest_elems = 0
         self.reset()
 
@@ -119,40 +142,60 @@ class FunctionalSim(Closing):
         start = time.perf_counter()
         dram = check_dram(dram)
         image = check_run_args(dram, insn_addr, insn_count, INSN_BYTES)
-        stream = InsnStream(self.cfg, image)
+        prog = self._programs.get(self.cfg, image, dram.size)
         views = DramViews(self.cfg, dram)
-        stats = new_stats()
-        handlers = {Opcode.LOAD.value: self._load, Opcode.STORE.value: self._store,
-                    Opcode.GEMM.value: self._gemm, Opcode.ALU.value: self._alu, Opcode.FINISH.value: None}
-        for k in range(stream.count):
-            stream.check(k)
-            opcode = stream.opcode[k]
-            f = stream.fields(k)
-            name = OPCODE_NAMES[opcode]
-            stage = self._stage(opcode, f, name, k)
-            queues = self._queues(stage, f, name, k)
+        stats = new_stats() if prog.stats is None else None   # counted once per program (`vta.sim.fsim_program`)
+        tokens, depth, steps = self._tokens, self._k.dep_queue_depth, prog.steps
+        for k in range(prog.count):
+            step = steps[k]
+            if step is None:
+                step = steps[k] = self._prepare(prog.stream, k)
+            opcode, f, name, pops, pushes, handler, fast = step
             # Every token check comes first and the counters change only after the instruction ran, so an
             # instruction that fails has no effect at all (a stage's four flags name four different queues).
-            for flag in POP_FLAGS:
-                if f[flag]:
-                    self._check_pop(queues[flag], flag, name, k)
-            for flag in PUSH_FLAGS:
-                if f[flag]:
-                    self._check_push(queues[flag], flag, name, k)
-            handler = handlers[opcode]
-            if handler is not None:
-                handler(k, f, views, stats)
-            for flag, queue in queues.items():
-                if f[flag]:
-                    self._tokens[queue] += 1 if flag.startswith("push") else -1
-            count_insn(stats, self._k, opcode, f)
-            if opcode == Opcode.FINISH.value:
+            for flag, queue in pops:
+                if tokens[queue] == 0:
+                    self._check_pop(queue, flag, name, k)
+            for flag, queue in pushes:
+                if tokens[queue] >= depth:
+                    self._check_push(queue, flag, name, k)
+            if fast is not None:
+                fast(views)
+            elif handler is not None:
+                handler(k, f, views, step)
+            for _, queue in pushes:
+                tokens[queue] += 1
+            for _, queue in pops:
+                tokens[queue] -= 1
+            if stats is not None:
+                count_insn(stats, self._k, opcode, f)
+            if opcode == FINISH:
                 break
         else:
-            raise ProgramError(f"no FINISH among the {stream.count} instructions at insn_addr={insn_addr} "
+            raise ProgramError(f"no FINISH among the {prog.count} instructions at insn_addr={insn_addr} "
                                f"(a run must end with FINISH)")
+        if stats is None:
+            stats = prog.recount()
+        else:
+            prog.counted(stats)
         stats.wall_seconds = time.perf_counter() - start
         return stats
+
+    def _prepare(self, stream, k):
+        """What instruction ``k`` of ``stream`` needs on every run, once its static checks passed: ``[opcode,
+        fields, name, pops, pushes, handler, fast]`` — ``pops``/``pushes`` the (flag, queue) pairs it sets, ``fast``
+        (filled in by a LOAD/STORE handler after its first run) the instruction without its checks."""
+        stream.check(k)
+        opcode = stream.opcode[k]
+        f = stream.fields(k)
+        name = OPCODE_NAMES[opcode]
+        stage = self._stage(opcode, f, name, k)
+        queues = self._queues(stage, f, name, k)
+        pops = tuple((flag, queues[flag]) for flag in POP_FLAGS if f[flag])
+        pushes = tuple((flag, queues[flag]) for flag in PUSH_FLAGS if f[flag])
+        handler = {Opcode.LOAD.value: self._load, Opcode.STORE.value: self._store, Opcode.GEMM.value: self._gemm,
+                   Opcode.ALU.value: self._alu}.get(opcode)
+        return [opcode, f, name, pops, pushes, handler, None]
 
     # -- dependency tokens ---------------------------------------------------------------------------------------
 
@@ -189,7 +232,7 @@ class FunctionalSim(Closing):
 
     # -- LOAD / STORE --------------------------------------------------------------------------------------------
 
-    def _load(self, k, f, views, stats):
+    def _load(self, k, f, views, step):
         """LOAD: a 2-D strided DRAM block into SRAM, zero-padded on all four sides (INP, ACC, ACC_8BIT only)::
 
             if y_size == 0 or x_size == 0: return
@@ -207,6 +250,7 @@ class FunctionalSim(Closing):
         what = f"LOAD {MEM_NAMES[mt]}"
         y_size, x_size = f["y_size"], f["x_size"]
         if y_size == 0 or x_size == 0:
+            step[6] = _nothing
             return
         if not mtype.paddable:
             for pad in PADS:
@@ -221,14 +265,19 @@ class FunctionalSim(Closing):
             raise ProgramError(f"{what}: sram_base={base} + {rows} rows × pitch {pitch} writes {buf} elements up "
                                f"to {end - 1}, past the {buf} buffer depth {depth}", index=k)
         views.check_block(kind, f["dram_base"], y_size, x_size, f["x_stride"], what, k)
-        data = views(kind)[views.block_index(f["dram_base"], y_size, x_size, f["x_stride"])]
-        sram = getattr(self, buf)
-        region = sram[base:end].reshape(rows, pitch, *sram.shape[1:])
-        if rows != y_size or pitch != x_size:
-            region[...] = 0
-        region[y0:y0 + y_size, x0:x0 + x_size] = data
+        dram_base, x_stride, padded = f["dram_base"], f["x_stride"], rows != y_size or pitch != x_size
 
-    def _store(self, k, f, views, stats):
+        def fast(views):   # the checks above hold on every run of this program (same fields, same DRAM size)
+            data = _block(views(kind), dram_base, y_size, x_size, x_stride)
+            sram = getattr(self, buf)
+            region = sram[base:end].reshape(rows, pitch, *sram.shape[1:])
+            if padded:
+                region[...] = 0
+            region[y0:y0 + y_size, x0:x0 + x_size] = data
+        step[6] = fast
+        fast(views)
+
+    def _store(self, k, f, views, step):
         """STORE: out buffer rows to a 2-D strided DRAM block (memory_type OUT, no padding)::
 
             for y in range(y_size):
@@ -243,6 +292,7 @@ class FunctionalSim(Closing):
                 raise ProgramError(f"STORE: {pad} must be 0 (STORE has no padding), not {f[pad]}", index=k)
         y_size, x_size, x_stride = f["y_size"], f["x_size"], f["x_stride"]
         if y_size == 0 or x_size == 0:
+            step[6] = _nothing
             return
         base, depth = f["sram_base"], self._k.depths["out"]
         end = base + y_size * x_size
@@ -250,14 +300,18 @@ class FunctionalSim(Closing):
             raise ProgramError(f"STORE: sram_base={base} + y_size {y_size} × x_size {x_size} reads out elements "
                                f"up to {end - 1}, past the out buffer depth {depth}", index=k)
         views.check_block("out", f["dram_base"], y_size, x_size, x_stride, "STORE", k)
-        dst = views("out")
-        src = self.out[base:end].reshape(y_size, x_size, *self.out.shape[1:])
-        index = views.block_index(f["dram_base"], y_size, x_size, x_stride)
-        if x_stride >= x_size or y_size == 1:
-            dst[index] = src
-        else:  # rows overlap in DRAM: later rows overwrite earlier ones, as in program order
-            for y in range(y_size):
-                dst[index[y]] = src[y]
+        dram_base = f["dram_base"]
+
+        def fast(views):   # the checks above hold on every run of this program (same fields, same DRAM size)
+            src = self.out[base:end].reshape(y_size, x_size, *self.out.shape[1:])
+            if x_stride >= x_size or y_size == 1:
+                _block(views("out"), dram_base, y_size, x_size, x_stride, writeable=True)[...] = src
+            else:  # rows overlap in DRAM: later rows overwrite earlier ones, as in program order
+                dst = views("out")
+                for y in range(y_size):
+                    dst[dram_base + y * x_stride:dram_base + y * x_stride + x_size] = src[y]
+        step[6] = fast
+        fast(views)
 
     # -- GEMM / ALU ----------------------------------------------------------------------------------------------
 
@@ -328,7 +382,7 @@ class FunctionalSim(Closing):
             self._nests[key] = chunks   # most recently used last
         return chunks
 
-    def _gemm(self, k, f, views, stats):
+    def _gemm(self, k, f, views, step):
         """GEMM: matrix multiply-accumulate (or reset) over a uop range in two nested loops::
 
             for i in range(iter_out):
@@ -353,7 +407,7 @@ class FunctionalSim(Closing):
                 gemm_accumulate(self.acc, self.out, self.inp, self.wgt, idx["dst_idx"], idx["src_idx"],
                                 idx["wgt_idx"], memo)
 
-    def _alu(self, k, f, views, stats):
+    def _alu(self, k, f, views, step):
         """ALU: element-wise int32 op on acc over a uop range in two nested loops::
 
             for i, j, u as GEMM:
