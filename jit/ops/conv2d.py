@@ -129,7 +129,8 @@ class _FusedBias:
         k = m << shift
         if lo - m < -(1 << 15):
             return None
-        partial = 128 * int(np.abs(wp.astype(np.int64)).sum(axis=(1, 2, 3, 5)).max())  # |x| ≤ 128
+        lanes = wp.transpose(0, 4, 1, 2, 3, 5).reshape(wp.shape[0] * wp.shape[4], -1)   # one row per out channel
+        partial = 128 * int(np.abs(lanes.astype(np.int16)).sum(axis=1, dtype=np.int64).max())  # |x| ≤ 128
         if max(bmax, -int(bias.min())) + k + partial >= 1 << 31:
             return None
         return cls(m, k)
