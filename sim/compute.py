@@ -20,6 +20,7 @@ vectorized step; a kernel without hazards is a single step, an in-place chain de
 import numpy as np
 
 from ..isa.opcodes import AluOp
+from . import fsim_blas
 
 __all__ = ["iteration_chunks", "nest_index", "gemm_plan", "gemm_accumulate", "gemm_reset", "alu_apply", "alu_run",
            "hazard_free_starts"]
@@ -77,7 +78,10 @@ _BLAS_SINGLE_THREAD_MNK = 1 << 18
 
 
 def _matmul(x, w):
-    """``x @ w`` for 2-D float32 ``x`` (M, K) and ``w`` (K, N), as single-threaded BLAS calls."""
+    """``x @ w`` for 2-D float32 ``x`` (M, K) and ``w`` (K, N), as single-threaded BLAS calls: one call when
+    `vta.sim.fsim_blas` has limited BLAS to one thread, else stacked row blocks below the threading threshold."""
+    if fsim_blas.active:
+        return x @ w
     m, kk = x.shape
     n = w.shape[1]
     rows = max(1, _BLAS_SINGLE_THREAD_MNK // max(1, kk * n))

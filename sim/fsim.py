@@ -31,6 +31,7 @@ from ..isa.stages import (
 from .compute import alu_run, gemm_accumulate, gemm_reset, iteration_chunks, nest_index
 from .decode import INSN_BYTES, UopDecoder
 from .dram import DramViews, check_dram, check_run_args
+from .fsim_blas import one_blas_thread
 from .fsim_program import ProgramCache
 from .stats import count_insn, new_stats
 
@@ -145,6 +146,17 @@ class FunctionalSim(Closing):
         prog = self._programs.get(self.cfg, image, dram.size)
         views = DramViews(self.cfg, dram)
         stats = new_stats() if prog.stats is None else None   # counted once per program (`vta.sim.fsim_program`)
+        with one_blas_thread():
+            self._execute(prog, views, stats, insn_addr)
+        if stats is None:
+            stats = prog.recount()
+        else:
+            prog.counted(stats)
+        stats.wall_seconds = time.perf_counter() - start
+        return stats
+
+    def _execute(self, prog, views, stats, insn_addr):
+        """The instructions of ``prog`` in order up to FINISH (counted into ``stats`` unless it is None)."""
         tokens, depth, steps = self._tokens, self._k.dep_queue_depth, prog.steps
         for k in range(prog.count):
             step = steps[k]
@@ -174,12 +186,6 @@ class FunctionalSim(Closing):
         else:
             raise ProgramError(f"no FINISH among the {prog.count} instructions at insn_addr={insn_addr} "
                                f"(a run must end with FINISH)")
-        if stats is None:
-            stats = prog.recount()
-        else:
-            prog.counted(stats)
-        stats.wall_seconds = time.perf_counter() - start
-        return stats
 
     def _prepare(self, stream, k):
         """What instruction ``k`` of ``stream`` needs on every run, once its static checks passed: ``[opcode,

@@ -1,5 +1,7 @@
 """FunctionalSim GEMM: loop nests, reset, repeated acc entries, int32 wrap, every vectorization path, chunking."""
 
+import contextlib
+
 import numpy as np
 import pytest
 from fsim_helpers import Image, assert_same_state, execute, load_tiles, load_uops, rand_tiles
@@ -200,10 +202,25 @@ def test_gemm_im2col_patterns_exact(k, patterns, batch, extreme):
     assert plan is not None
     assert plan[1].shape == (pixels, k)   # the patterns read the same rows: gathered once, one product for all
     expect = _gemm_loop(acc, inp, wgt, d, s, w)
-    out = np.zeros_like(acc, dtype=np.int8)
-    compute.gemm_accumulate(acc, out, inp, wgt, d, s, w)
-    np.testing.assert_array_equal(acc, expect)
-    np.testing.assert_array_equal(out, expect.astype(np.int8))
+    # BLAS limited to one thread (as during a simulator run: one call per product) and not (stacked row blocks)
+    from vta.sim import fsim_blas
+    for one_thread in (True, False):
+        got, out = acc.copy(), np.zeros_like(acc, dtype=np.int8)
+        with fsim_blas.one_blas_thread() if one_thread else contextlib.nullcontext():
+            compute.gemm_accumulate(got, out, inp, wgt, d, s, w)
+        np.testing.assert_array_equal(got, expect)
+        np.testing.assert_array_equal(out, expect.astype(np.int8))
+
+
+def test_one_blas_thread_is_active_only_inside():
+    from vta.sim import fsim_blas
+    assert not fsim_blas.active
+    with fsim_blas.one_blas_thread():
+        assert fsim_blas.active == bool(fsim_blas._blas())   # threadpoolctl found numpy's BLAS (or there is none)
+        with fsim_blas.one_blas_thread():                     # nested: stays limited
+            assert fsim_blas.active == bool(fsim_blas._blas())
+        assert fsim_blas.active == bool(fsim_blas._blas())
+    assert not fsim_blas.active
 
 
 @pytest.mark.parametrize("k, patterns, batch", [(9, 3, 1), (70, 2, 2)])
