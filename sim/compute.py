@@ -53,6 +53,13 @@ def _write_back(acc, out, idx, values):
     out[idx] = values.astype(np.int8)
 
 
+def _span(index):
+    """``(lo, hi)`` when ``index`` is ``lo, lo+1, …, hi−1`` in order (a slice can replace it), else False."""
+    lo = int(index[0])
+    hi = lo + index.size
+    return (lo, hi) if int(index[-1]) == hi - 1 and np.array_equal(index, np.arange(lo, hi)) else False
+
+
 def gemm_reset(acc, out, d):
     """``acc[d] = 0; out[d] = 0`` for every iteration."""
     acc[d] = 0
@@ -196,8 +203,21 @@ def gemm_accumulate(acc, out, inp, wgt, d, s, w, memo=None):
             memo["gemm"] = plan
     if plan is not None:
         targets, sums = _gemm_patterns(inp, wgt, plan)
-        new = (acc[targets].reshape(len(targets), -1).astype(np.int64) + sums.astype(np.int64)).astype(np.int32)
-        _write_back(acc, out, targets, new.reshape(len(targets), batch, block_out))
+        # exact integers: float32 ones below 2^24 convert straight to int32; float64 ones wrap through int64
+        add = sums.astype(np.int32) if sums.dtype == np.float32 else sums.astype(np.int64).astype(np.int32)
+        span = memo.get("span") if memo is not None else None
+        if span is None:
+            span = _span(targets)
+            if memo is not None:
+                memo["span"] = span
+        if span:   # the targets are acc[lo:hi] in order (a conv tile): add in place, int32 wraps like the acc
+            lo, hi = span
+            a = acc[lo:hi]
+            a += add.reshape(a.shape)
+            out[lo:hi] = a.astype(np.int8)
+        else:
+            new = acc[targets].reshape(len(targets), -1) + add
+            _write_back(acc, out, targets, new.reshape(len(targets), batch, block_out))
         return
     batch, block_in = inp.shape[1:]
     block_out = wgt.shape[1]
@@ -239,6 +259,9 @@ def gemm_accumulate(acc, out, inp, wgt, d, s, w, memo=None):
 
 
 def _shr(a, b):
+    if np.ndim(b) == 0:   # an immediate: one shift for every lane (>> on int32 is arithmetic)
+        amount = ((int(b) & 63) ^ 32) - 32
+        return a >> amount if amount >= 0 else (a.astype(np.int64) << -amount).astype(np.int32)
     amount = ((np.asarray(b, dtype=np.int64) & 63) ^ 32) - 32
     wide = a.astype(np.int64)
     return np.where(amount >= 0, wide >> np.maximum(amount, 0), wide << np.maximum(-amount, 0)).astype(np.int32)
@@ -306,6 +329,19 @@ def alu_run(acc, out, op, d, s, imm, memo=None):
             memo["starts"] = starts
     bounds = starts + [d.size]
     b = np.int32(imm) if s is None else None
+    if len(starts) == 1:   # one hazard-free run: over slices where the indices are ranges (flat kernels)
+        if memo is not None and "spans" in memo:
+            dspan, sspan = memo["spans"]
+        else:
+            dspan, sspan = _span(d), (None if s is None else _span(s))
+            if memo is not None:
+                memo["spans"] = (dspan, sspan)
+        if dspan and sspan is not False:
+            rhs = b if s is None else acc[sspan[0]:sspan[1]]
+            new = alu_apply(op, acc[dspan[0]:dspan[1]], rhs)    # read all, then write all
+            acc[dspan[0]:dspan[1]] = new
+            out[dspan[0]:dspan[1]] = new.astype(np.int8)
+            return
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         dd = d[lo:hi]
         rhs = b if s is None else acc[s[lo:hi]]
