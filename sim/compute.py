@@ -133,6 +133,12 @@ def gemm_plan(d, s, w):
     else:
         keys = ws @ _ROW_HASH[:k]                    # wraps; equal rows → equal keys (checked exactly below)
         _, first, pattern = np.unique(keys, return_index=True, return_inverse=True)
+        # number the patterns in the order of their first target, so that targets grouped by pattern stay in
+        # ascending order where they can (a conv tile's output-channel blocks: one acc range, `_span`)
+        rank = np.argsort(first)
+        relabel = np.empty_like(rank)
+        relabel[rank] = np.arange(rank.size)
+        pattern, first = relabel[pattern.ravel()], first[rank]
         heads = ws[first]
         if len(first) * 4 > t or not (ws == heads[pattern]).all():
             return None

@@ -205,9 +205,10 @@ def test_gemm_im2col_patterns_exact(k, patterns, batch, extreme):
     # BLAS limited to one thread (as during a simulator run: one call per product) and not (stacked row blocks)
     from vta.sim import fsim_blas
     for one_thread in (True, False):
-        got, out = acc.copy(), np.zeros_like(acc, dtype=np.int8)
+        got, out, memo = acc.copy(), np.zeros_like(acc, dtype=np.int8), {}
         with fsim_blas.one_blas_thread() if one_thread else contextlib.nullcontext():
-            compute.gemm_accumulate(got, out, inp, wgt, d, s, w)
+            compute.gemm_accumulate(got, out, inp, wgt, d, s, w, memo)
+        assert memo["span"] == (0, n_acc)      # the targets, pattern by pattern, are one acc range: added in place
         np.testing.assert_array_equal(got, expect)
         np.testing.assert_array_equal(out, expect.astype(np.int8))
 
