@@ -150,22 +150,23 @@ class Runtime(Closing):
         stream = CommandStream(self.cfg)
         self._zeros_used = False
         emit(stream)
-        entry = self._finish(stream)
+        insns, entry = self._finish(stream)
         if full is not None:
             self.streams.misses += 1
             self.streams.put(full, entry)
-        return self._run(entry.variant(self.cfg, ()), op, useful_macs, schedule, build_start, entry.by_op,
+        return self._run((insns, entry.image, entry.noops), op, useful_macs, schedule, build_start, entry.by_op,
                          cached=False)
 
     def execute(self, stream, op, useful_macs=0, schedule=None, build_start=None):
         """Synchronise ``stream`` (balance tokens, FINISH), run it on the device and return its `OpStats` (a stream
         built by hand, from `stream`; operators go through `run_stream`)."""
-        entry = self._finish(stream)
-        return self._run(entry.variant(self.cfg, ()), op, useful_macs, schedule, build_start, entry.by_op,
+        insns, entry = self._finish(stream)
+        return self._run((insns, entry.image, entry.noops), op, useful_macs, schedule, build_start, entry.by_op,
                          cached=False)
 
     def _finish(self, stream):
-        """``stream`` finished, encoded and (with ``verify``) verified, as a `CachedStream`."""
+        """``stream`` finished, encoded and (with ``verify``) verified: its instructions (a tuple) and its
+        `CachedStream`."""
         insns = stream.finish()
         try:
             image = encode_program(self.cfg, insns)
@@ -175,11 +176,12 @@ class Runtime(Closing):
             raise
         if self.verify:
             self._verify(insns)   # every instruction encoded: the verifier skips only its field check
-        return CachedStream.of(insns, image, self.kernels.record(), self._zeros if self._zeros_used else None,
-                               self.verify)
+        return tuple(insns), CachedStream.of(insns, image, self.kernels.record(),
+                                             self._zeros if self._zeros_used else None, self.verify)
 
     def _run(self, program, op, useful_macs, schedule, build_start, by_op, cached):
-        """Run a finished stream ``program`` = ``(insns, image, noops)`` on the device; its `OpStats`."""
+        """Run a finished stream ``program`` = ``(insns, image, noops)`` on the device (``insns`` a sequence of
+        instructions); its `OpStats`."""
         insns, image, noops = program
         build_seconds = time.perf_counter() - build_start if build_start is not None else 0.0
         n = len(insns)

@@ -19,12 +19,14 @@ __all__ = ["Program", "ProgramCache"]
 
 class Program:
     """One decoded image: ``stream`` (`InsnStream`), ``steps[k]`` what the simulator prepared for instruction k
-    (None until it first runs), ``stats`` the counts of a complete run (None until one completed)."""
+    and ``moves[k]`` (a LOAD/STORE) its checked data movement (both None until it first runs), ``stats`` the
+    counts of a complete run (None until one completed)."""
 
     def __init__(self, cfg, image):
         self.stream = InsnStream(cfg, image)
         self.count = self.stream.count
         self.steps = [None] * self.count
+        self.moves = [None] * self.count
         self.stats = None
 
     def counted(self, stats):
