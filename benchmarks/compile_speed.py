@@ -78,7 +78,7 @@ def bench(name, search, fsim_images):
         cm.close()
         rows.append(row)
         print(f"{name:<9} search={'yes' if s else 'no ':<4} compile {wall:7.1f} s wall {cpu:7.1f} s CPU  "
-              f"plans scored {row['plans']:4d}  fsim {row['fsim_wall']:.3f} s/image wall "
+              f"plans scored {row['plans']:4d}  fsim {row['fsim_wall']:.4f} s/image wall "
               f"{row['fsim_cpu']:.4f} CPU ({n} images; their first run {row['fsim_first_wall']:.4f} wall "
               f"{row['fsim_first_cpu']:.4f} CPU; the first image alone {cold_wall:.2f} s wall {cold_cpu:.2f} CPU)  "
               f"cosine vs onnxruntime FP32 {row['cosine']:.4f}", flush=True)
