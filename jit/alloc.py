@@ -4,6 +4,11 @@ Every address handed to the device counts *elements* of some buffer (``dram_base
 bytes), so a region must start on a multiple of the element size of whatever is loaded from it. The allocator
 keeps a sorted free list of ``(start, size)`` holes (first fit, neighbours merged on free), which keeps a long
 sequence of operator calls from fragmenting a fixed-size DRAM.
+
+Long-lived regions (uop kernels, the zero page) are taken from the top of DRAM (``from_top=True``, the highest
+hole that fits) and per-call operands from the bottom, so the operands of a call land at the same addresses
+whatever kernels earlier calls left behind — which is what lets the runtime reuse a call's instruction stream
+(`vta.jit.stream_cache`).
 """
 
 import bisect
@@ -57,16 +62,18 @@ class DramAllocator:
         self.in_use = 0
         self.peak = 0
 
-    def alloc(self, nbytes, align=None, name=""):
-        """Reserve ``nbytes`` (≥ 1) starting at a multiple of ``align`` bytes."""
+    def alloc(self, nbytes, align=None, name="", from_top=False):
+        """Reserve ``nbytes`` (≥ 1) starting at a multiple of ``align`` bytes: the lowest such address, or with
+        ``from_top`` the highest."""
         align = self.default_align if align is None else align
         if not isinstance(nbytes, int) or nbytes <= 0:
             raise VTAError(f"DRAM allocation size must be a positive number of bytes, not {nbytes!r}")
         if not isinstance(align, int) or align <= 0 or align & (align - 1):
             raise VTAError(f"DRAM alignment must be a power of two, not {align!r}")
-        for k, (start, size) in enumerate(self._holes):
-            addr = -(-start // align) * align
-            if addr + nbytes <= start + size:
+        holes = enumerate(self._holes)
+        for k, (start, size) in (reversed(list(holes)) if from_top else holes):
+            addr = (start + size - nbytes) // align * align if from_top else -(-start // align) * align
+            if start <= addr and addr + nbytes <= start + size:
                 del self._holes[k]
                 if addr > start:                       # the alignment gap stays free
                     self._insert(start, addr - start)

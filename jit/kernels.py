@@ -9,6 +9,13 @@ wraps to index 0 and evicts whatever it overlaps.
 
 Residency survives between runs (the device keeps its SRAM), so a second identical operator call loads no uops.
 If a run fails, or the device is not known to keep SRAM, `KernelCache.forget_residency` drops the table.
+
+While a stream is built the cache records what it did to uop SRAM (`KernelCache.record`): the kernels the stream
+found resident at its start (it relies on them), and the LOAD UOPs it emitted (kernel, position, DRAM words). A
+cached copy of the stream (`vta.jit.stream_cache`) can run again whenever the kernels it relies on are still
+resident at the same positions and the kernels it loads are still at the same DRAM addresses;
+`KernelCache.replay` checks exactly that and applies the stream's loads to the residency table as `place` did.
+Kernel words live at the top of DRAM (``from_top``), away from the per-call operands.
 """
 
 import dataclasses
@@ -20,7 +27,7 @@ from ..isa.insn import UOP_BYTES, Uop, encode_uops
 from ..isa.layouts import ITER_BITS
 from ..isa.opcodes import MemId
 
-__all__ = ["Loop", "UopKernel", "KernelRecorder", "Placement", "KernelCache", "MAX_ITER"]
+__all__ = ["Loop", "UopKernel", "KernelRecorder", "Placement", "KernelCache", "UopRecord", "MAX_ITER"]
 
 MAX_ITER = (1 << ITER_BITS) - 1
 
@@ -125,6 +132,16 @@ class Placement:
         return self.bgn + len(self.kernel)
 
 
+@dataclasses.dataclass(frozen=True)
+class UopRecord:
+    """What one stream did to uop SRAM: ``requires`` the ``(signature, bgn)`` kernels it used without loading them
+    (resident when it was built), ``loads`` its LOAD UOPs in order as ``(signature, bgn, uops, dram byte address,
+    instruction index)``, ``lookups`` its kernel look-ups (each a cache hit when the stream is replayed)."""
+    requires: tuple
+    loads: tuple
+    lookups: int
+
+
 class KernelCache:
     """Kernels by signature (with their uop words in DRAM) and which of them are resident in uop SRAM.
 
@@ -145,9 +162,11 @@ class KernelCache:
         self.evicted_in_stream = False
         self._snapshot = None    # residency before the stream being built, until it runs
         self._in_stream = set()  # signatures the stream being built has placed
+        self._requires, self._loaded, self._loads, self._lookups = {}, set(), [], 0   # its `UopRecord`
 
     def get(self, signature, build):
         """The kernel for ``signature``, calling ``build()`` (→ `UopKernel`) only on a miss."""
+        self._lookups += 1
         entry = self._kernels.pop(signature, None)
         if entry is not None:
             self.hits += 1
@@ -160,7 +179,8 @@ class KernelCache:
             raise VTAError(f"uop kernel {signature!r} has {len(kernel)} micro-ops, the uop buffer holds "
                            f"{self.cfg.uop_depth}")
         image = encode_uops(self.cfg, kernel.uops)     # raises ISAError if an index does not fit its field
-        buf = self.alloc.alloc(image.size, align=self.cfg.uop_elem_bytes, name=f"uop kernel ({len(kernel)} uops)")
+        buf = self.alloc.alloc(image.size, align=self.cfg.uop_elem_bytes, name=f"uop kernel ({len(kernel)} uops)",
+                               from_top=True)
         self.dram[buf.addr:buf.end] = image
         self.builds += 1
         self._kernels[signature] = (kernel, buf)
@@ -181,23 +201,63 @@ class KernelCache:
         self._in_stream.add(sig)
         bgn = self._resident.get(sig)
         if bgn is not None:
+            if sig not in self._loaded:
+                self._requires[sig] = bgn
             return Placement(kernel, bgn)
         n = len(kernel)
         if self._next + n > self.cfg.uop_depth:
             self._next = 0
-        bgn, end = self._next, self._next + n
+        bgn = self._next
+        buf = self._kernels[sig][1]
+        index = stream.load(MemId.UOP, bgn, buf.elem(self.cfg.uop_elem_bytes), 1, n, n)
+        self._load(sig, bgn, n)
+        self._loaded.add(sig)
+        self._loads.append((sig, bgn, n, buf.addr, index))
+        return Placement(kernel, bgn)
+
+    def _load(self, sig, bgn, n):
+        """A LOAD UOP of kernel ``sig`` (``n`` uops) at ``bgn``: it evicts every kernel it overlaps."""
+        end = bgn + n
         for other, obgn in list(self._resident.items()):
             oend = obgn + len(self._kernels[other][0])
             if obgn < end and bgn < oend:
                 del self._resident[other]
                 self.evictions += 1
                 self.evicted_in_stream = True
-        buf = self._kernels[sig][1]
-        stream.load(MemId.UOP, bgn, buf.elem(self.cfg.uop_elem_bytes), 1, n, n)
         self.loads += 1
         self._resident[sig] = bgn
         self._next = end
-        return Placement(kernel, bgn)
+
+    def record(self):
+        """The `UopRecord` of the stream placed since `begin_stream`."""
+        return UopRecord(tuple(self._requires.items()), tuple(self._loads), self._lookups)
+
+    def replay(self, record):
+        """Apply a cached stream's `UopRecord` (after `begin_stream`, instead of placing its kernels again) if its
+        words are still valid: every kernel it relies on resident at the same position, every kernel it loads
+        still in DRAM at the same address. Returns None (changing nothing) otherwise, else the positions in
+        ``record.loads`` of the loads that are redundant now — their kernel already resident at that place, as
+        after an earlier run of the same stream — which the caller turns into no-ops (`CachedStream.variant`)."""
+        kernels, resident = self._kernels, self._resident
+        for sig, bgn in record.requires:
+            if resident.get(sig) != bgn:
+                return None
+        for sig, _bgn, _n, addr, _index in record.loads:
+            entry = kernels.get(sig)
+            if entry is None or entry[1].addr != addr:
+                return None
+        used = [sig for sig, _ in record.requires] + [load[0] for load in record.loads]
+        for sig in used:   # most recently used last, as `get` would leave them
+            kernels[sig] = kernels.pop(sig)
+        self._in_stream.update(used)
+        elided = []
+        for k, (sig, bgn, n, _addr, _index) in enumerate(record.loads):
+            if resident.get(sig) == bgn:   # resident kernels never overlap: the load would change nothing
+                elided.append(k)
+            else:
+                self._load(sig, bgn, n)
+        self.hits += record.lookups
+        return tuple(elided)
 
     def begin_stream(self):
         """Start placing kernels for a new stream. Residency changes stay tentative until `commit`; if the
@@ -208,6 +268,7 @@ class KernelCache:
         self._snapshot = (dict(self._resident), self._next)
         self._in_stream = set()
         self.evicted_in_stream = False
+        self._requires, self._loaded, self._loads, self._lookups = {}, set(), [], 0
 
     def commit(self):
         """The stream ran: its LOAD UOPs really filled uop SRAM."""

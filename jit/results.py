@@ -15,10 +15,10 @@ class OpStats:
 
     ``macs`` are the GEMM MACs the device performed (channel padding included); ``useful_macs`` those of the
     unpadded problem. ``kernel_builds``/``kernel_hits`` count uop kernels recorded vs reused from the cache,
-    ``uop_loads`` the LOAD UOP instructions emitted. ``program`` is the instruction list that ran. ``run`` is the
+    ``uop_loads`` the LOAD UOP instructions emitted. ``program`` is the instruction sequence that ran. ``run`` is the
     device's `RunStats`: ``cycles``/``busy``/``stall``/``wall_seconds`` read from it (``None`` where the device
     cannot measure them, e.g. cycles on the functional simulator). ``build_seconds`` is host time spent building
-    the stream.
+    the stream (looking it up when ``stream_cached``: the call reused an earlier call's finished stream).
     """
     op: str
     run: RunStats
@@ -32,6 +32,7 @@ class OpStats:
     build_seconds: float = 0.0
     schedule: object = None
     program: list = dataclasses.field(default_factory=list, repr=False)
+    stream_cached: bool = False
 
     macs = property(lambda self: self.run.macs)
     cycles = property(lambda self: self.run.cycles)

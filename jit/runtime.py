@@ -6,7 +6,8 @@ synchronises it (balanced tokens + FINISH), runs it on the device, reads the res
 ``y, stats = rt.conv2d(...)`` (an `OpResult`). Stats travel with the result rather than through runtime state, so
 a caller never reads the stats of someone else's call. The DRAM image persists between calls (kernels stay in DRAM
 and, while the device keeps its SRAM, in uop SRAM), so repeated calls of the same shape build and load no new
-kernels.
+kernels; and a call whose stream inputs (geometry, schedule, immediates, operand addresses) repeat reuses its
+finished, encoded and verified stream (`vta.jit.stream_cache`, `Runtime.run_stream`).
 """
 
 import time
@@ -30,6 +31,7 @@ from .ops.pool import max_pool2d
 from .ops.reduce import global_avg_pool
 from .ops.scale import channel_prelu, channel_scale
 from .results import OpResult, OpStats
+from .stream_cache import CachedStream, StreamCache
 
 __all__ = ["Runtime", "OpStats", "OpResult"]
 
@@ -46,10 +48,14 @@ class Runtime(Closing):
     ``schedules``: where conv2d/dense calls without a schedule get one before the heuristic — a
     `vta.jit.tune.BestSchedules` built from a tuning log. ``fuse_bias`` (default True): conv2d/dense with a bias
     use the fused bias epilogue where it is exact (`vta.jit.ops.conv2d`); False keeps the plain one (to compare).
+    ``cache_streams`` (default True): reuse an operator call's finished stream when a later call has the same
+    stream inputs (`run_stream`); False builds every stream afresh (to compare, or to time the builder). The
+    cache is ``streams`` (a `vta.jit.stream_cache.StreamCache`, or None without caching; setting None turns it
+    off).
     """
 
     def __init__(self, cfg="default", device="fsim", *, dram_bytes=64 << 20, verify=True, keep_uops=True,
-                 schedules=None, fuse_bias=True):
+                 schedules=None, fuse_bias=True, cache_streams=True):
         if isinstance(dram_bytes, bool) or not isinstance(dram_bytes, int) or dram_bytes < 1:
             raise VTAError(f"dram_bytes must be a positive integer (the DRAM size in bytes), not {dram_bytes!r}")
         self.cfg = load_config(cfg)
@@ -71,7 +77,9 @@ class Runtime(Closing):
         self.keep_uops = keep_uops
         self.schedules = schedules
         self.fuse_bias = bool(fuse_bias)
+        self.streams = StreamCache() if cache_streams else None
         self._zeros = None
+        self._zeros_used = False   # the stream being built reads the zero page
         self._counts0 = (0, 0, 0)
 
     def __repr__(self):
@@ -107,8 +115,9 @@ class Runtime(Closing):
         if self._zeros is None or self._zeros.nbytes < need or self._zeros.addr % elem_bytes:
             if self._zeros is not None:
                 self.alloc.free(self._zeros)
-            self._zeros = self.alloc.alloc(max(need, 4096), align=4096, name="zero page")
+            self._zeros = self.alloc.alloc(max(need, 4096), align=4096, name="zero page", from_top=True)
             self.dram[self._zeros.addr:self._zeros.end] = 0
+        self._zeros_used = True
         return self._zeros
 
     # -- streams ----------------------------------------------------------------------------------------------------
@@ -122,10 +131,43 @@ class Runtime(Closing):
         """The kernel for ``signature`` (built by ``build()`` on a miss) made resident; its `Placement`."""
         return self.kernels.place(stream, self.kernels.get(signature, build))
 
+    def run_stream(self, key, emit, op, useful_macs=0, schedule=None, build_start=None):
+        """Run the stream ``emit(stream)`` builds, reusing the one built for an earlier call with the same ``key``.
+
+        ``key`` (hashable) must name every input of ``emit`` besides the runtime state `vta.jit.stream_cache`
+        checks itself (kernel residency, the zero page): geometry, schedule, immediates, DRAM addresses. ``None``
+        never caches. Returns the call's `OpStats` (``stream_cached`` says whether the stream was reused)."""
+        full = None if key is None or self.streams is None else (op, self.verify, key)
+        entry = self.streams.get(full) if full is not None else None
+        self.kernels.begin_stream()
+        elided = None
+        if entry is not None and entry.zeros in (None, self._zeros):
+            elided = self.kernels.replay(entry.uops)
+        if elided is not None:
+            self.streams.hits += 1
+            return self._run(entry.variant(self.cfg, elided), op, useful_macs, schedule, build_start, entry.by_op,
+                             cached=True)
+        stream = CommandStream(self.cfg)
+        self._zeros_used = False
+        emit(stream)
+        insns, entry = self._finish(stream)
+        if full is not None:
+            self.streams.misses += 1
+            self.streams.put(full, entry)
+        return self._run((insns, entry.image, entry.noops), op, useful_macs, schedule, build_start, entry.by_op,
+                         cached=False)
+
     def execute(self, stream, op, useful_macs=0, schedule=None, build_start=None):
-        """Synchronise ``stream`` (balance tokens, FINISH), run it on the device and return its `OpStats`."""
+        """Synchronise ``stream`` (balance tokens, FINISH), run it on the device and return its `OpStats` (a stream
+        built by hand, from `stream`; operators go through `run_stream`)."""
+        insns, entry = self._finish(stream)
+        return self._run((insns, entry.image, entry.noops), op, useful_macs, schedule, build_start, entry.by_op,
+                         cached=False)
+
+    def _finish(self, stream):
+        """``stream`` finished, encoded and (with ``verify``) verified: its instructions (a tuple) and its
+        `CachedStream`."""
         insns = stream.finish()
-        build_seconds = time.perf_counter() - build_start if build_start is not None else 0.0
         try:
             image = encode_program(self.cfg, insns)
         except ISAError:
@@ -134,11 +176,20 @@ class Runtime(Closing):
             raise
         if self.verify:
             self._verify(insns)   # every instruction encoded: the verifier skips only its field check
-        buf = self.alloc.alloc(image.size, align=INSN_BYTES, name=f"{op} instruction stream ({len(insns)} insns)")
+        return tuple(insns), CachedStream.of(insns, image, self.kernels.record(),
+                                             self._zeros if self._zeros_used else None, self.verify)
+
+    def _run(self, program, op, useful_macs, schedule, build_start, by_op, cached):
+        """Run a finished stream ``program`` = ``(insns, image, noops)`` on the device (``insns`` a sequence of
+        instructions); its `OpStats`."""
+        insns, image, noops = program
+        build_seconds = time.perf_counter() - build_start if build_start is not None else 0.0
+        n = len(insns)
+        buf = self.alloc.alloc(image.size, align=INSN_BYTES, name=f"{op} instruction stream ({n} insns)")
         try:
             self.dram[buf.addr:buf.end] = image
             try:
-                run = self.device.run(self.dram, buf.addr, len(insns))
+                run = self.device.run(self.dram, buf.addr, n)
             except BaseException:
                 self.kernels.forget_residency()
                 raise
@@ -147,15 +198,12 @@ class Runtime(Closing):
         self.kernels.commit()
         if not self.keep_uops:
             self.kernels.forget_residency()
-        by_op = {}
-        for i in insns:
-            by_op[type(i).__name__.upper()] = by_op.get(type(i).__name__.upper(), 0) + 1
-        noops = sum(1 for i in insns if getattr(i, "x_size", 1) == 0)
         b, h, l = self._kernel_counts
         b0, h0, l0 = self._counts0
         return OpStats(op=op, run=run, macs_per_cycle=self.cfg.macs_per_cycle, useful_macs=useful_macs,
-                       insns_by_opcode=by_op, noops=noops, kernel_builds=b - b0, kernel_hits=h - h0,
-                       uop_loads=l - l0, build_seconds=build_seconds, schedule=schedule, program=insns)
+                       insns_by_opcode=dict(by_op), noops=noops, kernel_builds=b - b0,
+                       kernel_hits=h - h0, uop_loads=l - l0, build_seconds=build_seconds, schedule=schedule,
+                       program=insns, stream_cached=cached)
 
     def begin(self):
         """Mark the start of an operator call (kernel counters and host time are measured from here)."""

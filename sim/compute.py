@@ -20,6 +20,7 @@ vectorized step; a kernel without hazards is a single step, an in-place chain de
 import numpy as np
 
 from ..isa.opcodes import AluOp
+from . import fsim_blas
 
 __all__ = ["iteration_chunks", "nest_index", "gemm_plan", "gemm_accumulate", "gemm_reset", "alu_apply", "alu_run",
            "hazard_free_starts"]
@@ -52,6 +53,13 @@ def _write_back(acc, out, idx, values):
     out[idx] = values.astype(np.int8)
 
 
+def _span(index):
+    """``(lo, hi)`` when ``index`` is ``lo, lo+1, …, hi−1`` in order (a slice can replace it), else False."""
+    lo = int(index[0])
+    hi = lo + index.size
+    return (lo, hi) if int(index[-1]) == hi - 1 and np.array_equal(index, np.arange(lo, hi)) else False
+
+
 def gemm_reset(acc, out, d):
     """``acc[d] = 0; out[d] = 0`` for every iteration."""
     acc[d] = 0
@@ -77,7 +85,10 @@ _BLAS_SINGLE_THREAD_MNK = 1 << 18
 
 
 def _matmul(x, w):
-    """``x @ w`` for 2-D float32 ``x`` (M, K) and ``w`` (K, N), as single-threaded BLAS calls."""
+    """``x @ w`` for 2-D float32 ``x`` (M, K) and ``w`` (K, N), as single-threaded BLAS calls: one call when
+    `vta.sim.fsim_blas` has limited BLAS to one thread, else stacked row blocks below the threading threshold."""
+    if fsim_blas.active:
+        return x @ w
     m, kk = x.shape
     n = w.shape[1]
     rows = max(1, _BLAS_SINGLE_THREAD_MNK // max(1, kk * n))
@@ -103,9 +114,10 @@ def _gather_rows(a, index):
 def gemm_plan(d, s, w):
     """What `gemm_accumulate` needs to know of the index arrays alone (a pure function of them, so a caller may
     keep it for identical arrays): for a GEMM whose targets all receive the same number ``k`` of contributions
-    and fall into a few *patterns* (the same weight tiles in the same order) ``(targets, src (t, k), heads,
-    ends)`` — targets grouped by pattern, pattern p the rows up to ``ends[p]`` with weight tiles ``heads[p]`` —
-    else None."""
+    and fall into a few *patterns* (the same weight tiles in the same order) ``(targets, src, heads, ends)`` —
+    targets grouped by pattern, pattern p the rows up to ``ends[p]`` with weight tiles ``heads[p]`` — else None.
+    ``src`` is ``(t, k)``, the input rows of each target; or, when every pattern reads the same rows in the same
+    order, ``(t / patterns, k)``: those rows once (`_gemm_patterns` then makes one product for all patterns)."""
     n = d.size
     counts = np.bincount(d)
     targets = np.flatnonzero(counts)
@@ -121,12 +133,25 @@ def gemm_plan(d, s, w):
     else:
         keys = ws @ _ROW_HASH[:k]                    # wraps; equal rows → equal keys (checked exactly below)
         _, first, pattern = np.unique(keys, return_index=True, return_inverse=True)
+        # number the patterns in the order of their first target, so that targets grouped by pattern stay in
+        # ascending order where they can (a conv tile's output-channel blocks: one acc range, `_span`)
+        rank = np.argsort(first)
+        relabel = np.empty_like(rank)
+        relabel[rank] = np.arange(rank.size)
+        pattern, first = relabel[pattern.ravel()], first[rank]
         heads = ws[first]
         if len(first) * 4 > t or not (ws == heads[pattern]).all():
             return None
     group = np.argsort(pattern, kind="stable")       # targets of one pattern made contiguous
-    ends = np.cumsum(np.bincount(pattern)).tolist()
-    return targets[group], s[order].reshape(t, k)[group], heads, ends
+    sizes = np.bincount(pattern)
+    ends = np.cumsum(sizes).tolist()
+    src = s[order].reshape(t, k)[group]
+    p, m = len(ends), int(sizes[0])
+    if p > 1 and (sizes == m).all() and (src.reshape(p, m, k) == src[:m]).all():
+        # every pattern reads the same input rows in the same order (a conv tile's output-channel blocks): one
+        # product of those rows with the patterns' weights side by side does them all
+        return targets[group], src[:m], heads, ends
+    return targets[group], src, heads, ends
 
 
 def _gemm_patterns(inp, wgt, plan):
@@ -142,6 +167,17 @@ def _gemm_patterns(inp, wgt, plan):
         x = x.transpose(0, 2, 1, 3)
     x = x.reshape(t * batch, k * block_in).astype(np.float32)
     step = max(1, EXACT_F32_LANES // block_in)        # contributions per exact float32 product
+    if t < len(targets):                               # shared rows: (t·BATCH, k·BLOCK_IN) @ (k·BLOCK_IN, P·BLOCK_OUT)
+        p = len(heads)
+        wt = wgt[heads].transpose(1, 3, 0, 2).astype(np.float32).reshape(k * block_in, p * block_out)
+        sums = None
+        for c0 in range(0, k, step):
+            c1 = min(k, c0 + step)
+            part = _matmul(x[:, c0 * block_in:c1 * block_in], wt[c0 * block_in:c1 * block_in])
+            sums = part if sums is None else sums + part.astype(np.float64)   # float64: exact up to 2^53
+        # rows (pixel, batch) × columns (pattern, lane) → targets grouped by pattern, each in the rows' order
+        sums = sums.reshape(t, batch, p, block_out).transpose(2, 0, 1, 3)
+        return targets, sums.reshape(p * t, batch * block_out)
     sums = np.empty((t * batch, block_out), dtype=np.float32 if k <= step else np.float64)
     start = 0
     for head, end in zip(heads, ends):                # pattern p (= heads[p]) is the p-th block
@@ -173,8 +209,21 @@ def gemm_accumulate(acc, out, inp, wgt, d, s, w, memo=None):
             memo["gemm"] = plan
     if plan is not None:
         targets, sums = _gemm_patterns(inp, wgt, plan)
-        new = (acc[targets].reshape(len(targets), -1).astype(np.int64) + sums.astype(np.int64)).astype(np.int32)
-        _write_back(acc, out, targets, new.reshape(len(targets), batch, block_out))
+        # exact integers: float32 ones below 2^24 convert straight to int32; float64 ones wrap through int64
+        add = sums.astype(np.int32) if sums.dtype == np.float32 else sums.astype(np.int64).astype(np.int32)
+        span = memo.get("span") if memo is not None else None
+        if span is None:
+            span = _span(targets)
+            if memo is not None:
+                memo["span"] = span
+        if span:   # the targets are acc[lo:hi] in order (a conv tile): add in place, int32 wraps like the acc
+            lo, hi = span
+            a = acc[lo:hi]
+            a += add.reshape(a.shape)
+            out[lo:hi] = a.astype(np.int8)
+        else:
+            new = acc[targets].reshape(len(targets), -1) + add
+            _write_back(acc, out, targets, new.reshape(len(targets), batch, block_out))
         return
     batch, block_in = inp.shape[1:]
     block_out = wgt.shape[1]
@@ -216,6 +265,9 @@ def gemm_accumulate(acc, out, inp, wgt, d, s, w, memo=None):
 
 
 def _shr(a, b):
+    if np.ndim(b) == 0:   # an immediate: one shift for every lane (>> on int32 is arithmetic)
+        amount = ((int(b) & 63) ^ 32) - 32
+        return a >> amount if amount >= 0 else (a.astype(np.int64) << -amount).astype(np.int32)
     amount = ((np.asarray(b, dtype=np.int64) & 63) ^ 32) - 32
     wide = a.astype(np.int64)
     return np.where(amount >= 0, wide >> np.maximum(amount, 0), wide << np.maximum(-amount, 0)).astype(np.int32)
@@ -283,6 +335,19 @@ def alu_run(acc, out, op, d, s, imm, memo=None):
             memo["starts"] = starts
     bounds = starts + [d.size]
     b = np.int32(imm) if s is None else None
+    if len(starts) == 1:   # one hazard-free run: over slices where the indices are ranges (flat kernels)
+        if memo is not None and "spans" in memo:
+            dspan, sspan = memo["spans"]
+        else:
+            dspan, sspan = _span(d), (None if s is None else _span(s))
+            if memo is not None:
+                memo["spans"] = (dspan, sspan)
+        if dspan and sspan is not False:
+            rhs = b if s is None else acc[sspan[0]:sspan[1]]
+            new = alu_apply(op, acc[dspan[0]:dspan[1]], rhs)    # read all, then write all
+            acc[dspan[0]:dspan[1]] = new
+            out[dspan[0]:dspan[1]] = new.astype(np.int8)
+            return
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         dd = d[lo:hi]
         rhs = b if s is None else acc[s[lo:hi]]

@@ -29,8 +29,10 @@ from ..isa.stages import (
     stage_of_fields,
 )
 from .compute import alu_run, gemm_accumulate, gemm_reset, iteration_chunks, nest_index
-from .decode import INSN_BYTES, InsnStream, UopDecoder
+from .decode import INSN_BYTES, UopDecoder
 from .dram import DramViews, check_dram, check_run_args
+from .fsim_blas import one_blas_thread
+from .fsim_program import ProgramCache
 from .stats import count_insn, new_stats
 
 __all__ = ["FunctionalSim"]
@@ -53,6 +55,24 @@ ALU_OPS = {op.value: op for op in AluOp}
 MAX_CHUNK_LANES = 1 << 21
 # Loop-nest indices kept for reuse by later instructions with the same uops and loop fields (8 bytes each).
 NEST_CACHE_ELEMS = 1 << 22
+
+
+LOAD, STORE, GEMM, ALU, FINISH = (op.value for op in (Opcode.LOAD, Opcode.STORE, Opcode.GEMM, Opcode.ALU,
+                                                       Opcode.FINISH))
+
+
+def _block(view, base, y_size, x_size, x_stride, writeable=False):
+    """Elements ``base + y·x_stride + x`` of ``view`` as a ``(y_size, x_size, …)`` strided view (no copy; the
+    caller checked the block is inside ``view``). Writable only where rows do not overlap (``x_stride ≥ x_size``)."""
+    if y_size == 1 or x_stride == x_size:
+        return view[base:base + y_size * x_size].reshape(y_size, x_size, *view.shape[1:])
+    if x_stride > x_size and base + y_size * x_stride <= len(view):   # whole rows of x_stride, then the first x_size
+        return view[base:base + y_size * x_stride].reshape(y_size, x_stride, *view.shape[1:])[:, :x_size]
+    if x_stride == 0 and not writeable:                                   # one row, repeated
+        return np.broadcast_to(view[base:base + x_size], (y_size, x_size, *view.shape[1:]))
+    sub = view[base:base + (y_size - 1) * x_stride + x_size]
+    return np.lib.stride_tricks.as_strided(sub, (y_size, x_size, *sub.shape[1:]),
+                                           (x_stride * sub.strides[0], *sub.strides), writeable=writeable)
 
 
 class _Consts:
@@ -81,6 +101,7 @@ class FunctionalSim(Closing):
         self._uop_fields = UopDecoder(self.cfg)
         self._k = _Consts(self.cfg)
         self._nests = {}         # loop-nest key -> [(index arrays, memo)] per chunk (see `_nest_chunks`)
+        self._programs = ProgramCache()   # decoded programs by their bytes (see `vta.sim.fsim_program`)
         self._nest_elems = 0
         self.reset()
 
@@ -119,40 +140,69 @@ class FunctionalSim(Closing):
         start = time.perf_counter()
         dram = check_dram(dram)
         image = check_run_args(dram, insn_addr, insn_count, INSN_BYTES)
-        stream = InsnStream(self.cfg, image)
+        prog = self._programs.get(self.cfg, image, dram.size)
         views = DramViews(self.cfg, dram)
-        stats = new_stats()
-        handlers = {Opcode.LOAD.value: self._load, Opcode.STORE.value: self._store,
-                    Opcode.GEMM.value: self._gemm, Opcode.ALU.value: self._alu, Opcode.FINISH.value: None}
-        for k in range(stream.count):
-            stream.check(k)
-            opcode = stream.opcode[k]
-            f = stream.fields(k)
-            name = OPCODE_NAMES[opcode]
-            stage = self._stage(opcode, f, name, k)
-            queues = self._queues(stage, f, name, k)
-            # Every token check comes first and the counters change only after the instruction ran, so an
-            # instruction that fails has no effect at all (a stage's four flags name four different queues).
-            for flag in POP_FLAGS:
-                if f[flag]:
-                    self._check_pop(queues[flag], flag, name, k)
-            for flag in PUSH_FLAGS:
-                if f[flag]:
-                    self._check_push(queues[flag], flag, name, k)
-            handler = handlers[opcode]
-            if handler is not None:
-                handler(k, f, views, stats)
-            for flag, queue in queues.items():
-                if f[flag]:
-                    self._tokens[queue] += 1 if flag.startswith("push") else -1
-            count_insn(stats, self._k, opcode, f)
-            if opcode == Opcode.FINISH.value:
-                break
+        stats = new_stats() if prog.stats is None else None   # counted once per program (`vta.sim.fsim_program`)
+        with one_blas_thread():
+            self._execute(prog, views, stats, insn_addr)
+        if stats is None:
+            stats = prog.recount()
         else:
-            raise ProgramError(f"no FINISH among the {stream.count} instructions at insn_addr={insn_addr} "
-                               f"(a run must end with FINISH)")
+            prog.counted(stats)
         stats.wall_seconds = time.perf_counter() - start
         return stats
+
+    def _execute(self, prog, views, stats, insn_addr):
+        """The instructions of ``prog`` in order up to FINISH (counted into ``stats`` unless it is None)."""
+        tokens, depth, steps, moves = self._tokens, self._k.dep_queue_depth, prog.steps, prog.moves
+        for k in range(prog.count):
+            step = steps[k]
+            if step is None:
+                step = steps[k] = self._prepare(prog.stream, k)
+            opcode, f, name, pops, pushes = step
+            # Every token check comes first and the counters change only after the instruction ran, so an
+            # instruction that fails has no effect at all (a stage's four flags name four different queues).
+            for flag, queue in pops:
+                if tokens[queue] == 0:
+                    self._check_pop(queue, flag, name, k)
+            for flag, queue in pushes:
+                if tokens[queue] >= depth:
+                    self._check_push(queue, flag, name, k)
+            if opcode == GEMM:
+                self._gemm(k, f, views)
+            elif opcode == ALU:
+                self._alu(k, f, views)
+            elif opcode != FINISH:   # LOAD, STORE: checked at the first run, then only the data moves
+                move = moves[k]
+                if move is None:
+                    move = moves[k] = (self._load if opcode == LOAD else self._store)(k, f, views)
+                if move:
+                    (self._move_load if opcode == LOAD else self._move_store)(views, *move)
+            for _, queue in pushes:
+                tokens[queue] += 1
+            for _, queue in pops:
+                tokens[queue] -= 1
+            if stats is not None:
+                count_insn(stats, self._k, opcode, f)
+            if opcode == FINISH:
+                break
+        else:
+            raise ProgramError(f"no FINISH among the {prog.count} instructions at insn_addr={insn_addr} "
+                               f"(a run must end with FINISH)")
+
+    def _prepare(self, stream, k):
+        """What instruction ``k`` of ``stream`` needs on every run, once its static checks passed: ``(opcode,
+        fields, name, pops, pushes)`` — ``pops``/``pushes`` the (flag, queue) pairs it sets. Plain values only (no
+        closures or bound methods), which the garbage collector need not follow in a kept program."""
+        stream.check(k)
+        opcode = stream.opcode[k]
+        f = stream.fields(k)
+        name = OPCODE_NAMES[opcode]
+        stage = self._stage(opcode, f, name, k)
+        queues = self._queues(stage, f, name, k)
+        pops = tuple((flag, queues[flag]) for flag in POP_FLAGS if f[flag])
+        pushes = tuple((flag, queues[flag]) for flag in PUSH_FLAGS if f[flag])
+        return opcode, f, name, pops, pushes
 
     # -- dependency tokens ---------------------------------------------------------------------------------------
 
@@ -189,7 +239,7 @@ class FunctionalSim(Closing):
 
     # -- LOAD / STORE --------------------------------------------------------------------------------------------
 
-    def _load(self, k, f, views, stats):
+    def _load(self, k, f, views):
         """LOAD: a 2-D strided DRAM block into SRAM, zero-padded on all four sides (INP, ACC, ACC_8BIT only)::
 
             if y_size == 0 or x_size == 0: return
@@ -200,6 +250,9 @@ class FunctionalSim(Closing):
                     dram_elem[dram_base + (y - y_pad_0)*x_stride + (x - x_pad_0)]
 
         ACC_8BIT reads out-sized int8 elements and sign-extends them into acc; ACC loads never touch out.
+
+        Checks the instruction and moves its data; returns what `_move_load` needs to move it again on a later run
+        of the same program (the checks hold for it: same fields, same DRAM size), ``()`` for a zero-size LOAD.
         """
         mt = f["memory_type"]
         mtype = MEM_TYPES[mt]
@@ -207,7 +260,7 @@ class FunctionalSim(Closing):
         what = f"LOAD {MEM_NAMES[mt]}"
         y_size, x_size = f["y_size"], f["x_size"]
         if y_size == 0 or x_size == 0:
-            return
+            return ()
         if not mtype.paddable:
             for pad in PADS:
                 if f[pad]:
@@ -221,19 +274,27 @@ class FunctionalSim(Closing):
             raise ProgramError(f"{what}: sram_base={base} + {rows} rows × pitch {pitch} writes {buf} elements up "
                                f"to {end - 1}, past the {buf} buffer depth {depth}", index=k)
         views.check_block(kind, f["dram_base"], y_size, x_size, f["x_stride"], what, k)
-        data = views(kind)[views.block_index(f["dram_base"], y_size, x_size, f["x_stride"])]
+        move = (kind, buf, base, end, rows, pitch, y0, x0, y_size, x_size, f["dram_base"], f["x_stride"])
+        self._move_load(views, *move)
+        return move
+
+    def _move_load(self, views, kind, buf, base, end, rows, pitch, y0, x0, y_size, x_size, dram_base, x_stride):
+        """A checked LOAD's data movement (the DRAM block into the padded SRAM region)."""
+        data = _block(views(kind), dram_base, y_size, x_size, x_stride)
         sram = getattr(self, buf)
         region = sram[base:end].reshape(rows, pitch, *sram.shape[1:])
         if rows != y_size or pitch != x_size:
             region[...] = 0
         region[y0:y0 + y_size, x0:x0 + x_size] = data
 
-    def _store(self, k, f, views, stats):
+    def _store(self, k, f, views):
         """STORE: out buffer rows to a 2-D strided DRAM block (memory_type OUT, no padding)::
 
             for y in range(y_size):
               for x in range(x_size):
                 dram_out_elem[dram_base + y*x_stride + x] = out[sram_base + y*x_size + x]
+
+        Checks and moves, returning what `_move_store` needs, like `_load`.
         """
         if f["memory_type"] not in STORABLE:
             raise ProgramError(f"STORE memory_type must be {' or '.join(m.name for m in STORE_TYPES)}, "
@@ -243,21 +304,26 @@ class FunctionalSim(Closing):
                 raise ProgramError(f"STORE: {pad} must be 0 (STORE has no padding), not {f[pad]}", index=k)
         y_size, x_size, x_stride = f["y_size"], f["x_size"], f["x_stride"]
         if y_size == 0 or x_size == 0:
-            return
+            return ()
         base, depth = f["sram_base"], self._k.depths["out"]
         end = base + y_size * x_size
         if end > depth:
             raise ProgramError(f"STORE: sram_base={base} + y_size {y_size} × x_size {x_size} reads out elements "
                                f"up to {end - 1}, past the out buffer depth {depth}", index=k)
         views.check_block("out", f["dram_base"], y_size, x_size, x_stride, "STORE", k)
-        dst = views("out")
+        move = (base, end, y_size, x_size, f["dram_base"], x_stride)
+        self._move_store(views, *move)
+        return move
+
+    def _move_store(self, views, base, end, y_size, x_size, dram_base, x_stride):
+        """A checked STORE's data movement (out rows into the DRAM block)."""
         src = self.out[base:end].reshape(y_size, x_size, *self.out.shape[1:])
-        index = views.block_index(f["dram_base"], y_size, x_size, x_stride)
         if x_stride >= x_size or y_size == 1:
-            dst[index] = src
+            _block(views("out"), dram_base, y_size, x_size, x_stride, writeable=True)[...] = src
         else:  # rows overlap in DRAM: later rows overwrite earlier ones, as in program order
+            dst = views("out")
             for y in range(y_size):
-                dst[index[y]] = src[y]
+                dst[dram_base + y * x_stride:dram_base + y * x_stride + x_size] = src[y]
 
     # -- GEMM / ALU ----------------------------------------------------------------------------------------------
 
@@ -328,7 +394,7 @@ class FunctionalSim(Closing):
             self._nests[key] = chunks   # most recently used last
         return chunks
 
-    def _gemm(self, k, f, views, stats):
+    def _gemm(self, k, f, views):
         """GEMM: matrix multiply-accumulate (or reset) over a uop range in two nested loops::
 
             for i in range(iter_out):
@@ -353,7 +419,7 @@ class FunctionalSim(Closing):
                 gemm_accumulate(self.acc, self.out, self.inp, self.wgt, idx["dst_idx"], idx["src_idx"],
                                 idx["wgt_idx"], memo)
 
-    def _alu(self, k, f, views, stats):
+    def _alu(self, k, f, views):
         """ALU: element-wise int32 op on acc over a uop range in two nested loops::
 
             for i, j, u as GEMM:

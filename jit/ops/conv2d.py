@@ -99,10 +99,10 @@ def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op, useful_macs=None):
         out_shape = (g.nb, g.groups * g.ob, g.oh, g.ow, cfg.batch, cfg.block_out)
         yb = rt.empty(int(np.prod(out_shape)), cfg.out_elem_bytes, "conv output")
         bufs.append(yb)
-        stream = rt.stream()
-        _Emitter(rt, stream, g, s, xb, wb, bb, yb, shift, relu, fused).emit()
-        stats = rt.execute(stream, op, useful_macs=g.macs if useful_macs is None else useful_macs, schedule=s,
-                           build_start=t0)
+        # the emitter reads exactly these (with the config and the runtime state `Runtime.run_stream` checks)
+        key = ("conv", g, s, xb.addr, wb.addr, None if bb is None else bb.addr, yb.addr, shift, bool(relu), fused)
+        stats = rt.run_stream(key, lambda st: _Emitter(rt, st, g, s, xb, wb, bb, yb, shift, relu, fused).emit(), op,
+                              useful_macs=g.macs if useful_macs is None else useful_macs, schedule=s, build_start=t0)
         return rt.download(yb, np.int8, out_shape), stats
     finally:
         for b in bufs:
@@ -129,7 +129,8 @@ class _FusedBias:
         k = m << shift
         if lo - m < -(1 << 15):
             return None
-        partial = 128 * int(np.abs(wp.astype(np.int64)).sum(axis=(1, 2, 3, 5)).max())  # |x| ≤ 128
+        lanes = wp.transpose(0, 4, 1, 2, 3, 5).reshape(wp.shape[0] * wp.shape[4], -1)   # one row per out channel
+        partial = 128 * int(np.abs(lanes.astype(np.int16)).sum(axis=1, dtype=np.int64).max())  # |x| ≤ 128
         if max(bmax, -int(bias.min())) + k + partial >= 1 << 31:
             return None
         return cls(m, k)

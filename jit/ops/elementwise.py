@@ -96,30 +96,30 @@ def run_elementwise(rt, inputs, steps, schedule, op):
         yb = rt.empty(n * cfg.out_elem_bytes, cfg.out_elem_bytes, f"{op} output")
         bufs.append(yb)
         y = yb.elem(cfg.out_elem_bytes)
-        st = rt.stream()
-        S, T, k = s.n_vthreads, s.tile, len(inputs)
-        tiles = ceil_div(n, T)
-        for j in range(tiles):
-            e0, cnt = j * T, min(T, n - j * T)
-            base = (j % S) * k * T
-            region = [base + r * T for r in range(k)]
-            for r, (dram, mem) in enumerate(srcs):
-                st.load(mem, region[r], dram + e0, 1, cnt, cnt)   # writes acc only, never out
-            if j >= S:
-                st.pop(S_, C)                                     # the store of tile j-S has read out
-            for step in steps:
-                if step[0] == "imm":
-                    _, aop, value, r = step
-                    alu_flat(rt, st, aop, region[r], cnt, imm=value)
-                else:
-                    _, aop, r_src, r_dst = step
-                    alu_flat(rt, st, aop, region[r_dst], cnt, src=region[r_src])
-            st.push(C, S_)
-            st.pop(C, S_)
-            st.store(region[0], y + e0, 1, cnt, cnt)
-            if j + S < tiles:
-                st.push(S_, C)
-        stats = rt.execute(st, op, schedule=s, build_start=t0)
+        def emit(st):   # reads the key's values (and the runtime state run_stream checks)
+            S, T, k = s.n_vthreads, s.tile, len(inputs)
+            tiles = ceil_div(n, T)
+            for j in range(tiles):
+                e0, cnt = j * T, min(T, n - j * T)
+                base = (j % S) * k * T
+                region = [base + r * T for r in range(k)]
+                for r, (dram, mem) in enumerate(srcs):
+                    st.load(mem, region[r], dram + e0, 1, cnt, cnt)   # writes acc only, never out
+                if j >= S:
+                    st.pop(S_, C)                                     # the store of tile j-S has read out
+                for step in steps:
+                    if step[0] == "imm":
+                        _, aop, value, r = step
+                        alu_flat(rt, st, aop, region[r], cnt, imm=value)
+                    else:
+                        _, aop, r_src, r_dst = step
+                        alu_flat(rt, st, aop, region[r_dst], cnt, src=region[r_src])
+                st.push(C, S_)
+                st.pop(C, S_)
+                st.store(region[0], y + e0, 1, cnt, cnt)
+                if j + S < tiles:
+                    st.push(S_, C)
+        stats = rt.run_stream(("elementwise", n, s, tuple(srcs), y, tuple(steps)), emit, op, schedule=s, build_start=t0)
         out = rt.download(yb, np.int8, (n, lanes))
     finally:
         for b in bufs:

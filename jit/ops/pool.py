@@ -45,37 +45,37 @@ def max_pool2d(rt, x, kernel_size, stride, padding, schedule):
         yb = rt.empty(int(np.prod(out_shape)), eb, "max_pool2d output")
         bufs.append(yb)
         X, Y = xb.elem(eb), yb.elem(eb)
-        st = rt.stream()
-        S = s.n_vthreads
-        (sh, sw), (ph, pw) = g.stride, g.padding
-        in_slot = min(g.h, (s.tile_h - 1) * sh + g.kh) * min(g.w, (s.tile_w - 1) * sw + g.kw)
-        slot_size = in_slot + s.tile_h * s.tile_w
-        tiles = [(nb, cb, h0, w0) for nb in range(g.nb) for cb in range(g.cb)
-                 for h0 in range(0, g.oh, s.tile_h) for w0 in range(0, g.ow, s.tile_w)]
-        for j, (nb, cb, h0, w0) in enumerate(tiles):
-            th, tw = min(s.tile_h, g.oh - h0), min(s.tile_w, g.ow - w0)
-            ibase = (j % S) * slot_size
-            obase = ibase + in_slot
-            r0, c0 = h0 * sh - ph, w0 * sw - pw
-            rv0, rv1 = max(r0, 0), min(r0 + (th - 1) * sh + g.kh, g.h)
-            cv0, cv1 = max(c0, 0), min(c0 + (tw - 1) * sw + g.kw, g.w)
-            plane = (nb * g.cb + cb) * g.h * g.w
-            st.load(MemId.ACC_8BIT, ibase, X + plane + rv0 * g.w + cv0, rv1 - rv0, cv1 - cv0, g.w)
-            if j >= S:
-                st.pop(S_, C)                       # the store of tile j-S has read this out slot
-            alu_flat(rt, st, AluOp.MAX, obase, th * tw, imm=-128)
-            alu_flat(rt, st, AluOp.MIN, obase, th * tw, imm=-128)
-            sig = ("maxpool", ibase, obase, th, tw, g.kh, g.kw, sh, sw, rv0 - r0, rv1 - r0, cv0 - c0, cv1 - c0)
-            taps = functools.partial(_taps, sig, g, ibase, obase, th, tw, r0, rv0, rv1, c0, cv0, cv1)
-            kern = rt.kernel(st, sig, taps)
-            st.alu(kern, AluOp.MAX)
-            st.push(C, S_)
-            st.pop(C, S_)
-            dram = Y + ((nb * g.cb + cb) * g.oh + h0) * g.ow + w0
-            st.store(obase, dram, th, tw, g.ow)
-            if j + S < len(tiles):
-                st.push(S_, C)
-        stats = rt.execute(st, "max_pool2d", schedule=s, build_start=t0)
+        def emit(st):   # reads the key's values (and the runtime state run_stream checks)
+            S = s.n_vthreads
+            (sh, sw), (ph, pw) = g.stride, g.padding
+            in_slot = min(g.h, (s.tile_h - 1) * sh + g.kh) * min(g.w, (s.tile_w - 1) * sw + g.kw)
+            slot_size = in_slot + s.tile_h * s.tile_w
+            tiles = [(nb, cb, h0, w0) for nb in range(g.nb) for cb in range(g.cb)
+                     for h0 in range(0, g.oh, s.tile_h) for w0 in range(0, g.ow, s.tile_w)]
+            for j, (nb, cb, h0, w0) in enumerate(tiles):
+                th, tw = min(s.tile_h, g.oh - h0), min(s.tile_w, g.ow - w0)
+                ibase = (j % S) * slot_size
+                obase = ibase + in_slot
+                r0, c0 = h0 * sh - ph, w0 * sw - pw
+                rv0, rv1 = max(r0, 0), min(r0 + (th - 1) * sh + g.kh, g.h)
+                cv0, cv1 = max(c0, 0), min(c0 + (tw - 1) * sw + g.kw, g.w)
+                plane = (nb * g.cb + cb) * g.h * g.w
+                st.load(MemId.ACC_8BIT, ibase, X + plane + rv0 * g.w + cv0, rv1 - rv0, cv1 - cv0, g.w)
+                if j >= S:
+                    st.pop(S_, C)                       # the store of tile j-S has read this out slot
+                alu_flat(rt, st, AluOp.MAX, obase, th * tw, imm=-128)
+                alu_flat(rt, st, AluOp.MIN, obase, th * tw, imm=-128)
+                sig = ("maxpool", ibase, obase, th, tw, g.kh, g.kw, sh, sw, rv0 - r0, rv1 - r0, cv0 - c0, cv1 - c0)
+                taps = functools.partial(_taps, sig, g, ibase, obase, th, tw, r0, rv0, rv1, c0, cv0, cv1)
+                kern = rt.kernel(st, sig, taps)
+                st.alu(kern, AluOp.MAX)
+                st.push(C, S_)
+                st.pop(C, S_)
+                dram = Y + ((nb * g.cb + cb) * g.oh + h0) * g.ow + w0
+                st.store(obase, dram, th, tw, g.ow)
+                if j + S < len(tiles):
+                    st.push(S_, C)
+        stats = rt.run_stream(("max_pool2d", g, s, X, Y), emit, "max_pool2d", schedule=s, build_start=t0)
         out = rt.download(yb, np.int8, out_shape)
     finally:
         for b in bufs:

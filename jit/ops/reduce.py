@@ -88,34 +88,36 @@ def global_avg_pool(rt, x, pre_shift, scale, shift):
         yb = rt.empty(n_planes * eb, eb, "global_avg_pool output")
         bufs.append(yb)
         X, Y = xb.elem(eb), yb.elem(eb)
-        st = rt.stream()
-        tiles = ceil_div(n_planes, planes)
-        epilogue = _round_steps(pre_shift, 0)
-        if scale != 1:
-            epilogue.append(("imm", AluOp.MUL, scale, 0))
-        epilogue += _round_steps(shift, 0) + [("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
-        for j in range(tiles):
-            p0, pc = j * planes, min(planes, n_planes - j * planes)
-            ibase = (j % S) * slot
-            obase = ibase + in_size
-            for k, e0 in enumerate(range(0, hw, chunk)):
-                cnt = min(chunk, hw - e0)
-                st.load(MemId.ACC_8BIT, ibase, X + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)   # acc only, not out
-                if k == 0:
-                    if j >= S:
-                        st.pop(S_, C)                   # the store of tile j-S has read this slot's out
-                    alu_flat(rt, st, AluOp.MAX, obase, pc, imm=0)
-                    alu_flat(rt, st, AluOp.MIN, obase, pc, imm=0)
-                _halve(rt, st, ibase, pc, cnt, cnt)
-                _gather(rt, st, obase, ibase, pc, cnt)
-            for _, aop, value, _r in epilogue:
-                alu_flat(rt, st, aop, obase, pc, imm=value)
-            st.push(C, S_)
-            st.pop(C, S_)
-            st.store(obase, Y + p0, 1, pc, pc)
-            if j + S < tiles:
-                st.push(S_, C)
-        stats = rt.execute(st, "global_avg_pool", build_start=t0)
+        def emit(st):   # reads the key's values (and the runtime state run_stream checks)
+            tiles = ceil_div(n_planes, planes)
+            epilogue = _round_steps(pre_shift, 0)
+            if scale != 1:
+                epilogue.append(("imm", AluOp.MUL, scale, 0))
+            epilogue += _round_steps(shift, 0) + [("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
+            for j in range(tiles):
+                p0, pc = j * planes, min(planes, n_planes - j * planes)
+                ibase = (j % S) * slot
+                obase = ibase + in_size
+                for k, e0 in enumerate(range(0, hw, chunk)):
+                    cnt = min(chunk, hw - e0)
+                    # acc only, not out
+                    st.load(MemId.ACC_8BIT, ibase, X + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
+                    if k == 0:
+                        if j >= S:
+                            st.pop(S_, C)                   # the store of tile j-S has read this slot's out
+                        alu_flat(rt, st, AluOp.MAX, obase, pc, imm=0)
+                        alu_flat(rt, st, AluOp.MIN, obase, pc, imm=0)
+                    _halve(rt, st, ibase, pc, cnt, cnt)
+                    _gather(rt, st, obase, ibase, pc, cnt)
+                for _, aop, value, _r in epilogue:
+                    alu_flat(rt, st, aop, obase, pc, imm=value)
+                st.push(C, S_)
+                st.pop(C, S_)
+                st.store(obase, Y + p0, 1, pc, pc)
+                if j + S < tiles:
+                    st.push(S_, C)
+        stats = rt.run_stream(("global_avg_pool", x.shape, pre_shift, scale, shift, X, Y), emit, "global_avg_pool",
+                              build_start=t0)
         out = rt.download(yb, np.int8, (nb, cb, 1, 1, cfg.batch, cfg.block_out))
     finally:
         for b in bufs:

@@ -75,24 +75,24 @@ def channel_scale(rt, x, s, shift):
         yb = rt.empty(xp.size // (cfg.batch * cfg.block_out) * eb, eb, "channel_scale output")
         bufs.append(yb)
         X, Sf, Y = xb.elem(eb), sb.elem(eb), yb.elem(eb)
-        st = rt.stream()
-        for j, (p0, e0) in enumerate(pieces):
-            pc, cnt = min(planes, n_planes - p0), min(chunk, hw - e0)
-            xbase = (j % S) * slot
-            sbase = xbase + planes * chunk
-            st.load(MemId.ACC_8BIT, xbase, X + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)   # acc only
-            st.load(MemId.ACC_8BIT, sbase, Sf + p0, 1, pc, pc)
-            if j >= S:
-                st.pop(S_, C)                       # the store of piece j-S has read this slot's out
-            _mul(rt, st, xbase, sbase, pc, cnt)
-            for _, aop, value, _r in steps:
-                alu_flat(rt, st, aop, xbase, pc * cnt, imm=value)
-            st.push(C, S_)
-            st.pop(C, S_)
-            st.store(xbase, Y + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
-            if j + S < len(pieces):
-                st.push(S_, C)
-        stats = rt.execute(st, "channel_scale", build_start=t0)
+        def emit(st):   # reads the key's values (and the runtime state run_stream checks)
+            for j, (p0, e0) in enumerate(pieces):
+                pc, cnt = min(planes, n_planes - p0), min(chunk, hw - e0)
+                xbase = (j % S) * slot
+                sbase = xbase + planes * chunk
+                st.load(MemId.ACC_8BIT, xbase, X + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)   # acc only
+                st.load(MemId.ACC_8BIT, sbase, Sf + p0, 1, pc, pc)
+                if j >= S:
+                    st.pop(S_, C)                       # the store of piece j-S has read this slot's out
+                _mul(rt, st, xbase, sbase, pc, cnt)
+                for _, aop, value, _r in steps:
+                    alu_flat(rt, st, aop, xbase, pc * cnt, imm=value)
+                st.push(C, S_)
+                st.pop(C, S_)
+                st.store(xbase, Y + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
+                if j + S < len(pieces):
+                    st.push(S_, C)
+        stats = rt.run_stream(("channel_scale", x.shape, shift, X, Sf, Y), emit, "channel_scale", build_start=t0)
         out = rt.download(yb, np.int8, xp.shape)
     finally:
         for b in bufs:
@@ -133,30 +133,30 @@ def channel_prelu(rt, x, a, shift, pos_shift=0):
         yb = rt.empty(xp.size // (cfg.batch * cfg.block_out) * eb, eb, "prelu output")
         bufs.append(yb)
         X, A, Y = xb.elem(eb), sb.elem(ab), yb.elem(eb)
-        st = rt.stream()
-        for j, (p0, e0) in enumerate(pieces):
-            pc, cnt = min(planes, n_planes - p0), min(chunk, hw - e0)
-            region = [(j % S) * slot, (j % S) * slot + planes * chunk]
-            abase = region[1] + planes * chunk
-            for r in region:
-                st.load(MemId.ACC_8BIT, r, X + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
-            st.load(MemId.ACC, abase, A + p0, 1, pc, pc)
-            if j >= S:
-                st.pop(S_, C)                       # the store of piece j-S has read this slot's out
-            alu_flat(rt, st, AluOp.MAX, region[0], pc * cnt, imm=0)
-            alu_flat(rt, st, AluOp.MIN, region[1], pc * cnt, imm=0)
-            _mul(rt, st, region[1], abase, pc, cnt)
-            for step in steps:
-                if step[0] == "imm":
-                    alu_flat(rt, st, step[1], region[step[3]], pc * cnt, imm=step[2])
-                else:
-                    alu_flat(rt, st, step[1], region[step[3]], pc * cnt, src=region[step[2]])
-            st.push(C, S_)
-            st.pop(C, S_)
-            st.store(region[0], Y + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
-            if j + S < len(pieces):
-                st.push(S_, C)
-        stats = rt.execute(st, "prelu", build_start=t0)
+        def emit(st):   # reads the key's values (and the runtime state run_stream checks)
+            for j, (p0, e0) in enumerate(pieces):
+                pc, cnt = min(planes, n_planes - p0), min(chunk, hw - e0)
+                region = [(j % S) * slot, (j % S) * slot + planes * chunk]
+                abase = region[1] + planes * chunk
+                for r in region:
+                    st.load(MemId.ACC_8BIT, r, X + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
+                st.load(MemId.ACC, abase, A + p0, 1, pc, pc)
+                if j >= S:
+                    st.pop(S_, C)                       # the store of piece j-S has read this slot's out
+                alu_flat(rt, st, AluOp.MAX, region[0], pc * cnt, imm=0)
+                alu_flat(rt, st, AluOp.MIN, region[1], pc * cnt, imm=0)
+                _mul(rt, st, region[1], abase, pc, cnt)
+                for step in steps:
+                    if step[0] == "imm":
+                        alu_flat(rt, st, step[1], region[step[3]], pc * cnt, imm=step[2])
+                    else:
+                        alu_flat(rt, st, step[1], region[step[3]], pc * cnt, src=region[step[2]])
+                st.push(C, S_)
+                st.pop(C, S_)
+                st.store(region[0], Y + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
+                if j + S < len(pieces):
+                    st.push(S_, C)
+        stats = rt.run_stream(("prelu", x.shape, shift, pos_shift, X, A, Y), emit, "prelu", build_start=t0)
         out = rt.download(yb, np.int8, xp.shape)
     finally:
         for b in bufs:

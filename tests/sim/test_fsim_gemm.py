@@ -1,5 +1,7 @@
 """FunctionalSim GEMM: loop nests, reset, repeated acc entries, int32 wrap, every vectorization path, chunking."""
 
+import contextlib
+
 import numpy as np
 import pytest
 from fsim_helpers import Image, assert_same_state, execute, load_tiles, load_uops, rand_tiles
@@ -174,9 +176,10 @@ def _gemm_loop(acc, inp, wgt, d, s, w):
 @pytest.mark.parametrize("k, patterns, batch, extreme", [(9, 1, 1, False), (36, 4, 1, False), (27, 3, 2, False),
                                                          (100, 2, 1, True), (65, 1, 2, True), (64, 1, 1, True)])
 def test_gemm_im2col_patterns_exact(k, patterns, batch, extreme):
-    """Conv-shaped GEMMs (every target gets k contributions, a few weight-tile sequences) take the im2col path —
-    one BLAS product per sequence, exact float32 up to 2^10 lanes, float64 chunks beyond — and match the int64
-    loop bit for bit, including the largest products (-128·-128) and accumulators about to wrap."""
+    """Conv-shaped GEMMs (every target gets k contributions, a few weight-tile sequences reading the same input
+    rows) take the im2col path — the rows gathered once, one BLAS product for all sequences, exact float32 up to
+    2^10 lanes, float64 chunks beyond — and match the int64 loop bit for bit, including the largest products
+    (-128·-128) and accumulators about to wrap."""
     from vta.sim import compute
     rng = np.random.default_rng(k)
     block, pixels = 16, 40
@@ -195,7 +198,49 @@ def test_gemm_im2col_patterns_exact(k, patterns, batch, extreme):
     d = (p.ravel()[None, :] * pixels + pix).ravel()
     s = (c.ravel()[None, :] + pix).ravel()
     w = np.broadcast_to((p * k + c).ravel(), (pixels, patterns * k)).ravel()
-    assert compute.gemm_plan(d, s, w) is not None
+    plan = compute.gemm_plan(d, s, w)
+    assert plan is not None
+    assert plan[1].shape == (pixels, k)   # the patterns read the same rows: gathered once, one product for all
+    expect = _gemm_loop(acc, inp, wgt, d, s, w)
+    # BLAS limited to one thread (as during a simulator run: one call per product) and not (stacked row blocks)
+    from vta.sim import fsim_blas
+    for one_thread in (True, False):
+        got, out, memo = acc.copy(), np.zeros_like(acc, dtype=np.int8), {}
+        with fsim_blas.one_blas_thread() if one_thread else contextlib.nullcontext():
+            compute.gemm_accumulate(got, out, inp, wgt, d, s, w, memo)
+        assert memo["span"] == (0, n_acc)      # the targets, pattern by pattern, are one acc range: added in place
+        np.testing.assert_array_equal(got, expect)
+        np.testing.assert_array_equal(out, expect.astype(np.int8))
+
+
+def test_one_blas_thread_is_active_only_inside():
+    from vta.sim import fsim_blas
+    assert not fsim_blas.active
+    with fsim_blas.one_blas_thread():
+        assert fsim_blas.active == bool(fsim_blas._blas())   # threadpoolctl found numpy's BLAS (or there is none)
+        with fsim_blas.one_blas_thread():                     # nested: stays limited
+            assert fsim_blas.active == bool(fsim_blas._blas())
+        assert fsim_blas.active == bool(fsim_blas._blas())
+    assert not fsim_blas.active
+
+
+@pytest.mark.parametrize("k, patterns, batch", [(9, 3, 1), (70, 2, 2)])
+def test_gemm_patterns_reading_their_own_rows_exact(k, patterns, batch):
+    """Patterns whose targets read different input rows keep one product per pattern (no shared gather), also
+    exact (float64 chunks past 2^10 lanes)."""
+    from vta.sim import compute
+    rng = np.random.default_rng(100 + k)
+    block, pixels = 16, 30
+    inp = rng.integers(-128, 128, (pixels + k + 3 * patterns, batch, block), dtype=np.int8)
+    wgt = rng.integers(-128, 128, (patterns * k, block, block), dtype=np.int8)
+    acc = rng.integers(-(1 << 31), 1 << 31, (patterns * pixels, batch, block), dtype=np.int32)
+    p, c = np.meshgrid(np.arange(patterns), np.arange(k), indexing="ij")
+    pix = np.arange(pixels)[:, None]
+    d = (p.ravel()[None, :] * pixels + pix).ravel()
+    s = (c.ravel()[None, :] + 3 * p.ravel()[None, :] + pix).ravel()
+    w = np.broadcast_to((p * k + c).ravel(), (pixels, patterns * k)).ravel()
+    plan = compute.gemm_plan(d, s, w)
+    assert plan is not None and plan[1].shape == (patterns * pixels, k)
     expect = _gemm_loop(acc, inp, wgt, d, s, w)
     out = np.zeros_like(acc, dtype=np.int8)
     compute.gemm_accumulate(acc, out, inp, wgt, d, s, w)
