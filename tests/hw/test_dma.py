@@ -70,6 +70,7 @@ LOADS = {
     "x_pad_0": dict(y_size=2, x_size=3, x_stride=5, x_pad_0=2),
     "x_pad_1": dict(y_size=3, x_size=1, x_stride=7, x_pad_1=3),
     "all_pads_overlap": dict(y_size=3, x_size=4, x_stride=2, y_pad_0=1, y_pad_1=2, x_pad_0=1, x_pad_1=1),
+    "one_column_all_pads": dict(y_size=2, x_size=1, x_stride=3, y_pad_0=1, y_pad_1=1, x_pad_0=2, x_pad_1=1),
     "noop": dict(y_size=0, x_size=4, x_stride=4, y_pad_0=1),
 }
 
