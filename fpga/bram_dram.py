@@ -10,7 +10,8 @@ the FPGA's block RAM is fast, simple and big enough for test programs once sized
 - Host side (``host``): single-word reads and byte-strobed writes for the UART bridge. A request is served when
   both AXI channels are between bursts (``host.ack``, at the earliest the cycle after the request is raised); new
   bursts are held off while the host asks, so the host never waits longer than one burst. Read data is valid the
-  cycle after ``ack``.
+  cycle after ``ack``; a write lands in the memory that cycle (writes go through a register, see below), and no
+  request is acked while it does.
 """
 
 from amaranth.hdl import Module, Mux, Signal
@@ -81,7 +82,6 @@ class BRAMDram(wiring.Component):
         m.d.sync += host_req.eq(host_req_now)
         rd_idle = Signal(init=1)
         wr_idle = Signal(init=1)
-        m.d.comb += host.ack.eq(host_req & host_req_now & rd_idle & wr_idle)
         m.d.comb += host.r_data.eq(rp.data)
 
         # -- read channel: `pending` beats still to read from memory, `valid` = rp.data holds an unsent beat -------
@@ -110,9 +110,18 @@ class BRAMDram(wiring.Component):
                 m.d.sync += [r_valid.eq(0), r_last.eq(0), rd_idle.eq(1)]
 
         # -- write channel ---------------------------------------------------------------------------------------
+        # Writes reach the memory a cycle after they are accepted: the write port's address, data and byte enables
+        # come straight from flip-flops (`wq_*`), because the port fans out to every block RAM of the DRAM and on
+        # the FPGA the handshake logic in front of it was the critical path. The B response rises with the last
+        # beat's write, so a master that waits for B (or the host, which waits for ``wr_idle``) sees the data.
         w_addr = Signal(word_bits)
         w_err = Signal()
         b_valid = Signal()
+        wq_addr = Signal(len(wp.addr))
+        wq_data = Signal(self.data_width)
+        wq_en = Signal(self.bus_bytes)
+        m.d.comb += [wp.addr.eq(wq_addr), wp.data.eq(wq_data), wp.en.eq(wq_en)]
+        m.d.sync += wq_en.eq(0)
         m.d.comb += [axi.aw.ready.eq(wr_idle & ~host_req), axi.w.ready.eq(~wr_idle & ~b_valid),
                      axi.b.valid.eq(b_valid), axi.b.resp.eq(w_err * AXI_SLVERR)]
         with m.If(wr_idle):
@@ -121,9 +130,9 @@ class BRAMDram(wiring.Component):
         with m.Elif(~b_valid):
             with m.If(axi.w.valid):
                 in_range = w_addr < self.depth
-                m.d.comb += [wp.addr.eq(w_addr), wp.data.eq(axi.w.data)]
+                m.d.sync += [wq_addr.eq(w_addr), wq_data.eq(axi.w.data)]
                 with m.If(in_range):
-                    m.d.comb += wp.en.eq(axi.w.strb)
+                    m.d.sync += wq_en.eq(axi.w.strb)
                 with m.Else():
                     m.d.sync += w_err.eq(1)
                 m.d.sync += w_addr.eq(w_addr + 1)
@@ -133,7 +142,10 @@ class BRAMDram(wiring.Component):
             m.d.sync += [b_valid.eq(0), wr_idle.eq(1)]
 
         # -- host port (only between bursts: rd_idle & wr_idle) ----------------------------------------------------
+        # A host write, like an AXI one, reaches the memory the cycle after its ack; a host read acked in that
+        # cycle would read the old word (the read port is not transparent), so no ack while a write is queued.
+        m.d.comb += host.ack.eq(host_req & host_req_now & rd_idle & wr_idle & ~wq_en.any())
         with m.If(host.ack):
-            m.d.comb += [rp.addr.eq(host.addr), rp.en.eq(host.r_en), wp.addr.eq(host.addr),
-                         wp.data.eq(host.w_data), wp.en.eq(host.w_en)]
+            m.d.comb += [rp.addr.eq(host.addr), rp.en.eq(host.r_en)]
+            m.d.sync += [wq_addr.eq(host.addr), wq_data.eq(host.w_data), wq_en.eq(host.w_en)]
         return m

@@ -98,8 +98,8 @@ class DMARead(wiring.Component):
         col = Signal(len(xs))
         row = Signal(len(ys))
         row_addr = Signal(len(self.elem_addr))
-        row_last = Signal()
-        m.d.comb += row_last.eq(col == xs - 1)
+        row_last = Signal()         # col == xs - 1, kept as a register a step ahead: it gates `data.ready` (narrow
+        #                             elements), which must not start with a subtract and a compare on the FPGA
         take = Signal()
         m.d.comb += take.eq(self.elem.valid & self.elem.ready)
         data = self.bus.data
@@ -142,18 +142,18 @@ class DMARead(wiring.Component):
 
         with m.If(take):
             with m.If(row_last):
-                m.d.sync += [col.eq(0), row.eq(row + 1), row_addr.eq(row_addr + stride)]
+                m.d.sync += [col.eq(0), row.eq(row + 1), row_addr.eq(row_addr + stride), row_last.eq(xs == 1)]
                 with m.If(row == ys - 1):
                     m.d.sync += busy.eq(0)
             with m.Else():
-                m.d.sync += col.eq(col + 1)
+                m.d.sync += [col.eq(col + 1), row_last.eq(col + 2 == xs)]
 
         # -- start ------------------------------------------------------------------------------------------------
         with m.If(self.start & ~busy & (self.x_size != 0) & (self.y_size != 0)):
             m.d.sync += [
                 busy.eq(1), *begin_requests(self.elem_addr),
                 xs.eq(self.x_size), ys.eq(self.y_size), stride.eq(self.x_stride),
-                col.eq(0), row.eq(0), row_addr.eq(self.elem_addr),
+                col.eq(0), row.eq(0), row_addr.eq(self.elem_addr), row_last.eq(self.x_size == 1),
             ]
             if eb < bb:
                 m.d.sync += slot.eq(self.elem_addr[:log_slots])

@@ -60,8 +60,15 @@ class LoadUnit(wiring.Component):
         x_lo, x_hi = Signal(pad_w), Signal(span)
         addr = Signal(self.addr_width)
 
+        # `pad` = the current position is padding, kept as two registers computed a step ahead (the writer walks
+        # positions in a fixed order): on the FPGA the four compares in front of `dma.elem.ready` were the head
+        # of the critical path through the DMA's R ready into the read arbiter.
+        row_pad = Signal()          # yy outside [y_lo, y_hi)
+        col_pad = Signal()          # xx outside [x_lo, x_hi)
         pad = Signal()
-        m.d.comb += pad.eq((yy < y_lo) | (yy >= y_hi) | (xx < x_lo) | (xx >= x_hi))
+        m.d.comb += pad.eq(row_pad | col_pad)
+        yy_next, xx_next = Signal(span), Signal(span)
+        m.d.comb += [yy_next.eq(yy + 1), xx_next.eq(xx + 1)]
         write = Signal()
         m.d.comb += [
             write.eq(busy & (pad | dma.elem.valid)),
@@ -73,11 +80,12 @@ class LoadUnit(wiring.Component):
         with m.If(write):
             m.d.sync += addr.eq(addr + 1)
             with m.If(xx == pitch_m1):
-                m.d.sync += [xx.eq(0), yy.eq(yy + 1)]
+                m.d.sync += [xx.eq(0), yy.eq(yy_next), col_pad.eq(x_lo != 0),
+                             row_pad.eq((yy_next < y_lo) | (yy_next >= y_hi))]
                 with m.If(yy == rows_m1):
                     m.d.sync += busy.eq(0)
             with m.Else():
-                m.d.sync += xx.eq(xx + 1)
+                m.d.sync += [xx.eq(xx_next), col_pad.eq((xx_next < x_lo) | (xx_next >= x_hi))]
 
         with m.If(go):
             m.d.sync += [
@@ -86,5 +94,6 @@ class LoadUnit(wiring.Component):
                 pitch_m1.eq(self.x_pad_0 + self.x_size + self.x_pad_1 - 1),
                 y_lo.eq(self.y_pad_0), y_hi.eq(self.y_pad_0 + self.y_size),
                 x_lo.eq(self.x_pad_0), x_hi.eq(self.x_pad_0 + self.x_size),
+                row_pad.eq(self.y_pad_0 != 0), col_pad.eq(self.x_pad_0 != 0),   # position (0, 0); sizes are ≥ 1
             ]
         return m

@@ -153,6 +153,29 @@ def test_host_waits_while_a_burst_is_in_flight():
     assert 1 in acks[6:]
 
 
+def test_a_read_right_after_the_write_response_sees_the_last_beat():
+    """Writes reach the block RAM a cycle after their beat is accepted: an AXI read of the burst's last word
+    issued as soon as B is taken, and a host read right behind it, must both see the new data."""
+    dut = BRAMDram(SIZE, 64)
+    rng = random.Random(6)
+    beats = [rng.getrandbits(64) for _ in range(3)]
+    out = {}
+
+    async def bench(ctx):
+        assert await axi_write(ctx, dut.axi, 8 * 5, beats, [0xFF] * 3) == 0
+        out["axi"] = await axi_read(ctx, dut.axi, 8 * 7, 1, rng)
+        assert await axi_write(ctx, dut.axi, 8 * 9, [beats[0] ^ 1], [0xFF]) == 0
+        ctx.set(dut.host.addr, 9)
+        ctx.set(dut.host.r_en, 1)
+        await ctx.tick().until(dut.host.ack)
+        ctx.set(dut.host.r_en, 0)
+        out["host"] = ctx.get(dut.host.r_data)
+
+    run(dut, bench)
+    assert out["axi"] == [(beats[2], 0)]
+    assert out["host"] == beats[0] ^ 1
+
+
 @pytest.mark.parametrize("size, width", [(1000, 64), (4, 64), (1024, 48), (True, 64)])
 def test_bad_geometry_is_refused(size, width):
     with pytest.raises(ValueError):
