@@ -133,6 +133,9 @@ def tool_versions():
 # -- flags ------------------------------------------------------------------------------------------------------------
 
 # Verilator: -O3 on the netlist, fast X handling (no random init), no timing; lint warnings are not our business.
+# Tried and left out (default core, GEMM run, cycles per CPU-second, best of 15 interleaved, load 4-7):
+# --output-split-cfuncs 2000 without PGO 809k against 763k (noise level), with PGO 1,273k against 1,328k, and the
+# PGO build only 141 s against 158 s; --output-split-cfuncs 500 without PGO 745k.
 VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-timing",
                    "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN")
 # The harness: direct calls inside the shared library (no PLT, no interposition). No -O level here: verilated.mk puts
@@ -145,6 +148,8 @@ CXX_FLAGS = ("-fPIC", "-fno-plt", "-fno-semantic-interposition")
 # best of 3 interleaved runs on a loaded 2-core machine (load 7-10), simulated cycles per CPU-second:
 #   without PGO:  OPT_FAST=-O2 (what "-O2" above forced) 572k, OPT_FAST=-O3 601k
 #   with PGO:     OPT_FAST=-O2 1,296k, OPT_FAST=-O3 1,307k (within noise; both build in 518 s at that load)
+# OPT_FAST=-Os (verilated.mk's default, smaller code for the big per-cycle functions) without PGO: 716k against -O3's
+# 759k (load 7).
 MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O3", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2")
 # Profile-guided optimisation (GCC): `verilate(..., train=...)` compiles with PGO_GENERATE, runs the caller's training
 # workload on that library, then compiles again with PGO_USE. Why: a Verilated core is one huge straight-line
