@@ -208,7 +208,7 @@ def source_key(cfg, *, top, trace, packages=("vta.hw", "vta.isa")):
     h.update(json.dumps(toolchain.tool_versions(), sort_keys=True).encode())
     h.update(" ".join(toolchain.VERILATOR_FLAGS + toolchain.CXX_FLAGS + toolchain.MAKE_FLAGS).encode())
     if not trace and pgo_enabled():
-        h.update(b"pgo" + _pgo_train_text())
+        h.update(b"pgo" + " ".join(toolchain.PGO_GENERATE + toolchain.PGO_USE).encode() + _pgo_train_text())
     return h.hexdigest()
 
 

@@ -32,8 +32,9 @@ from .stats import count_program
 
 __all__ = ["VerilatorSim", "HarnessLibrary", "count_program", "describe_wait", "DEFAULT_MAX_CYCLES"]
 
-# The default cycle budget of a run: about 18 minutes at ~0.9 M simulated cycles per second, far above any valid
-# program the tests or the JIT run (a 2^28-iteration GEMM takes 2^28 cycles).
+# The default cycle budget of a run: 13-21 minutes at the default core's 0.8-1.25 M simulated cycles per second
+# (bus-bound to compute-bound programs; benchmarks/rtl.py), far above any valid program the tests or the JIT run
+# (a 2^28-iteration GEMM takes 2^28 cycles).
 DEFAULT_MAX_CYCLES = 1_000_000_000
 
 _VOID = ctypes.c_void_p
@@ -121,7 +122,7 @@ class VerilatorSim(Closing):
 
     - ``cfg``: a `VTAConfig` or anything `vta.load_config` accepts.
     - ``trace``: path of an FST waveform to write (builds and uses a separate tracing model; slower).
-    - ``max_cycles``: the cycle budget of a run (default `DEFAULT_MAX_CYCLES`, about 18 minutes of simulation); a run
+    - ``max_cycles``: the cycle budget of a run (default `DEFAULT_MAX_CYCLES`, 13-21 minutes of simulation); a run
       still not done after it raises `DeadlockError` naming the budget. ``run(..., max_cycles=N)`` overrides it for
       one run. (``watchdog_cycles`` is its former name.)
     - ``stall_window``: cycles in which some module waits on a token (``Reg.WAIT`` ≠ 0) while nothing moves (no AXI

@@ -133,14 +133,23 @@ def tool_versions():
 # -- flags ------------------------------------------------------------------------------------------------------------
 
 # Verilator: -O3 on the netlist, fast X handling (no random init), no timing; lint warnings are not our business.
+# Tried and left out (default core, GEMM run, cycles per CPU-second, best of 15 interleaved, load 4-7):
+# --output-split-cfuncs 2000 without PGO 809k against 763k (noise level), with PGO 1,273k against 1,328k, and the
+# PGO build only 141 s against 158 s; --output-split-cfuncs 500 without PGO 745k.
 VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-timing",
                    "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN")
-# The harness: direct calls inside the shared library (no PLT, no interposition).
-CXX_FLAGS = ("-O2", "-fPIC", "-fno-plt", "-fno-semantic-interposition")
+# The harness: direct calls inside the shared library (no PLT, no interposition). No -O level here: verilated.mk puts
+# OPT_FAST/OPT_SLOW/OPT_GLOBAL *before* these flags, so an -O here would be the one GCC uses for every file (it was:
+# "-O2" made OPT_FAST=-O3 and OPT_SLOW=-O1 dead letters until the co-simulation speed work of issue 14).
+CXX_FLAGS = ("-fPIC", "-fno-plt", "-fno-semantic-interposition")
 # verilated.mk: the wheel leaves CFG_CXXFLAGS_PCH_I empty, which breaks any multi-file model unless it is set.
-# OPT_FAST compiles the per-cycle code. Measured on the default core (GEMM run, best of 5, cycles per CPU-second):
-# OPT_FAST=-O3 with the CXX_FLAGS above 918k-962k, OPT_FAST=-O2 with plain "-O2 -fPIC" 886k-892k; -O3 builds take
-# about twice as long (one-off, cached), so the faster simulation wins.
+# OPT_FAST compiles the per-cycle code (and the harness), OPT_SLOW the once-only code (initial values, ~2 MB of C++
+# on the default core), OPT_GLOBAL Verilator's runtime. Measured on the default core, GEMM run of benchmarks/rtl.py,
+# best of 3 interleaved runs on a loaded 2-core machine (load 7-10), simulated cycles per CPU-second:
+#   without PGO:  OPT_FAST=-O2 (what "-O2" above forced) 572k, OPT_FAST=-O3 601k
+#   with PGO:     OPT_FAST=-O2 1,296k, OPT_FAST=-O3 1,307k (within noise; both build in 518 s at that load)
+# OPT_FAST=-Os (verilated.mk's default, smaller code for the big per-cycle functions) without PGO: 716k against -O3's
+# 759k (load 7).
 MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O3", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2")
 # Profile-guided optimisation (GCC): `verilate(..., train=...)` compiles with PGO_GENERATE, runs the caller's training
 # workload on that library, then compiles again with PGO_USE. Why: a Verilated core is one huge straight-line

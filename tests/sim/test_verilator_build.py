@@ -132,3 +132,17 @@ def test_pgo_is_part_of_the_model_key(monkeypatch):
     monkeypatch.setenv("VTA_VERILATOR_PGO", "0")
     assert not build.pgo_enabled()
     assert source_key(small, top="vta_core", trace=False) != with_pgo or not build.toolchain.pgo_supported()
+
+
+def test_pgo_flags_are_part_of_both_keys(monkeypatch):
+    """A change of the profile-guided flags must rebuild, also through the source index that skips Verilog
+    generation (it once hashed only the training script)."""
+    from vta.sim import build
+    small = load_config("small")
+    verilog = fixture_verilog(bus_bytes=8)
+    monkeypatch.setenv("VTA_VERILATOR_PGO", "1")
+    model, source = build._key(verilog, "vta_core", 8, False, small), source_key(small, top="vta_core", trace=False)
+    monkeypatch.setattr(build.toolchain, "PGO_USE", (*build.toolchain.PGO_USE, "-fno-profile-values"))
+    assert build._key(verilog, "vta_core", 8, False, small) != model
+    if build.pgo_enabled():
+        assert source_key(small, top="vta_core", trace=False) != source
