@@ -40,6 +40,7 @@ from ..compiler.steps import (
 )
 from . import activations, smooth
 from .calibrate import exponent
+from .offsets import offset_tensors, qmax_of
 from .plan import LayerChoice
 from .reduce import MAX_ERROR as GAP_MAX_ERROR
 from .reduce import global_avg_pool_params
@@ -74,6 +75,7 @@ class _Builder:
         self.g, self.caps, self.plan, self.stats, self.hw = g, caps, plan, stats, hw
         self.cache = {} if cache is None else cache     # pure functions of (graph, stats, choice): see build_program
         self.steps, self.exps = [], {}
+        self.offsets = offset_tensors(g, caps, plan)    # tensors stored as q − 128 (softmax probabilities)
         self.avail = set(g.inputs)        # keys available
         self.primary = {t: "f" for t in g.inputs}
         self.order = 0
@@ -82,9 +84,10 @@ class _Builder:
         method, rounding = self.plan.act.get(t, self.plan.default_act)
         if t not in self.stats:
             raise CompileError(f"no calibration statistics for tensor {t!r}")
-        key = ("act", t, method, rounding, id(self.stats[t]))    # smoothing gives a tensor new statistics
+        qmax = qmax_of(self.hw, self.offsets.get(t, 0))
+        key = ("act", t, method, rounding, id(self.stats[t]), qmax)    # smoothing gives a tensor new statistics
         if key not in self.cache:
-            self.cache[key] = exponent(self.stats[t], method, rounding, self.hw.qmax)
+            self.cache[key] = exponent(self.stats[t], method, rounding, qmax)
         return self.cache[key]
 
     def add(self, cls, node, inputs, outputs, reason="", **fields):
@@ -93,9 +96,10 @@ class _Builder:
 
     def need_q(self, t):
         if qkey(t) not in self.avail:
-            e = self.act_exp(t)
+            e, off = self.act_exp(t), self.offsets.get(t, 0)
             self.exps[t] = e
-            self.add(Quantize, None, [self.need_f(t)], [qkey(t)], "float32 → int8 (scale 2^%d)" % e, exp=e)
+            what = "float32 → int8 (scale 2^%d%s)" % (e, ", offset %d" % off if off else "")
+            self.add(Quantize, None, [self.need_f(t)], [qkey(t)], what, exp=e, offset=off)
         return qkey(t)
 
     def need_f(self, t):
@@ -104,7 +108,8 @@ class _Builder:
         if t not in self.avail:
             if qkey(t) not in self.avail:
                 raise CompileError(f"internal error: tensor {t!r} is not available")
-            self.add(Dequantize, None, [qkey(t)], [t], "int8 → float32", exp=self.exps[t])
+            self.add(Dequantize, None, [qkey(t)], [t], "int8 → float32", exp=self.exps[t],
+                     offset=self.offsets.get(t, 0))
         return t
 
     def choice(self, node):
@@ -171,7 +176,8 @@ class _Builder:
                     self.primary[o] = "f"
         self.order = len(g.nodes)
         outs = [self.need_f(o) for o in g.outputs]
-        return Program(self.steps, self.exps, outs, list(g.inputs), len(g.nodes))
+        offsets = {t: o for t, o in self.offsets.items() if t in self.exps}
+        return Program(self.steps, self.exps, outs, list(g.inputs), len(g.nodes), offsets)
 
     def gemm(self, n, cap, ch):
         g, hw = self.g, self.hw
@@ -251,7 +257,8 @@ class _Builder:
 
     def matmul(self, n, cap):
         """Product of two int8 activations: ``shift = e_y − e_a − e_b`` (≥ 0, ≤ the shift range), rounded half up
-        by a constant bias of ``2^(shift−1)``."""
+        by a constant bias of ``2^(shift−1)``; a left operand stored with an offset (`vta.quant.offsets`) adds
+        its column-sum term to that bias on the device."""
         a, b = n.inputs[:2]
         ak, bk = self.need_q(a), self.need_q(b)
         ea, eb = self.exps[a], self.exps[b]
@@ -262,7 +269,7 @@ class _Builder:
         bias = None if shift == 0 or self._softmax_logits(y) else np.full(m, 1 << (shift - 1), np.int32)
         self.exps[y] = ey
         self.add(MatMul, n, [ak, bk], [qkey(y)], cap.reason, bias=bias, shift=int(shift), e_a=int(ea), e_b=int(eb),
-                 e_y=int(ey))
+                 e_y=int(ey), a_offset=self.offsets.get(a, 0))
         self.primary[y] = "q"
 
     def _softmax_logits(self, t):

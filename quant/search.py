@@ -30,6 +30,7 @@ from ..compiler.program import run_program
 from ..compiler.steps import Conv, Gemm
 from .build import build_program, smoothed
 from .calibrate import METHODS, ROUNDINGS, exponent
+from .offsets import offset_tensors, qmax_of
 from .plan import LayerChoice, Plan
 from .refine import MAX_FIT_WORK, LayerData, fit_layer
 from .smooth import ALPHAS, find_groups
@@ -338,8 +339,9 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
                     history.append(dict(change=f"{what.tensor}: smoothing alpha={alpha}", score=s))
         else:
             st = smoothed(g, plan, stats, scorer.build_cache).stats[what] if plan.smooth else stats[what]
-            cands = act_candidates(st, hw.qmax)
-            cur = exponent(st, *plan.act.get(what, plan.default_act), hw.qmax)
+            qmax = qmax_of(hw, offset_tensors(g, caps, plan).get(what, 0))     # 255 for q − 128 (quant.offsets)
+            cands = act_candidates(st, qmax)
+            cur = exponent(st, *plan.act.get(what, plan.default_act), qmax)
             for run in _act_order(cands, cur, patience):
                 misses = 0
                 for e in run:
