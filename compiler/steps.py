@@ -151,7 +151,9 @@ class VTAStep(Step):
 @dataclasses.dataclass(kw_only=True)
 class Gemm(VTAStep):
     """An int8 GEMM layer: ``clip((Σ x·w + bias) >> shift, 0 | -128, 127)``. ``shift = e_y − e_x − e_w`` (one
-    per output channel with per-channel weight scales); the rest records the plan's choices for the report."""
+    per output channel with per-channel weight scales); the rest records the plan's choices for the report.
+    ``x_offset``: the input is stored as ``q − x_offset`` (`vta.quant.offsets`); the bias already holds
+    ``x_offset · Σ w`` per output channel, so nothing here depends on it."""
     w: np.ndarray
     bias: np.ndarray
     shift: object
@@ -164,6 +166,7 @@ class Gemm(VTAStep):
     w_round: str = "ceil"
     w_fit: bool = False
     bias_corr: bool = False
+    x_offset: int = 0
 
     def _per_shift(self, ex, x, call):
         """Call ``call(x, w, bias, shift)`` once per distinct shift (the JIT takes one shift per call); scatter the

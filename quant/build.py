@@ -40,7 +40,7 @@ from ..compiler.steps import (
 )
 from . import activations, smooth
 from .calibrate import exponent
-from .offsets import offset_tensors, qmax_of
+from .offsets import act_exponent, offset_candidates
 from .plan import LayerChoice
 from .reduce import MAX_ERROR as GAP_MAX_ERROR
 from .reduce import global_avg_pool_params
@@ -75,7 +75,8 @@ class _Builder:
         self.g, self.caps, self.plan, self.stats, self.hw = g, caps, plan, stats, hw
         self.cache = {} if cache is None else cache     # pure functions of (graph, stats, choice): see build_program
         self.steps, self.exps = [], {}
-        self.offsets = offset_tensors(g, caps, plan)    # tensors stored as q − 128 (softmax probabilities)
+        self.offset_lo = offset_candidates(g, caps, plan)    # tensors that may be stored with an offset
+        self.offsets = {}                                     # ... and those that are: tensor → offset
         self.avail = set(g.inputs)        # keys available
         self.primary = {t: "f" for t in g.inputs}
         self.order = 0
@@ -84,11 +85,14 @@ class _Builder:
         method, rounding = self.plan.act.get(t, self.plan.default_act)
         if t not in self.stats:
             raise CompileError(f"no calibration statistics for tensor {t!r}")
-        qmax = qmax_of(self.hw, self.offsets.get(t, 0))
-        key = ("act", t, method, rounding, id(self.stats[t]), qmax)    # smoothing gives a tensor new statistics
+        key = ("act", t, method, rounding, id(self.stats[t]), t in self.offset_lo)   # smoothing: new statistics
         if key not in self.cache:
-            self.cache[key] = exponent(self.stats[t], method, rounding, qmax)
-        return self.cache[key]
+            self.cache[key] = act_exponent(self.stats[t], method, rounding, self.hw, self.offset_lo[t]) \
+                if t in self.offset_lo else (exponent(self.stats[t], method, rounding, self.hw.qmax), 0)
+        e, off = self.cache[key]
+        if off:
+            self.offsets[t] = off
+        return e
 
     def add(self, cls, node, inputs, outputs, reason="", **fields):
         self.steps.append(cls(node=node, inputs=inputs, outputs=outputs, reason=reason, order=self.order, **fields))
@@ -176,7 +180,7 @@ class _Builder:
                     self.primary[o] = "f"
         self.order = len(g.nodes)
         outs = [self.need_f(o) for o in g.outputs]
-        offsets = {t: o for t, o in self.offsets.items() if t in self.exps}
+        offsets = {t: o for t, o in self.offsets.items() if qkey(t) in self.avail}
         return Program(self.steps, self.exps, outs, list(g.inputs), len(g.nodes), offsets)
 
     def gemm(self, n, cap, ch):
@@ -210,6 +214,9 @@ class _Builder:
         shift = ey - ex - ew
         acc_e = ex + ew
         bq = np.rint(b / np.exp2(acc_e)) + np.where(shift > 0, np.exp2(np.maximum(shift, 1) - 1), 0)
+        zx = self.offsets.get(x, 0)        # input stored as q − zx (vta.quant.offsets): zx · Σ_k wq joins the bias
+        if zx:
+            bq = bq + zx * wq.reshape(wq.shape[0], -1).sum(axis=1, dtype=np.int64)
         k = int(np.prod(w.shape[1:]))
         limit = hw.acc_max - k * 128 * hw.wmax
         clipped = int(np.sum(np.abs(bq) > limit))
@@ -218,7 +225,7 @@ class _Builder:
         relu = n.attr("_act") == "relu"
         fields = dict(w=wq, bias=bq, shift=(shift if np.ndim(shift) else int(shift)), relu=relu, e_w=ew, e_x=ex,
                       e_y=ey, bias_clipped=clipped, gran=ch.w_gran, w_round=ch.w_round,
-                      w_fit=ch.w_fit, bias_corr=ch.bias_corr)
+                      w_fit=ch.w_fit, bias_corr=ch.bias_corr, x_offset=zx)
         if n.op == "Conv":
             cls = DilatedConv if max(cap.geom.dilations) > 1 else Conv
             self.add(cls, n, [xk], [qkey(y)], cap.reason, geom=cap.geom, **fields)
