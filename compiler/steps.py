@@ -80,8 +80,9 @@ class Step:
 @dataclasses.dataclass(kw_only=True)
 class Quantize(Step):
     """float32 → int8 at scale ``2^exp`` (round to nearest, saturate). ``offset``: the int8 stands for
-    ``(q + offset) · 2^exp`` — a non-negative tensor (softmax probabilities) stored as ``round(x · 2^-exp) − 128``
-    uses all 256 codes, where the symmetric form leaves the negative half unused."""
+    ``(q + offset) · 2^exp`` — a one-sided tensor stored as ``round(x · 2^-exp) − offset`` (softmax probabilities
+    with offset 128) uses all 256 codes, where the symmetric form leaves most of one half unused
+    (`vta.quant.offsets`)."""
     exp: int
     offset: int = 0
 
