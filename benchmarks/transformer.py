@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Transformer encoder blocks on VTA: every matrix product on the GEMM core, LayerNorm/Softmax/GELU on the host.
 
-    python benchmarks/transformer.py block [--tokens 16 64] [--device verilator] [--opset 17]
+    python benchmarks/transformer.py block [--tokens 16 64] [--device verilator] [--opset 17] [--no-offsets]
     python benchmarks/transformer.py vit [--opset 17 12] [--calib 4] [--search]
 
 ``block``: a pre-norm encoder block (multi-head self-attention + GELU MLP, seeded weights; default 64 channels,
@@ -77,13 +77,15 @@ def _kind(layer):
 
 def cmd_block(a):
     import vta
+    from vta.quant import Plan
     rows, out = [], []
     for t in a.tokens:
         rng = np.random.default_rng(t)
         block = encoder_block(a.channels, a.heads, a.mlp)
         x = rng.standard_normal((a.calib + 1, t, a.channels)).astype(np.float32)
         model = export(block, x[:1], a.opset)
-        with vta.compile(model, calibration=x[1:], search=a.search) as cm:
+        plan = None if a.offsets else Plan(default_act=("percentile", "ceil"), act_offset=False)
+        with vta.compile(model, calibration=x[1:], search=a.search, plan=plan) as cm:
             y_dev = cm.run(x[:1], device=a.device)[0]
             rep = cm.report(device=a.device)
             y_fsim = cm.run(x[:1], device="fsim")[0]
@@ -113,7 +115,8 @@ def cmd_block(a):
         rows.append(row)
         out.append(rep)
     print(f"encoder block {a.channels} channels, {a.heads} heads, MLP {a.mlp}, batch 1, opset {a.opset}, config "
-          f"{cm.cfg.name} ({cm.cfg.macs_per_cycle} MACs/cycle), device {a.device}")
+          f"{cm.cfg.name} ({cm.cfg.macs_per_cycle} MACs/cycle), device {a.device}, one-sided operands "
+          f"{'with offsets (softmax P as q − 128: P·V adds 128·ΣV per column)' if a.offsets else 'symmetric'}")
     head = f"{'tokens':>6} {'layers':<22}{'useful MACs':>12}{'GEMM MACs':>12}{'cycles':>10}{'GEMM busy':>10}" \
            f"{'ALU busy':>9}{'MAC util':>9}"
     print(head)
@@ -192,6 +195,8 @@ def main(argv=None):
     b.add_argument("--opset", type=int, default=17)
     b.add_argument("--calib", type=int, default=8, help="calibration samples (seeded normal)")
     b.add_argument("--search", action="store_true", help="run the quantization search (default: defaults)")
+    b.add_argument("--no-offsets", dest="offsets", action="store_false",
+                   help="store softmax/GELU outputs symmetrically (vta.quant.offsets off), for comparison")
     v = sub.add_parser("vit", help="a vit_b_16-shaped block: MACs on VTA, cosine vs onnxruntime FP32 (fsim)")
     v.add_argument("--opset", type=int, nargs="+", default=[17, 12])
     v.add_argument("--calib", type=int, default=4, help="calibration samples (seeded normal)")

@@ -14,9 +14,9 @@ import numpy as np
 
 from .ops import conv_nchw
 
-__all__ = ["alu_shift", "clip8", "conv_int8", "dense_int8", "matmul_int8", "add_int8", "maxpool_int8",
-           "affine_clip_int8", "leaky_relu_int8", "hard_swish_int8", "global_avg_pool_int8", "channel_mul_int8",
-           "prelu_int8"]
+__all__ = ["alu_shift", "clip8", "conv_int8", "dense_int8", "matmul_int8", "matmul_column_bias", "add_int8",
+           "maxpool_int8", "affine_clip_int8", "leaky_relu_int8", "hard_swish_int8", "global_avg_pool_int8",
+           "channel_mul_int8", "prelu_int8"]
 
 
 def alu_shift(v, k):
@@ -104,17 +104,27 @@ def dense_int8(x, w, bias, shift, relu):
     return _epilogue(acc, bias, shift, relu, bound, 2)
 
 
-def matmul_int8(a, b, bias, shift, relu):
-    """``clip((a @ b + bias) >> shift)`` for two int8 operands ``a (…, N, K)``, ``b (…, K, M)`` (leading axes
-    broadcast as in numpy's matmul) and int32 ``bias`` (M,) (or ``None``) added to every product: attention's
-    Q·Kᵀ and P·V. The products are summed in float32 while K·128·128 < 2^24 (exact), in float64 beyond (exact to
-    2^53)."""
+def matmul_int8(a, b, bias, shift, relu, a_offset=0):
+    """``clip((a' @ b + bias) >> shift)`` for int8 ``a (…, N, K)``, ``b (…, K, M)`` (leading axes broadcast as in
+    numpy's matmul) and int32 ``bias`` (M,) (or ``None``) added to every product: attention's Q·Kᵀ and P·V.
+    ``a' = a + a_offset``: an operand stored with an offset (softmax probabilities ``P ∈ [0, 1]`` as ``q − 128``,
+    `matmul_column_bias`), whose product is ``a @ b`` plus ``a_offset`` times the column sums of ``b``. The
+    products are summed in float32 while K·128·128 < 2^24 (exact), in float64 beyond (exact to 2^53)."""
     k = a.shape[-1]
     dt = _exact_dtype(k)
     acc = np.rint(np.matmul(a.astype(dt), b.astype(dt))).astype(np.int64)
+    if a_offset:
+        acc += matmul_column_bias(b, a_offset)[..., None, :]
     if bias is not None:
         acc += np.asarray(bias, np.int64)
     return clip8(acc >> int(shift), relu)
+
+
+def matmul_column_bias(b, a_offset):
+    """``a_offset · Σ_k b[…, k, m]`` as int64 (…, M): what a left operand stored as ``a − a_offset`` misses of
+    ``a @ b``, the same for every row of the product — so on VTA it is one bias per output column (per head),
+    added by the GEMM epilogue's bias load at no extra pass."""
+    return int(a_offset) * np.sum(b, axis=-2, dtype=np.int64)
 
 
 def add_int8(a, b, a_shift, b_shift, shift, relu):

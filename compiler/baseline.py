@@ -15,7 +15,7 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["METHODS", "ort_session", "ort_accuracy", "ort_quantize", "force_pow2", "ort_int8_table"]
+__all__ = ["METHODS", "ort_session", "ort_predict", "ort_accuracy", "ort_quantize", "force_pow2", "ort_int8_table"]
 
 METHODS = ("MinMax", "Entropy", "Percentile")
 
@@ -28,12 +28,16 @@ def ort_session(model_bytes):
     return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
 
 
-def ort_accuracy(model_bytes, x, y):
-    """Top-1 accuracy of an ONNX model (bytes) run by onnxruntime on images ``x`` with labels ``y``."""
+def ort_predict(model_bytes, x):
+    """Top-1 class per image of an ONNX model (bytes) run by onnxruntime on images ``x``."""
     s = ort_session(model_bytes)
     name = s.get_inputs()[0].name
-    pred = np.concatenate([s.run(None, {name: x[i:i + 256]})[0].argmax(1) for i in range(0, len(x), 256)])
-    return float(np.mean(pred == y))
+    return np.concatenate([s.run(None, {name: x[i:i + 256]})[0].argmax(1) for i in range(0, len(x), 256)])
+
+
+def ort_accuracy(model_bytes, x, y):
+    """Top-1 accuracy of an ONNX model (bytes) run by onnxruntime on images ``x`` with labels ``y``."""
+    return float(np.mean(ort_predict(model_bytes, x) == y))
 
 
 def ort_quantize(path, calib, method):

@@ -19,6 +19,7 @@ class Program:
     outputs: list         # float keys of the graph outputs
     inputs: list
     n_nodes: int
+    offsets: dict = dataclasses.field(default_factory=dict)   # tensor → offset: its int8 q stands for (q + offset)·2^e
 
 
 def run_program(prog, feeds, consts, executor=None, start=0, env=None, snapshots=None):

@@ -24,6 +24,7 @@ from .arith import (
     global_avg_pool_int8,
     hard_swish_int8,
     leaky_relu_int8,
+    matmul_column_bias,
     matmul_int8,
     maxpool_int8,
     prelu_int8,
@@ -78,21 +79,27 @@ class Step:
 
 @dataclasses.dataclass(kw_only=True)
 class Quantize(Step):
-    """float32 → int8 at scale ``2^exp`` (round to nearest, saturate)."""
+    """float32 → int8 at scale ``2^exp`` (round to nearest, saturate). ``offset``: the int8 stands for
+    ``(q + offset) · 2^exp`` — a one-sided tensor stored as ``round(x · 2^-exp) − offset`` (softmax probabilities
+    with offset 128) uses all 256 codes, where the symmetric form leaves most of one half unused
+    (`vta.quant.offsets`)."""
     exp: int
+    offset: int = 0
 
     def compute(self, env, consts):
         x = env[self.inputs[0]]
-        env[self.outputs[0]] = np.clip(np.rint(x * (2.0 ** -self.exp)), -128, 127).astype(np.int8)
+        env[self.outputs[0]] = np.clip(np.rint(x * (2.0 ** -self.exp)) - self.offset, -128, 127).astype(np.int8)
 
 
 @dataclasses.dataclass(kw_only=True)
 class Dequantize(Step):
-    """int8 at scale ``2^exp`` → float32."""
+    """int8 at scale ``2^exp`` (plus ``offset``, as `Quantize`) → float32."""
     exp: int
+    offset: int = 0
 
     def compute(self, env, consts):
-        env[self.outputs[0]] = env[self.inputs[0]].astype(np.float32) * np.float32(2.0 ** self.exp)
+        q = env[self.inputs[0]].astype(np.float32)
+        env[self.outputs[0]] = (q + np.float32(self.offset) if self.offset else q) * np.float32(2.0 ** self.exp)
 
 
 def _run_on_host(step, env, consts):
@@ -145,7 +152,9 @@ class VTAStep(Step):
 @dataclasses.dataclass(kw_only=True)
 class Gemm(VTAStep):
     """An int8 GEMM layer: ``clip((Σ x·w + bias) >> shift, 0 | -128, 127)``. ``shift = e_y − e_x − e_w`` (one
-    per output channel with per-channel weight scales); the rest records the plan's choices for the report."""
+    per output channel with per-channel weight scales); the rest records the plan's choices for the report.
+    ``x_offset``: the input is stored as ``q − x_offset`` (`vta.quant.offsets`); the bias already holds
+    ``x_offset · Σ w`` per output channel, so nothing here depends on it."""
     w: np.ndarray
     bias: np.ndarray
     shift: object
@@ -158,6 +167,7 @@ class Gemm(VTAStep):
     w_round: str = "ceil"
     w_fit: bool = False
     bias_corr: bool = False
+    x_offset: int = 0
 
     def _per_shift(self, ex, x, call):
         """Call ``call(x, w, bias, shift)`` once per distinct shift (the JIT takes one shift per call); scatter the
@@ -237,29 +247,36 @@ class Dense(Gemm):
 
 @dataclasses.dataclass(kw_only=True)
 class MatMul(VTAStep):
-    """A product of two int8 activations (attention's Q·Kᵀ and P·V): ``clip((a @ b + bias) >> shift)`` with
+    """A product of two int8 activations (attention's Q·Kᵀ and P·V): ``clip((a' @ b + bias) >> shift)`` with
     ``shift = e_y − e_a − e_b`` and ``bias`` (M,) the rounding constant ``2^(shift−1)``, or ``None`` (a floor
     shift, one ALU pass less: before a Softmax, which ignores a constant offset of its row); leading axes
-    broadcast (one product per head). On a device the right operand goes through the weight buffer
-    (`Runtime.matmul`)."""
+    broadcast (one product per head). ``a' = a + a_offset`` (softmax probabilities stored with an offset,
+    `Quantize`): the offset's share, ``a_offset`` times each column sum of ``b``, joins the bias — one int32 per
+    output column and head, summed on the host while the JIT packs ``b`` (K·M adds against N·K·M MACs on VTA).
+    On a device the right operand goes through the weight buffer (`Runtime.matmul`)."""
     bias: object
     shift: int
     e_a: int
     e_b: int
     e_y: int
     relu: bool = False
+    a_offset: int = 0
 
     def compute(self, env, consts):
         env[self.outputs[0]] = matmul_int8(env[self.inputs[0]], env[self.inputs[1]], self.bias, self.shift,
-                                           self.relu)
+                                           self.relu, self.a_offset)
 
     def lower(self, ex, env, consts):
         a, b = env[self.inputs[0]], env[self.inputs[1]]
         lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         a3 = np.broadcast_to(a, lead + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
         b3 = np.broadcast_to(b, lead + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+        bias = self.bias
+        if self.a_offset:       # per product (head) and column: (G, M)
+            col = matmul_column_bias(b3, self.a_offset)
+            bias = (col if bias is None else col + np.asarray(bias, np.int64)).astype(np.int32)
         # views throughout (the head split, Kᵀ): the JIT's packing into its blocked DRAM layout is the one copy
-        y = ex.record(self, ex.rt.matmul(a3, np.swapaxes(b3, 1, 2), self.bias, shift=self.shift, relu=self.relu,
+        y = ex.record(self, ex.rt.matmul(a3, np.swapaxes(b3, 1, 2), bias, shift=self.shift, relu=self.relu,
                                          transpose_b=True))
         env[self.outputs[0]] = y.reshape(lead + y.shape[-2:])
 

@@ -250,8 +250,8 @@ class Runtime(Closing):
         """``clip((a @ b + bias) >> shift, 0 if relu else -128, 127)`` as int8 for two run-time int8 operands:
         ``a`` (N, K) and ``b`` (K, M), or G products at once, ``a`` (G, N, K) and ``b`` (G, K, M) (attention
         heads). ``transpose_b``: ``b`` is given as (…, M, K) (e.g. the keys of Q·Kᵀ, no transpose needed).
-        ``bias`` int32 (M,), the same for every product. ``b`` goes through the weight buffer
-        (`vta.jit.ops.matmul`); ``schedule`` is a `Conv2dSchedule` of its block-grouped geometry."""
+        ``bias`` int32 (M,), the same for every product, or (G, M), one row per product. ``b`` goes through the
+        weight buffer (`vta.jit.ops.matmul`); ``schedule`` is a `Conv2dSchedule` of its block-grouped geometry."""
         return matmul(self, a, b, bias, shift, relu, transpose_b, schedule)
 
     def add(self, a, b, a_shift=0, b_shift=0, shift=0, relu=False, schedule=None):

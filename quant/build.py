@@ -40,6 +40,7 @@ from ..compiler.steps import (
 )
 from . import activations, smooth
 from .calibrate import exponent
+from .offsets import act_exponent, offset_candidates
 from .plan import LayerChoice
 from .reduce import MAX_ERROR as GAP_MAX_ERROR
 from .reduce import global_avg_pool_params
@@ -74,6 +75,8 @@ class _Builder:
         self.g, self.caps, self.plan, self.stats, self.hw = g, caps, plan, stats, hw
         self.cache = {} if cache is None else cache     # pure functions of (graph, stats, choice): see build_program
         self.steps, self.exps = [], {}
+        self.offset_lo = offset_candidates(g, caps, plan)    # tensors that may be stored with an offset
+        self.offsets = {}                                     # ... and those that are: tensor → offset
         self.avail = set(g.inputs)        # keys available
         self.primary = {t: "f" for t in g.inputs}
         self.order = 0
@@ -82,10 +85,14 @@ class _Builder:
         method, rounding = self.plan.act.get(t, self.plan.default_act)
         if t not in self.stats:
             raise CompileError(f"no calibration statistics for tensor {t!r}")
-        key = ("act", t, method, rounding, id(self.stats[t]))    # smoothing gives a tensor new statistics
+        key = ("act", t, method, rounding, id(self.stats[t]), t in self.offset_lo)   # smoothing: new statistics
         if key not in self.cache:
-            self.cache[key] = exponent(self.stats[t], method, rounding, self.hw.qmax)
-        return self.cache[key]
+            self.cache[key] = act_exponent(self.stats[t], method, rounding, self.hw, self.offset_lo[t]) \
+                if t in self.offset_lo else (exponent(self.stats[t], method, rounding, self.hw.qmax), 0)
+        e, off = self.cache[key]
+        if off:
+            self.offsets[t] = off
+        return e
 
     def add(self, cls, node, inputs, outputs, reason="", **fields):
         self.steps.append(cls(node=node, inputs=inputs, outputs=outputs, reason=reason, order=self.order, **fields))
@@ -93,9 +100,10 @@ class _Builder:
 
     def need_q(self, t):
         if qkey(t) not in self.avail:
-            e = self.act_exp(t)
+            e, off = self.act_exp(t), self.offsets.get(t, 0)
             self.exps[t] = e
-            self.add(Quantize, None, [self.need_f(t)], [qkey(t)], "float32 → int8 (scale 2^%d)" % e, exp=e)
+            what = "float32 → int8 (scale 2^%d%s)" % (e, ", offset %d" % off if off else "")
+            self.add(Quantize, None, [self.need_f(t)], [qkey(t)], what, exp=e, offset=off)
         return qkey(t)
 
     def need_f(self, t):
@@ -104,7 +112,8 @@ class _Builder:
         if t not in self.avail:
             if qkey(t) not in self.avail:
                 raise CompileError(f"internal error: tensor {t!r} is not available")
-            self.add(Dequantize, None, [qkey(t)], [t], "int8 → float32", exp=self.exps[t])
+            self.add(Dequantize, None, [qkey(t)], [t], "int8 → float32", exp=self.exps[t],
+                     offset=self.offsets.get(t, 0))
         return t
 
     def choice(self, node):
@@ -171,7 +180,8 @@ class _Builder:
                     self.primary[o] = "f"
         self.order = len(g.nodes)
         outs = [self.need_f(o) for o in g.outputs]
-        return Program(self.steps, self.exps, outs, list(g.inputs), len(g.nodes))
+        offsets = {t: o for t, o in self.offsets.items() if qkey(t) in self.avail}
+        return Program(self.steps, self.exps, outs, list(g.inputs), len(g.nodes), offsets)
 
     def gemm(self, n, cap, ch):
         g, hw = self.g, self.hw
@@ -204,6 +214,9 @@ class _Builder:
         shift = ey - ex - ew
         acc_e = ex + ew
         bq = np.rint(b / np.exp2(acc_e)) + np.where(shift > 0, np.exp2(np.maximum(shift, 1) - 1), 0)
+        zx = self.offsets.get(x, 0)        # input stored as q − zx (vta.quant.offsets): zx · Σ_k wq joins the bias
+        if zx:
+            bq = bq + zx * wq.reshape(wq.shape[0], -1).sum(axis=1, dtype=np.int64)
         k = int(np.prod(w.shape[1:]))
         limit = hw.acc_max - k * 128 * hw.wmax
         clipped = int(np.sum(np.abs(bq) > limit))
@@ -212,7 +225,7 @@ class _Builder:
         relu = n.attr("_act") == "relu"
         fields = dict(w=wq, bias=bq, shift=(shift if np.ndim(shift) else int(shift)), relu=relu, e_w=ew, e_x=ex,
                       e_y=ey, bias_clipped=clipped, gran=ch.w_gran, w_round=ch.w_round,
-                      w_fit=ch.w_fit, bias_corr=ch.bias_corr)
+                      w_fit=ch.w_fit, bias_corr=ch.bias_corr, x_offset=zx)
         if n.op == "Conv":
             cls = DilatedConv if max(cap.geom.dilations) > 1 else Conv
             self.add(cls, n, [xk], [qkey(y)], cap.reason, geom=cap.geom, **fields)
@@ -251,7 +264,8 @@ class _Builder:
 
     def matmul(self, n, cap):
         """Product of two int8 activations: ``shift = e_y − e_a − e_b`` (≥ 0, ≤ the shift range), rounded half up
-        by a constant bias of ``2^(shift−1)``."""
+        by a constant bias of ``2^(shift−1)``; a left operand stored with an offset (`vta.quant.offsets`) adds
+        its column-sum term to that bias on the device."""
         a, b = n.inputs[:2]
         ak, bk = self.need_q(a), self.need_q(b)
         ea, eb = self.exps[a], self.exps[b]
@@ -262,7 +276,7 @@ class _Builder:
         bias = None if shift == 0 or self._softmax_logits(y) else np.full(m, 1 << (shift - 1), np.int32)
         self.exps[y] = ey
         self.add(MatMul, n, [ak, bk], [qkey(y)], cap.reason, bias=bias, shift=int(shift), e_a=int(ea), e_b=int(eb),
-                 e_y=int(ey))
+                 e_y=int(ey), a_offset=self.offsets.get(a, 0))
         self.primary[y] = "q"
 
     def _softmax_logits(self, t):

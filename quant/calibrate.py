@@ -2,11 +2,12 @@
 (thresholds) by max, average-of-batch-max (HAGO's "avg range"), percentile, KL divergence (TensorRT's entropy
 method) or quantization MSE; then into power-of-two exponents (``scale = 2**exp``) by ceil or nearest rounding.
 
-Statistics per tensor: exact |x| max, the max of every calibration batch, and up to `SAMPLES` values drawn with a
-fixed seed (so results are deterministic and memory stays bounded for large activations). Per channel of the last
-axis (a transformer's hidden dimension, where activation outliers live) also the |x| max overall and per batch,
-and each sample's channel: enough for `TensorStats.scaled` to give the exact statistics of the tensor divided by
-per-channel factors (SmoothQuant's migration, `vta.quant.smooth`) without running the model again.
+Statistics per tensor: exact |x| max and signed minimum, the max of every calibration batch, and up to `SAMPLES`
+values drawn with a fixed seed (so results are deterministic and memory stays bounded for large activations). Per
+channel of the last axis (a transformer's hidden dimension, where activation outliers live) also the |x| max overall
+and per batch, and each sample's channel: enough for `TensorStats.scaled` to give the exact statistics of the tensor
+divided by per-channel factors (SmoothQuant's migration, `vta.quant.smooth`; the minimum becomes a bound) without
+running the model again.
 """
 
 import dataclasses
@@ -29,6 +30,7 @@ class TensorStats:
     count: int = 0
     chan_batch_max: list = dataclasses.field(default_factory=list)   # per batch: |x| max per last-axis channel
     sample_ch: list = dataclasses.field(default_factory=list)        # the last-axis channel of every sample
+    minimum: float = 0.0          # the smallest signed value (the range a zero-point offset covers, quant.offsets)
 
     def add(self, x, rng):
         x = np.asarray(x, np.float32)
@@ -36,6 +38,7 @@ class TensorStats:
         if a.size == 0:
             return
         m = float(a.max())
+        self.minimum = min(self.minimum, float(x.min())) if self.count else float(x.min())
         self.absmax = max(self.absmax, m)
         self.batch_max.append(m)
         self.count += a.size
@@ -85,7 +88,8 @@ class TensorStats:
         return TensorStats(absmax=float(max((m.max() for m in cbm), default=0.0)),
                            batch_max=[float(m.max()) for m in cbm],
                            samples=[v * inv[ch] for v, ch in zip(self.samples, self.sample_ch)], count=self.count,
-                           chan_batch_max=cbm, sample_ch=list(self.sample_ch))
+                           chan_batch_max=cbm, sample_ch=list(self.sample_ch),
+                           minimum=min(self.minimum * float(inv.max()), self.minimum * float(inv.min())))
 
 
 def collect(run_float, batches, tensors, seed=0):

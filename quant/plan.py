@@ -1,9 +1,9 @@
 """A quantization plan: the per-tensor and per-layer choices the search makes, as plain values.
 
 `LayerChoice` holds one conv/dense layer's choices, `Plan` every choice of a model (activation calibration per
-tensor, layer choices, the integers fitted by `vta.quant.refine`, and the SmoothQuant α per smoothable activation,
-`vta.quant.smooth`). `vta.quant.build_program` turns a plan into
-a program; the search copies and varies plans.
+tensor, layer choices, the integers fitted by `vta.quant.refine`, the SmoothQuant α per smoothable activation,
+`vta.quant.smooth`, and whether softmax probabilities are stored with an offset, `vta.quant.offsets`).
+`vta.quant.build_program` turns a plan into a program; the search copies and varies plans.
 """
 
 import dataclasses
@@ -32,10 +32,11 @@ class Plan:
     offload_all: bool = False     # also quantize float inputs of ReLU/MaxPool to run them on VTA
     fits: dict = dataclasses.field(default_factory=dict)         # node name → refine.LayerFit (w_fit, bias_corr)
     smooth: dict = dataclasses.field(default_factory=dict)       # activation tensor → SmoothQuant α (quant.smooth)
+    act_offset: bool = True       # softmax probabilities read by VTA matmuls stored with an offset (quant.offsets)
 
     def copy(self):
         return Plan(dict(self.act), dict(self.layers), self.default_act, self.first_layer_host, self.offload_all,
-                    dict(self.fits), dict(self.smooth))
+                    dict(self.fits), dict(self.smooth), self.act_offset)
 
     def needs_fit(self, name):
         c = self.layers.get(name)

@@ -30,6 +30,7 @@ from ..compiler.program import run_program
 from ..compiler.steps import Conv, Gemm
 from .build import build_program, smoothed
 from .calibrate import METHODS, ROUNDINGS, exponent
+from .offsets import act_exponent, offset_candidates
 from .plan import LayerChoice, Plan
 from .refine import MAX_FIT_WORK, LayerData, fit_layer
 from .smooth import ALPHAS, find_groups
@@ -167,7 +168,8 @@ class Scorer:
             else:
                 env, s0 = dict(feeds), 0
             env = run_program(head, None, self.g.consts, start=s0, env=env)
-            xqs.append(env[st.inputs[0]])
+            xq = env[st.inputs[0]]
+            xqs.append(xq + np.int16(st.x_offset) if st.x_offset else xq)    # the values q + offset stand for
         w, xf = self.g.consts[node.inputs[1]], self.float_inputs(node.inputs[0])
         if base.smooth:        # the smoothed layer: its weights and FP32 input with the factors folded in
             sm = smoothed(self.g, base, self.stats, self.build_cache)
@@ -229,14 +231,24 @@ def fit_plan(g, caps, stats, hw, batches, plan):
     return plan
 
 
-def act_candidates(stats, qmax):
-    """Distinct exponents over calibration methods × roundings, each with the first (method, rounding) giving it."""
+def act_candidates(stats, qmax, exp_of=None):
+    """Distinct exponents over calibration methods × roundings, each with the first (method, rounding) giving it.
+    ``exp_of(method, rounding)``: the exponent rule when not the symmetric one (`vta.quant.offsets`)."""
     seen = {}
     for m in METHODS:
         for r in (ROUNDINGS if m != "mse" else ("ceil",)):
-            e = exponent(stats, m, r, qmax)
+            e = exp_of(m, r) if exp_of is not None else exponent(stats, m, r, qmax)
             seen.setdefault(e, (m, r))
     return seen
+
+
+def _exponent_rule(g, caps, plan, hw, st, t):
+    """``(method, rounding) → exponent`` of tensor ``t`` with statistics ``st``: symmetric, or for a tensor that
+    may be stored with an offset the rule of `vta.quant.offsets.act_exponent` (the builder uses the same)."""
+    lows = offset_candidates(g, caps, plan)
+    if t in lows:
+        return lambda m, r: act_exponent(st, m, r, hw, lows[t])[0]
+    return lambda m, r: exponent(st, m, r, hw.qmax)
 
 
 def _act_order(exps, cur, patience):
@@ -338,8 +350,9 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
                     history.append(dict(change=f"{what.tensor}: smoothing alpha={alpha}", score=s))
         else:
             st = smoothed(g, plan, stats, scorer.build_cache).stats[what] if plan.smooth else stats[what]
-            cands = act_candidates(st, hw.qmax)
-            cur = exponent(st, *plan.act.get(what, plan.default_act), hw.qmax)
+            exp_of = _exponent_rule(g, caps, plan, hw, st, what)
+            cands = act_candidates(st, hw.qmax, exp_of)
+            cur = exp_of(*plan.act.get(what, plan.default_act))
             for run in _act_order(cands, cur, patience):
                 misses = 0
                 for e in run:

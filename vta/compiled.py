@@ -238,7 +238,7 @@ class CompiledModel(Closing):
             for t, e in self.program.exps.items():
                 k = qkey(t)
                 if k in env and t in ref:
-                    d = env[k].astype(np.float64) * 2.0 ** e - ref[t]
+                    d = (env[k].astype(np.float64) + self.program.offsets.get(t, 0)) * 2.0 ** e - ref[t]
                     num[t] = num.get(t, 0.0) + float(np.sum(d * d))
                     den[t] = den.get(t, 0.0) + float(np.sum(np.asarray(ref[t], np.float64) ** 2))
         self.errors = {t: (num[t] / den[t]) ** 0.5 if den[t] > 0 else 0.0 for t in num}

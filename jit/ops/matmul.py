@@ -59,6 +59,8 @@ def _operands(a, b, transpose_b):
 
 
 def matmul(rt, a, b, bias, shift, relu, transpose_b, schedule):
+    """See `Runtime.matmul`. ``bias`` (M,) is added to every product, (G, M) per product: a left operand stored
+    with an offset (softmax probabilities, `vta.compiler.steps.MatMul`) needs its own column sums of each b."""
     a3, bt = _operands(a, b, transpose_b)
     cfg = rt.cfg
     shape = MatmulShape(a3.shape[0], a3.shape[1], a3.shape[2], bt.shape[1])
@@ -73,9 +75,10 @@ def matmul(rt, a, b, bias, shift, relu, transpose_b, schedule):
     w[:, :shape.m, :shape.k] = bt
     bp = None
     if bias is not None:
-        check_array(bias, "bias", np.int32, 1)
-        if bias.shape[0] != shape.m:
-            raise VTAError(f"bias must have {shape.m} entries (one per output column), not {bias.shape[0]}")
+        check_array(bias, "bias", np.int32)
+        if bias.shape not in ((shape.m,), (shape.g, shape.m)):
+            raise VTAError(f"bias must have shape ({shape.m},) (one per output column) or ({shape.g}, {shape.m}) "
+                           f"(one per product and column), not {bias.shape}")
         bp = np.zeros((shape.g, mp), np.int32)
         bp[:, :shape.m] = bias
         bp = bp.reshape(-1)

@@ -99,6 +99,19 @@ def test_matmul_int8_is_the_integer_product(sa, sb, shift, relu):
     np.testing.assert_array_equal(matmul_int8(a, b, bias, shift, relu), _plain_matmul(a, b, bias, shift, relu))
 
 
+def test_matmul_int8_offset_operand_is_the_shifted_product():
+    """``a_offset``: the left operand stands for ``a + 128`` (softmax probabilities as q − 128): the same as the
+    plain integer product of the shifted operand, computed in int16 here."""
+    from vta.compiler.arith import matmul_int8
+    rng = np.random.default_rng(5)
+    a = rng.integers(-128, 128, (2, 4, 6, 49), dtype=np.int8)
+    b = rng.integers(-128, 128, (2, 4, 49, 16), dtype=np.int8)
+    bias = np.full(16, 1 << 9, np.int32)
+    want = _plain_matmul(a.astype(np.int16) + 128, b, bias, 10, False)
+    np.testing.assert_array_equal(matmul_int8(a, b, bias, 10, False, a_offset=128), want)
+    assert not np.array_equal(matmul_int8(a, b, bias, 10, False), want)
+
+
 def test_matmul_int8_exact_beyond_float32():
     """K = 1100 int8 products sum to 18 022 145, odd and > 2^24: float32 would round it; the bias brings the exact
     sum back to 3."""
@@ -145,6 +158,47 @@ def test_activation_product_runs_on_vta_bit_exact(sa, sb, fsim_runtime):
     ref = np.matmul(a, b)
     cos = float(np.sum(y * ref) / np.linalg.norm(y) / np.linalg.norm(ref))
     assert cos > 0.995, cos
+
+
+def _attention_product(sa, sv):
+    """Softmax(scores) · V: attention's second product, with the scores and V as graph inputs."""
+    nodes = [helper.make_node("Softmax", ["s"], ["p"], name="softmax", axis=-1),
+             helper.make_node("MatMul", ["p", "v"], ["y"], name="pv")]
+    g = helper.make_graph(nodes, "pv", [helper.make_tensor_value_info("s", TensorProto.FLOAT, list(sa)),
+                                        helper.make_tensor_value_info("v", TensorProto.FLOAT, list(sv))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_softmax_probabilities_use_the_sign_bit(fsim_runtime):
+    """P ∈ [0, 1] is stored as round(P · 256) − 128 (`vta.quant.offsets`): its codes reach below 0, the device
+    adds 128 · Σ V per column and head and stays bit-exact with the numpy semantics, and the product's error
+    against FP32 (calibration data) is below the symmetric 2^-7 form's."""
+    import vta
+    from vta.compiler.program import run_program
+    from vta.compiler.steps import Quantize
+    from vta.quant.plan import Plan
+    rng = np.random.default_rng(9)
+    s = rng.normal(0, 2.5, (8, 4, 20, 20)).astype(np.float32)
+    v = rng.normal(0, 1, (8, 4, 20, 16)).astype(np.float32)
+    m, feeds = _attention_product(s.shape, v.shape), {"s": s, "v": v}
+    errs = {}
+    for offset in (True, False):
+        plan = Plan(default_act=("max", "nearest"), act_offset=offset)
+        with vta.compile(m, calibration=feeds, search=False, plan=plan, runtime=fsim_runtime) as cm:
+            quant = {st.outputs[0]: st for st in cm.program.steps if isinstance(st, Quantize)}
+            pv = next(st for st in cm.program.steps if type(st).__name__ == "MatMul")
+            if offset:
+                assert quant["p@q"].offset == 128 and quant["p@q"].exp == -8 and pv.a_offset == 128
+                assert quant["v@q"].offset == 0 and cm.program.offsets == {"p": 128}
+                env = run_program(cm.program, feeds, cm.graph.consts)
+                assert env["p@q"].min() == -128 and env["p@q"].max() > 0
+                y = cm.run(feeds)[0]
+                np.testing.assert_array_equal(y, cm.simulate(feeds)[0])
+            else:
+                assert quant["p@q"].offset == 0 and pv.a_offset == 0 and quant["p@q"].exp == -7
+            errs[offset] = (cm.errors["p"], cm.errors["y"])
+    assert errs[True][0] < 0.75 * errs[False][0] and errs[True][1] < errs[False][1], errs
 
 
 # -- a tiny encoder block end to end --------------------------------------------------------------------------------
@@ -203,6 +257,7 @@ def test_encoder_block_end_to_end_on_fsim(opset, fsim_runtime):
     # Q·Kᵀ feeds the Softmax: floor shift, no rounding bias (one ALU pass less); P·V rounds half up
     qk, pv = [st for st in cm.program.steps if type(st).__name__ == "MatMul"]
     assert qk.bias is None and pv.bias is not None and np.all(pv.bias == 1 << (pv.shift - 1))
+    assert pv.a_offset == 128 and qk.a_offset == 0      # P stored as q − 128: the column sums join the bias
     assert len(s["host_subgraphs"]) <= 4, [h["ops"] for h in s["host_subgraphs"]]
     assert s["host_seconds"] is not None and "VTA" in s["seconds_by_kind"]
     cos = float(np.sum(y * ref) / np.linalg.norm(y) / np.linalg.norm(ref))

@@ -71,6 +71,21 @@ def test_int8_program_keeps_accuracy_and_device_equals_simulation(compiled, mnis
     np.testing.assert_array_equal(cm.run(x[:8])[0], sim[:8])
 
 
+def test_one_sided_operands_stored_with_offsets(compiled):
+    """Both blocks' softmax probabilities (P of P·V) are stored as q − 128 and both GELU outputs (≥ −0.17, the
+    MLP's second Dense input) with a zero point below 128, each one exponent finer than its symmetric form would
+    be (`vta.quant.offsets`)."""
+    from vta.compiler.steps import MatMul
+    name, cm = compiled
+    offs = cm.program.offsets
+    soft = {t: z for t, z in offs.items() if "Softmax" in t}
+    assert len(soft) == 2 and set(soft.values()) == {128}, offs
+    gelu = {t: z for t, z in offs.items() if "mlp.2" in t}
+    assert len(gelu) == 2 and all(64 < z < 128 for z in gelu.values()), offs
+    pv = [st for st in cm.program.steps if isinstance(st, MatMul) and st.a_offset]
+    assert len(pv) == 2 and all(st.inputs[0][:-2] in soft for st in pv)
+
+
 def test_integer_div_truncates_like_onnxruntime():
     """The exports compute ``channels // heads`` with an int64 Div: the numpy executor must give onnxruntime's
     truncated integer quotient (not a float), also for negative operands."""

@@ -46,6 +46,16 @@ def test_matmul_transposed_b_bias_relu_2d(rt):
     assert y.shape == (10, 19) and y.min() >= 0
 
 
+def test_matmul_bias_per_product(rt):
+    """A (G, M) bias: each head's product gets its own row (the column sums of an offset left operand)."""
+    rng = np.random.default_rng(11)
+    a, b = randint8(rng, (3, 9, 20)), randint8(rng, (3, 20, 13))
+    bias = rng.integers(-300000, 300000, (3, 13), dtype=np.int32)
+    y, _ = rt.matmul(a, b, bias=bias, shift=9)
+    np.testing.assert_array_equal(y, reference(a, b, bias[:, None, :], 9, False))
+    assert not np.array_equal(y[0], reference(a, b, bias[1], 9, False)[0])   # rows are not interchangeable
+
+
 def test_matmul_bad_input_names_the_problem(rt):
     a = np.zeros((2, 4, 8), np.int8)
     with pytest.raises(VTAError, match="inner dimensions must match"):
@@ -56,5 +66,7 @@ def test_matmul_bad_input_names_the_problem(rt):
         rt.matmul(a.astype(np.int16), np.zeros((2, 8, 5), np.int8))
     with pytest.raises(VTAError, match="2-D .* or 3-D"):
         rt.matmul(a, np.zeros((8, 5), np.int8))
-    with pytest.raises(VTAError, match="bias must have 5 entries"):
+    with pytest.raises(VTAError, match=r"bias must have shape \(5,\) .* or \(2, 5\) .*not \(4,\)"):
         rt.matmul(a, np.zeros((2, 8, 5), np.int8), bias=np.zeros(4, np.int32))
+    with pytest.raises(VTAError, match=r"not \(3, 5\)"):
+        rt.matmul(a, np.zeros((2, 8, 5), np.int8), bias=np.zeros((3, 5), np.int32))

@@ -24,15 +24,17 @@ def rts():
     dev.close()
 
 
-@pytest.mark.parametrize("g,n,k,m,transpose_b", [(4, 16, 16, 16, False), (3, 7, 20, 9, True)])
-def test_matmul_on_rtl_matches_fsim_and_numpy(rts, g, n, k, m, transpose_b):
+@pytest.mark.parametrize("g,n,k,m,transpose_b,per_product", [(4, 16, 16, 16, False, False), (3, 7, 20, 9, True, False),
+                                                                (3, 7, 20, 9, False, True)])
+def test_matmul_on_rtl_matches_fsim_and_numpy(rts, g, n, k, m, transpose_b, per_product):
+    """``per_product``: a (G, M) bias, one row per head (P·V with P stored as q − 128 adds 128·ΣV this way)."""
     rv, rf = rts
     rng = np.random.default_rng(g + n + k + m)
     a = randint8(rng, (g, n, k))
     b = randint8(rng, (g, m, k) if transpose_b else (g, k, m))
-    bias = rng.integers(-2000, 2000, m, dtype=np.int32)
+    bias = rng.integers(-2000 * k, 2000 * k, (g, m) if per_product else m, dtype=np.int32)
     y, st = rv.matmul(a, b, bias, shift=7, transpose_b=transpose_b)
-    want = reference(a, b.transpose(0, 2, 1) if transpose_b else b, bias, 7, False)
+    want = reference(a, b.transpose(0, 2, 1) if transpose_b else b, bias[:, None] if per_product else bias, 7, False)
     np.testing.assert_array_equal(y, want)
     np.testing.assert_array_equal(y, rf.matmul(a, b, bias, shift=7, transpose_b=transpose_b).y)
     assert 0 < st.cycles < 2_000_000 and 0 < st.utilization <= 1
