@@ -64,7 +64,7 @@ from ..compiler.ops import run_graph
 __all__ = ["K", "AGREEMENT_THRESHOLD", "VOTE_MARGIN", "DENSITY_Z", "PRIOR_WEIGHT", "CalibrationFilter",
            "CalibrationAudit", "find_embedding", "knn", "bandwidth", "label_votes", "label_agreement", "log_density",
            "density_threshold", "checkpoint_proxy", "check_labels", "resolve_filter", "audit_calibration",
-           "audit_arrays"]
+           "audit_arrays", "FilterSkipped"]
 
 K = 10                       # neighbours per sample
 AGREEMENT_THRESHOLD = 0.5    # irregular tail: the label holds less than half of the neighbourhood vote
@@ -234,6 +234,21 @@ def checkpoint_proxy(outputs, labels):
         correct.append(o.argmax(1) == labels)
         loss.append(-logp[np.arange(len(labels)), labels])
     return np.mean(correct, 0), np.mean(loss, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterSkipped:
+    """The default filter could not run: too few calibration samples for the k-NN proxy. Not an error (the user did
+    not ask for the filter), but not silent either: the compile report says it was skipped and why."""
+    samples: int
+    k: int
+
+    def __str__(self):
+        return (f"calibration filter: skipped — {self.samples} calibration samples; the k-nearest-neighbour proxy "
+                f"needs at least k+1 = {self.k + 1} (pass more samples to have them audited)")
+
+    def to_dict(self):
+        return {"filter": "skipped", "samples": self.samples, "needs": self.k + 1}
 
 
 @dataclasses.dataclass
@@ -437,13 +452,14 @@ def _checkpoint_logits(ckpt, feeds):
 
 def audit_calibration(g, feeds, labels, filt):
     """Audit calibration ``feeds`` ({input: array}) of float graph ``g`` with `CalibrationFilter` ``filt``;
-    returns a `CalibrationAudit`, or None when the default filter (not asked for explicitly) cannot run."""
+    returns a `CalibrationAudit`, or `FilterSkipped` when the default filter (not asked for explicitly) cannot
+    run."""
     n = len(feeds[g.inputs[0]])
     if labels is not None:
         labels = check_labels(labels, n)
     if n < filt.k + 1:
         if not filt.explicit:
-            return None
+            return FilterSkipped(n, filt.k)
         raise CompileError(f"calibration_filter: {n} calibration samples; the k-nearest-neighbour proxy needs at "
                            f"least k+1 = {filt.k + 1} (pass more samples, a smaller k, or calibration_filter='off')")
     tensor, node, note = find_embedding(g)

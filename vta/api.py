@@ -24,7 +24,7 @@ from .compiler.passes import optimize
 from .config import load_config
 from .quant.build import build_program, smoothed
 from .quant.calibrate import collect
-from .quant.cscore import audit_calibration, resolve_filter
+from .quant.cscore import FilterSkipped, audit_calibration, resolve_filter
 from .quant.hardware import HardwareDesc
 from .quant.plan import Plan
 from .quant.search import fit_plan, greedy_search
@@ -115,11 +115,14 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     base = plan.copy() if plan is not None else Plan(default_act=tuple(act_calibration),
                                                      first_layer_host=first_layer_host, offload_all=offload_all)
     stats, batches, ref, history, evals, audit, weights = {}, [], None, [], 0, None, None
+    skipped = None
     filt = resolve_filter(calibration_filter, labels is not None)
     if calibration is not None:
         feeds = model_feeds(g, calibration, "calibration")
         if filt is not None:
             audit = audit_calibration(g, feeds, labels, filt)
+        if isinstance(audit, FilterSkipped):
+            skipped, audit = audit, None
         if audit is not None:
             keep = ~audit.ood
             if not getattr(g, "dynamic_batch", False) and keep.sum() % g.shapes[g.inputs[0]][0]:
@@ -168,6 +171,7 @@ def compile(model, config="default", calibration=None, device="fsim", *, example
     cm.search_history, cm.search_evals = history, evals
     cm.calib_stats = stats
     cm.calibration_audit = audit
+    cm.calibration_skipped = skipped
     if batches:
         cm._measure_error(batches)
     cm.compile_seconds = time.perf_counter() - t0

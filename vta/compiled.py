@@ -123,6 +123,7 @@ class CompiledModel(Closing):
                                                               VTAExecutor(runtime))
         self.search_history, self.search_evals, self.compile_seconds = [], 0, 0.0
         self.calibration_audit = None     # `vta.quant.cscore.CalibrationAudit` when the filter ran
+        self.calibration_skipped = None   # `vta.quant.cscore.FilterSkipped` when the default filter could not run
 
     @staticmethod
     def _key(device):
@@ -252,6 +253,8 @@ class CompiledModel(Closing):
         rep = build_report(self, run, name)
         if self.calibration_audit is not None:
             rep.sections["calibration"] = self.calibration_audit
+        elif self.calibration_skipped is not None:
+            rep.sections["calibration"] = self.calibration_skipped
         return rep
 
     def layer_choice(self, name):

@@ -10,7 +10,14 @@ import vta
 from vta.cli import main
 from vta.compiler.datasets import load, model_path
 from vta.compiler.ir import CompileError
-from vta.quant.cscore import CalibrationFilter, audit_arrays, audit_calibration, checkpoint_proxy, resolve_filter
+from vta.quant.cscore import (
+    CalibrationFilter,
+    FilterSkipped,
+    audit_arrays,
+    audit_calibration,
+    checkpoint_proxy,
+    resolve_filter,
+)
 from vta.quant.search import score_outputs
 
 sklearn_neighbors = pytest.importorskip("sklearn.neighbors")
@@ -164,7 +171,17 @@ def test_fewer_samples_than_k(digits_graph):
     g, x, y = digits_graph
     with pytest.raises(CompileError, match=r"needs at least k\+1 = 11"):
         audit_calibration(g, {g.inputs[0]: x[:6]}, y[:6], CalibrationFilter())
-    assert audit_calibration(g, {g.inputs[0]: x[:6]}, y[:6], CalibrationFilter(explicit=False)) is None  # quiet
+    skipped = audit_calibration(g, {g.inputs[0]: x[:6]}, y[:6], CalibrationFilter(explicit=False))
+    assert isinstance(skipped, FilterSkipped) and "skipped — 6 calibration samples" in str(skipped)
+
+
+def test_default_filter_skip_is_said_in_the_report():
+    """Labels but fewer than k+1 samples: the default filter does not run, and the report says so."""
+    xtr, ytr, _, _ = load("digits")
+    cm = vta.compile(model_path("digits"), calibration=xtr[:8], labels=ytr[:8], search=False)
+    assert cm.calibration_audit is None
+    text = str(cm.report())
+    assert "calibration filter: skipped — 8 calibration samples" in text and "k+1 = 11" in text
 
 
 def test_bad_filter_values():
