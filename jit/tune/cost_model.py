@@ -7,14 +7,21 @@ task)) learns the order without having to fit those scales. Labels are throughpu
 train the same model: `CostModel.fit` with ``transfer`` records warm-starts a tuner on a new config.
 
 Before the first fit the model falls back to the analytic estimate (`features.estimate`), the prior.
+
+A saved model loads lazily (``CostModel.load(path, lazy=True)``): importing xgboost costs ~0.9 s, which scoring
+need not pay — a saved model of the form this package ships scores in numpy (`vta.jit.tune.trees`, bit-identical
+to xgboost's ``predict``), and a compile whose every layer's choice is cached (`vta.jit.tune.choice_cache`) does
+not score at all.
 """
 
 import json
+import os
 
 import numpy as np
 
 from ...errors import VTAError
 from .features import FEATURE_NAMES, estimate, features
+from .trees import TreeEnsemble
 
 __all__ = ["CostModel", "AnalyticModel"]
 
@@ -34,12 +41,32 @@ class CostModel:
     def __init__(self, n_estimators=200, max_depth=6, learning_rate=0.1, seed=0):
         self.params = dict(n_estimators=n_estimators, max_depth=max_depth, learning_rate=learning_rate,
                            random_state=seed, objective="rank:pairwise", tree_method="hist", n_jobs=1)
-        self.booster = None
+        self._booster = None
+        self._path = None        # a saved model not read yet (`load` with lazy=True)
+        self._trees = None       # its trees in numpy (`TreeEnsemble`), when it is of the form that reads
         self.prior = AnalyticModel()
 
     @property
+    def booster(self):
+        if self._booster is None and self._path is not None:
+            import xgboost
+            booster = xgboost.XGBRanker()
+            booster.load_model(self._path)
+            self._booster, self._path = booster, None
+        return self._booster
+
+    @booster.setter
+    def booster(self, value):
+        self._booster, self._path, self._trees = value, None, None
+
+    @property
     def trained(self):
-        return self.booster is not None
+        return self._booster is not None or self._path is not None
+
+    @property
+    def loaded(self):
+        """Whether the booster is in memory (False for a lazily loaded model not asked yet)."""
+        return self._booster is not None
 
     @staticmethod
     def rows(groups):
@@ -77,6 +104,14 @@ class CostModel:
         if self.booster is None:
             return self.prior.score(cfg, space, points)
         X = np.array([features(cfg, space.geometry(p), p) for p in points], np.float32)
+        return self.predict_rows(X)
+
+    def predict_rows(self, X):
+        """Scores of feature rows ``X`` (float32, `FEATURE_NAMES` columns) in one call. Needs a trained model."""
+        if not self.trained:
+            raise VTAError("the cost model is untrained: it has no scores of feature rows")
+        if self._trees is not None and np.isfinite(X).all():
+            return self._trees.predict(X)
         return self.booster.predict(X)
 
     def save(self, path):
@@ -88,8 +123,9 @@ class CostModel:
             json.dump(list(FEATURE_NAMES), f)
 
     @classmethod
-    def load(cls, path):
-        import xgboost
+    def load(cls, path, lazy=False):
+        """The model saved at ``path`` (refused when its feature names are not `FEATURE_NAMES`); ``lazy``: read
+        the booster (and import xgboost) only when first asked for a score."""
         try:
             with open(path + ".features.json") as f:
                 names = json.load(f)
@@ -98,7 +134,11 @@ class CostModel:
         if names is not None and tuple(names) != FEATURE_NAMES:
             raise VTAError(f"cost model {path} was trained on other features ({len(names)} names, "
                            f"{len(FEATURE_NAMES)} now): retrain it")
+        if not os.path.exists(path):
+            raise VTAError(f"no cost model at {path}")
         m = cls()
-        m.booster = xgboost.XGBRanker()
-        m.booster.load_model(path)
+        m._path = path
+        m._trees = TreeEnsemble.load(path)
+        if not lazy:
+            m.booster  # noqa: B018  (reads it now)
         return m

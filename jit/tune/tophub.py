@@ -9,23 +9,55 @@ it builds the task's `Space`, scores every point and takes the best — the heur
 so only the ranking decides, and every candidate passed the same buffer check the JIT applies.
 
 Configs without a shipped model (or machines without xgboost) keep the heuristic: `default_schedules` says which.
+
+A choice is made once per (model, config, task): `choose` featurises every candidate of a shape as numpy columns
+(`space.candidates`, `features.feature_table` — bit-identical to the per-point `features`) and scores them in one
+call (the shipped model's trees walked in numpy, `trees`, bit-identical to xgboost's ``predict``, so scoring does
+not import xgboost and scikit-learn: ~0.9 s); the choice is remembered in the process (every `ModelSchedules` of
+the same model file shares it) and, for a model loaded from a file, on disk (`choice_cache`), where the next
+process finds it without scoring. xgboost must still be installed for the model to be used at all, as before.
 """
 
+import importlib.util
 import os
 
 import numpy as np
 
 from ...errors import VTAError
+from ..schedule import ScheduleError
+from .choice_cache import ChoiceCache, file_digest
 from .cost_model import CostModel
-from .features import estimate
+from .features import feature_table
 from .layout import apply_layout
 from .log import config_digest
-from .space import Space
+from .space import Point, Space, candidates
 from .task import Task
 
-__all__ = ["ModelSchedules", "shipped_model_path", "default_schedules", "train_shipped_model", "MODEL_DIR"]
+__all__ = ["ModelSchedules", "shipped_model_path", "default_schedules", "train_shipped_model", "MODEL_DIR",
+           "best_point"]
 
 MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+
+_MEMO = {}   # (model file digest, config digest, task) → Point: choices this process made
+
+
+def best_point(cfg, model, task):
+    """The best-scoring candidate of ``task`` on ``cfg`` under the trained ``model`` (ties within 1e-6: the lower
+    analytic estimate, then the earlier point in `Space` order), scoring every candidate in one call."""
+    tables = [(lay, tiles, *feature_table(cfg, g, tiles, lay != "nchw"))
+              for lay, g, tiles in candidates(cfg, task) if len(tiles)]
+    if not tables:
+        raise ScheduleError(f"no schedule of {task} fits config {cfg.name}")
+    X = np.concatenate([x for _, _, x, _ in tables])
+    est = np.concatenate([e for _, _, _, e in tables])
+    scores = np.asarray(model.predict_rows(X), np.float64)
+    top = np.flatnonzero(scores >= scores.max() - 1e-6)
+    i = int(top[np.argmin(est[top])])
+    for lay, tiles, x, _ in tables:
+        if i < len(x):
+            return Point(tiles.schedule(i), lay)
+        i -= len(x)
+    raise AssertionError("unreachable: the index lies in one of the tables")
 
 
 def shipped_model_path(cfg):
@@ -38,30 +70,47 @@ class ModelSchedules:
     """The model's best point per task, as `vta.jit.Runtime` asks for it (``Runtime(schedules=…)``). ``hits``
     counts the choices made (the report's "tuned schedules used"); ``choices`` maps task → point."""
 
-    def __init__(self, cfg, model, source="shipped cost model"):
+    def __init__(self, cfg, model, source="shipped cost model", *, model_digest=None, cache=None):
         if not getattr(model, "trained", False):
             raise VTAError("ModelSchedules needs a trained CostModel (an untrained one would rank by the prior)")
         self.cfg, self.model, self.source = cfg, model, source
         self.choices = {}
         self.hits = 0
         self.misses = set()      # BestSchedules' field: the model has an answer for every shape
+        self.scored = 0          # shapes this object had the model score (not found in memory or on disk)
+        # memory and disk are keyed on the model file's digest: an in-memory model has neither
+        self._memo_key = (model_digest, config_digest(cfg)) if model_digest else None
+        self.cache = cache
 
     @classmethod
-    def load(cls, cfg, path=None):
+    def load(cls, cfg, path=None, cache=True):
+        """The model at ``path`` (default: the one shipped for ``cfg``), read when a shape first needs scoring.
+        ``cache``: keep choices on disk (`ChoiceCache`; a directory to put them elsewhere, False: not at all)."""
         path = path or shipped_model_path(cfg)
         if path is None:
             raise VTAError(f"no cost model ships for config {cfg.name} (digest {config_digest(cfg)})")
-        return cls(cfg, CostModel.load(path), source=path)
+        model = CostModel.load(path, lazy=True)
+        digest = file_digest(path)
+        disk = None
+        if cache is not False:
+            disk = ChoiceCache(cfg, digest, config_digest(cfg), root=None if cache is True else cache)
+        return cls(cfg, model, source=path, model_digest=digest, cache=disk)
 
     def choose(self, task):
-        """The best-scoring point of ``task``'s space (ties: the lower analytic estimate)."""
+        """The best-scoring point of ``task``'s candidates (`best_point`), from memory or disk when known."""
         got = self.choices.get(task)
         if got is None:
-            space = Space(self.cfg, task)
-            scores = np.asarray(self.model.score(self.cfg, space, space.points), np.float64)
-            top = np.flatnonzero(scores >= scores.max() - 1e-6)
-            got = min((space.points[i] for i in top),
-                      key=lambda p: estimate(self.cfg, space.geometry(p), p.schedule))
+            key = self._memo_key and (*self._memo_key, task)
+            got = _MEMO.get(key) if key else None
+            if got is None and self.cache is not None:
+                got = self.cache.get(task)
+            if got is None:
+                got = best_point(self.cfg, self.model, task)
+                self.scored += 1
+                if self.cache is not None:
+                    self.cache.put(task, got)
+            if key:
+                _MEMO[key] = got
             self.choices[task] = got
         self.hits += 1
         return got
@@ -90,9 +139,7 @@ def default_schedules(cfg):
     path = shipped_model_path(cfg)
     if path is None:
         return None
-    try:
-        import xgboost  # noqa: F401  (the model needs it to predict)
-    except ImportError:
+    if importlib.util.find_spec("xgboost") is None:   # (not imported here: a cached choice needs no model)
         return None
     return ModelSchedules.load(cfg, path)
 
