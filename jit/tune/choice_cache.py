@@ -31,7 +31,7 @@ __all__ = ["ChoiceCache", "file_digest", "code_digest"]
 # features and estimates, layouts, tasks, the scoring itself
 _CODE = ("vta.jit.schedule", "vta.jit.layout", "vta.jit.kernels", "vta.config", "vta.isa.layouts",
          "vta.jit.tune.space", "vta.jit.tune.features", "vta.jit.tune.layout", "vta.jit.tune.task",
-         "vta.jit.tune.cost_model", "vta.jit.tune.trees", "vta.jit.tune.tophub", "vta.jit.tune.choice_cache")
+         "vta.jit.tune.cost_model", "vta.jit.tune.tophub", "vta.jit.tune.choice_cache")
 
 
 def file_digest(path):

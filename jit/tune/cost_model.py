@@ -8,10 +8,8 @@ train the same model: `CostModel.fit` with ``transfer`` records warm-starts a tu
 
 Before the first fit the model falls back to the analytic estimate (`features.estimate`), the prior.
 
-A saved model loads lazily (``CostModel.load(path, lazy=True)``): importing xgboost costs ~0.9 s, which scoring
-need not pay — a saved model of the form this package ships scores in numpy (`vta.jit.tune.trees`, bit-identical
-to xgboost's ``predict``), and a compile whose every layer's choice is cached (`vta.jit.tune.choice_cache`) does
-not score at all.
+A saved model loads lazily (``CostModel.load(path, lazy=True)``): importing xgboost costs ~0.9 s, which a compile
+whose every layer's choice is already cached (`vta.jit.tune.choice_cache`) need not pay.
 """
 
 import json
@@ -21,7 +19,6 @@ import numpy as np
 
 from ...errors import VTAError
 from .features import FEATURE_NAMES, estimate, features
-from .trees import TreeEnsemble
 
 __all__ = ["CostModel", "AnalyticModel"]
 
@@ -43,7 +40,6 @@ class CostModel:
                            random_state=seed, objective="rank:pairwise", tree_method="hist", n_jobs=1)
         self._booster = None
         self._path = None        # a saved model not read yet (`load` with lazy=True)
-        self._trees = None       # its trees in numpy (`TreeEnsemble`), when it is of the form that reads
         self.prior = AnalyticModel()
 
     @property
@@ -57,7 +53,7 @@ class CostModel:
 
     @booster.setter
     def booster(self, value):
-        self._booster, self._path, self._trees = value, None, None
+        self._booster, self._path = value, None
 
     @property
     def trained(self):
@@ -110,8 +106,6 @@ class CostModel:
         """Scores of feature rows ``X`` (float32, `FEATURE_NAMES` columns) in one call. Needs a trained model."""
         if not self.trained:
             raise VTAError("the cost model is untrained: it has no scores of feature rows")
-        if self._trees is not None and np.isfinite(X).all():
-            return self._trees.predict(X)
         return self.booster.predict(X)
 
     def save(self, path):
@@ -138,7 +132,6 @@ class CostModel:
             raise VTAError(f"no cost model at {path}")
         m = cls()
         m._path = path
-        m._trees = TreeEnsemble.load(path)
         if not lazy:
             m.booster  # noqa: B018  (reads it now)
         return m

@@ -4,8 +4,7 @@ The old path, written out here as the reference: enumerate every (layout, schedu
 ``itertools.product`` and `check_conv2d`, one `features` vector per point, one ``predict`` over them, the top
 scores within 1e-6, the lowest `estimate` among those (the first in order on a tie). The new path
 (`space.candidates`, `features.feature_table`, `tophub.best_point`) must give the same candidates in the same
-order, bit-identical feature rows and the same point — including shapes where the model ties; its scores (the
-trees walked in numpy, `trees.TreeEnsemble`) must be xgboost's to the bit. Then the choices
+order, bit-identical feature rows and the same point — including shapes where the model ties. Then the choices
 kept in memory and on disk (`choice_cache`): reused without scoring (or loading the model), and a stale or
 corrupt entry ignored, never trusted.
 """
@@ -69,7 +68,7 @@ def reference_choice(cfg, model, task):
     """(point, how many points share the top score) by the old scoring path."""
     pts = reference_points(cfg, task)
     X = np.array([features(cfg, g, p) for p, g in pts], np.float32)
-    scores = np.asarray(model.booster.predict(X), np.float64)      # xgboost's own predict
+    scores = np.asarray(model.predict_rows(X), np.float64)
     top = np.flatnonzero(scores >= scores.max() - 1e-6)
     best = min((pts[i] for i in top), key=lambda pg: estimate(cfg, pg[1], pg[0].schedule))
     return best[0], len(top)
@@ -105,54 +104,6 @@ def test_the_shipped_models_choice_is_the_old_paths(cfg, shipped, task):
     assert best_point(cfg, shipped, task) == want
     if task in TIED:
         assert ties > 1, "this shape was picked for a tie in the model's top score; it no longer ties"
-
-
-def _rows(cfg, task):
-    return np.concatenate([feature_table(cfg, g, t, lay != "nchw")[0] for lay, g, t in candidates(cfg, task)])
-
-
-def test_the_numpy_trees_score_exactly_as_xgboost(cfg, shipped):
-    assert shipped._trees is not None, "the shipped model is no longer of the form trees.TreeEnsemble reads"
-    for task in SHAPES:
-        X = _rows(cfg, task)
-        np.testing.assert_array_equal(shipped._trees.predict(X).view(np.uint32),
-                                      shipped.booster.predict(X).view(np.uint32), err_msg=str(task))
-
-
-def test_a_freshly_trained_deep_model_also_scores_exactly(tmp_path):
-    """Deeper trees than the shipped ones, on another config: the walk and the float32 sum still match."""
-    small = load_config("small")
-    rng = np.random.default_rng(3)
-    groups = []
-    for task in SHAPES[:3]:
-        space = Space(small, task)
-        pts = [space.points[i] for i in rng.permutation(len(space))[:80]]
-        groups.append((small, space, [(p, int(rng.integers(1000, 90000))) for p in pts]))
-    from vta.jit.tune import CostModel
-    path = str(tmp_path / "m.json")
-    CostModel(n_estimators=30, max_depth=7).fit(groups).save(path)
-    m = CostModel.load(path, lazy=True)
-    assert m._trees is not None and not m.loaded
-    X = np.concatenate([_rows(small, t) for t in SHAPES[:3]])
-    got = m.predict_rows(X)
-    assert not m.loaded                                    # scored without xgboost's booster
-    np.testing.assert_array_equal(got.view(np.uint32), m.booster.predict(X).view(np.uint32))
-
-
-def test_a_model_form_the_trees_do_not_read_falls_back_to_xgboost(cfg, shipped, tmp_path):
-    from vta.jit.tune import CostModel
-    from vta.jit.tune.tophub import shipped_model_path
-    with open(shipped_model_path(cfg)) as f:
-        model = json.load(f)
-    model["learner"]["gradient_booster"]["model"]["trees"][0]["split_type"][0] = 1     # a categorical split
-    path = str(tmp_path / "cat.json")
-    with open(path, "w") as f:
-        json.dump(model, f)
-    m = CostModel.load(path, lazy=True)
-    assert m._trees is None
-    X = _rows(cfg, SHAPES[1])
-    np.testing.assert_array_equal(m.predict_rows(X), shipped.booster.predict(X))
-    assert m.loaded
 
 
 @pytest.fixture
