@@ -12,10 +12,10 @@ Configs without a shipped model (or machines without xgboost) keep the heuristic
 
 A choice is made once per (model, config, task): `choose` featurises every candidate of a shape as numpy columns
 (`space.candidates`, `features.feature_table` — bit-identical to the per-point `features`) and scores them in one
-call (the shipped model's trees walked in numpy, `trees`, bit-identical to xgboost's ``predict``, so scoring does
-not import xgboost and scikit-learn: ~0.9 s); the choice is remembered in the process (every `ModelSchedules` of
-the same model file shares it) and, for a model loaded from a file, on disk (`choice_cache`), where the next
-process finds it without scoring. xgboost must still be installed for the model to be used at all, as before.
+call of xgboost's ``predict``; the choice is remembered in the process (every `ModelSchedules` of the same model
+file shares it) and, for a model loaded from a file, on disk (`choice_cache`), where the next process finds it
+without scoring or importing xgboost (which costs ~0.9 s with scikit-learn). xgboost must still be installed for
+the model to be used at all, as before.
 """
 
 import importlib.util
