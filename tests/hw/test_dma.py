@@ -76,6 +76,15 @@ LOADS = {
 }
 
 
+async def start_load(ctx, dut, fields):
+    """Pulse the load unit's ``start`` for one cycle with its instruction ``fields``."""
+    ctx.set(dut.unit.start, 1)
+    for k, v in fields.items():
+        ctx.set(getattr(dut.unit, k), v)
+    await ctx.tick()
+    ctx.set(dut.unit.start, 0)
+
+
 @pytest.mark.parametrize("elem_bits,bus_width", [(32, 64), (64, 64), (256, 64), (128, 32), (16, 128)])
 @pytest.mark.parametrize("case", list(LOADS))
 def test_padded_strided_load(elem_bits, bus_width, case):
@@ -89,11 +98,7 @@ def test_padded_strided_load(elem_bits, bus_width, case):
     got = {}
 
     async def bench(ctx):
-        ctx.set(dut.unit.start, 1)
-        for k, v in f.items():
-            ctx.set(getattr(dut.unit, k), v)
-        await ctx.tick()
-        ctx.set(dut.unit.start, 0)
+        await start_load(ctx, dut, f)
         for _ in range(2000):
             if not ctx.get(dut.unit.busy):
                 break
@@ -130,11 +135,7 @@ def test_bursts_in_flight_stay_within_max_outstanding():
             in_flight.append(n)
 
     async def bench(ctx):
-        ctx.set(dut.unit.start, 1)
-        for k, v in f.items():
-            ctx.set(getattr(dut.unit, k), v)
-        await ctx.tick()
-        ctx.set(dut.unit.start, 0)
+        await start_load(ctx, dut, f)
         await ctx.tick().until(~dut.unit.busy)
         for i in range(16):
             got[i] = ctx.get(dut.mem.data[i])
