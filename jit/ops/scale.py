@@ -50,6 +50,46 @@ def _pieces(cfg, n_planes, hw, copies):
     return S, slot, planes, chunk, pieces
 
 
+def _run_pieces(rt, what, key, xp, fp, f_bytes, f_label, n_planes, hw, copies, load, compute, t0):
+    """The shared body of `channel_scale` and `channel_prelu`: upload the packed input ``xp`` (int8) and the
+    per-plane factors ``fp`` (``f_bytes`` per element), walk the `_pieces` double-buffered through the acc slots
+    and store each piece's result, freeing the buffers whatever happens.
+
+    Per piece, ``load(st, base, x_src, f_src, planes, pc, cnt, stride)`` issues its loads into the slot at ``base``
+    (``planes`` × chunk positions per acc copy), then ``compute(st, base, planes, pc, cnt)`` its ALU work and
+    returns the acc base whose rows the store reads. The stream is cached under ``key + (X, F, Y)``."""
+    cfg = rt.cfg
+    eb = cfg.out_elem_bytes
+    S, slot, planes, chunk, pieces = _pieces(cfg, n_planes, hw, copies)
+    bufs = []
+    try:
+        xb = rt.upload(xp, eb, f"{what} input")
+        bufs.append(xb)
+        fb = rt.upload(fp, f_bytes, f"{what} {f_label}")
+        bufs.append(fb)
+        yb = rt.empty(xp.size // (cfg.batch * cfg.block_out) * eb, eb, f"{what} output")
+        bufs.append(yb)
+        X, F, Y = xb.elem(eb), fb.elem(f_bytes), yb.elem(eb)
+        def emit(st):   # reads the key's values (and the runtime state run_stream checks)
+            for j, (p0, e0) in enumerate(pieces):
+                pc, cnt = min(planes, n_planes - p0), min(chunk, hw - e0)
+                base, stride = (j % S) * slot, hw if pc > 1 else cnt
+                load(st, base, X + p0 * hw + e0, F + p0, planes * chunk, pc, cnt, stride)
+                if j >= S:
+                    st.pop(S_, C)                       # the store of piece j-S has read this slot's out
+                out = compute(st, base, planes * chunk, pc, cnt)
+                st.push(C, S_)
+                st.pop(C, S_)
+                st.store(out, Y + p0 * hw + e0, pc, cnt, stride)
+                if j + S < len(pieces):
+                    st.push(S_, C)
+        stats = rt.run_stream(key + (X, F, Y), emit, key[0], build_start=t0)
+        return rt.download(yb, np.int8, xp.shape), stats
+    finally:
+        for b in bufs:
+            rt.alloc.free(b)
+
+
 def channel_scale(rt, x, s, shift):
     """``clip((x · s + 2^(shift−1)) >> shift, -128, 127)`` with ``s`` (N, C, 1, 1) broadcast over H×W; int8."""
     cfg = rt.cfg
@@ -62,41 +102,20 @@ def channel_scale(rt, x, s, shift):
     t0 = rt.begin()
     xp, sp = pack_nchw(x, cfg.batch, cfg.block_out), pack_nchw(s, cfg.batch, cfg.block_out)
     nb, cb = xp.shape[:2]
-    n_planes, hw = nb * cb, h * w
-    eb = cfg.out_elem_bytes
-    S, slot, planes, chunk, pieces = _pieces(cfg, n_planes, hw, copies=1)
     steps = _round_steps(shift, 0) + [("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
-    bufs = []
-    try:
-        xb = rt.upload(xp, eb, "channel_scale input")
-        bufs.append(xb)
-        sb = rt.upload(sp, eb, "channel_scale factors")
-        bufs.append(sb)
-        yb = rt.empty(xp.size // (cfg.batch * cfg.block_out) * eb, eb, "channel_scale output")
-        bufs.append(yb)
-        X, Sf, Y = xb.elem(eb), sb.elem(eb), yb.elem(eb)
-        def emit(st):   # reads the key's values (and the runtime state run_stream checks)
-            for j, (p0, e0) in enumerate(pieces):
-                pc, cnt = min(planes, n_planes - p0), min(chunk, hw - e0)
-                xbase = (j % S) * slot
-                sbase = xbase + planes * chunk
-                st.load(MemId.ACC_8BIT, xbase, X + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)   # acc only
-                st.load(MemId.ACC_8BIT, sbase, Sf + p0, 1, pc, pc)
-                if j >= S:
-                    st.pop(S_, C)                       # the store of piece j-S has read this slot's out
-                _mul(rt, st, xbase, sbase, pc, cnt)
-                for _, aop, value, _r in steps:
-                    alu_flat(rt, st, aop, xbase, pc * cnt, imm=value)
-                st.push(C, S_)
-                st.pop(C, S_)
-                st.store(xbase, Y + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
-                if j + S < len(pieces):
-                    st.push(S_, C)
-        stats = rt.run_stream(("channel_scale", x.shape, shift, X, Sf, Y), emit, "channel_scale", build_start=t0)
-        out = rt.download(yb, np.int8, xp.shape)
-    finally:
-        for b in bufs:
-            rt.alloc.free(b)
+
+    def load(st, xbase, x_src, s_src, span, pc, cnt, stride):
+        st.load(MemId.ACC_8BIT, xbase, x_src, pc, cnt, stride)   # acc only
+        st.load(MemId.ACC_8BIT, xbase + span, s_src, 1, pc, pc)
+
+    def compute(st, xbase, span, pc, cnt):
+        _mul(rt, st, xbase, xbase + span, pc, cnt)
+        for _, aop, value, _r in steps:
+            alu_flat(rt, st, aop, xbase, pc * cnt, imm=value)
+        return xbase
+
+    out, stats = _run_pieces(rt, "channel_scale", ("channel_scale", x.shape, shift), xp, sp, cfg.out_elem_bytes,
+                             "factors", nb * cb, h * w, 1, load, compute, t0)
     return OpResult(unpack_nchw(out, n, c), stats)
 
 
@@ -119,46 +138,26 @@ def channel_prelu(rt, x, a, shift, pos_shift=0):
     xp = pack_nchw(x, cfg.batch, cfg.block_out)
     ap = pack_nchw(np.broadcast_to(a.reshape(1, c, 1, 1), (n, c, 1, 1)), cfg.batch, cfg.block_out)
     nb, cb = xp.shape[:2]
-    n_planes, hw = nb * cb, h * w
-    eb, ab = cfg.out_elem_bytes, cfg.acc_elem_bytes
-    S, slot, planes, chunk, pieces = _pieces(cfg, n_planes, hw, copies=2)
     steps = _round_steps(pos_shift, 0) + _round_steps(shift, 1)
     steps += [("tensor", AluOp.ADD, 1, 0), ("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
-    bufs = []
-    try:
-        xb = rt.upload(xp, eb, "prelu input")
-        bufs.append(xb)
-        sb = rt.upload(ap, ab, "prelu slopes")
-        bufs.append(sb)
-        yb = rt.empty(xp.size // (cfg.batch * cfg.block_out) * eb, eb, "prelu output")
-        bufs.append(yb)
-        X, A, Y = xb.elem(eb), sb.elem(ab), yb.elem(eb)
-        def emit(st):   # reads the key's values (and the runtime state run_stream checks)
-            for j, (p0, e0) in enumerate(pieces):
-                pc, cnt = min(planes, n_planes - p0), min(chunk, hw - e0)
-                region = [(j % S) * slot, (j % S) * slot + planes * chunk]
-                abase = region[1] + planes * chunk
-                for r in region:
-                    st.load(MemId.ACC_8BIT, r, X + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
-                st.load(MemId.ACC, abase, A + p0, 1, pc, pc)
-                if j >= S:
-                    st.pop(S_, C)                       # the store of piece j-S has read this slot's out
-                alu_flat(rt, st, AluOp.MAX, region[0], pc * cnt, imm=0)
-                alu_flat(rt, st, AluOp.MIN, region[1], pc * cnt, imm=0)
-                _mul(rt, st, region[1], abase, pc, cnt)
-                for step in steps:
-                    if step[0] == "imm":
-                        alu_flat(rt, st, step[1], region[step[3]], pc * cnt, imm=step[2])
-                    else:
-                        alu_flat(rt, st, step[1], region[step[3]], pc * cnt, src=region[step[2]])
-                st.push(C, S_)
-                st.pop(C, S_)
-                st.store(region[0], Y + p0 * hw + e0, pc, cnt, hw if pc > 1 else cnt)
-                if j + S < len(pieces):
-                    st.push(S_, C)
-        stats = rt.run_stream(("prelu", x.shape, shift, pos_shift, X, A, Y), emit, "prelu", build_start=t0)
-        out = rt.download(yb, np.int8, xp.shape)
-    finally:
-        for b in bufs:
-            rt.alloc.free(b)
+
+    def load(st, base, x_src, a_src, span, pc, cnt, stride):
+        for r in (base, base + span):   # the positive and the negative part
+            st.load(MemId.ACC_8BIT, r, x_src, pc, cnt, stride)
+        st.load(MemId.ACC, base + 2 * span, a_src, 1, pc, pc)
+
+    def compute(st, base, span, pc, cnt):
+        region = [base, base + span]
+        alu_flat(rt, st, AluOp.MAX, region[0], pc * cnt, imm=0)
+        alu_flat(rt, st, AluOp.MIN, region[1], pc * cnt, imm=0)
+        _mul(rt, st, region[1], base + 2 * span, pc, cnt)
+        for step in steps:
+            if step[0] == "imm":
+                alu_flat(rt, st, step[1], region[step[3]], pc * cnt, imm=step[2])
+            else:
+                alu_flat(rt, st, step[1], region[step[3]], pc * cnt, src=region[step[2]])
+        return region[0]
+
+    out, stats = _run_pieces(rt, "prelu", ("prelu", x.shape, shift, pos_shift), xp, ap, cfg.acc_elem_bytes,
+                             "slopes", nb * cb, h * w, 2, load, compute, t0)
     return OpResult(unpack_nchw(out, n, c), stats)
