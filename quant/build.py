@@ -252,14 +252,21 @@ class _Builder:
         else:
             cls = HardSwish
             fields, err, ey = activations.hard_swish_params(ex, self.act_exp(y))
-        if fields is None or err > activations.MAX_STEPS_ERROR:
-            self.add(HostFloat, n, [self.need_f(x)], [y], f"{n.op} at input scale 2^{ex}: its integer form misses "
-                     f"the float function by {err:g} output steps (> {activations.MAX_STEPS_ERROR}): float32 on "
-                     f"the host")
+        self._unary_or_host(n, cls, xk, ey, cap, fields, err, activations.MAX_STEPS_ERROR,
+                            f"{n.op} at input scale 2^{ex}: its integer form misses the float function by {err:g} "
+                            f"output steps (> {activations.MAX_STEPS_ERROR}): float32 on the host")
+
+    def _unary_or_host(self, n, cls, xk, ey, cap, fields, err, limit, why, **extra):
+        """Step ``cls`` for the one-input node ``n`` on VTA (int8 ``xk`` → output at 2^``ey``, ``fields`` and
+        ``extra`` as its parameters) when its integer form exists and misses by at most ``limit`` output steps;
+        else ``n`` in float32 on the host, with ``why`` as the report's reason."""
+        x, y = n.inputs[0], n.outputs[0]
+        if fields is None or err > limit:
+            self.add(HostFloat, n, [self.need_f(x)], [y], why)
             self.primary[y] = "f"
             return
         self.exps[y] = ey
-        self.add(cls, n, [xk], [qkey(y)], cap.reason, **fields)
+        self.add(cls, n, [xk], [qkey(y)], cap.reason, **extra, **fields)
         self.primary[y] = "q"
 
     def matmul(self, n, cap):
@@ -299,6 +306,7 @@ class _Builder:
             return self._softmax_logits(u.outputs[0])
         rank = len(g.shapes[t])
         return u.op == "Softmax" and int(u.attr("axis", -1 if u.opset >= 13 else 1)) in (-1, rank - 1)
+
     def global_avg_pool(self, n, cap):
         """GlobalAveragePool as ADDs and a rescale on the ALU (`vta.quant.reduce`), at the calibrated output
         exponent but no finer than the sum's resolution; float32 on the host when the rescale misses the rounded
@@ -309,15 +317,10 @@ class _Builder:
         hw = int(np.prod(self.g.shapes[x][2:]))
         ey = max(self.act_exp(y), ex - (hw - 1).bit_length())      # finer than 2^ex / H·W carries no information
         fields, err = global_avg_pool_params(hw, ex, ey)
-        if fields is None or err > GAP_MAX_ERROR:
-            self.add(HostFloat, n, [self.need_f(x)], [y], f"GlobalAveragePool over {hw} positions from scale 2^{ex} "
-                     f"to 2^{ey}: the ALU's reciprocal misses the rounded mean by up to {err:g} output steps "
-                     f"(> {GAP_MAX_ERROR}): float32 on the host")
-            self.primary[y] = "f"
-            return
-        self.exps[y] = ey
-        self.add(GlobalAvgPool, n, [xk], [qkey(y)], cap.reason, error=err, **fields)
-        self.primary[y] = "q"
+        self._unary_or_host(n, GlobalAvgPool, xk, ey, cap, fields, err, GAP_MAX_ERROR,
+                            f"GlobalAveragePool over {hw} positions from scale 2^{ex} to 2^{ey}: the ALU's "
+                            f"reciprocal misses the rounded mean by up to {err:g} output steps (> {GAP_MAX_ERROR}): "
+                            f"float32 on the host", error=err)
 
     def prelu(self, n, cap):
         """PReLU on the ALU at the input's exponent, or up to ⌈log2 max|slope|⌉ coarser when the calibrated output
