@@ -176,17 +176,9 @@ class _ProcessPool:
 
 class _RayPool:
     def __init__(self, address):
-        try:
-            import ray
-        except ImportError:
-            raise DSEError("--ray needs Ray: pip install 'amaranth-vta[tune]' (or pip install ray)") from None
-        try:
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level="ERROR")
-        except Exception as e:  # noqa: BLE001 — Ray raises ConnectionError, RuntimeError, ValueError…
-            raise DSEError(f"cannot reach the Ray cluster at {address!r}: "
-                           f"{' '.join(str(e).split())[:200] or type(e).__name__}") from None
-        self.ray = ray
-        self.remote = ray.remote(_job)
+        from .jit.tune.measure import connect_ray
+        self.ray = connect_ray(address, DSEError)
+        self.remote = self.ray.remote(_job)
 
     def submit(self, fn, *args):
         return self.remote.remote(*args).future()

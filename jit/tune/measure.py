@@ -18,7 +18,7 @@ from .space import Point
 from .task import Task
 
 __all__ = ["measure_point", "run_point", "LocalMeasurer", "InlineMeasurer", "RayMeasurer", "TuneError",
-           "make_measurer"]
+           "make_measurer", "connect_ray"]
 
 
 class TuneError(VTAError):
@@ -116,22 +116,30 @@ class LocalMeasurer:
         self.pool.shutdown(cancel_futures=True)
 
 
+def connect_ray(address, error=None):
+    """The ``ray`` module, connected to the cluster at ``address``; ``error`` (default `TuneError`) is raised with
+    a one-line message when Ray is not installed or the cluster cannot be reached. Shared by the tuner and
+    `vta dse`."""
+    error = error or TuneError
+    try:
+        import ray
+    except ImportError:
+        raise error("--ray needs Ray: pip install 'amaranth-vta[tune]' (or pip install ray)") from None
+    try:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level="ERROR")
+    except Exception as e:  # noqa: BLE001 — Ray raises ConnectionError, RuntimeError, ValueError…
+        raise error(f"cannot reach the Ray cluster at {address!r}: "
+                    f"{' '.join(str(e).split())[:200] or type(e).__name__}") from None
+    return ray
+
+
 class RayMeasurer:
     """Measurements as Ray tasks on the cluster at ``address`` ("auto", "ray://host:10001", "host:6379")."""
 
     def __init__(self, address, device="verilator"):
-        try:
-            import ray
-        except ImportError:
-            raise TuneError("--ray needs Ray: pip install 'amaranth-vta[tune]' (or pip install ray)") from None
         self.device = device
-        try:
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level="ERROR")
-        except Exception as e:  # noqa: BLE001 — Ray raises ConnectionError, RuntimeError, ValueError…
-            raise TuneError(f"cannot reach the Ray cluster at {address!r}: "
-                            f"{' '.join(str(e).split())[:200] or type(e).__name__}") from None
-        self.ray = ray
-        self.remote = ray.remote(measure_point)
+        self.ray = connect_ray(address, TuneError)
+        self.remote = self.ray.remote(measure_point)
 
     def measure(self, cfg, task, points, seed=0, check=False):
         refs = [self.remote.remote(*a) for a in _args(cfg, task, points, seed, self.device, check)]

@@ -2,6 +2,7 @@
 tuning log (round trip, refusals, named skips). Measurements here are synthetic or on fsim; the Verilator ones
 are in benchmarks/tune.py."""
 
+import importlib.util
 import json
 import warnings
 
@@ -207,3 +208,10 @@ def test_point_json_round_trip():
                          "n_vthreads": 2})
     assert Point.from_json(p.to_json()) == p
     assert Task.from_json(STEM.to_json()) == STEM
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="Ray is installed; this checks its absence")
+def test_ray_missing_is_a_tune_error():
+    from vta.jit.tune.measure import RayMeasurer, TuneError
+    with pytest.raises(TuneError, match=r"--ray needs Ray: pip install 'amaranth-vta\[tune\]'"):
+        RayMeasurer("auto")
