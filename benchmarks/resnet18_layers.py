@@ -48,6 +48,18 @@ def reference(x, w, stride, pad, shift, bias=None):
     return np.clip(acc >> shift, 0, 127).astype(np.int8)
 
 
+def layer_data(args, name):
+    """Layer ``name``'s seeded random input and weights (at most ``args.rows`` output rows), the generator it
+    drew them from, and its shape as in `LAYERS` with the input height clipped."""
+    h, w, ci, co, k, pad, stride = LAYERS[name]
+    if args.rows:
+        h = min(h, (args.rows - 1) * stride + k - pad)
+    rng = np.random.default_rng(int(name[1:]))
+    x = rng.integers(-128, 128, (args.batch, ci, h, w), dtype=np.int8)
+    wt = rng.integers(-128, 128, (co, ci, k, k), dtype=np.int8)
+    return rng, x, wt, (h, w, ci, co, k, pad, stride)
+
+
 def compare_epilogue(args, cfg):
     rt = Runtime(cfg, "verilator", dram_bytes=256 << 20, verify=False)
     print(f"plain vs fused bias epilogue, heuristic schedules, Verilator, {cfg}")
@@ -55,12 +67,7 @@ def compare_epilogue(args, cfg):
           f"{'saved':>6} {'ok':>3}")
     tp = tf = macs = 0
     for name in args.layers.split(","):
-        h, w, ci, co, k, pad, stride = LAYERS[name]
-        if args.rows:
-            h = min(h, (args.rows - 1) * stride + k - pad)
-        rng = np.random.default_rng(int(name[1:]))
-        x = rng.integers(-128, 128, (args.batch, ci, h, w), dtype=np.int8)
-        wt = rng.integers(-128, 128, (co, ci, k, k), dtype=np.int8)
+        rng, x, wt, (h, w, ci, co, k, pad, stride) = layer_data(args, name)
         bias = rng.integers(-(1 << 14), 1 << 14, co, dtype=np.int32)
         g = ConvGeometry.of(cfg, args.batch, ci, h, w, co, k, k, stride, pad)
         s = default_conv2d_schedule(cfg, g)
@@ -107,12 +114,7 @@ def main():
     points = []
     tot = dict(macs=0, wall=0.0, c1=0, c2=0)
     for name in args.layers.split(","):
-        h, w, ci, co, k, pad, stride = LAYERS[name]
-        if args.rows:
-            h = min(h, (args.rows - 1) * stride + k - pad)
-        rng = np.random.default_rng(int(name[1:]))
-        x = rng.integers(-128, 128, (args.batch, ci, h, w), dtype=np.int8)
-        wt = rng.integers(-128, 128, (co, ci, k, k), dtype=np.int8)
+        rng, x, wt, (h, w, ci, co, k, pad, stride) = layer_data(args, name)
         g = ConvGeometry.of(cfg, args.batch, ci, h, w, co, k, k, stride, pad)
         sched = default_conv2d_schedule(cfg, g)
         runs = {}
