@@ -63,14 +63,7 @@ def torch_model(name):
         return None, "torch is not installed"
     nn = torch.nn
 
-    def bn(c):
-        b = nn.BatchNorm2d(c)
-        with torch.no_grad():
-            b.weight.uniform_(0.5, 1.0)
-            b.bias.uniform_(-0.1, 0.1)
-            b.running_mean.uniform_(-0.1, 0.1)
-            b.running_var.uniform_(0.5, 1.5)
-        return b
+    bn = wild_models.seeded_bn
 
     class Basic(nn.Module):
         def __init__(self, cin, cout, s):

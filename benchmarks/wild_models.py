@@ -199,6 +199,19 @@ def mtcnn(stage):
     return _export(net, (1, 3, size, size), outs), None
 
 
+def seeded_bn(c, **kw):
+    """``torch.nn.BatchNorm2d(c, **kw)`` with random (seeded by the caller's torch seed) scale, shift and running
+    statistics in ranges a trained network has, so its folded convolutions are not the identity."""
+    import torch
+    b = torch.nn.BatchNorm2d(c, **kw)
+    with torch.no_grad():
+        b.weight.uniform_(0.5, 1.0)
+        b.bias.uniform_(-0.1, 0.1)
+        b.running_mean.uniform_(-0.1, 0.1)
+        b.running_var.uniform_(0.5, 1.5)
+    return b
+
+
 def mobilenet_v3(size=224):
     """torchvision's ``mobilenet_v3_small`` layer for layer (our definition), seeded weights and BN statistics."""
     why = _need("torch")
@@ -212,13 +225,7 @@ def mobilenet_v3(size=224):
         return n + 8 if n < 0.9 * v else n
 
     def bn(c):
-        b = nn.BatchNorm2d(c, eps=0.001, momentum=0.01)
-        with torch.no_grad():
-            b.weight.uniform_(0.5, 1.0)
-            b.bias.uniform_(-0.1, 0.1)
-            b.running_mean.uniform_(-0.1, 0.1)
-            b.running_var.uniform_(0.5, 1.5)
-        return b
+        return seeded_bn(c, eps=0.001, momentum=0.01)
 
     def cba(cin, cout, k, s=1, groups=1, act=None):
         layers = [nn.Conv2d(cin, cout, k, s, (k - 1) // 2, groups=groups, bias=False), bn(cout)]
