@@ -5,9 +5,7 @@ PReLUs; bit-identical to the program's own numpy simulation and close to onnxrun
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from onnx_ref import cosine, ort_run
-
-import vta
+from onnx_ref import compile_and_run, cosine
 
 pytest.importorskip("onnxruntime", reason="comparing with onnxruntime needs onnxruntime")
 
@@ -38,10 +36,7 @@ def test_squeeze_excitation_pool_on_vta(fsim_runtime, hw):
     rng = np.random.default_rng(hw)
     calib = rng.normal(0, 1, (6, 3, hw, hw)).astype(np.float32)
     x = rng.normal(0, 1, (3, 3, hw, hw)).astype(np.float32)
-    cm = vta.compile(m, calibration=calib, search=False, runtime=fsim_runtime)
-    got = cm.run(x)[0]
-    np.testing.assert_array_equal(got, cm.simulate(x)[0])
-    want = ort_run(m, {"x": x})
+    cm, got, want = compile_and_run(m, calib, x, fsim_runtime)
     cos = cosine(got, want)
     assert cos > 0.99
     assert np.max(np.abs(got - want)) < 0.1
@@ -75,10 +70,7 @@ def test_prelu_per_channel_on_vta(fsim_runtime):
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     calib = rng.normal(0, 1, (8, 3, 8, 8)).astype(np.float32)
     x = rng.normal(0, 1, (3, 3, 8, 8)).astype(np.float32)
-    cm = vta.compile(m, calibration=calib, search=False, runtime=fsim_runtime)
-    got = cm.run(x)[0]
-    np.testing.assert_array_equal(got, cm.simulate(x)[0])
-    want = ort_run(m, {"x": x})
+    cm, got, want = compile_and_run(m, calib, x, fsim_runtime)
     assert cosine(got, want) > 0.99
     rows = {r["name"]: r for r in cm.report().layers}
     assert rows["prelu4"]["placement"] == "VTA" and rows["prelu2"]["placement"] == "VTA"

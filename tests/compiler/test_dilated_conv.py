@@ -5,7 +5,7 @@ numpy simulation and close to onnxruntime FP32, and a strided dilated conv stays
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from onnx_ref import cosine, ort_run
+from onnx_ref import compile_and_run, cosine
 
 import vta
 from vta.compiler.dilation import PhaseSplit
@@ -46,10 +46,7 @@ def test_dilated_convs_run_on_vta(fsim_runtime):
     rng = np.random.default_rng(0)
     calib = rng.normal(0, 1, (4, 3, 12, 12)).astype(np.float32)
     x = rng.normal(0, 1, (2, 3, 12, 12)).astype(np.float32)
-    cm = vta.compile(m, calibration=calib, search=False, runtime=fsim_runtime)
-    got = cm.run(x)[0]
-    np.testing.assert_array_equal(got, cm.simulate(x)[0])
-    want = ort_run(m, {"x": x})
+    cm, got, want = compile_and_run(m, calib, x, fsim_runtime)
     cos = cosine(got, want)
     assert cos > 0.99
     rows = {r["name"]: r for r in cm.report().layers}

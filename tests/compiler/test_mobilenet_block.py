@@ -6,9 +6,7 @@ quantization error of onnxruntime FP32."""
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from onnx_ref import cosine, ort_run
-
-import vta
+from onnx_ref import compile_and_run, cosine
 
 pytest.importorskip("onnxruntime", reason="comparing with onnxruntime needs onnxruntime")
 
@@ -39,10 +37,7 @@ def test_mobilenet_v2_block_runs_on_vta(fsim_runtime):
     rng = np.random.default_rng(0)
     calib = rng.normal(0, 1, (4, 12, 10, 10)).astype(np.float32)
     x = rng.normal(0, 1, (1, 12, 10, 10)).astype(np.float32)
-    cm = vta.compile(m, calibration=calib, search=False, runtime=fsim_runtime)
-    got = cm.run(x)[0]
-    want = ort_run(m, {"x": x})
-    np.testing.assert_array_equal(got, cm.simulate(x)[0])
+    cm, got, want = compile_and_run(m, calib, x, fsim_runtime)
     assert np.max(np.abs(got - want)) <= 0.05 * np.max(np.abs(want))
     cos = cosine(got, want)
     assert cos > 0.995
