@@ -4,6 +4,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx_ref import ort_run
 
 import vta
 import vta.compiler as vc
@@ -12,12 +13,7 @@ from vta.compiler.onnx_import import from_onnx
 from vta.compiler.ops import run_graph
 from vta.compiler.passes import optimize
 
-ort = pytest.importorskip("onnxruntime", reason="comparing with onnxruntime needs onnxruntime")
-
-
-def _ort(model, feeds):
-    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return s.run(None, feeds)
+pytest.importorskip("onnxruntime", reason="comparing with onnxruntime needs onnxruntime")
 
 
 def conv_bn_model(seed=0, extra=None):
@@ -55,7 +51,7 @@ def test_batchnorm_folding_and_fusion_keep_fp32_results():
     assert g.nodes[0].attr("_act") == "relu" and g.nodes[0].attr("_folded")
     x = np.random.default_rng(1).normal(size=(5, 3, 12, 12)).astype(np.float32)
     ours = run_graph(g, {"x": x}, keep=False)["y"]
-    np.testing.assert_allclose(ours, _ort(m, {"x": x})[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours, ort_run(m, {"x": x}), rtol=1e-4, atol=1e-4)
 
 
 def test_shipped_mnist_model_imports_and_matches_onnxruntime():
@@ -65,7 +61,7 @@ def test_shipped_mnist_model_imports_and_matches_onnxruntime():
     assert g.summary() == "Conv×2, Dense×2, Flatten×1, MaxPool×2"
     assert g.shapes[g.outputs[0]] == (1, 10) and g.dynamic_batch
     x = np.random.default_rng(0).uniform(0, 1, (4, 1, 28, 28)).astype(np.float32)
-    np.testing.assert_allclose(run_graph(g, {"input": x}, keep=False)[g.outputs[0]], _ort(m, {"input": x})[0],
+    np.testing.assert_allclose(run_graph(g, {"input": x}, keep=False)[g.outputs[0]], ort_run(m, {"input": x}),
                                rtol=1e-4, atol=1e-4)
 
 
@@ -76,7 +72,7 @@ def test_op_without_numpy_or_vta_runs_in_onnxruntime(fsim_runtime):
     cm = vta.compile(m, calibration=rng.normal(size=(32, 3, 12, 12)).astype(np.float32), search=False,
                      runtime=fsim_runtime)
     x = rng.normal(size=(4, 3, 12, 12)).astype(np.float32)
-    want = _ort(m, {"x": x})[0]
+    want = ort_run(m, {"x": x})
     np.testing.assert_allclose(cm.run_float(x)[0], want, rtol=1e-4, atol=1e-5)
     assert np.max(np.abs(cm.run(x)[0] - want)) <= 0.05 * np.max(np.abs(want))
     subs = cm.report().summary["host_subgraphs"]
@@ -105,7 +101,7 @@ def test_cpu_fallback_runs_and_is_reported(fsim_runtime):
     cm = vta.compile(m, calibration=calib, search=False, runtime=fsim_runtime)
     x = rng.normal(size=(8, 3, 12, 12)).astype(np.float32)
     got = cm.run(x)[0]
-    want = _ort(m, {"x": x})[0]
+    want = ort_run(m, {"x": x})
     assert np.max(np.abs(got - want)) <= 0.05 * np.max(np.abs(want))
     rows = {r["name"]: r for r in cm.report().layers}
     assert rows["odd"]["placement"] == "CPU-fp32" and "no Sigmoid operator" in rows["odd"]["reason"]
@@ -136,7 +132,7 @@ def test_grouped_and_depthwise_convs_run_block_diagonally_on_vta(fsim_runtime):
     x = rng.normal(size=(2, 32, 6, 6)).astype(np.float32)
     cm = vta.compile(m, calibration=x, search=False, runtime=fsim_runtime)
     got = cm.run(x)[0]
-    want = _ort(m, {"x": x})[0]
+    want = ort_run(m, {"x": x})
     assert np.max(np.abs(got - want)) <= 0.05 * np.max(np.abs(want))
     np.testing.assert_array_equal(got, cm.simulate(x)[0])
     rows = {r["name"]: r for r in cm.report().layers}
