@@ -17,7 +17,7 @@ import numpy as np
 from ..config import load_config
 from ..device import Closing
 from ..errors import ConfigError, DeadlockError, ProgramError
-from ..hw.regs import CTRL_BUSY, CTRL_DONE, CTRL_FAULT, PERF_COUNTERS, Reg, fault_error, read_counters
+from ..hw.regs import CTRL_BUSY, CTRL_DONE, CTRL_FAULT, Reg, busy_summary, fault_error, read_counters
 from ..isa.stages import INSN_BYTES
 from .protocol import FEATURE_STATE_COUNTERS, PROTOCOL_VERSION, config_id
 from .serial_link import CHUNK, LinkError, SerialLink
@@ -109,11 +109,9 @@ class SerialDevice(Closing):
                 break
             if time.monotonic() > deadline:
                 waits = describe_wait(wait)
-                busy = {name: self.link.read_reg(reg) for name, reg in PERF_COUNTERS["busy"].items()}
                 raise DeadlockError(
                     f"the core on {self.link.name} is not done after {self.run_timeout} s; "
-                    f"{waits or 'no module reports waiting on a token'} (busy cycles: "
-                    + ", ".join(f"{k} {v}" for k, v in busy.items()) + ")")
+                    f"{waits or 'no module reports waiting on a token'} ({busy_summary(self.link.read_reg)})")
             if self.poll_interval:
                 time.sleep(self.poll_interval)
         ranges = [(0, dram.size)] if self.readback == "all" else store_ranges(self.cfg, image, dram.size)

@@ -13,7 +13,7 @@ from ..isa.stages import QUEUE_STAGES, QUEUES, STAGE_POPS, STAGE_PUSHES, STAGES
 
 __all__ = ["Reg", "CTRL_LAUNCH", "CTRL_DONE", "CTRL_BUSY", "CTRL_FAULT", "WAIT_BITS", "PERF_COUNTERS", "Fault",
            "FAULT_CODE_BITS", "FAULT_FIELD_BITS", "INDEX_BITS", "QUEUE_IDS", "fault_error", "MODULE_STATES",
-           "STATE_BITS", "STATE_COUNTERS", "INSN_COUNTERS", "STATE_COUNTER_BASE", "read_counters"]
+           "STATE_BITS", "STATE_COUNTERS", "INSN_COUNTERS", "STATE_COUNTER_BASE", "read_counters", "busy_summary"]
 
 
 class Reg(IntEnum):
@@ -179,3 +179,9 @@ def read_counters(read, *, states=True):
             out["states"].setdefault(stage, {})[state] = read(reg)
         out["stage_insns"] = {stage: read(reg) for stage, reg in INSN_COUNTERS.items()}
     return out
+
+
+def busy_summary(read):
+    """``busy cycles: fetch N, load N, …`` through ``read(offset) -> int``: how far each module got, for the
+    message of a run that did not finish (the same words from every device)."""
+    return "busy cycles: " + ", ".join(f"{name} {read(reg)}" for name, reg in PERF_COUNTERS["busy"].items())

@@ -24,7 +24,7 @@ from .. import toolchain
 from ..config import load_config
 from ..device import Closing
 from ..errors import DeadlockError, ProgramError
-from ..hw.regs import PERF_COUNTERS, WAIT_BITS, Reg, fault_error, read_counters
+from ..hw.regs import WAIT_BITS, Reg, busy_summary, fault_error, read_counters
 from ..isa.stages import INSN_BYTES, QUEUE_STAGES, QUEUES
 from .build import build_model, cached_model_for_source, remember_source, source_key
 from .harness_abi import Params, Result, Status
@@ -272,6 +272,5 @@ class VerilatorSim(Closing):
         return ops.index(Opcode.FINISH.value) + 1 if Opcode.FINISH.value in ops else len(ops)
 
     def _busy_summary(self):
-        busy = {name: self.csr_read(reg) for name, reg in PERF_COUNTERS["busy"].items()}
-        return " (busy cycles: " + ", ".join(f"{k} {v}" for k, v in busy.items()) + ")"
+        return f" ({busy_summary(self.csr_read)})"
 

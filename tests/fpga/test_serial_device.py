@@ -103,7 +103,8 @@ def test_a_hung_core_names_the_waiting_module():
     port = make_port(finish_after=None, wait_bits=0b0100)     # compute waits for an s2g token
     try:
         dev = SerialDevice(port, CFG, run_timeout=0.5, poll_interval=0.01)
-        with pytest.raises(DeadlockError, match="compute waits for a s2g token"):
+        with pytest.raises(DeadlockError, match=r"compute waits for a s2g token.* \(busy cycles: fetch \d+, load \d+, "
+                                                r"compute [1-9]\d*, store \d+\)$"):
             dev.run(finish_only_image(), 0, 1)
     finally:
         port.close()
