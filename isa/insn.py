@@ -79,6 +79,7 @@ class _Compute(Insn):
     dst_factor_in: int = 0
     src_factor_out: int = 0
     src_factor_in: int = 0
+    requant: bool = False   # out writes requantized by the SETQ register instead of truncated (an extension)
 
 
 @dataclass(frozen=True, kw_only=True)

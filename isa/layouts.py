@@ -9,7 +9,9 @@ never straddles the 64-bit boundary (upstream's C bit-fields could not). For the
 bit-identical to upstream. For other configs each width is derived by the same rule:
 
 - LOAD/STORE: ``sram_base`` 16, ``dram_base`` 32, sizes and stride 16, pads 4 bits — independent of the config.
-- GEMM/ALU low half: ``uop_bgn`` log uop depth, ``uop_end`` one more, ``iter_out``/``iter_in`` 14.
+- GEMM/ALU low half: ``uop_bgn`` log uop depth, ``uop_end`` one more, ``iter_out``/``iter_in`` 14, then this
+  project's one extension bit ``requant`` (bit 63, upstream's padding: the out write is requantized, see
+  docs/semantics.md; 0 in every upstream program, so upstream words decode unchanged).
 - GEMM high half: dst factors log acc depth, src factors log inp depth, wgt factors log wgt depth.
 - ALU high half: all four factors log acc depth, ``alu_opcode`` 3, ``use_imm`` 1, ``imm`` signed 16.
 - Micro-op (32 bit): ``dst_idx`` log acc depth, ``src_idx`` max(log acc depth, log inp depth), ``wgt_idx`` log wgt
@@ -145,6 +147,7 @@ class ISALayouts:
             ("uop_end", uop_w + 1),
             ("iter_out", ITER_BITS),
             ("iter_in", ITER_BITS),
+            ("requant", 1),
         ]
         low_why = f"LOG_UOP_BUFF_SIZE={cfg.log_uop_buff_size} gives {uop_w}-bit uop indices; it must be ≤ 15"
         gemm_why = (f"2·(log acc depth {acc_w} + log inp depth {inp_w} + log wgt depth {wgt_w}) must be ≤ 64; "

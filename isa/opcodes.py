@@ -24,6 +24,9 @@ class AluOp(enum.Enum, shape=3):
     ADD = 2
     SHR = 3   # arithmetic; a negative amount shifts left (upstream lowers ``x << c`` to SHR by -c)
     MUL = 4   # low 32 bits of the product (upstream's functional simulator has it; its RTL does not)
+    # This project's extensions (upstream leaves 5–7 undefined), for one-pass epilogues (docs/semantics.md):
+    MOV = 5   # acc[dst] = src or imm (a tile's accumulator starts at its bias in one pass)
+    SETQ = 6  # no acc access: sets the out requantization (imm[4:0] shift, imm[5] relu) of later requant words
 
 
 class MemId(enum.Enum, shape=3):
