@@ -1,10 +1,11 @@
-"""The tensor ALU datapath: element-wise int32 MIN, MAX, ADD and SHR on BATCH×BLOCK_OUT lanes.
+"""The tensor ALU datapath: element-wise int32 MIN, MAX, ADD, SHR and MOV on BATCH×BLOCK_OUT lanes.
 
 Purely combinational. ``b`` is the sign-extended immediate when ``use_imm``, else the src accumulator lane.
 SHR: the amount is the low 6 bits of b as a signed number a ∈ [−32, 31]; a ≥ 0 shifts right arithmetically,
-a < 0 shifts left by −a, wrapped to 32 bits. MUL is not here: a 32-bit multiply does not fit in one cycle next to
-the compute stage's operand forwarding at the FPGA clock, so it has its own three-cycle datapath (`MulCore`); this
-core's ``result`` is 0 for MUL.
+a < 0 shifts left by −a, wrapped to 32 bits. MOV is b itself (one more mux input: a tile's accumulator starts at its
+bias in one pass). SETQ never reaches the datapath (the compute stage issues no uops for it). MUL is not here: a
+32-bit multiply does not fit in one cycle next to the compute stage's operand forwarding at the FPGA clock, so it
+has its own three-cycle datapath (`MulCore`); this core's ``result`` is 0 for MUL.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
@@ -81,6 +82,8 @@ class AluCore(wiring.Component):
                         # a << n for n = −amt ∈ [1, 32], as a 64-bit right shift (a << 32) >> (32 − n): keeps the
                         # simulated operand at 64 bits instead of a 95-bit variable left shift.
                         m.d.comb += r.eq((Cat(Const(0, aw), a) >> (amt + aw)[:6])[:aw])
+                with m.Case(AluOp.MOV):
+                    m.d.comb += r.eq(b)
             lanes.append(r)
         m.d.comb += self.result.eq(Cat(*lanes))
         return m

@@ -2,9 +2,9 @@
 
 It owns the uop and acc SRAMs, reads inp and wgt (filled by the load stage) and writes out (drained by store).
 
-GEMM and ALU run in a seven-stage pipeline at one uop per cycle (MUL: one uop every third cycle, see below):
+GEMM and ALU run in an eight-stage pipeline at one uop per cycle (MUL: one uop every third cycle, see below):
 
-- G: the loop nest (`UopLoop`) presents a uop index to the uop SRAM;
+- G: the loop nest (`UopLoop`) presents a uop index to the uop SRAM; the uop takes the Q register (below);
 - R: the uop word plus the loop offsets give dst/src/wgt indices, presented to the inp and wgt SRAMs;
 - E1: the inp and wgt words come out of their SRAMs into registers;
 - E2: the BATCH×BLOCK_OUT×BLOCK_IN products are formed (one multiplier each) into registers; the dst/src
@@ -13,9 +13,18 @@ GEMM and ALU run in a seven-stage pipeline at one uop per cycle (MUL: one uop ev
   into registers; the forwarding selects for E3 are decided;
 - E3: the accumulate (acc + dot, or 0 for a reset) or the tensor ALU (`AluCore`) computes the new accumulator;
   MUL registers its operands (`MulCore`), multiplies in M1 and adds the partial products in M2 before W;
-- W: the result is written to acc and, narrowed to 8 bits per lane, to out.
+- W: the result is written to acc;
+- O: the result, narrowed to out_width bits per lane, is written to out: its low bits, or for a word with the
+  requant bit ``clamp(result >> Q.shift, Q.relu ? 0 : −2^(ow−1), 2^(ow−1) − 1)`` (docs/semantics.md). A stage of
+  its own so the barrel shift and clamp stay off E3's loop and the acc write; nothing reads out before the pipeline
+  has drained (loads, FINISH and token pushes wait for it, so a STORE never sees a stale out).
 
 Registering every SRAM output keeps SRAM clock-to-out and its routing out of the arithmetic's cycle.
+
+The Q register (shift 5 bits, relu 1) is cleared at launch and set by ALU SETQ, which the sequencer starts like any
+GEMM/ALU (tokens, checks) but without starting the loop: it issues no uop. Each uop carries the requant bit of its
+word and the Q it was issued with down the per-stage controls, so a SETQ affects only the words after it, even
+while earlier ones drain.
 
 Read-after-write hazards on acc: E3's operands were read from acc two cycles earlier (address in E2); the read
 ports are transparent to the write port, so the read sees every write that landed in that cycle or before. The
@@ -33,7 +42,7 @@ GEMM checks only dst). A uop that fails is reported from E1 and, like every uop 
 never reaches E2: nothing past the check writes acc or out. None of this adds a cycle.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -51,7 +60,11 @@ from .regs import INDEX_BITS, MODULE_STATES, QUEUE_IDS, Fault
 from .token_stage import stage_members
 from .uop_loop import UopLoop
 
-__all__ = ["Compute"]
+__all__ = ["Compute", "REQUANT"]
+
+# How a uop's out write is narrowed (docs/semantics.md): ``on`` is its word's requant bit, ``shift``/``relu`` the Q
+# register (set by ALU SETQ) at the time the uop was issued.
+REQUANT = data.StructLayout({"on": 1, "shift": 5, "relu": 1})
 
 
 class Compute(wiring.Component):
@@ -148,12 +161,15 @@ class Compute(wiring.Component):
             ]
 
         # Per-stage copy of the instruction's datapath controls, so the next GEMM/ALU can enter the pipeline while
-        # the previous one drains.
-        ctl_layout = data.StructLayout({"alu": 1, "reset": 1, "op": AluOp, "use_imm": 1,
-                                       "imm": cfg.isa.alu["imm"].shape})
+        # the previous one drains. ``rq`` (the out write's requantization) takes the Q register as the uop is issued
+        # (G), so a SETQ started after the word's last uop changes only later words.
+        lane_fields = {"alu": 1, "reset": 1, "op": AluOp, "use_imm": 1, "imm": cfg.isa.alu["imm"].shape}
+        ctl_layout = data.StructLayout({**lane_fields, "rq": REQUANT})
+        qreg = Signal(data.StructLayout({"shift": 5, "relu": 1}))   # the Q register: cleared at launch, set by SETQ
         g_ctl = Signal(ctl_layout)
         m.d.comb += [g_ctl.alu.eq(is_alu), g_ctl.reset.eq(gemm_f.reset_reg), g_ctl.op.eq(alu_f.alu_opcode),
-                     g_ctl.use_imm.eq(alu_f.use_imm), g_ctl.imm.eq(alu_f.imm)]
+                     g_ctl.use_imm.eq(alu_f.use_imm), g_ctl.imm.eq(alu_f.imm), g_ctl.rq.on.eq(gemm_f.requant),
+                     g_ctl.rq.shift.eq(qreg.shift), g_ctl.rq.relu.eq(qreg.relu)]
         r_ctl = Signal(ctl_layout)
         w_alu = Signal()
         m.d.sync += r_ctl.eq(g_ctl)
@@ -247,17 +263,19 @@ class Compute(wiring.Component):
         # M1 … M{LATENCY} (M2 today): MUL's further cycles (MUL uops only), a shift chain of valid bit and dst index;
         # `m_valid`/`m_d` are its last stage, `m_valid_into_last` what enters that stage.
         m_valids = []
-        m_valid, m_d = e_valid & e_mul, e_d
+        m_valid, m_d, m_rq = e_valid & e_mul, e_d, e_ctl.rq
         for i in range(MulCore.LATENCY):
             m_valid_into_last = m_valid
             stage_valid, stage_d = Signal(name=f"m{i + 1}_valid"), Signal(acc_w, name=f"m{i + 1}_d")
-            m.d.sync += [stage_valid.eq(m_valid), stage_d.eq(m_d)]
-            m_valid, m_d = stage_valid, stage_d
+            stage_rq = Signal(REQUANT, name=f"m{i + 1}_rq")
+            m.d.sync += [stage_valid.eq(m_valid), stage_d.eq(m_d), stage_rq.eq(m_rq)]
+            m_valid, m_d, m_rq = stage_valid, stage_d, stage_rq
             m_valids.append(stage_valid)
         # W is fed by E3 (every op but MUL) or by the last M stage; a MUL instruction's issue gap keeps them apart.
         w_valid = Signal()
         w_d = Signal(acc_w)
         w_result = Signal(acc_bits)
+        w_rq = Signal(REQUANT)
         next_w_valid = (e_valid & ~e_mul) | m_valid
         next_w_d = Mux(m_valid, m_d, e_d)
         # Forwarding. The acc words read in E2 miss the two writes that land after that read: the one in W while
@@ -277,10 +295,11 @@ class Compute(wiring.Component):
             m.d.sync += held[name].eq(Mux(w_valid & (w_d == idx), w_result, port.data))
         results = []
         for k in range(lanes):
-            ctl = Signal(ctl_layout, name=f"e_ctl_{k}", attrs={"keep": 1})
+            ctl = Signal(data.StructLayout(lane_fields), name=f"e_ctl_{k}", attrs={"keep": 1})
             from_w = {name: Signal(name=f"fwd_{name}_{k}", attrs={"keep": 1}) for name in ("dst", "src")}
             from_m = Signal(name=f"m_valid_{k}", attrs={"keep": 1})
-            m.d.sync += [ctl.eq(p_ctl), from_m.eq(m_valid_into_last),
+            m.d.sync += [getattr(ctl, name).eq(getattr(p_ctl, name)) for name in lane_fields]
+            m.d.sync += [from_m.eq(m_valid_into_last),
                          from_w["dst"].eq(next_w_valid & (next_w_d == p_d)),
                          from_w["src"].eq(next_w_valid & (next_w_d == p_s))]
             w_lane = w_result.word_select(k, aw)
@@ -297,15 +316,24 @@ class Compute(wiring.Component):
 
         # -- stage W ----------------------------------------------------------------------------------------------
         m.d.sync += [w_valid.eq(next_w_valid), w_d.eq(next_w_d), w_alu.eq(m_valid | e_ctl.alu),
-                     w_result.eq(Cat(*results))]
-        narrowed = Cat(*[w_result.word_select(k, aw)[:cfg.out_width] for k in range(lanes)])
+                     w_result.eq(Cat(*results)), w_rq.eq(Mux(m_valid, m_rq.as_value(), e_ctl.rq.as_value()))]
         m.d.comb += [
-            self.out_wr.addr.eq(w_d), self.out_wr.data.eq(narrowed), self.out_wr.en.eq(w_valid),
             self.gemm_active.eq(e_valid & ~e_ctl.alu & ~e_ctl.reset),
             self.alu_active.eq(w_valid & w_alu),
         ]
-        # The acc write port: the pipeline, or one of the acc loads (never at the same time).
+
+        # -- stage O: the out write, narrowed to out_width bits per lane (requantized or truncated) ---------------
+        # A stage of its own, so the shift and clamp never share a cycle with E3's loop or the acc write.
+        o_valid, o_d, o_result = Signal(), Signal(acc_w), Signal(acc_bits)
+        m.d.sync += [o_valid.eq(w_valid), o_d.eq(w_d), o_result.eq(w_result)]
         ow = cfg.out_width
+        narrowed = []
+        for k in range(lanes):
+            rq = Signal(REQUANT, name=f"o_rq_{k}", attrs={"keep": 1})   # per lane, like E3's controls
+            m.d.sync += rq.eq(w_rq)
+            narrowed.append(_narrow(m, o_result.word_select(k, aw), rq, ow, k))
+        m.d.comb += [self.out_wr.addr.eq(o_d), self.out_wr.data.eq(Cat(*narrowed)), self.out_wr.en.eq(o_valid)]
+        # The acc write port: the pipeline, or one of the acc loads (never at the same time).
         widened = Cat(*[Cat(lane, lane[ow - 1].replicate(aw - ow))
                         for lane in (acc8_load.wr.data.word_select(k, ow) for k in range(lanes))])
         with m.If(w_valid):
@@ -323,10 +351,12 @@ class Compute(wiring.Component):
         is_load = hdr.opcode == Opcode.LOAD
         is_finish = hdr.opcode == Opcode.FINISH
         is_tensor = (hdr.opcode == Opcode.GEMM) | is_alu
-        pipe_busy = loop.valid | r_valid | e1_valid | e2_valid | p_valid | e_valid | Cat(*m_valids).any() | w_valid
+        pipe_busy = (loop.valid | r_valid | e1_valid | e2_valid | p_valid | e_valid | Cat(*m_valids).any() | w_valid
+                     | o_valid)
         no_push = ~Cat(*pushes.values()).any()
         with m.If(self.clear):
             m.d.sync += self.finished.eq(0)
+        is_setq = is_alu & (alu_f.alu_opcode == AluOp.SETQ)
 
         # The index compares of the token rules, registered (as in `TokenStage`): against the index held next cycle,
         # the pushed index at each popped queue's head next cycle, and the peers' (registered) positions.
@@ -428,8 +458,10 @@ class Compute(wiring.Component):
                         uop_load.start.eq(is_load & (mem.memory_type == MemId.UOP)),
                         acc_load.start.eq(is_load & (mem.memory_type == MemId.ACC)),
                         acc8_load.start.eq(is_load & (mem.memory_type == MemId.ACC_8BIT)),
-                        loop.start.eq((hdr.opcode == Opcode.GEMM) | is_alu),
+                        loop.start.eq(is_tensor & ~is_setq),
                     ]
+                    with m.If(is_setq):   # no uops: it only sets Q, seen by the uops issued from now on
+                        m.d.sync += [qreg.shift.eq(alu_f.imm[:5]), qreg.relu.eq(alu_f.imm[5])]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [self.busy.eq(1), pos.eq(index), cont.eq(self.cmd.valid),
@@ -442,6 +474,9 @@ class Compute(wiring.Component):
                 m.d.comb += [self.busy.eq(1), pos.eq(index), cont.eq(self.cmd.valid), self.state.eq(push_wait)]
                 push(m)
 
+        with m.If(self.clear):
+            m.d.sync += qreg.eq(0)
+
         # One fault port: a uop's fault belongs to an instruction no later than the one the FSM holds.
         with m.If(e1_bad):
             m.d.comb += [self.fault.valid.eq(1), self.fault.code.eq(e1_code), self.fault.field.eq(0),
@@ -450,3 +485,18 @@ class Compute(wiring.Component):
             m.d.comb += [self.fault.valid.eq(fsm_valid), self.fault.code.eq(fsm_code),
                          self.fault.field.eq(fsm_field), self.fault.index.eq(index)]
         return m
+
+
+def _narrow(m, x, rq, ow, k):
+    """The ``ow``-bit out lane of the int32 result ``x``: its low bits, or with ``rq.on``
+    ``clamp(x >> rq.shift, rq.relu ? 0 : −2^(ow−1), 2^(ow−1) − 1)``. The shifted value has x's sign (the shift is
+    below 32), so the sign, and with it the relu case, is known without the shift; the shifted value fits iff its
+    bits from ow−1 up all equal the sign."""
+    sh = Signal(signed(len(x)), name=f"o_shifted_{k}")
+    m.d.comb += sh.eq(x.as_signed() >> rq.shift)
+    neg = x[-1]
+    top = sh[ow - 1:]
+    over, under = ~neg & top.any(), neg & ~top.all()
+    hi, lo = (1 << (ow - 1)) - 1, 1 << (ow - 1)   # 2^(ow−1) − 1 and −2^(ow−1), as ow-bit patterns
+    clamped = Mux(neg & rq.relu, 0, Mux(over, hi, Mux(under, lo, sh[:ow])))
+    return Mux(rq.on, clamped, x[:ow])

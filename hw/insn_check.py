@@ -11,8 +11,8 @@ stage: all read from `vta.isa.stages`; field widths and positions from the ``cfg
 order `vta.sim.FunctionalSim` applies them:
 
 - *early* (before any token is popped): a malformed word (unknown opcode, enum value with no meaning, reserved bit
-  set) → MALFORMED; a LOAD of a type LOAD cannot fill → LOAD_TYPE; a dependency flag naming a queue the stage has
-  not → FLAG_QUEUE;
+  set, an ALU SETQ without use_imm, with imm bits above bit 5 or with requant set) → MALFORMED; a LOAD of a type
+  LOAD cannot fill → LOAD_TYPE; a dependency flag naming a queue the stage has not → FLAG_QUEUE;
 - *late* (when the instruction would start): STORE of a type STORE cannot drain → STORE_TYPE; pads where none are
   allowed → PAD; the SRAM block past its buffer → SRAM_RANGE; the DRAM block outside the DMA window
   ``[dma_base, dma_limit]`` → DMA_RANGE (so no DMA is ever issued outside it); ALU with reset_reg → ALU_RESET;
@@ -89,6 +89,9 @@ class InsnCheck(wiring.Component):
         bad.append(is_mem & ~Cat(*(mem.memory_type == t for t in MemId)).any())
         if Opcode.ALU in reaching:
             bad.append((op == Opcode.ALU) & ~Cat(*(alu.alu_opcode == a for a in AluOp)).any())
+            # SETQ's operand is its immediate only: use_imm set, imm bits above the 6 of Q clear, never requantized.
+            setq = (op == Opcode.ALU) & (alu.alu_opcode == AluOp.SETQ)
+            bad.append(setq & (~alu.use_imm | alu.imm[6:].any() | alu.requant))
         rules.append((Cat(*bad).any(), 1, Fault.MALFORMED, 0))
         if Opcode.LOAD in reaching:
             loadable = Cat(*(mem.memory_type == t for t in LOAD_TYPES)).any()
