@@ -10,10 +10,12 @@ It also checks the AXI rules the core promises: INCR bursts, full-width size, â‰
 import random
 from collections import deque
 
+import numpy as np
 from amaranth.sim import Simulator
 from axi_beats import write_strobed
 
 from vta.hw.regs import CTRL_DONE, CTRL_LAUNCH, Reg
+from vta.isa import Load, MemId, encode_uops
 
 
 def run_testbench(dut, bench, *, background=()):
@@ -169,3 +171,30 @@ def simulate_core(cfg, dram, runs, *, stall=0.0, latency=4, max_cycles=20000, vc
     else:
         sim.run()
     return cycles, model
+
+
+def staged_operands(cfg, rng, n_inp, n_wgt, n_acc, uops, *, acc_range=(-1000, 1000)):
+    """A DRAM image holding random inp/wgt/acc tiles and ``uops``, and the four LOADs that bring them on chip
+    (the WGT load hands a token to compute); acc values are drawn from ``acc_range`` (half-open). Returns
+    ``(dram, inp, wgt, acc, loads)``."""
+    dram = np.zeros(8192, dtype=np.uint8)
+    UOP, INP, WGT, ACC = 1024, 2048, 3072, 4096
+    inp = rng.integers(-128, 128, size=(n_inp, *cfg.inp_shape), dtype=np.int8)
+    wgt = rng.integers(-128, 128, size=(n_wgt, *cfg.wgt_shape), dtype=np.int8)
+    acc = rng.integers(*acc_range, size=(n_acc, *cfg.acc_shape), dtype=np.int32)
+    dram[INP:INP + inp.size] = inp.view(np.uint8).ravel()
+    dram[WGT:WGT + wgt.size] = wgt.view(np.uint8).ravel()
+    dram[ACC:ACC + acc.nbytes] = acc.view(np.uint8).ravel()
+    dram[UOP:UOP + 4 * len(uops)] = encode_uops(cfg, uops)
+    eb = cfg.elem_bytes
+    loads = [
+        Load(memory_type=MemId.INP, sram_base=0, dram_base=INP // eb["inp"], y_size=1, x_size=n_inp,
+             x_stride=n_inp),
+        Load(memory_type=MemId.WGT, sram_base=0, dram_base=WGT // eb["wgt"], y_size=1, x_size=n_wgt,
+             x_stride=n_wgt, push_next_dep=True),
+        Load(memory_type=MemId.UOP, sram_base=0, dram_base=UOP // 4, y_size=1, x_size=len(uops),
+             x_stride=len(uops), pop_prev_dep=True),
+        Load(memory_type=MemId.ACC, sram_base=0, dram_base=ACC // eb["acc"], y_size=1, x_size=n_acc,
+             x_stride=n_acc),
+    ]
+    return dram, inp, wgt, acc, loads

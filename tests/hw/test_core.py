@@ -5,7 +5,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hw_helpers import simulate_core
+from hw_helpers import simulate_core, staged_operands
 
 from vta.config import load_config
 from vta.isa import Alu, AluOp, Finish, Gemm, Load, MemId, Store, Uop, encode_program, encode_uops
@@ -80,32 +80,6 @@ def wrap32(x):
 
 
 OUT = 6144  # DRAM byte address of the stored out tiles in the staged programs below
-
-
-def staged_operands(cfg, rng, n_inp, n_wgt, n_acc, uops):
-    """A DRAM image holding random inp/wgt/acc tiles and ``uops``, and the four LOADs that bring them on chip
-    (the WGT load hands a token to compute). Returns ``(dram, inp, wgt, acc, loads)``."""
-    dram = np.zeros(8192, dtype=np.uint8)
-    UOP, INP, WGT, ACC = 1024, 2048, 3072, 4096
-    inp = rng.integers(-128, 128, size=(n_inp, *cfg.inp_shape), dtype=np.int8)
-    wgt = rng.integers(-128, 128, size=(n_wgt, *cfg.wgt_shape), dtype=np.int8)
-    acc = rng.integers(-1000, 1000, size=(n_acc, *cfg.acc_shape), dtype=np.int32)
-    dram[INP:INP + inp.size] = inp.view(np.uint8).ravel()
-    dram[WGT:WGT + wgt.size] = wgt.view(np.uint8).ravel()
-    dram[ACC:ACC + acc.nbytes] = acc.view(np.uint8).ravel()
-    dram[UOP:UOP + 4 * len(uops)] = encode_uops(cfg, uops)
-    eb = cfg.elem_bytes
-    loads = [
-        Load(memory_type=MemId.INP, sram_base=0, dram_base=INP // eb["inp"], y_size=1, x_size=n_inp,
-             x_stride=n_inp),
-        Load(memory_type=MemId.WGT, sram_base=0, dram_base=WGT // eb["wgt"], y_size=1, x_size=n_wgt,
-             x_stride=n_wgt, push_next_dep=True),
-        Load(memory_type=MemId.UOP, sram_base=0, dram_base=UOP // 4, y_size=1, x_size=len(uops),
-             x_stride=len(uops), pop_prev_dep=True),
-        Load(memory_type=MemId.ACC, sram_base=0, dram_base=ACC // eb["acc"], y_size=1, x_size=n_acc,
-             x_stride=n_acc),
-    ]
-    return dram, inp, wgt, acc, loads
 
 
 def hazard_program(cfg, rng):
