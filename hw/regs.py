@@ -53,7 +53,7 @@ QUEUE_IDS = {q: i for i, q in enumerate(QUEUE_STAGES)}
 class Fault(IntEnum):
     """Why the core halted (Reg.FAULT bits 7:0); the field (bits 15:8) is said per code."""
     NONE = 0
-    MALFORMED = 1       # unknown opcode, enum value with no meaning or a reserved bit set; field: 0
+    MALFORMED = 1       # unknown opcode, enum value with no meaning, a reserved bit set or a bad SETQ; field: 0
     FLAG_QUEUE = 2      # a dependency flag naming a queue the stage has not; field: the flag (DEP_FLAGS order)
     LOAD_TYPE = 3       # LOAD of a memory_type LOAD cannot fill; field: memory_type
     STORE_TYPE = 4      # STORE of a memory_type STORE cannot drain; field: memory_type
@@ -92,8 +92,8 @@ def fault_error(cfg, value, index, *, dma_base=0, dma_limit=0xFFFF_FFFF, where="
     window = f"the DMA window [{dma_base:#x}, {dma_limit:#x}]"
     depth = cfg.depths
     text = {
-        Fault.MALFORMED: "malformed instruction word (unknown opcode, memory_type or alu_opcode, or a reserved bit "
-                         "set)",
+        Fault.MALFORMED: "malformed instruction word (unknown opcode, memory_type or alu_opcode, a reserved bit "
+                         "set, or an ALU SETQ without use_imm = 1, imm < 64 and requant = 0)",
         Fault.FLAG_QUEUE: f"{name} names a queue this instruction's stage has not; {name} must be 0, not 1",
         Fault.LOAD_TYPE: f"LOAD memory_type={name} is not loadable",
         Fault.STORE_TYPE: f"STORE memory_type must be OUT, not {name}",
