@@ -6,13 +6,12 @@ cycle)) with latency hiding off (1 virtual thread) and on (2 virtual threads), s
 runs a reduced-height slice (the input rows that the first R output rows need) instead of the full layer; the
 table says so. ``--plot FILE.png`` draws a roofline (needs matplotlib).
 
-``--compare-epilogue`` (Verilator) runs every layer with a bias, as compiled layers have, at the heuristic's
-schedule with the plain epilogue (reset, GEMM, bias ADD, SHR, MAX, MIN) and the fused bias epilogue (the acc starts
-at bias − k through one MIN: one ALU pass less per output element; `vta.jit.ops.conv2d`), both checked.
+``--bias`` gives every layer a seeded int32 bias, as compiled layers have: each tile then starts with one ALU
+MOV of its bias rows instead of a reset GEMM (the shift and clip are the last GEMM's requantizing out write either
+way; `vta.jit.ops.conv2d`).
 
 Usage: python benchmarks/resnet18_layers.py [--device fsim|verilator] [--config default|small]
-                                            [--layers C2,C5] [--rows R] [--batch N] [--plot roofline.png]
-                                            [--compare-epilogue]
+                                            [--layers C2,C5] [--rows R] [--batch N] [--plot roofline.png] [--bias]
 """
 
 import argparse
@@ -60,33 +59,6 @@ def layer_data(args, name):
     return rng, x, wt, (h, w, ci, co, k, pad, stride)
 
 
-def compare_epilogue(args, cfg):
-    rt = Runtime(cfg, "verilator", dram_bytes=256 << 20, verify=False)
-    print(f"plain vs fused bias epilogue, heuristic schedules, Verilator, {cfg}")
-    print(f"{'layer':5} {'schedule (b,h,w,ci,co,vt)':>26} {'plain':>10} {'util':>6} {'fused':>10} {'util':>6} "
-          f"{'saved':>6} {'ok':>3}")
-    tp = tf = macs = 0
-    for name in args.layers.split(","):
-        rng, x, wt, (h, w, ci, co, k, pad, stride) = layer_data(args, name)
-        bias = rng.integers(-(1 << 14), 1 << 14, co, dtype=np.int32)
-        g = ConvGeometry.of(cfg, args.batch, ci, h, w, co, k, k, stride, pad)
-        s = default_conv2d_schedule(cfg, g)
-        expect = reference(x, wt, stride, pad, 12, bias)
-        cyc, ok = {}, True
-        for fuse in (False, True):
-            rt.fuse_bias = fuse
-            y, st = rt.conv2d(x, wt, bias, stride=stride, padding=pad, shift=12, relu=True, schedule=s)
-            cyc[fuse] = st.cycles
-            ok = ok and np.array_equal(y, expect)
-        peak = g.macs / cfg.macs_per_cycle
-        print(f"{name:5} {f'{s.tile_b},{s.tile_h},{s.tile_w},{s.tile_ci},{s.tile_co},{s.n_vthreads}':>26} "
-              f"{cyc[False]:10d} {peak / cyc[False]:6.1%} {cyc[True]:10d} {peak / cyc[True]:6.1%} "
-              f"{1 - cyc[True] / cyc[False]:6.1%} {'yes' if ok else 'NO':>3}", flush=True)
-        tp, tf, macs = tp + cyc[False], tf + cyc[True], macs + g.macs
-    print(f"total: plain {tp} cycles ({macs / (tp * cfg.macs_per_cycle):.1%}), fused {tf} "
-          f"({macs / (tf * cfg.macs_per_cycle):.1%}), {1 - tf / tp:.1%} fewer")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="fsim", choices=["fsim", "verilator"])
@@ -95,17 +67,14 @@ def main():
     ap.add_argument("--rows", type=int, default=None, help="output rows per layer (reduced-height slice)")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--plot", default=None, help="write a roofline PNG here (matplotlib)")
-    ap.add_argument("--compare-epilogue", action="store_true", help="plain vs fused bias epilogue (Verilator)")
+    ap.add_argument("--bias", action="store_true", help="give every layer a seeded int32 bias (bias MOV epilogue)")
     args = ap.parse_args()
     cfg = load_config(args.config)
-    if args.compare_epilogue:
-        compare_epilogue(args, cfg)
-        return
     rt = Runtime(cfg, args.device, dram_bytes=256 << 20, verify=False)
     timed = args.device != "fsim"
     print(f"ResNet-18 conv layers on {args.device}, {cfg}")
     extent = f"output rows {args.rows} per layer (reduced-height slices)" if args.rows else "full layers"
-    print(f"batch {args.batch}; {extent}")
+    print(f"batch {args.batch}; {extent}; {'with' if args.bias else 'without'} bias")
     head = f"{'layer':5} {'shape':28} {'MMACs':>8} {'ok':>3} {'schedule (b,h,w,ci,co)':>22} {'insns':>6} {'MB':>6}"
     head += f" {'call s':>7}"
     if timed:
@@ -117,14 +86,15 @@ def main():
         rng, x, wt, (h, w, ci, co, k, pad, stride) = layer_data(args, name)
         g = ConvGeometry.of(cfg, args.batch, ci, h, w, co, k, k, stride, pad)
         sched = default_conv2d_schedule(cfg, g)
+        bias = rng.integers(-(1 << 14), 1 << 14, co, dtype=np.int32) if args.bias else None
         runs = {}
         for vt in ((1, 2) if timed else (sched.n_vthreads,)):
             s = dataclasses.replace(sched, n_vthreads=vt)
             t0 = time.perf_counter()
-            y, stats = rt.conv2d(x, wt, None, stride=stride, padding=pad, shift=12, relu=True, schedule=s)
+            y, stats = rt.conv2d(x, wt, bias, stride=stride, padding=pad, shift=12, relu=True, schedule=s)
             wall = time.perf_counter() - t0
             runs[vt] = (y, stats, wall)
-        expect = reference(x, wt, stride, pad, 12)
+        expect = reference(x, wt, stride, pad, 12, bias)
         ok = all(np.array_equal(r[0], expect) for r in runs.values())
         last = runs[max(runs)]
         st = last[1]

@@ -14,13 +14,20 @@ runtime did with ``DepPush``/``DepPop``:
   order) and balanced (no token left at FINISH), as docs/semantics.md requires.
 
 No-ops are zero-sized LOAD INP (load stage), LOAD UOP (compute stage) and STORE (store stage) instructions.
+
+Requantizing out writes (docs/semantics.md): ``setq(shift, relu)`` emits the ALU SETQ word that sets the compute
+stage's requantization register; a GEMM or ALU emitted with ``requant=True`` then writes
+``clamp(result >> shift, 0 if relu else −128, 127)`` into out (acc keeps the full result) — a whole shift-and-clip
+epilogue at no cycle cost. The register is (0, no relu) at the start of every run, so a stream that uses it sets
+it first (operators emit one SETQ per stream, before their first ``requant`` word).
 """
 
 import enum
 
-from ..errors import ProgramError
+from ..errors import ISAError, ProgramError
 from ..isa.insn import Alu, Finish, Gemm, Load, Store
-from ..isa.opcodes import MemId, Opcode
+from ..isa.opcodes import AluOp, MemId, Opcode
+from ..isa.requant import setq_imm
 from ..isa.stages import QUEUE_FLAGS, QUEUE_STAGES, STAGES, queue_between, stage_of, stage_of_fields
 
 __all__ = ["Stage", "CommandStream", "stage_of_mem"]
@@ -123,19 +130,31 @@ class CommandStream:
 
     # -- compute --------------------------------------------------------------------------------------------------
 
-    def gemm(self, placed, reset=False):
-        """GEMM over the resident kernel ``placed`` (a `vta.jit.kernels.Placement`); ``reset`` zeroes instead."""
+    def gemm(self, placed, reset=False, requant=False):
+        """GEMM over the resident kernel ``placed`` (a `vta.jit.kernels.Placement`); ``reset`` zeroes instead;
+        ``requant``: its out writes are requantized by the register `setq` set."""
         k = placed.kernel
-        return self.emit(Gemm(reset_reg=bool(reset), uop_bgn=placed.bgn, uop_end=placed.end, **k.loop_fields("gemm")),
-                         Stage.COMPUTE)
+        return self.emit(Gemm(reset_reg=bool(reset), uop_bgn=placed.bgn, uop_end=placed.end, requant=bool(requant),
+                              **k.loop_fields("gemm")), Stage.COMPUTE)
 
-    def alu(self, placed, op, imm=None):
-        """ALU ``op`` over the resident kernel ``placed``; with ``imm`` the second operand is that immediate."""
+    def alu(self, placed, op, imm=None, requant=False):
+        """ALU ``op`` over the resident kernel ``placed``; with ``imm`` the second operand is that immediate;
+        ``requant``: its out writes are requantized by the register `setq` set."""
         k = placed.kernel
         fields = k.loop_fields("alu")
         if imm is not None:
             fields.update(use_imm=True, imm=int(imm))
-        return self.emit(Alu(alu_opcode=op, uop_bgn=placed.bgn, uop_end=placed.end, **fields), Stage.COMPUTE)
+        return self.emit(Alu(alu_opcode=op, uop_bgn=placed.bgn, uop_end=placed.end, requant=bool(requant), **fields),
+                         Stage.COMPUTE)
+
+    def setq(self, shift, relu):
+        """ALU SETQ: later ``requant`` words write ``clamp(result >> shift, 0 if relu else −128, 127)`` to out.
+        It touches no buffer, so its uop range is empty."""
+        try:
+            imm = setq_imm(shift, relu)
+        except ISAError as e:
+            raise ProgramError(str(e)) from None
+        return self.emit(Alu(alu_opcode=AluOp.SETQ, uop_bgn=0, uop_end=0, use_imm=True, imm=imm), Stage.COMPUTE)
 
     # -- dependency tokens ----------------------------------------------------------------------------------------
 

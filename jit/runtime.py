@@ -46,8 +46,7 @@ class Runtime(Closing):
     before running it (cheap next to a simulator; turn off to time hardware). ``keep_uops`` (default: True) lets
     the kernel cache assume the device keeps uop SRAM between runs; pass False for a device that resets it.
     ``schedules``: where conv2d/dense calls without a schedule get one before the heuristic — a
-    `vta.jit.tune.BestSchedules` built from a tuning log. ``fuse_bias`` (default True): conv2d/dense with a bias
-    use the fused bias epilogue where it is exact (`vta.jit.ops.conv2d`); False keeps the plain one (to compare).
+    `vta.jit.tune.BestSchedules` built from a tuning log.
     ``cache_streams`` (default True): reuse an operator call's finished stream when a later call has the same
     stream inputs (`run_stream`); False builds every stream afresh (to compare, or to time the builder). The
     cache is ``streams`` (a `vta.jit.stream_cache.StreamCache`, or None without caching; setting None turns it
@@ -55,7 +54,7 @@ class Runtime(Closing):
     """
 
     def __init__(self, cfg="default", device="fsim", *, dram_bytes=64 << 20, verify=True, keep_uops=True,
-                 schedules=None, fuse_bias=True, cache_streams=True):
+                 schedules=None, cache_streams=True):
         if isinstance(dram_bytes, bool) or not isinstance(dram_bytes, int) or dram_bytes < 1:
             raise VTAError(f"dram_bytes must be a positive integer (the DRAM size in bytes), not {dram_bytes!r}")
         self.cfg = load_config(cfg)
@@ -76,7 +75,6 @@ class Runtime(Closing):
         self.verify = verify
         self.keep_uops = keep_uops
         self.schedules = schedules
-        self.fuse_bias = bool(fuse_bias)
         self.streams = StreamCache() if cache_streams else None
         self._zeros = None
         self._zeros_used = False   # the stream being built reads the zero page

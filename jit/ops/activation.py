@@ -4,14 +4,15 @@ HardSigmoid), LeakyReLU and HardSwish.
 Each is a fixed sequence of ALU steps with 16-bit immediates over `run_elementwise` tiles, so the lanes stay
 int32 between steps (no int8 rounding inside). LeakyReLU and HardSwish load the input twice, into two acc regions,
 and combine them: LeakyReLU adds the positive part to the scaled negative part; HardSwish multiplies ``x`` by its
-own hard-sigmoid, lane by lane (MUL of two int lanes).
+own hard-sigmoid, lane by lane (MUL of two int lanes). A final shift and int8 clip (or a Clip to ``[0, 127]`` or
+``[−128, 127]``) is the last step's requantizing out write, not ALU passes (`vta.jit.ops.common.fold_requant`).
 """
 
 import numpy as np
 
 from ...errors import VTAError
 from ...isa.opcodes import AluOp, MemId
-from .common import check_array, check_int
+from .common import check_array, check_int, clip_steps
 from .elementwise import IMM_MAX, IMM_MIN, affine_steps, run_elementwise
 
 __all__ = ["affine_clip", "leaky_relu", "hard_swish"]
@@ -48,7 +49,7 @@ def leaky_relu(rt, x, scale, shift, schedule):
     if scale != 1:
         steps.append(("imm", AluOp.MUL, scale, 1))
     steps += _round_steps(shift, 1)
-    steps += [("tensor", AluOp.ADD, 1, 0), ("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
+    steps += [("tensor", AluOp.ADD, 1, 0)] + clip_steps()
     return run_elementwise(rt, [(x, MemId.ACC_8BIT), (x, MemId.ACC_8BIT)], steps, schedule, "leaky_relu")
 
 
@@ -60,6 +61,5 @@ def hard_swish(rt, x, scale, offset, shift, one, out_shift, schedule):
         raise VTAError(f"one (the integer that stands for 1.0) must be ≥ 0, not {one}")
     steps = affine_steps(scale, offset, shift, 1)
     steps += [("imm", AluOp.MAX, 0, 1), ("imm", AluOp.MIN, one, 1), ("tensor", AluOp.MUL, 1, 0)]
-    steps += _round_steps(out_shift, 0)
-    steps += [("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
+    steps += _round_steps(out_shift, 0) + clip_steps()
     return run_elementwise(rt, [(x, MemId.ACC_8BIT), (x, MemId.ACC_8BIT)], steps, schedule, "hard_swish")

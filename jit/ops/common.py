@@ -1,14 +1,18 @@
-"""Pieces every operator uses: argument checks, flat kernels over a contiguous acc range, the clip epilogue, and
-the store→compute handshake that protects the out buffer of a virtual thread."""
+"""Pieces every operator uses: argument checks, flat kernels over a contiguous acc range, and ALU step lists whose
+shift-and-clip tail becomes a requantizing out write (`fold_requant`)."""
+
+from typing import NamedTuple
 
 import numpy as np
 
 from ...errors import VTAError
 from ...isa.insn import Uop
 from ...isa.opcodes import AluOp
+from ...isa.requant import SHIFT_MAX
 from ..kernels import MAX_ITER, Loop, UopKernel
 
-__all__ = ["check_array", "check_int", "flat", "alu_flat", "gemm_reset", "clip_epilogue"]
+__all__ = ["check_array", "check_int", "flat", "alu_flat", "gemm_reset", "clip_steps", "Steps", "fold_requant",
+           "run_steps"]
 
 
 def check_array(x, name, dtype, ndim=None):
@@ -47,9 +51,10 @@ def flat(rt, stream, mode, dst, n, src=None):
     return rt.kernel(stream, sig, lambda: UopKernel(sig, (Uop(dst, s, 0),), (Loop(n, 1, sf, 0),)))
 
 
-def alu_flat(rt, stream, op, dst, n, imm=None, src=None):
-    """ALU ``op`` on acc ``dst .. dst+n-1`` with an immediate or the range from ``src``."""
-    stream.alu(flat(rt, stream, "alu", dst, n, src), op, imm)
+def alu_flat(rt, stream, op, dst, n, imm=None, src=None, requant=False):
+    """ALU ``op`` on acc ``dst .. dst+n-1`` with an immediate or the range from ``src`` (``requant``: its out
+    writes are requantized, `vta.jit.builder.CommandStream.setq`)."""
+    stream.alu(flat(rt, stream, "alu", dst, n, src), op, imm, requant=requant)
 
 
 def gemm_reset(rt, stream, dst, n):
@@ -57,9 +62,57 @@ def gemm_reset(rt, stream, dst, n):
     stream.gemm(flat(rt, stream, "gemm", dst, n), reset=True)
 
 
-def clip_epilogue(rt, stream, dst, n, shift, relu):
-    """``acc = clip(acc >> shift, 0 if relu else -128, 127)`` on a contiguous range (the out buffer follows)."""
-    if shift:
-        alu_flat(rt, stream, AluOp.SHR, dst, n, imm=shift)
-    alu_flat(rt, stream, AluOp.MAX, dst, n, imm=0 if relu else -128)
-    alu_flat(rt, stream, AluOp.MIN, dst, n, imm=127)
+def clip_steps(relu=False, region=0):
+    """The int8 clip of ``region`` as ALU steps (`fold_requant` turns them into a requantizing out write)."""
+    return [("imm", AluOp.MAX, 0 if relu else -128, region), ("imm", AluOp.MIN, 127, region)]
+
+
+class Steps(NamedTuple):
+    """An ALU step list after `fold_requant`: ``q`` the (shift, relu) to SETQ (None: no word requantizes),
+    ``steps`` the steps to emit, each ``(kind, op, a, region, requant)`` — kind "imm": region op= a (an
+    immediate); kind "tensor": region op= region a —, and ``prior``: the word the caller emits just before the
+    steps (it writes the stored region) carries the requant instead."""
+    q: tuple | None
+    steps: tuple
+    prior: bool
+
+
+def _is(step, op, region, values):
+    return step[0] == "imm" and step[1] == op and step[3] == region and step[2] in values
+
+
+def fold_requant(steps, region=0, prior=False):
+    """Replace a trailing ``[SHR s], MAX lo, MIN 127`` on ``region`` (``s`` 0..31, ``lo`` −128 or 0: the int8
+    clip, with ReLU when ``lo`` is 0) by a requantizing out write, which computes exactly
+    ``clamp(x >> s, lo, 127)`` — 2 or 3 ALU passes fewer.
+
+    ``steps`` are ``(kind, op, a, region)`` tuples (`run_steps`). The word that carries the requant is the last
+    one before the tail when it writes ``region``: the step before it, or with an empty rest and ``prior`` the
+    caller's own word before the steps; the whole tail folds into it with Q = (s, relu). Otherwise the tail's
+    first step stays and carries the requant with Q = (0, relu) (``clamp(x >> s)`` resp. ``clamp(max(x, lo))``
+    is the same clip). Step lists without that tail come back unchanged with ``q`` None."""
+    steps = [tuple(st) for st in steps]
+    if len(steps) < 2 or not (_is(steps[-1], AluOp.MIN, region, (127,))
+                              and _is(steps[-2], AluOp.MAX, region, (-128, 0))):
+        return Steps(None, tuple(st + (False,) for st in steps), False)
+    relu = steps[-2][2] == 0
+    tail = 2
+    if len(steps) >= 3 and _is(steps[-3], AluOp.SHR, region, range(SHIFT_MAX + 1)):
+        tail = 3
+    body = [st + (False,) for st in steps[:-tail]]
+    shift = steps[-3][2] if tail == 3 else 0
+    if body and body[-1][3] == region:
+        body[-1] = body[-1][:4] + (True,)
+        return Steps((shift, relu), tuple(body), False)
+    if not body and prior:
+        return Steps((shift, relu), (), True)
+    return Steps((0, relu), tuple(body) + (steps[-tail] + (True,),), False)
+
+
+def run_steps(rt, stream, steps, regions, n):
+    """Emit ``steps`` (`Steps.steps`) over ``n`` elements of each acc region (``regions[k]`` its first)."""
+    for kind, op, a, r, requant in steps:
+        if kind == "imm":
+            alu_flat(rt, stream, op, regions[r], n, imm=a, requant=requant)
+        else:
+            alu_flat(rt, stream, op, regions[r], n, src=regions[a], requant=requant)

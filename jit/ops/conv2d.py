@@ -9,34 +9,25 @@ i mod S and tile j acc slot j mod S, and tokens enforce:
 - load of chunk i (i ≥ S) waits for compute of chunk i−S (g2l): its slot is free;
 - compute of chunk i waits for its load (l2g);
 - the first compute instruction of tile j (j ≥ S) waits for the store of tile j−S (s2g): its out slot was read;
-- the store of tile j waits for its epilogue (g2s).
+- the store of tile j waits for its last GEMM (g2s), which leaves the requantized result in out.
 
-Program order is: loads of the first S chunks, then for each chunk its compute (and, after a tile's last chunk,
-the bias/shift/clip epilogue on the ALU and its store) followed by the load S chunks ahead. With S = 2 the load
-of the next chunk and the store of the previous tile overlap the current GEMMs in hardware.
+Program order is: one SETQ (the call's shift and relu), loads of the first S chunks, then for each chunk its
+compute (and, after a tile's last chunk, its store) followed by the load S chunks ahead. With S = 2 the load of
+the next chunk and the store of the previous tile overlap the current GEMMs in hardware.
 
-GEMM and ALU share the compute pipeline (one uop per cycle), so the epilogue cannot overlap a GEMM: each ALU pass
-costs one cycle per acc element, as much as one GEMM step. For a 1×1 layer of 4 input blocks the plain epilogue
-(reset, bias ADD, SHR, MAX, MIN: 5 passes) costs more than its GEMM. With a bias the *fused bias* epilogue
-(`_FusedBias`) saves one pass: a tile's acc starts as ``bias − K`` through one ALU MIN (replacing the reset and
-the bias ADD), with ``K = m·2^shift`` and ``m`` a multiple of 256, so that
-
-- the MIN yields exactly ``bias − K``: every value an acc slot can hold before it (0 after the slot's one reset
-  at its first use in the stream, or an earlier tile's result ``clip(…) − m``) is ≥ ``lo − m`` ≥ ``bias − K``;
-- ``(Σ + bias − K) >> shift = ((Σ + bias) >> shift) − m`` exactly (K is a multiple of 2^shift), and the clip
-  to ``[lo − m, 127 − m]`` is the clip to ``[lo, 127]`` moved by −m;
-- the out buffer (the low 8 bits of acc) holds the same bytes, m being a multiple of 256.
-
-It applies when shift ≥ 1, the immediates fit 16 bits and no int32 sum can wrap (bounded from the weights);
-otherwise the plain epilogue runs.
+The epilogue costs one pass. GEMM and ALU share the compute pipeline (one uop per cycle), so an ALU pass cannot
+overlap a GEMM: each costs one cycle per acc element, as much as one GEMM step — for a 1×1 layer of 4 input blocks
+a bias ADD, SHR, MAX and MIN would cost as much as its GEMM. Instead a tile's acc *starts* at its bias (one ALU
+MOV from the bias rows; a reset GEMM without a bias) and its last GEMM carries ``requant``: every out write of
+that GEMM is ``clamp(acc >> shift, 0 if relu else −128, 127)`` (the register SETQ set), and its final write of
+each acc element is the complete sum, so out holds the requantized result with no pass after the GEMMs
+(docs/semantics.md, "Requantizing out writes"). The acc keeps the int32 sums; nothing reads them afterwards.
 
 SRAM per slot: inp ``[b][ci][in_row][in_col]`` (the input window of the tile, zero padded by LOAD), wgt
 ``[co][ci][kh][kw]``, acc ``[b][co][oh][ow]``; the bias of the tile's channels sits after the acc slots.
 The GEMM kernel's micro-ops walk (kh, kw, b, oh, ow); its outer loop walks input-channel blocks and the inner loop
 output-channel blocks, so consecutive GEMM steps never write the same acc element when tile_co > 1.
 """
-
-import dataclasses
 
 import numpy as np
 
@@ -45,10 +36,10 @@ from ...isa.insn import Uop
 from ...isa.opcodes import AluOp, MemId
 from ..builder import Stage
 from ..kernels import Loop, UopKernel
-from ..layout import ceil_div, pack_bias, pack_nchw, pack_oihw, unpack_nchw
+from ..layout import pack_bias, pack_nchw, pack_oihw, unpack_nchw
 from ..results import OpResult
 from ..schedule import ConvGeometry, check_conv2d, default_conv2d_schedule
-from .common import alu_flat, check_array, check_int, clip_epilogue, gemm_reset
+from .common import check_array, check_int, gemm_reset
 
 __all__ = ["conv2d", "run_conv"]
 
@@ -91,17 +82,15 @@ def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op, useful_macs=None):
         wb = rt.upload(wp, cfg.wgt_elem_bytes, "conv weights")
         bufs.append(wb)
         bb = None
-        fused = _FusedBias.of(wp, bias, shift, relu) if getattr(rt, "fuse_bias", True) else None
         if bias is not None:
-            b = bias if fused is None else (bias.astype(np.int64) - fused.k).astype(np.int32)
-            bb = rt.upload(pack_bias(b, cfg.batch, cfg.block_out), cfg.acc_elem_bytes, "conv bias")
+            bb = rt.upload(pack_bias(bias, cfg.batch, cfg.block_out), cfg.acc_elem_bytes, "conv bias")
             bufs.append(bb)
         out_shape = (g.nb, g.groups * g.ob, g.oh, g.ow, cfg.batch, cfg.block_out)
         yb = rt.empty(int(np.prod(out_shape)), cfg.out_elem_bytes, "conv output")
         bufs.append(yb)
         # the emitter reads exactly these (with the config and the runtime state `Runtime.run_stream` checks)
-        key = ("conv", g, s, xb.addr, wb.addr, None if bb is None else bb.addr, yb.addr, shift, bool(relu), fused)
-        stats = rt.run_stream(key, lambda st: _Emitter(rt, st, g, s, xb, wb, bb, yb, shift, relu, fused).emit(), op,
+        key = ("conv", g, s, xb.addr, wb.addr, None if bb is None else bb.addr, yb.addr, shift, bool(relu))
+        stats = rt.run_stream(key, lambda st: _Emitter(rt, st, g, s, xb, wb, bb, yb, shift, relu).emit(), op,
                               useful_macs=g.macs if useful_macs is None else useful_macs, schedule=s, build_start=t0)
         return rt.download(yb, np.int8, out_shape), stats
     finally:
@@ -109,43 +98,15 @@ def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op, useful_macs=None):
             rt.alloc.free(b)
 
 
-@dataclasses.dataclass(frozen=True)
-class _FusedBias:
-    """The fused bias epilogue's offsets (module docstring): results are ``clip(…) − m``, the acc starts at
-    ``bias − k`` with ``k = m << shift``."""
-    m: int
-    k: int
-
-    @classmethod
-    def of(cls, wp, bias, shift, relu):
-        """The offsets for packed weights ``wp`` ``(O', I', KH, KW, BLOCK_OUT, BLOCK_IN)``, or None where the fused
-        epilogue does not apply (no bias, shift 0, an immediate beyond 16 bits, a sum that could wrap int32)."""
-        if bias is None or shift < 1:
-            return None
-        lo = 0 if relu else -128
-        bmax = int(bias.max())
-        # bias − k ≤ lo − m for every channel: m·(2^shift − 1) ≥ max(bias) − lo
-        m = 256 * max(1, ceil_div(max(0, bmax - lo), 256 * ((1 << shift) - 1)))
-        k = m << shift
-        if lo - m < -(1 << 15):
-            return None
-        lanes = wp.transpose(0, 4, 1, 2, 3, 5).reshape(wp.shape[0] * wp.shape[4], -1)   # one row per out channel
-        partial = 128 * int(np.abs(lanes.astype(np.int16)).sum(axis=1, dtype=np.int64).max())  # |x| ≤ 128
-        if max(bmax, -int(bias.min())) + k + partial >= 1 << 31:
-            return None
-        return cls(m, k)
-
-
 class _Emitter:
-    def __init__(self, rt, stream, g, s, xb, wb, bb, yb, shift, relu, fused=None):
+    def __init__(self, rt, stream, g, s, xb, wb, bb, yb, shift, relu):
         self.rt, self.st, self.g, self.s, self.cfg = rt, stream, g, s, rt.cfg
         cfg = rt.cfg
         self.x = xb.elem(cfg.inp_elem_bytes)
         self.w = wb.elem(cfg.wgt_elem_bytes)
         self.b = None if bb is None else bb.elem(cfg.acc_elem_bytes)
         self.y = yb.elem(cfg.out_elem_bytes)
-        self.shift, self.relu, self.fused = shift, relu, fused
-        self.slot_reset = [False] * s.n_vthreads   # fused bias: acc slot reset once, at its first use
+        self.shift, self.relu = shift, relu
         self.cb_all, self.ob_all = g.groups * g.cb, g.groups * g.ob   # channel blocks in DRAM, all groups
         S = s.n_vthreads
         kk = g.kh * g.kw
@@ -177,6 +138,7 @@ class _Emitter:
 
     def emit(self):
         S, n = self.s.n_vthreads, len(self.chunks)
+        self.st.setq(self.shift, self.relu)   # every tile's last GEMM requantizes with it
         for i in range(min(S, n)):
             self.load(i)
         for i in range(n):
@@ -249,22 +211,18 @@ class _Emitter:
         if first:
             if j >= S:
                 st.pop(S_, C)                # the store of tile j-S has read this out slot
-            if self.fused is None:
+            if self.b is None:
                 gemm_reset(rt, st, abase, n_acc)
             else:
-                if not self.slot_reset[aslot]:
-                    self.slot_reset[aslot] = True
-                    gemm_reset(rt, st, abase, self.acc_slot)
-                st.alu(self.bias_kernel(abase, tb, th, tw, co0, tco), AluOp.MIN)   # acc = bias − k
+                st.alu(self.bias_kernel(abase, tb, th, tw, co0, tco), AluOp.MOV)   # acc = bias
         ibase, wbase = slot * self.inp_slot, slot * self.wgt_slot
         sig = ("conv", ibase, wbase, abase, tb, th, tw, tci, tco, g.kh, g.kw, g.stride)
         placed = rt.kernel(st, sig, lambda: self.gemm_kernel(sig, ibase, wbase, abase, tb, th, tw, tci, tco))
         st.pop(L, C)                         # inputs of this chunk are in SRAM
-        st.gemm(placed)
+        st.gemm(placed, requant=last)        # the tile's last GEMM leaves the requantized result in out
         if i + S < len(self.chunks):
             st.push(C, L)
         if last:
-            self.epilogue(abase, tb, th, tw, co0, tco)
             st.push(C, S_)
             self.store(j, abase, b0, tb, h0, th, w0, tw, co0, tco)
 
@@ -300,18 +258,6 @@ class _Emitter:
                          for b in range(tb) for co in range(tco))
             return UopKernel(sig, uops, (Loop(th * tw, 1, 0),))   # th·tw ≤ acc depth ≤ 2^11
         return rt.kernel(st, sig, build)
-
-    def epilogue(self, abase, tb, th, tw, co0, tco):
-        rt, st, n = self.rt, self.st, tb * tco * th * tw
-        if self.fused is not None:   # the acc holds Σ + bias − k: shift, then clip moved by −m
-            m = self.fused.m
-            alu_flat(rt, st, AluOp.SHR, abase, n, imm=self.shift)
-            alu_flat(rt, st, AluOp.MAX, abase, n, imm=(0 if self.relu else -128) - m)
-            alu_flat(rt, st, AluOp.MIN, abase, n, imm=127 - m)
-            return
-        if self.b is not None:
-            st.alu(self.bias_kernel(abase, tb, th, tw, co0, tco), AluOp.ADD)
-        clip_epilogue(rt, st, abase, n, self.shift, self.relu)
 
     # -- store stage --------------------------------------------------------------------------------------------
 

@@ -2,8 +2,11 @@
 
 Tensors of any shape are flattened and cut into acc elements of BATCH·BLOCK_OUT lanes (layout does not matter
 element-wise). int8 operands are loaded with LOAD ACC_8BIT (sign-extended), int32 with LOAD ACC — both run in the
-compute stage. With two virtual threads the acc/out space is split into two slots: the store of tile j overlaps
-the loads and ALU work of tile j+1, and the first out-writing instruction of tile j+2 waits (s2g) for that store.
+compute stage. A trailing shift and int8 clip (``[SHR s], MAX lo, MIN 127``) is not run as ALU passes: the step
+before it writes out requantized (`vta.jit.ops.common.fold_requant`), so ``add`` costs one ALU pass per element
+(plus its input shifts). With two virtual threads the acc/out space is split into two slots: the store of tile j
+overlaps the loads and ALU work of tile j+1, and the first out-writing instruction of tile j+2 waits (s2g) for
+that store.
 """
 
 import numpy as np
@@ -15,16 +18,12 @@ from ..builder import Stage
 from ..layout import ceil_div, pack_flat, unpack_flat
 from ..results import OpResult
 from ..schedule import check_elementwise, default_elementwise_schedule
-from .common import alu_flat, check_array, check_int
+from .common import check_array, check_int, clip_steps, fold_requant, run_steps
 
 __all__ = ["add", "relu", "requantize", "run_elementwise"]
 
 C, S_ = Stage.COMPUTE, Stage.STORE
 IMM_MIN, IMM_MAX = -(1 << 15), (1 << 15) - 1
-
-
-def _clip_steps(relu):
-    return [("imm", AluOp.MAX, 0 if relu else -128, 0), ("imm", AluOp.MIN, 127, 0)]
 
 
 def add(rt, a, b, a_shift, b_shift, shift, relu, schedule):
@@ -41,7 +40,7 @@ def add(rt, a, b, a_shift, b_shift, shift, relu, schedule):
     shift = check_int(shift, "shift", -31, 31)
     if shift:
         steps.append(("imm", AluOp.SHR, shift, 0))
-    steps += _clip_steps(relu)
+    steps += clip_steps(relu)
     return run_elementwise(rt, [(a, MemId.ACC_8BIT), (b, MemId.ACC_8BIT)], steps, schedule, "add")
 
 
@@ -55,7 +54,7 @@ def requantize(rt, x, shift, scale, offset, relu, schedule):
     shift = check_int(shift, "shift", 0, 31)
     scale = check_int(scale, "scale", IMM_MIN, IMM_MAX)
     offset = check_int(offset, "offset", IMM_MIN, IMM_MAX)
-    steps = affine_steps(scale, offset, shift, 0) + _clip_steps(relu)
+    steps = affine_steps(scale, offset, shift, 0) + clip_steps(relu)
     return run_elementwise(rt, [(x, MemId.ACC)], steps, schedule, "requantize")
 
 
@@ -74,9 +73,11 @@ def affine_steps(scale, offset, shift, k):
 def run_elementwise(rt, inputs, steps, schedule, op):
     """Load each input tile into its acc region, apply ``steps`` in order, store input 0's region as int8.
 
-    A step is ``("imm", op, value, k)`` (region k op= value) or ``("tensor", op, k, m)`` (region m op= region k).
+    A step is ``("imm", op, value, k)`` (region k op= value) or ``("tensor", op, k, m)`` (region m op= region k);
+    a trailing shift and int8 clip of region 0 becomes a requantizing out write (`fold_requant`).
     Returns an `OpResult`.
     """
+    folded = fold_requant(steps)
     cfg = rt.cfg
     lanes = cfg.batch * cfg.block_out
     shape = inputs[0][0].shape
@@ -99,6 +100,8 @@ def run_elementwise(rt, inputs, steps, schedule, op):
         def emit(st):   # reads the key's values (and the runtime state run_stream checks)
             S, T, k = s.n_vthreads, s.tile, len(inputs)
             tiles = ceil_div(n, T)
+            if folded.q is not None:
+                st.setq(*folded.q)
             for j in range(tiles):
                 e0, cnt = j * T, min(T, n - j * T)
                 base = (j % S) * k * T
@@ -107,19 +110,13 @@ def run_elementwise(rt, inputs, steps, schedule, op):
                     st.load(mem, region[r], dram + e0, 1, cnt, cnt)   # writes acc only, never out
                 if j >= S:
                     st.pop(S_, C)                                     # the store of tile j-S has read out
-                for step in steps:
-                    if step[0] == "imm":
-                        _, aop, value, r = step
-                        alu_flat(rt, st, aop, region[r], cnt, imm=value)
-                    else:
-                        _, aop, r_src, r_dst = step
-                        alu_flat(rt, st, aop, region[r_dst], cnt, src=region[r_src])
+                run_steps(rt, st, folded.steps, region, cnt)
                 st.push(C, S_)
                 st.pop(C, S_)
                 st.store(region[0], y + e0, 1, cnt, cnt)
                 if j + S < tiles:
                     st.push(S_, C)
-        stats = rt.run_stream(("elementwise", n, s, tuple(srcs), y, tuple(steps)), emit, op, schedule=s, build_start=t0)
+        stats = rt.run_stream(("elementwise", n, s, tuple(srcs), y, folded), emit, op, schedule=s, build_start=t0)
         out = rt.download(yb, np.int8, (n, lanes))
     finally:
         for b in bufs:

@@ -2,8 +2,8 @@
 
 x (int8 NCHW) is packed as ``(N', C', H, W)`` elements of BATCH×BLOCK_OUT lanes and read with LOAD ACC_8BIT.
 A tile is ``tile_h``×``tile_w`` output pixels of one (batch block, channel block): the input window it needs is
-loaded without padding (only the rows and columns inside the image), the outputs are set to −128 (MAX then MIN
-with the immediate −128, whatever the acc held), then one ALU MAX whose micro-ops list every (output, tap) pair
+loaded without padding (only the rows and columns inside the image), the outputs are set to −128 (one ALU MOV of
+the immediate), then one ALU MAX whose micro-ops list every (output, tap) pair
 whose tap lies inside the image. Padding therefore never wins, as in PyTorch, without a pad value. Kernels are
 cached by the window's clipping pattern, so interior tiles share one kernel.
 """
@@ -63,8 +63,7 @@ def max_pool2d(rt, x, kernel_size, stride, padding, schedule):
                 st.load(MemId.ACC_8BIT, ibase, X + plane + rv0 * g.w + cv0, rv1 - rv0, cv1 - cv0, g.w)
                 if j >= S:
                     st.pop(S_, C)                       # the store of tile j-S has read this out slot
-                alu_flat(rt, st, AluOp.MAX, obase, th * tw, imm=-128)
-                alu_flat(rt, st, AluOp.MIN, obase, th * tw, imm=-128)
+                alu_flat(rt, st, AluOp.MOV, obase, th * tw, imm=-128)
                 sig = ("maxpool", ibase, obase, th, tw, g.kh, g.kw, sh, sw, rv0 - r0, rv1 - r0, cv0 - c0, cv1 - c0)
                 taps = functools.partial(_taps, sig, g, ibase, obase, th, tw, r0, rv0, rv1, c0, cv0, cv1)
                 kern = rt.kernel(st, sig, taps)

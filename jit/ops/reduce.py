@@ -10,7 +10,9 @@ x is packed as ``(N', C', H, W)`` elements of BATCH×BLOCK_OUT lanes, so one (ba
 *plane* of H·W consecutive acc elements. A tile holds ``planes`` planes (or, for planes larger than the acc
 slot, one plane in ``chunk``-element pieces). Each piece is loaded with LOAD ACC_8BIT and halved in place by ADDs
 (the upper half onto the lower: ⌈log2 L⌉ ALU instructions, each hazard-free and one uop in a plane × element
-loop), then its first element is added onto the plane's output element (zeroed first). Two virtual threads
+loop), then its first element is added onto the plane's output element (set to 0 first by an ALU MOV). The
+rescale's final shift and int8 clip are the requantizing out write of its last step (of the last gather when
+there is no rescale: `vta.jit.ops.common.fold_requant`), not ALU passes. Two virtual threads
 alternate acc slots, so a tile's store overlaps the next tile's loads and ADDs, as in `run_elementwise`.
 """
 
@@ -24,7 +26,7 @@ from ..kernels import Loop, UopKernel
 from ..layout import ceil_div, pack_nchw, unpack_nchw
 from ..results import OpResult
 from .activation import _round_steps
-from .common import alu_flat, check_array, check_int
+from .common import alu_flat, check_array, check_int, clip_steps, fold_requant, run_steps
 from .elementwise import IMM_MAX
 
 __all__ = ["global_avg_pool", "MAX_POSITIONS"]
@@ -46,11 +48,11 @@ def _halve(rt, st, base, planes, pitch, length):
         length -= h
 
 
-def _gather(rt, st, obase, ibase, planes, pitch):
+def _gather(rt, st, obase, ibase, planes, pitch, requant=False):
     """out[p] += in[p · pitch] for each plane p."""
     sig = ("gap_gather", obase, ibase, planes, pitch)
     kern = rt.kernel(st, sig, lambda: UopKernel(sig, (Uop(obase, ibase, 0),), (Loop(planes, 1, pitch),)))
-    st.alu(kern, AluOp.ADD)
+    st.alu(kern, AluOp.ADD, requant=requant)
 
 
 def global_avg_pool(rt, x, pre_shift, scale, shift):
@@ -81,6 +83,8 @@ def global_avg_pool(rt, x, pre_shift, scale, shift):
     else:
         chunk, planes = slot - 1, 1
     in_size = planes * chunk
+    steps = _round_steps(pre_shift, 0) + ([("imm", AluOp.MUL, scale, 0)] if scale != 1 else [])
+    epilogue = fold_requant(steps + _round_steps(shift, 0) + clip_steps(), prior=True)   # the last gather's word
     bufs = []
     try:
         xb = rt.upload(xp, eb, "global_avg_pool input")
@@ -90,10 +94,8 @@ def global_avg_pool(rt, x, pre_shift, scale, shift):
         X, Y = xb.elem(eb), yb.elem(eb)
         def emit(st):   # reads the key's values (and the runtime state run_stream checks)
             tiles = ceil_div(n_planes, planes)
-            epilogue = _round_steps(pre_shift, 0)
-            if scale != 1:
-                epilogue.append(("imm", AluOp.MUL, scale, 0))
-            epilogue += _round_steps(shift, 0) + [("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
+            if epilogue.q is not None:
+                st.setq(*epilogue.q)
             for j in range(tiles):
                 p0, pc = j * planes, min(planes, n_planes - j * planes)
                 ibase = (j % S) * slot
@@ -105,12 +107,10 @@ def global_avg_pool(rt, x, pre_shift, scale, shift):
                     if k == 0:
                         if j >= S:
                             st.pop(S_, C)                   # the store of tile j-S has read this slot's out
-                        alu_flat(rt, st, AluOp.MAX, obase, pc, imm=0)
-                        alu_flat(rt, st, AluOp.MIN, obase, pc, imm=0)
+                        alu_flat(rt, st, AluOp.MOV, obase, pc, imm=0)
                     _halve(rt, st, ibase, pc, cnt, cnt)
-                    _gather(rt, st, obase, ibase, pc, cnt)
-                for _, aop, value, _r in epilogue:
-                    alu_flat(rt, st, aop, obase, pc, imm=value)
+                    _gather(rt, st, obase, ibase, pc, cnt, requant=epilogue.prior and e0 + cnt == hw)
+                run_steps(rt, st, epilogue.steps, [obase], pc)
                 st.push(C, S_)
                 st.pop(C, S_)
                 st.store(obase, Y + p0, 1, pc, pc)

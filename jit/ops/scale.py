@@ -6,8 +6,10 @@ int8 factor ``s`` (N, C, 1, 1), then shifts with rounding — the gate multiply 
 Why it fits VTA: packed as ``(N', C', H, W)`` elements of BATCH×BLOCK_OUT lanes, the factor of a (batch block,
 channel block) is a single acc element whose lanes line up with every element of that plane. One ALU MUL whose
 micro-op keeps the source fixed (loop source factor 0) while the destination walks the plane multiplies them all,
-lane by lane. Then ADD 2^(shift−1), SHR shift, clip to int8. Planes larger than an acc slot are done in pieces
-(the factor is loaded again with each). The numpy twin is `vta.compiler.arith.channel_mul_int8`.
+lane by lane. Then ADD 2^(shift−1), SHR shift, clip to int8 — the shift and clip as the ADD's requantizing out
+write (`vta.jit.ops.common.fold_requant`), so two ALU passes in all (one with shift 0). Planes larger than an acc
+slot are done in pieces (the factor is loaded again with each). The numpy twin is
+`vta.compiler.arith.channel_mul_int8`.
 """
 
 import numpy as np
@@ -20,19 +22,19 @@ from ..kernels import Loop, UopKernel
 from ..layout import pack_nchw, unpack_nchw
 from ..results import OpResult
 from .activation import _round_steps
-from .common import alu_flat, check_array, check_int
+from .common import alu_flat, check_array, check_int, clip_steps, fold_requant, run_steps
 
 __all__ = ["channel_scale", "channel_prelu"]
 
 C, S_ = Stage.COMPUTE, Stage.STORE
 
 
-def _mul(rt, st, xbase, sbase, planes, cnt):
+def _mul(rt, st, xbase, sbase, planes, cnt, requant=False):
     """acc[xbase + p·cnt + i] *= acc[sbase + p] for every plane p and element i."""
     sig = ("chscale_mul", xbase, sbase, planes, cnt)
     loops = (Loop(planes, cnt, 1), Loop(cnt, 1, 0)) if planes > 1 else (Loop(cnt, 1, 0),)
     kern = rt.kernel(st, sig, lambda: UopKernel(sig, (Uop(xbase, sbase, 0),), loops))
-    st.alu(kern, AluOp.MUL)
+    st.alu(kern, AluOp.MUL, requant=requant)
 
 
 def _pieces(cfg, n_planes, hw, copies):
@@ -50,14 +52,15 @@ def _pieces(cfg, n_planes, hw, copies):
     return S, slot, planes, chunk, pieces
 
 
-def _run_pieces(rt, what, key, xp, fp, f_bytes, f_label, n_planes, hw, copies, load, compute, t0):
+def _run_pieces(rt, what, key, xp, fp, f_bytes, f_label, n_planes, hw, copies, load, compute, t0, q=None):
     """The shared body of `channel_scale` and `channel_prelu`: upload the packed input ``xp`` (int8) and the
     per-plane factors ``fp`` (``f_bytes`` per element), walk the `_pieces` double-buffered through the acc slots
     and store each piece's result, freeing the buffers whatever happens.
 
     Per piece, ``load(st, base, x_src, f_src, planes, pc, cnt, stride)`` issues its loads into the slot at ``base``
     (``planes`` × chunk positions per acc copy), then ``compute(st, base, planes, pc, cnt)`` its ALU work and
-    returns the acc base whose rows the store reads. The stream is cached under ``key + (X, F, Y)``."""
+    returns the acc base whose rows the store reads; ``q`` (shift, relu) is set by one SETQ first, for the
+    requantizing words of ``compute``. The stream is cached under ``key + (X, F, Y, q)``."""
     cfg = rt.cfg
     eb = cfg.out_elem_bytes
     S, slot, planes, chunk, pieces = _pieces(cfg, n_planes, hw, copies)
@@ -71,6 +74,8 @@ def _run_pieces(rt, what, key, xp, fp, f_bytes, f_label, n_planes, hw, copies, l
         bufs.append(yb)
         X, F, Y = xb.elem(eb), fb.elem(f_bytes), yb.elem(eb)
         def emit(st):   # reads the key's values (and the runtime state run_stream checks)
+            if q is not None:
+                st.setq(*q)
             for j, (p0, e0) in enumerate(pieces):
                 pc, cnt = min(planes, n_planes - p0), min(chunk, hw - e0)
                 base, stride = (j % S) * slot, hw if pc > 1 else cnt
@@ -83,7 +88,7 @@ def _run_pieces(rt, what, key, xp, fp, f_bytes, f_label, n_planes, hw, copies, l
                 st.store(out, Y + p0 * hw + e0, pc, cnt, stride)
                 if j + S < len(pieces):
                     st.push(S_, C)
-        stats = rt.run_stream(key + (X, F, Y), emit, key[0], build_start=t0)
+        stats = rt.run_stream(key + (X, F, Y, q), emit, key[0], build_start=t0)
         return rt.download(yb, np.int8, xp.shape), stats
     finally:
         for b in bufs:
@@ -102,20 +107,19 @@ def channel_scale(rt, x, s, shift):
     t0 = rt.begin()
     xp, sp = pack_nchw(x, cfg.batch, cfg.block_out), pack_nchw(s, cfg.batch, cfg.block_out)
     nb, cb = xp.shape[:2]
-    steps = _round_steps(shift, 0) + [("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
+    folded = fold_requant(_round_steps(shift, 0) + clip_steps(), prior=True)   # with shift 0 the MUL requantizes
 
     def load(st, xbase, x_src, s_src, span, pc, cnt, stride):
         st.load(MemId.ACC_8BIT, xbase, x_src, pc, cnt, stride)   # acc only
         st.load(MemId.ACC_8BIT, xbase + span, s_src, 1, pc, pc)
 
     def compute(st, xbase, span, pc, cnt):
-        _mul(rt, st, xbase, xbase + span, pc, cnt)
-        for _, aop, value, _r in steps:
-            alu_flat(rt, st, aop, xbase, pc * cnt, imm=value)
+        _mul(rt, st, xbase, xbase + span, pc, cnt, requant=folded.prior)
+        run_steps(rt, st, folded.steps, [xbase], pc * cnt)
         return xbase
 
     out, stats = _run_pieces(rt, "channel_scale", ("channel_scale", x.shape, shift), xp, sp, cfg.out_elem_bytes,
-                             "factors", nb * cb, h * w, 1, load, compute, t0)
+                             "factors", nb * cb, h * w, 1, load, compute, t0, folded.q)
     return OpResult(unpack_nchw(out, n, c), stats)
 
 
@@ -139,7 +143,7 @@ def channel_prelu(rt, x, a, shift, pos_shift=0):
     ap = pack_nchw(np.broadcast_to(a.reshape(1, c, 1, 1), (n, c, 1, 1)), cfg.batch, cfg.block_out)
     nb, cb = xp.shape[:2]
     steps = _round_steps(pos_shift, 0) + _round_steps(shift, 1)
-    steps += [("tensor", AluOp.ADD, 1, 0), ("imm", AluOp.MAX, -128, 0), ("imm", AluOp.MIN, 127, 0)]
+    folded = fold_requant(steps + [("tensor", AluOp.ADD, 1, 0)] + clip_steps())
 
     def load(st, base, x_src, a_src, span, pc, cnt, stride):
         for r in (base, base + span):   # the positive and the negative part
@@ -151,13 +155,9 @@ def channel_prelu(rt, x, a, shift, pos_shift=0):
         alu_flat(rt, st, AluOp.MAX, region[0], pc * cnt, imm=0)
         alu_flat(rt, st, AluOp.MIN, region[1], pc * cnt, imm=0)
         _mul(rt, st, region[1], base + 2 * span, pc, cnt)
-        for step in steps:
-            if step[0] == "imm":
-                alu_flat(rt, st, step[1], region[step[3]], pc * cnt, imm=step[2])
-            else:
-                alu_flat(rt, st, step[1], region[step[3]], pc * cnt, src=region[step[2]])
+        run_steps(rt, st, folded.steps, region, pc * cnt)   # the final ADD requantizes: no clip passes
         return region[0]
 
     out, stats = _run_pieces(rt, "prelu", ("prelu", x.shape, shift, pos_shift), xp, ap, cfg.acc_elem_bytes,
-                             "slopes", nb * cb, h * w, 2, load, compute, t0)
+                             "slopes", nb * cb, h * w, 2, load, compute, t0, folded.q)
     return OpResult(unpack_nchw(out, n, c), stats)

@@ -33,6 +33,18 @@ def test_clip_matches_semantics(rt, seed):
     assert y.min() >= lo and y.max() <= hi
 
 
+@pytest.mark.parametrize("lo", [-128, 0])
+def test_int8_clip_is_the_requantizing_write(rt, lo):
+    """Clip to [−128, 127] or [0, 127] after an affine map: its shift and clip are the ADD's requantizing out
+    write (MUL and ADD remain, no SHR/MAX/MIN); exact."""
+    rng = np.random.default_rng(200 + lo)
+    x = randint8(rng, (3, 50, 7))
+    y, st = rt.clip(x, lo, 127, 37, -900, 4)
+    np.testing.assert_array_equal(y, affine_clip_int8(x, 37, -900, 4, lo, 127))
+    ops = {i.alu_opcode for i in st.program if isinstance(i, vta.isa.Alu)}
+    assert ops == {vta.isa.AluOp.SETQ, vta.isa.AluOp.MUL, vta.isa.AluOp.ADD}
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_leaky_relu_matches_semantics(rt, seed):
     rng = np.random.default_rng(800 + seed)

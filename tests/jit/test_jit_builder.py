@@ -127,3 +127,32 @@ def test_gemm_alu_from_kernel(cfg):
     assert (g.dst_factor_out, g.src_factor_out, g.wgt_factor_out, g.dst_factor_in, g.src_factor_in,
             g.wgt_factor_in) == (10, 20, 30, 1, 2, 3)
     assert a.use_imm and a.imm == -5 and a.alu_opcode == AluOp.ADD and a.src_factor_out == 20
+    assert not g.requant and not a.requant
+
+
+def test_requant_words_and_setq(cfg):
+    """``requant=True`` sets the word's requant bit (and survives encoding); ``setq`` is an ALU SETQ with the
+    shift in imm[4:0], relu in imm[5] and an empty uop range; a shift beyond 5 bits is refused by name."""
+    import numpy as np
+
+    from vta.isa import Alu, AluOp, decode_program, encode_program
+    alloc = DramAllocator(1 << 16)
+    kc = KernelCache(cfg, alloc, np.zeros(1 << 16, np.uint8))
+    k = kc.get("k", lambda: UopKernel("k", (Uop(1, 2, 3),), (Loop(4, 1, 1, 0),)))
+    s = CommandStream(cfg)
+    s.setq(9, True)
+    p = kc.place(s, k)
+    s.gemm(p, requant=True)
+    s.alu(p, AluOp.MOV, requant=True)
+    s.alu(p, AluOp.ADD, imm=3)
+    q = s.insns[0]
+    assert isinstance(q, Alu) and q.alu_opcode == AluOp.SETQ and q.use_imm and q.imm == 9 + 32
+    assert q.uop_end <= q.uop_bgn and not q.requant
+    words = [i for i in s.insns if isinstance(i, (Gemm, Alu))][1:]
+    assert [w.requant for w in words] == [True, True, False]
+    back = decode_program(cfg, encode_program(cfg, s.insns))
+    assert [getattr(i, "requant", None) for i in back] == [getattr(i, "requant", None) for i in s.insns]
+    assert back[0] == q
+    for bad in (32, -1, 2.0, True):
+        with pytest.raises(ProgramError, match="SETQ shift must be an integer 0..31"):
+            s.setq(bad, False)

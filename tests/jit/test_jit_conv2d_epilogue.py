@@ -1,7 +1,7 @@
-"""The fused bias epilogue of conv2d (`vta.jit.ops.conv2d`, module docstring): a tile's acc starts at ``bias − k``
-through one ALU MIN instead of a reset and a bias ADD. Checked against the independent numpy reference where it
-applies (edge tiles, both signs of bias, garbage left in acc SRAM by earlier work) and where it must not (shift 0,
-a bias or weights so large that the offset sums could wrap int32)."""
+"""The one-pass epilogue of conv2d (`vta.jit.ops.conv2d`, module docstring): one SETQ per call, a tile's acc starts
+at its bias through one ALU MOV (a reset GEMM without a bias), and the tile's last GEMM writes out requantized —
+no SHR/MAX/MIN passes. Checked against the independent numpy reference on edge tiles in both acc slots, with and
+without bias and ReLU, shift 0 and 31, biases and sums near the int32 limits, and garbage left in acc SRAM."""
 
 import jit_reference as ref
 import numpy as np
@@ -22,97 +22,116 @@ def alu_ops(prog):
     return [i.alu_opcode for i in prog if isinstance(i, Alu)]
 
 
-def resets(prog):
-    return [i for i in prog if isinstance(i, Gemm) and i.reset_reg]
+def work(prog):
+    """uop-iterations of the GEMM and ALU words: the compute stage's cycles, one per acc element per pass."""
+    return sum(max(0, i.uop_end - i.uop_bgn) * i.iter_out * i.iter_in for i in prog if isinstance(i, (Gemm, Alu)))
 
 
+def check_shape(prog, tiles, shift, relu, bias):
+    """One SETQ (shift, relu) before any requant word; per tile one start (MOV from the bias rows or a reset GEMM)
+    and one requantizing GEMM, its last; no other ALU word."""
+    setq = [i for i in prog if isinstance(i, Alu) and i.alu_opcode == AluOp.SETQ]
+    assert len(setq) == 1 and setq[0].use_imm and setq[0].imm == shift + 32 * relu
+    first_requant = next(k for k, i in enumerate(prog) if getattr(i, "requant", False))
+    assert prog.index(setq[0]) < first_requant
+    ops = alu_ops(prog)
+    assert ops.count(AluOp.MOV) == (tiles if bias else 0)
+    assert len(ops) == 1 + ops.count(AluOp.MOV)                 # SETQ and the MOVs: no shift or clip pass
+    gemms = [i for i in prog if isinstance(i, Gemm)]
+    resets = [i for i in gemms if i.reset_reg]
+    assert len(resets) == (0 if bias else tiles)
+    assert sum(i.requant for i in gemms) == tiles and not any(i.requant for i in resets)
+    # each tile: its start, its GEMM chunks, the last one requantizing
+    starts = [k for k, i in enumerate(prog) if (isinstance(i, Alu) and i.alu_opcode == AluOp.MOV)
+              or (isinstance(i, Gemm) and i.reset_reg)]
+    for a, b in zip(starts, starts[1:] + [len(prog)]):
+        tile = [i for i in prog[a + 1:b] if isinstance(i, Gemm)]
+        assert tile and tile[-1].requant and not any(i.requant for i in tile[:-1])
+
+
+@pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("vt", [1, 2])
-def test_fused_bias_exact_on_edge_tiles(rt, relu, vt):
-    """Tiles that do not divide the output (a later tile of a slot larger than its first) in both slots."""
-    rng = np.random.default_rng(7 + vt + 2 * relu)
+def test_one_pass_epilogue_exact_on_edge_tiles(rt, bias, relu, vt):
+    """Tiles that do not divide the output (a later tile of a slot larger than its first) in both slots, two
+    input-channel chunks per tile (only the second GEMM requantizes)."""
+    rng = np.random.default_rng(7 + vt + 2 * relu + 4 * bias)
     b = rt.cfg.block_out
     o = 2 * b + 3                      # 3 output blocks: tile_co 2 leaves an edge tile of 1 block
-    x, w = randint8(rng, (1, 10, 9, 7)), randint8(rng, (o, 10, 3, 3))
-    bias = rng.integers(-40000, 40000, o, dtype=np.int32)
+    c = rt.cfg.block_in + 2            # 2 input blocks: tile_ci 1 gives two chunks per tile
+    x, w = randint8(rng, (1, c, 9, 7)), randint8(rng, (o, c, 3, 3))
+    bv = rng.integers(-40000, 40000, o, dtype=np.int32) if bias else None
     s = Conv2dSchedule(1, 4, 5, 1, 2, vt)   # 9×7 output: edge tiles along rows and columns too
-    y, st = rt.conv2d(x, w, bias, padding=1, shift=7, relu=relu, schedule=s)
-    np.testing.assert_array_equal(y, ref.conv2d(x, w, bias, 1, 1, 7, relu))
-    ops = alu_ops(st.program)
-    assert AluOp.ADD not in ops                       # the bias went in through the MIN that starts each tile
-    tiles = 3 * 2 * 2                                 # rows × cols × channel tiles
-    assert ops.count(AluOp.MIN) == 2 * tiles          # start (bias − k) and the upper clip
-    assert len(resets(st.program)) == vt              # one reset per acc slot, at its first use
+    y, st = rt.conv2d(x, w, bv, padding=1, shift=7, relu=relu, schedule=s)
+    np.testing.assert_array_equal(y, ref.conv2d(x, w, bv, 1, 1, 7, relu))
+    check_shape(list(st.program), 3 * 2 * 2, 7, relu, bias)      # rows × cols × channel tiles
 
 
-def test_fused_bias_ignores_what_acc_held_before(rt):
-    """The acc slots are reset once at their first use in the stream, so values left by earlier work (here the
-    most negative int32, which a MIN could not replace) do not leak into the result."""
+@pytest.mark.parametrize("case", ["shift0", "shift31", "huge_bias", "wrap"])
+def test_requant_extremes(rt, case):
+    """Shift 0 (a plain clip), shift 31, a bias near 2^30 and sums that wrap int32 (the acc wraps; the reference
+    wraps the same way before its shift): out is the reference's clip of the int32 result."""
+    rng = np.random.default_rng(13)
+    x, w = randint8(rng, (1, 6, 5, 5)), randint8(rng, (7, 6, 3, 3))
+    bias = rng.integers(-1000, 1000, 7, dtype=np.int32)
+    shift, relu = 5, case == "huge_bias"
+    if case == "shift0":
+        shift = 0
+        x, w = (x // 16).astype(np.int8), (w // 16).astype(np.int8)   # small sums: the output is not all clipped
+    elif case == "shift31":
+        shift = 31
+        bias[:] = np.where(np.arange(7) % 2, (1 << 31) - 1, -(1 << 31) + 50000)   # ±2^31 >> 31: 0 and -1
+    elif case == "huge_bias":
+        bias[0], bias[1] = (1 << 30) + 12345, -(1 << 30)
+        shift = 22
+    else:
+        bias[:] = (1 << 31) - 100          # Σ + bias wraps past 2^31 for positive sums
+        shift = 20
+    y, st = rt.conv2d(x, w, bias, padding=1, shift=shift, relu=relu)
+    np.testing.assert_array_equal(y, ref.conv2d(x, w, bias, 1, 1, shift, relu))
+    assert AluOp.SHR not in alu_ops(st.program)
+    if case == "shift31":
+        assert set(np.unique(y)) <= {0, -1} and (y == 0).any() and (y == -1).any()
+
+
+def test_epilogue_ignores_what_acc_held_before(rt):
+    """Every tile's acc starts with a MOV (or reset) that overwrites it, so values left by earlier work (here the
+    most negative int32) do not leak into the result."""
     if not hasattr(rt.device, "acc"):
         pytest.skip("the device does not expose its acc SRAM")
     rng = np.random.default_rng(11)
     x, w = randint8(rng, (1, 5, 6, 6)), randint8(rng, (9, 5, 1, 1))
     bias = rng.integers(-500, 500, 9, dtype=np.int32)
-    rt.device.acc[:] = np.iinfo(np.int32).min
-    y, _ = rt.conv2d(x, w, bias, shift=4, schedule=Conv2dSchedule(1, 2, 6, 1, 1, 2))
-    np.testing.assert_array_equal(y, ref.conv2d(x, w, bias, 1, 0, 4, False))
+    for b in (bias, None):
+        rt.device.acc[:] = np.iinfo(np.int32).min
+        y, _ = rt.conv2d(x, w, b, shift=4, schedule=Conv2dSchedule(1, 2, 6, 1, 1, 2))
+        np.testing.assert_array_equal(y, ref.conv2d(x, w, b, 1, 0, 4, False))
 
 
-@pytest.mark.parametrize("case", ["shift0", "huge_bias", "wrap_risk"])
-def test_plain_epilogue_where_fusing_is_unsafe(rt, case):
-    """Shift 0 (no multiple of 2^shift to hide the offset in), a bias whose offset would not fit the 16-bit clip
-    immediates, and sums that could wrap int32 once offset keep the reset + bias ADD epilogue, still exact."""
-    rng = np.random.default_rng(13)
-    x, w = randint8(rng, (1, 6, 5, 5)), randint8(rng, (7, 6, 3, 3))
-    bias = rng.integers(-1000, 1000, 7, dtype=np.int32)
-    shift = 5
-    if case == "shift0":
-        shift = 0
-        x, w = (x // 16).astype(np.int8), (w // 16).astype(np.int8)   # small sums: the output is not all clipped
-    elif case == "huge_bias":
-        bias[0] = 1 << 28                  # m ≈ 2^28 / 2^5 > 2^15: the clip immediates would not fit
-    else:
-        shift = 30                         # k = 256·2^30 = 2^38: any offset would wrap
-        bias[1] = (1 << 30) + 12345
-    y, st = rt.conv2d(x, w, bias, padding=1, shift=shift, relu=False)
-    np.testing.assert_array_equal(y, ref.conv2d(x, w, bias, 1, 1, shift, False))
-    assert AluOp.ADD in alu_ops(st.program)
-
-
-def test_fused_bias_saves_one_alu_pass_per_output_element(rt):
-    """The work of the compute stage (uop-iterations of GEMM and ALU instructions): one GEMM step, then MIN, SHR,
-    MAX, MIN per output element plus one reset of each acc slot when fused; reset, GEMM, ADD, SHR, MAX, MIN per
-    element in the plain epilogue (forced here by one huge bias)."""
+def test_epilogue_costs_one_pass_per_output_element(rt):
+    """The work of the compute stage: one GEMM step and one bias MOV per output element of a 1×1 layer of one
+    input block (the SETQ iterates nothing); without a bias the reset GEMM instead of the MOV."""
     rng = np.random.default_rng(17)
     x, w = randint8(rng, (1, 8, 8, 8)), randint8(rng, (20, 8, 1, 1))
     bias = rng.integers(-300, 300, 20, dtype=np.int32)
-    huge = bias.copy()
-    huge[3] = 1 << 28
     s = Conv2dSchedule(1, 2, 8, 1, 1, 2)
-
-    def work(prog):
-        return sum((i.uop_end - i.uop_bgn) * i.iter_out * i.iter_in for i in prog if isinstance(i, (Gemm, Alu)))
-
-    y1, fused = rt.conv2d(x, w, bias, shift=3, schedule=s)
-    y0, plain = rt.conv2d(x, w, huge, shift=3, schedule=s)
-    np.testing.assert_array_equal(y1, ref.conv2d(x, w, bias, 1, 0, 3, False))
-    np.testing.assert_array_equal(y0, ref.conv2d(x, w, huge, 1, 0, 3, False))
     n_acc = -(-20 // rt.cfg.block_out) * 8 * 8        # output elements: channel blocks × 8×8 pixels (1 input block)
-    slot = 2 * 8                                       # acc elements of one tile (tile_co 1, 2×8 pixels)
-    assert work(fused.program) == 5 * n_acc + 2 * slot
-    assert work(plain.program) == 6 * n_acc
+    for b in (bias, None):
+        y, st = rt.conv2d(x, w, b, shift=3, schedule=s)
+        np.testing.assert_array_equal(y, ref.conv2d(x, w, b, 1, 0, 3, False))
+        assert work(st.program) == 2 * n_acc
 
 
-def test_runtime_can_keep_the_plain_epilogue():
-    """``Runtime(fuse_bias=False)`` (for comparisons) keeps reset + bias ADD on a layer that would fuse; same output."""
-    rng = np.random.default_rng(19)
-    x, w = randint8(rng, (1, 6, 5, 5)), randint8(rng, (7, 6, 3, 3))
-    bias = rng.integers(-1000, 1000, 7, dtype=np.int32)
-    outs = {}
-    for fuse in (True, False):
-        rt = make_runtime(vta.load_config("small"), fuse_bias=fuse)
-        y, st = rt.conv2d(x, w, bias, padding=1, shift=6, relu=True)
-        outs[fuse] = y
-        assert (AluOp.ADD in alu_ops(st.program)) is not fuse
-    np.testing.assert_array_equal(outs[True], ref.conv2d(x, w, bias, 1, 1, 6, True))
-    np.testing.assert_array_equal(outs[False], outs[True])
+def test_dense_and_matmul_use_the_one_pass_epilogue(rt):
+    """dense and matmul run through the same conv machinery: exact, and no shift or clip pass."""
+    rng = np.random.default_rng(23)
+    x, w = randint8(rng, (5, 40)), randint8(rng, (19, 40))
+    bias = rng.integers(-3000, 3000, 19, dtype=np.int32)
+    y, st = rt.dense(x, w, bias, shift=6, relu=True)
+    np.testing.assert_array_equal(y, ref.dense(x, w, bias, 6, True))
+    assert set(alu_ops(st.program)) == {AluOp.SETQ, AluOp.MOV}
+    a, bm = randint8(rng, (3, 4, 20)), randint8(rng, (3, 20, 9))
+    y, st = rt.matmul(a, bm, shift=5)
+    want = np.clip((np.einsum("gnk,gkm->gnm", a.astype(np.int64), bm.astype(np.int64))) >> 5, -128, 127)
+    np.testing.assert_array_equal(y, want)
+    assert set(alu_ops(st.program)) == {AluOp.SETQ}

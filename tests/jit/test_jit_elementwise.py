@@ -31,6 +31,22 @@ def test_add_random(rt, seed):
     np.testing.assert_array_equal(y, ref.add(a, b, sa, sb, s, relu))
 
 
+@pytest.mark.parametrize("shift,relu,passes,q", [(0, False, 1, 0), (3, True, 1, 3 + 32), (-2, False, 2, 0),
+                                                 (0, True, 1, 32)])
+def test_add_shift_and_clip_are_the_requantizing_write(rt, shift, relu, passes, q):
+    """add's shift and int8 clip cost no ALU pass: one SETQ, then per tile the ADD writes out requantized (a left
+    shift stays an SHR pass, which then requantizes with shift 0); exact over tiles in both slots."""
+    rng = np.random.default_rng(40 + shift)
+    a, b = randint8(rng, (4000,)), randint8(rng, (4000,))
+    y, st = rt.add(a, b, shift=shift, relu=relu, schedule=ElementwiseSchedule(9, 2))
+    np.testing.assert_array_equal(y, ref.add(a, b, 0, 0, shift, relu))
+    alus = [i for i in st.program if isinstance(i, vta.isa.Alu)]
+    tiles = -(-4000 // (rt.cfg.batch * rt.cfg.block_out * 9))
+    assert alus[0].alu_opcode == vta.isa.AluOp.SETQ and alus[0].imm == q
+    assert len(alus) == 1 + passes * tiles
+    assert [i.requant for i in alus[1:1 + passes]] == [False] * (passes - 1) + [True]
+
+
 def test_add_saturates(rt):
     a = np.array([127, -128, 100, -100, 5], np.int8)
     b = np.array([1, -1, 100, -100, -6], np.int8)

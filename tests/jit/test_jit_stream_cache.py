@@ -18,7 +18,7 @@ def rt():
 
 
 def op_sequence(rt, rng):
-    """One call of every operator kind (conv with fused and plain epilogues, a conv reading the zero page,
+    """One call of every operator kind (conv with and without a bias, a conv reading the zero page,
     element-wise, pooling, dense, reductions): the outputs and each call's `OpStats`."""
     x, w = randint8(rng, (1, 12, 9, 9)), randint8(rng, (20, 12, 3, 3))
     bias = rng.integers(-3000, 3000, 20, dtype=np.int32)
