@@ -252,7 +252,7 @@ def ship(args):
         for r in load_records(log, cfg, old_formats=args.old_formats):
             if r["cycles"]:
                 recs[(r["task"], r["point"])] = r
-    for log in args.log:   # current-format records win over format-2 ones of the same point
+    for log in args.log:   # current-format records win over older ones of the same point
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             current = load_records(log, cfg)
@@ -328,7 +328,8 @@ def main():
     sh = sub.add_parser("ship")
     sh.add_argument("--config", default="default")
     sh.add_argument("--log", required=True, action="append", help="tuning log(s); later ones win per task")
-    sh.add_argument("--old-formats", action="store_true", help="also train on format-2 records (plain epilogue)")
+    sh.add_argument("--old-formats", action="store_true",
+                    help="also train on format 2 and 3 records (the older epilogues)")
     sh.add_argument("--rounds", type=int, default=3, help="rounds of measuring the model's unmeasured picks")
     sh.add_argument("--jobs", type=int, default=None)
     sh.add_argument("-o", "--output", default="ship-measured.jsonl", help="where the new measurements go")

@@ -147,8 +147,8 @@ def conv2d_needs(g, s):
         "inp": S * s.tile_b * s.tile_ci * ih * iw,
         "wgt": S * s.tile_co * s.tile_ci * g.kh * g.kw,
         "acc": S * s.tile_b * s.tile_co * s.tile_h * s.tile_w + s.tile_co,
-        # GEMM kernel + bias kernel per slot, plus the one-uop reset/epilogue kernels
-        "uop": S * (s.tile_b * g.kh * g.kw * s.tile_h * s.tile_w + s.tile_b * s.tile_co + 4),
+        # GEMM kernel + bias kernel per slot, plus the one-uop reset kernel (the epilogue needs no other)
+        "uop": S * (s.tile_b * g.kh * g.kw * s.tile_h * s.tile_w + s.tile_b * s.tile_co + 1),
     }
 
 
@@ -215,7 +215,7 @@ def conv2d_cost(cfg, g, s):
     tiles, chunks, load = t.tiles, t.chunks, t.load
     compute = g.nb * g.ob * g.cb * g.oh * g.ow * g.kh * g.kw + 8 * g.nb * g.ob * g.oh * g.ow
     store = g.nb * g.ob * g.oh * g.ow * cfg.out_elem_bytes / cfg.bus_bytes + 8 * tiles * s.tile_b * s.tile_co * s.tile_h
-    insns = chunks * (s.tile_b * s.tile_ci + 3) + tiles * (6 + s.tile_b * s.tile_co)
+    insns = chunks * (s.tile_b * s.tile_ci + 3) + tiles * (3 + s.tile_b * s.tile_co)
     if s.n_vthreads == 2:
         return max(load, compute, store) + 4 * insns
     return load + compute + store + 4 * insns

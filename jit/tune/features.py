@@ -2,9 +2,10 @@
 
 Everything is config-relative (block counts, buffer fill fractions) plus the config itself, so a model trained on
 one config ranks schedules on another (transfer). The analytic estimate extends `conv2d_cost` by what it leaves
-out: the ALU epilogue (the bias start, shift, two clips — `vta.jit.ops.conv2d`'s fused bias epilogue: about one
-cycle per acc element each, plus the uop loop overheads; GEMM and ALU share the compute pipeline) which dominates
-1×1 layers, and the partial tiles at the edges of an axis that a size not dividing it leaves.
+out: the ALU epilogue (one pass: the MOV that starts a tile's acc at its bias, about one cycle per acc element
+plus the uop loop overheads — the shift and clips are the last GEMM's requantizing out write, free; GEMM and ALU
+share the compute pipeline, `vta.jit.ops.conv2d`), which weighs on 1×1 layers, and the partial tiles at the edges
+of an axis that a size not dividing it leaves.
 
 `feature_table` computes the same rows for a whole column set of schedules (`vta.jit.tune.space.Tiles`) at once in
 numpy — scoring a new layer shape featurises ~10⁴ candidates, which one at a time cost seconds of a cold first
@@ -19,7 +20,9 @@ import numpy as np
 
 from ..schedule import TileCounts, conv2d_cost, conv2d_needs
 
-__all__ = ["features", "estimate", "feature_table", "FEATURE_NAMES"]
+__all__ = ["features", "estimate", "feature_table", "FEATURE_NAMES", "EPILOGUE_PASSES"]
+
+EPILOGUE_PASSES = 1   # ALU passes over a tile's acc per conv tile (the bias MOV); 4 before requantizing writes
 
 FEATURE_NAMES = (
     "tile_b", "tile_h", "tile_w", "tile_ci", "tile_co", "vthreads", "fold",
@@ -41,10 +44,10 @@ def _terms(cfg, g, s):
     tiles, chunks, load = t.tiles, t.chunks, t.load
     compute = g.nb * g.ob * g.cb * g.oh * g.ow * g.kh * g.kw + 8 * chunks * s.tile_co * s.tile_ci
     acc = g.nb * g.ob * g.oh * g.ow
-    alu = 4 * acc + 30 * tiles * (3 + s.tile_b * s.tile_co)
+    alu = EPILOGUE_PASSES * acc + 30 * tiles * s.tile_b * s.tile_co
     store_rows = tiles * s.tile_b * s.tile_co * (1 if s.tile_w == g.ow else s.tile_h)
     store = acc * cfg.out_elem_bytes / cfg.bus_bytes + 8 * store_rows
-    insns = chunks * (s.tile_b * s.tile_ci + 3) + tiles * (6 + s.tile_b * s.tile_co)
+    insns = chunks * (s.tile_b * s.tile_ci + 3) + tiles * (3 + s.tile_b * s.tile_co)
     if s.n_vthreads == 2:
         total = max(load, compute + alu, store) + 4 * insns
     else:
@@ -104,10 +107,10 @@ def _terms_table(cfg, g, s):
     load = (inp_bytes + wgt_bytes) / cfg.bus_bytes + 8 * load_rows
     compute = nb * ob * cb * oh * ow * kh * kw + 8 * chunks * s.tile_co * s.tile_ci
     acc = nb * ob * oh * ow
-    alu = 4 * acc + 30 * tiles * (3 + s.tile_b * s.tile_co)
+    alu = EPILOGUE_PASSES * acc + 30 * tiles * s.tile_b * s.tile_co
     store_rows = tiles * s.tile_b * s.tile_co * np.where(s.tile_w == ow, 1, s.tile_h)
     store = acc * cfg.out_elem_bytes / cfg.bus_bytes + 8 * store_rows
-    insns = chunks * (s.tile_b * s.tile_ci + 3) + tiles * (6 + s.tile_b * s.tile_co)
+    insns = chunks * (s.tile_b * s.tile_ci + 3) + tiles * (3 + s.tile_b * s.tile_co)
     two = S == 2
     total = np.where(two, np.maximum(np.maximum(load, (compute + alu).astype(np.float64)), store),
                      load + compute + alu + store) + 4 * insns

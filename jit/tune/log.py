@@ -27,7 +27,10 @@ from .task import Task
 __all__ = ["config_digest", "tool_versions", "make_record", "append_records", "load_records", "BestSchedules",
            "default_log_path", "LOG_VERSION"]
 
-LOG_VERSION = 3   # 3: the fused bias epilogue (one ALU pass less); 2: with a bias; 1: without (cheaper epilogue)
+# 4: the one-pass epilogue (bias MOV, requantizing last GEMM: three ALU passes less); 3: the fused bias epilogue
+# (one ALU pass less); 2: with a bias; 1: without (cheaper epilogue)
+LOG_VERSION = 4
+OLD_RANKING_FORMATS = (2, 3)   # their epilogue cost about the same per output element for every point of a task
 
 
 class _OldRecord(ValueError):
@@ -78,7 +81,7 @@ def _parse(line, old_formats=False):
     r = json.loads(line)
     if not isinstance(r, dict):
         raise ValueError("not a JSON object")
-    if old_formats and r.get("v") == 2:
+    if old_formats and r.get("v") in OLD_RANKING_FORMATS:
         r["v"] = LOG_VERSION
     if isinstance(r.get("v"), int) and r["v"] < LOG_VERSION:
         raise _OldRecord(r["v"])
@@ -99,8 +102,9 @@ def load_records(path, cfg=None, versions=True, old_formats=False):
     """The records of ``path`` (parsed: ``task``/``point`` as objects). With ``cfg``: a `TuneError` if any record
     is for another config; with ``versions``: one if any was measured by other tool versions. Corrupt lines are
     skipped with a warning naming ``path`` and the line number; records of an older format too (one warning),
-    unless ``old_formats``: format 2 (the plain epilogue, one ALU pass more per output element — about the same
-    for every point of a task, so its *ranking* still teaches a cost model) is then read as well."""
+    unless ``old_formats``: formats 2 and 3 (the plain and the fused bias epilogues, four or three ALU passes more
+    per output element — about the same for every point of a task, so their *ranking* still teaches a cost
+    model) are then read as well."""
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.readlines()

@@ -74,7 +74,7 @@ def test_im2col_is_offered_only_where_it_cuts_gemm_steps(small):
 
 @pytest.mark.parametrize("stride,pad,k", [((2, 2), (3, 3), (7, 7)), ((1, 2), (0, 1), (3, 2))])
 def test_im2col_is_bit_exact_on_fsim(small, stride, pad, k):
-    """Unrolled on the host, run as a 1×1 convolution (with a bias: the fused epilogue), equal to the plain
+    """Unrolled on the host, run as a 1×1 convolution (with a bias: the bias MOV epilogue), equal to the plain
     convolution's numpy reference; also through a tuning log's choice (`BestSchedules.conv2d_choice`)."""
     rng = np.random.default_rng(3)
     x = rng.integers(-128, 128, (2, 3, 13, 11), dtype=np.int8)
@@ -181,14 +181,15 @@ def test_a_corrupt_line_is_skipped_by_name(tmp_path, small):
 
 
 def test_records_of_an_older_format_are_skipped_with_one_warning(tmp_path, small):
-    """Cycles measured under an older JIT (format v2: before the fused bias epilogue) are not comparable: all are
-    skipped, with one warning for the file rather than one per line."""
+    """Cycles measured under an older JIT (formats v2 and v3: before the one-pass epilogue) are not comparable:
+    all are skipped, with one warning for the file rather than one per line."""
     task = Task.conv2d(1, 16, 10, 10, 16, 3, 3, 1, 1)
     pts = Space(small, task).points[:3]
     path = tmp_path / "old.jsonl"
     append_records(str(path), [make_record(small, task, p, {"cycles": 500 + i}) for i, p in enumerate(pts)])
     lines = path.read_text().splitlines()
-    path.write_text("\n".join(json.dumps({**json.loads(x), "v": 2}) for x in lines[:2]) + "\n" + lines[2] + "\n")
+    path.write_text("\n".join(json.dumps({**json.loads(x), "v": v}) for x, v in zip(lines[:2], (2, 3))) + "\n"
+                    + lines[2] + "\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         recs = load_records(str(path), small)

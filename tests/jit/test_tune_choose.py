@@ -32,7 +32,7 @@ from vta.jit.tune.tophub import ModelSchedules, best_point
 # top score is shared by several points (the estimate decides)
 SHAPES = [Task.conv2d(1, 3, 32, 32, 16, 7, 7, 2, 3), Task.conv2d(1, 64, 14, 14, 64, 3, 3, 1, 1),
           Task.conv2d(1, 64, 14, 14, 128, 1, 1, 2, 0), Task.dense(1, 512, 1000),
-          Task.conv2d(2, 16, 8, 8, 16, 1, 1, 1, 0), Task.conv2d(2, 32, 20, 20, 16, 1, 1, 1, 0)]
+          Task.conv2d(2, 16, 8, 8, 16, 1, 1, 1, 0), Task.conv2d(2, 32, 8, 8, 32, 1, 1, 1, 0)]
 TIED = SHAPES[4:]
 
 
