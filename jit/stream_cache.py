@@ -4,7 +4,7 @@ re-verifies nothing.
 An operator's stream is a pure function of
 
 - the operator's *key*: everything the operator's emitter reads — the geometry, the schedule, the immediates
-  (shifts, clip bounds, fused-bias offsets) and the DRAM addresses of its operands and output (the operator
+  (shifts, clip bounds, the SETQ register value) and the DRAM addresses of its operands and output (the operator
   builds the key; `Runtime.run_stream` adds the operator name, the config being the runtime's own);
 - the runtime state it touches while emitting: which uop kernels are resident where, and where their words sit
   in DRAM (`vta.jit.kernels.UopRecord`, checked by `KernelCache.replay`), and the shared zero page (its
