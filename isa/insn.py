@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import ISAError
 from .layouts import HEADER_FIELDS, INSN_BITS, UOP_BITS
 from .opcodes import AluOp, MemId, Opcode
+from .requant import check_setq
 from .stages import INSN_BYTES, UOP_BYTES
 
 __all__ = ["Insn", "Load", "Store", "Gemm", "Alu", "Finish", "Uop", "encode", "decode", "encode_uop",
@@ -168,7 +169,7 @@ def _unpack(fields, word, what):
                 v = f.enum(v)
             except ValueError:
                 raise ISAError(f"{what} field {f.name}={v} is not a valid {f.enum.__name__}") from None
-        elif f.width == 1 and (f.name.endswith("_dep") or f.name in ("reset_reg", "use_imm")):
+        elif f.width == 1 and (f.name.endswith("_dep") or f.name in ("reset_reg", "use_imm", "requant")):
             v = bool(v)
         out[f.name] = v
     return out
@@ -184,7 +185,8 @@ def encode(cfg, insn):
 
 
 def decode(cfg, word):
-    """The instruction object of a 128-bit word; `ISAError` on an unknown opcode, bad enum or reserved bit set."""
+    """The instruction object of a 128-bit word; `ISAError` on an unknown opcode, bad enum, reserved bit set or
+    malformed SETQ."""
     word = int(word)
     if not 0 <= word < 1 << INSN_BITS:
         raise ISAError(f"an instruction word must be a 128-bit unsigned integer, not {word:#x}")
@@ -201,6 +203,8 @@ def decode(cfg, word):
         raise ISAError(f"{opcode.name} word {word:#034x} has reserved bits set ({stray:#x})")
     values = _unpack(isa.fields[cls.kind], word, opcode.name)
     del values["opcode"]
+    if cls is Alu:   # a malformed SETQ is as undecodable as a reserved bit set (`vta.isa.requant`)
+        check_setq(values["alu_opcode"], values["use_imm"], values["imm"], values["requant"])
     return cls(**values)
 
 

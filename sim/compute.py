@@ -23,7 +23,7 @@ from ..isa.opcodes import AluOp
 from . import fsim_blas
 
 __all__ = ["iteration_chunks", "nest_index", "gemm_plan", "gemm_accumulate", "gemm_reset", "alu_apply", "alu_run",
-           "hazard_free_starts"]
+           "hazard_free_starts", "out_value"]
 
 
 def iteration_chunks(iter_out, iter_in, n_uops, max_iters):
@@ -47,10 +47,22 @@ def nest_index(base, factor_out, factor_in, i, j):
     return (base[None, None, :] + (i * factor_out)[:, None, None] + (j * factor_in)[None, :, None]).ravel()
 
 
-def _write_back(acc, out, idx, values):
-    """``acc[idx] = values`` (int32) and ``out[idx] = low 8 bits``; ``idx`` has no duplicates."""
+def out_value(values, q=None):
+    """What an instruction writes to out for the int32 results ``values``: their low 8 bits, or — a ``requant``
+    word, ``q = (shift, lo, hi)`` from the SETQ register — ``clip(values >> shift, lo, hi)`` (arithmetic shift),
+    one vectorized shift and clip."""
+    if q is None:
+        return values.astype(np.int8)
+    shift, lo, hi = q
+    v = values >> shift
+    np.clip(v, lo, hi, out=v)
+    return v.astype(np.int8)
+
+
+def _write_back(acc, out, idx, values, q=None):
+    """``acc[idx] = values`` (int32) and ``out[idx] = out_value(values, q)``; ``idx`` has no duplicates."""
     acc[idx] = values
-    out[idx] = values.astype(np.int8)
+    out[idx] = out_value(values, q)
 
 
 def _span(index):
@@ -61,7 +73,7 @@ def _span(index):
 
 
 def gemm_reset(acc, out, d):
-    """``acc[d] = 0; out[d] = 0`` for every iteration."""
+    """``acc[d] = 0; out[d] = 0`` for every iteration (a requantized 0 is 0 too, whatever the SETQ register)."""
     acc[d] = 0
     out[d] = 0
 
@@ -194,11 +206,11 @@ def _gemm_patterns(inp, wgt, plan):
     return targets, sums.reshape(t, batch * block_out)
 
 
-def gemm_accumulate(acc, out, inp, wgt, d, s, w, memo=None):
+def gemm_accumulate(acc, out, inp, wgt, d, s, w, memo=None, q=None):
     """For each iteration n in order: ``acc[d[n]] = wrap32(acc[d[n]] + inp[s[n]] @ wgt[w[n]].T)``, then
-    ``out[d] = low 8 bits of acc[d]`` — computed as one wrapped sum per distinct ``d`` (addition mod 2³² is
-    associative, and the last write of each entry carries the final sum). ``memo`` (a dict kept by the caller
-    for these very index arrays) holds the `gemm_plan` between calls."""
+    ``out[d] = out_value(acc[d], q)`` (low 8 bits, or requantized when ``q`` is given) — computed as one wrapped
+    sum per distinct ``d`` (addition mod 2³² is associative, and the last write of each entry carries the final
+    sum). ``memo`` (a dict kept by the caller for these very index arrays) holds the `gemm_plan` between calls."""
     n = d.size
     batch, block_out = inp.shape[1], wgt.shape[1]
     if memo is not None and "gemm" in memo:
@@ -220,10 +232,10 @@ def gemm_accumulate(acc, out, inp, wgt, d, s, w, memo=None):
             lo, hi = span
             a = acc[lo:hi]
             a += add.reshape(a.shape)
-            out[lo:hi] = a.astype(np.int8)
+            out[lo:hi] = out_value(a, q)
         else:
             new = acc[targets].reshape(len(targets), -1) + add
-            _write_back(acc, out, targets, new.reshape(len(targets), batch, block_out))
+            _write_back(acc, out, targets, new.reshape(len(targets), batch, block_out), q)
         return
     batch, block_in = inp.shape[1:]
     block_out = wgt.shape[1]
@@ -261,7 +273,7 @@ def gemm_accumulate(acc, out, inp, wgt, d, s, w, memo=None):
         targets = dd[starts]
         sums = np.add.reduceat(prod[order], starts, axis=0, dtype=np.float64).astype(np.int64)
     new = (acc[targets].reshape(len(targets), -1).astype(np.int64) + sums).astype(np.int32)
-    _write_back(acc, out, targets, new.reshape(len(targets), batch, block_out))
+    _write_back(acc, out, targets, new.reshape(len(targets), batch, block_out), q)
 
 
 def _shr(a, b):
@@ -279,6 +291,7 @@ _ALU_FUNCS = {
     AluOp.ADD: lambda a, b: (a.astype(np.int64) + b).astype(np.int32),
     AluOp.MUL: lambda a, b: (a.astype(np.int64) * b).astype(np.int32),
     AluOp.SHR: _shr,
+    AluOp.MOV: lambda a, b: np.broadcast_to(np.asarray(b, dtype=np.int32), a.shape).copy(),
 }
 
 
@@ -287,7 +300,7 @@ def alu_apply(op, a, b):
 
     MIN/MAX signed; ADD wraps; MUL keeps the low 32 bits of the product. SHR: amount = low 6 bits of b as a
     signed number in [-32, 31]; ≥ 0 shifts right (arithmetic), < 0 shifts left by -amount and wraps (so -32
-    gives 0).
+    gives 0). MOV: b (an extension; ``a`` only gives the shape). SETQ accesses no lanes and is not an ``op``.
     """
     return _ALU_FUNCS[op](a, b)
 
@@ -323,10 +336,11 @@ def hazard_free_starts(d, s):
     return starts
 
 
-def alu_run(acc, out, op, d, s, imm, memo=None):
+def alu_run(acc, out, op, d, s, imm, memo=None, q=None):
     """For each iteration n in order: ``acc[d[n]] = op(acc[d[n]], imm if s is None else acc[s[n]])`` and
-    ``out[d[n]] = low 8 bits``; the operand is read at that point of the sequence. ``memo`` (a dict kept by the
-    caller for these very index arrays) holds the hazard-free runs between calls."""
+    ``out[d[n]] = out_value(acc[d[n]], q)`` (low 8 bits, or requantized when ``q`` is given); the operand is read
+    at that point of the sequence. ``memo`` (a dict kept by the caller for these very index arrays) holds the
+    hazard-free runs between calls."""
     if memo is not None and "starts" in memo:
         starts = memo["starts"]
     else:
@@ -346,9 +360,9 @@ def alu_run(acc, out, op, d, s, imm, memo=None):
             rhs = b if s is None else acc[sspan[0]:sspan[1]]
             new = alu_apply(op, acc[dspan[0]:dspan[1]], rhs)    # read all, then write all
             acc[dspan[0]:dspan[1]] = new
-            out[dspan[0]:dspan[1]] = new.astype(np.int8)
+            out[dspan[0]:dspan[1]] = out_value(new, q)
             return
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         dd = d[lo:hi]
         rhs = b if s is None else acc[s[lo:hi]]
-        _write_back(acc, out, dd, alu_apply(op, acc[dd], rhs))
+        _write_back(acc, out, dd, alu_apply(op, acc[dd], rhs), q)

@@ -2,8 +2,8 @@
 
 The functional simulator decodes every instruction of a run at once with numpy (one shift-and-mask per field over
 all words — fields never straddle the 64-bit halves), then hands each executed instruction its fields as a dict.
-Malformed words (unknown opcode, bad enum value, reserved bit set) are detected here the same way and reported
-with `vta.isa.decode`'s own message, wrapped in a `ProgramError` naming the instruction index.
+Malformed words (unknown opcode, bad enum value, reserved bit set, malformed SETQ) are detected here the same way
+and reported with `vta.isa.decode`'s own message, wrapped in a `ProgramError` naming the instruction index.
 """
 
 import numpy as np
@@ -12,12 +12,15 @@ from ..errors import ISAError, ProgramError
 from ..isa import decode as isa_decode
 from ..isa.insn import Alu, Finish, Gemm, Load, Store
 from ..isa.layouts import HALF_BITS, HEADER_FIELDS, UOP_BITS
+from ..isa.opcodes import AluOp
+from ..isa.requant import SETQ_IMM_MAX
 from ..isa.stages import INSN_BYTES
 
 __all__ = ["InsnStream", "UopDecoder", "KIND_OF_OPCODE", "INSN_BYTES"]
 
 HALF_MASK = (1 << HALF_BITS) - 1
 OPCODE = HEADER_FIELDS["opcode"]
+SETQ = AluOp.SETQ.value
 
 # Raw opcode value → the layout kind (``cfg.isa.fields`` key) of the rest of the word.
 KIND_OF_OPCODE = {cls.opcode.value: cls.kind for cls in (Load, Store, Gemm, Alu, Finish)}
@@ -69,6 +72,10 @@ class InsnStream:
             for f in cfg.isa.fields[kind]:  # every enum field must name a member (the opcode selected the kind)
                 if f.enum is not None and f.name != OPCODE.name:
                     ok &= np.isin(cols[f.name], [m.value for m in f.enum])
+            if kind == "alu":   # a malformed SETQ (`vta.isa.requant.setq_problem`)
+                ok &= ~((cols["alu_opcode"] == SETQ)
+                        & ((cols["use_imm"] == 0) | (cols["imm"] < 0) | (cols["imm"] > SETQ_IMM_MAX)
+                           | (cols["requant"] != 0)))
             valid[mine] = ok
             row[mine] = np.arange(mine.size)
             names = tuple(name for name in cols if name != "opcode")

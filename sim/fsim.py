@@ -18,6 +18,7 @@ from ..config import load_config
 from ..device import Closing
 from ..errors import DeadlockError, ProgramError
 from ..isa.opcodes import AluOp, MemId, Opcode
+from ..isa.requant import out_bounds, setq_fields
 from ..isa.stages import (
     LOAD_TYPES,
     MEMORY_TYPES,
@@ -88,6 +89,7 @@ class _Consts:
         self.batch, self.block_out = cfg.batch, cfg.block_out
         self.gemm_lanes = cfg.batch * max(cfg.block_in, cfg.block_out)
         self.alu_lanes = cfg.batch * cfg.block_out
+        self.out_bounds = {relu: out_bounds(cfg.out_width, relu) for relu in (False, True)}
 
 
 class FunctionalSim(Closing):
@@ -116,6 +118,12 @@ class FunctionalSim(Closing):
         self.acc = np.zeros((cfg.acc_depth, *cfg.acc_shape), dtype=np.int32)
         self.out = np.zeros((cfg.out_depth, *cfg.out_shape), dtype=np.int8)
         self._tokens = dict.fromkeys(QUEUES, 0)
+        self._q = (0, False)
+
+    @property
+    def q(self):
+        """The requantization register ``(shift, relu)`` the last SETQ set ((0, False) at the start of a run)."""
+        return self._q
 
     @property
     def tokens(self):
@@ -143,6 +151,7 @@ class FunctionalSim(Closing):
         prog = self._programs.get(self.cfg, image, dram.size)
         views = DramViews(self.cfg, dram)
         stats = new_stats() if prog.stats is None else None   # counted once per program (`vta.sim.fsim_program`)
+        self._q = (0, False)   # every launch starts with Q = (0, 0)
         with one_blas_thread():
             self._execute(prog, views, stats, insn_addr)
         if stats is None:
@@ -404,7 +413,9 @@ class FunctionalSim(Closing):
                   s = uop[u].src_idx + i*src_factor_out + j*src_factor_in      # inp index
                   w = uop[u].wgt_idx + i*wgt_factor_out + j*wgt_factor_in      # wgt index
                   acc[d] = 0 if reset_reg else wrap32(acc[d] + inp[s] @ wgt[w].T)
-                  out[d] = low 8 bits of acc[d]
+                  out[d] = requantize(acc[d]) if requant else low 8 bits of acc[d]
+
+        ``requantize(x) = clip(x >> Q.shift, 0 if Q.relu else -128, 127)`` with the SETQ register Q.
         """
         targets = {"dst_idx": ("dst", "acc")}
         if not f["reset_reg"]:  # a reset reads neither inp nor wgt, so only its acc indices must be in range
@@ -412,12 +423,18 @@ class FunctionalSim(Closing):
         chunks = self._nest_chunks(k, f, "GEMM", targets, self._k.gemm_lanes)
         if chunks is None:
             return
+        q = self._requant() if f["requant"] else None
         for idx, memo in chunks:
             if f["reset_reg"]:
-                gemm_reset(self.acc, self.out, idx["dst_idx"])
+                gemm_reset(self.acc, self.out, idx["dst_idx"])   # out 0: a requantized 0 is 0 too
             else:
                 gemm_accumulate(self.acc, self.out, self.inp, self.wgt, idx["dst_idx"], idx["src_idx"],
-                                idx["wgt_idx"], memo)
+                                idx["wgt_idx"], memo, q)
+
+    def _requant(self):
+        """``(shift, lo, hi)`` of a requant word's out writes, from the SETQ register."""
+        shift, relu = self._q
+        return (shift, *self._k.out_bounds[relu])
 
     def _alu(self, k, f, views):
         """ALU: element-wise int32 op on acc over a uop range in two nested loops::
@@ -426,17 +443,29 @@ class FunctionalSim(Closing):
               d = uop[u].dst_idx + i*dst_factor_out + j*dst_factor_in      # acc index
               s = uop[u].src_idx + i*src_factor_out + j*src_factor_in      # acc index
               b = sext16(imm) if use_imm else acc[s]                       # read at this point of the sequence
-              acc[d] = op(acc[d], b)        # MIN, MAX (signed), ADD, MUL (wrap32), SHR (see alu_apply)
-              out[d] = low 8 bits of acc[d]
+              acc[d] = op(acc[d], b)        # MIN, MAX (signed), ADD, MUL (wrap32), SHR (see alu_apply), MOV: b
+              out[d] = requantize(acc[d]) if requant else low 8 bits of acc[d]     # requantize: see _gemm
+
+        SETQ (well formed: the decoder rejected any other) runs no loop: Q = (imm[4:0], imm[5]). Only the checks
+        of the word itself apply to it (reset_reg 0; for a non-empty nest uop_end ≤ the uop depth); it reads no
+        micro-op, so neither their reserved bits nor the indices they would reach are checked.
         """
         if f["reset_reg"]:
             raise ProgramError("ALU: reset_reg must be 0 (only GEMM resets the accumulator), not 1", index=k)
+        op = ALU_OPS[f["alu_opcode"]]
+        if op is AluOp.SETQ:
+            bgn, end = f["uop_bgn"], f["uop_end"]
+            if bgn < end and f["iter_out"] and f["iter_in"] and end > self._k.uop_depth:
+                raise ProgramError(f"ALU SETQ: uop_end={end} is past the uop buffer depth {self._k.uop_depth}",
+                                   index=k)
+            self._q = setq_fields(f["imm"])
+            return
         targets = {"dst_idx": ("dst", "acc")}
         if not f["use_imm"]:  # with an immediate operand the src index is never read
             targets["src_idx"] = ("src", "acc")
-        op = ALU_OPS[f["alu_opcode"]]
         chunks = self._nest_chunks(k, f, f"ALU {op.name}", targets, self._k.alu_lanes)
         if chunks is None:
             return
+        q = self._requant() if f["requant"] else None
         for idx, memo in chunks:
-            alu_run(self.acc, self.out, op, idx["dst_idx"], idx.get("src_idx"), f["imm"], memo)
+            alu_run(self.acc, self.out, op, idx["dst_idx"], idx.get("src_idx"), f["imm"], memo, q)

@@ -4,7 +4,7 @@
 """
 
 from ..device import RunStats
-from ..isa.opcodes import MemId, Opcode
+from ..isa.opcodes import AluOp, MemId, Opcode
 from ..isa.stages import INSN_BYTES, MEMORY_TYPES
 
 __all__ = ["new_stats", "count_insn", "count_program", "BUFFERS"]
@@ -12,6 +12,7 @@ __all__ = ["new_stats", "count_insn", "count_program", "BUFFERS"]
 BUFFERS = ("uop", "inp", "wgt", "acc", "out")
 _OPCODE_NAMES = {op.value: op.name for op in Opcode}
 _LOAD, _STORE, _GEMM, _ALU = Opcode.LOAD.value, Opcode.STORE.value, Opcode.GEMM.value, Opcode.ALU.value
+_SETQ = AluOp.SETQ.value   # sets the requantization register: no uop iterations
 # memory_type value → (buffer, MemoryType) for the types a LOAD may name
 _LOADABLE = {m.value: t for m, t in MEMORY_TYPES.items() if t.loadable}
 _OUT = MEMORY_TYPES[MemId.OUT]
@@ -27,7 +28,7 @@ def count_insn(stats, cfg, opcode, f):
 
     LOAD/STORE count the DRAM bytes of their ``y_size × x_size`` elements in the buffer they fill or drain; GEMM and
     ALU count their uop iterations (``iter_out · iter_in · (uop_end − uop_bgn)``), GEMM without ``reset_reg`` its
-    MACs and ALU its lane operations.
+    MACs and ALU its lane operations (SETQ iterates nothing: it counts as an instruction only).
     """
     stats.insns[_OPCODE_NAMES[opcode]] += 1
     stats.bytes["insn"] += INSN_BYTES
@@ -35,7 +36,7 @@ def count_insn(stats, cfg, opcode, f):
         mem = _OUT if opcode == _STORE else _LOADABLE.get(f["memory_type"])
         if mem is not None:
             stats.bytes[mem.buffer] += f["y_size"] * f["x_size"] * mem.dram_elem_bytes(cfg)
-    elif (opcode == _GEMM or opcode == _ALU) and f["uop_bgn"] < f["uop_end"]:
+    elif (opcode == _GEMM or (opcode == _ALU and f["alu_opcode"] != _SETQ)) and f["uop_bgn"] < f["uop_end"]:
         iters = f["iter_out"] * f["iter_in"] * (f["uop_end"] - f["uop_bgn"])
         stats.uops += iters
         if opcode == _GEMM and not f["reset_reg"]:

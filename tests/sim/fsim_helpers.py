@@ -92,8 +92,10 @@ class RefVTA:
         self.cfg = cfg
         self.uop = [Uop(0, 0, 0)] * cfg.uop_depth
         self.inp, self.wgt, self.acc, self.out = zero_buffers(cfg).values()
+        self.q = (0, False)
 
     def run(self, dram, insns):
+        self.q = (0, False)   # the requantization register starts at (0, 0) on every run
         for insn in insns:
             if isinstance(insn, Finish):
                 return
@@ -148,9 +150,22 @@ class RefVTA:
                 self.acc[d] = 0
             else:
                 self.acc[d] = wrap(self.acc[d] + self.inp[s] @ self.wgt[w].T, 32)
+            self._write_out(ins, d)
+
+    def _write_out(self, ins, d):
+        """out[d] from acc[d]: its low 8 bits, or with the requant bit clamp(acc >> shift, 0 or -128, 127)."""
+        if not ins.requant:
             self.out[d] = wrap(self.acc[d], 8)
+            return
+        shift, relu = self.q
+        lo = 0 if relu else -128
+        for idx in np.ndindex(self.acc[d].shape):
+            self.out[d][idx] = min(127, max(lo, int(self.acc[d][idx]) >> shift))
 
     def alu(self, dram, ins):
+        if ins.alu_opcode == AluOp.SETQ:   # no loop: Q = (imm bits 4..0, imm bit 5)
+            self.q = (ins.imm % 32, bool(ins.imm // 32 % 2))
+            return
         for i, j, uop in self._nest(ins):
             d = uop.dst_idx + i * ins.dst_factor_out + j * ins.dst_factor_in
             s = uop.src_idx + i * ins.src_factor_out + j * ins.src_factor_in
@@ -161,9 +176,9 @@ class RefVTA:
                 x, y = int(a[idx]), int(b[idx])
                 r[idx] = {AluOp.MIN: lambda x, y: min(x, y), AluOp.MAX: lambda x, y: max(x, y),
                           AluOp.ADD: lambda x, y: int(wrap(x + y, 32)), AluOp.MUL: lambda x, y: int(wrap(x * y, 32)),
-                          AluOp.SHR: shr_lane}[ins.alu_opcode](x, y)
+                          AluOp.SHR: shr_lane, AluOp.MOV: lambda x, y: y}[ins.alu_opcode](x, y)
             self.acc[d] = r
-            self.out[d] = wrap(r, 8)
+            self._write_out(ins, d)
 
 
 def run_both(cfg, sim, dram, addr, count, insns, ref=None):
