@@ -16,6 +16,11 @@ mnemonic followed by bare words and ``key=value`` tokens in any order::
     alu add uop=0:4 dst=1,0 src=1,0                    # no imm: the second operand is acc[src]
     finish pop_next
 
+    # this project's one-pass-epilogue extension (docs/semantics.md): MOV, SETQ and the requant flag
+    alu setq shift=8 relu                              # Q = (8, relu); uop defaults to 0:0 (SETQ reads none)
+    alu mov uop=0:4 imm=-3                             # acc[dst] = imm (or acc[src] without imm)
+    gemm uop=1:5 iter=2x3 dst=8,1 src=16,2 requant     # out = clamp(acc >> Q.shift, 0 or -128, 127)
+
     # micro-ops: assembled, in order, into a separate uop image (uop SRAM index 0, 1, ...)
     .uop dst=0 src=0 wgt=0
     .uop 1 2 3                                         # positional: dst src wgt (wgt may be omitted)
@@ -26,8 +31,11 @@ Details:
   ``iter=1x1``, every factor ``0,0``, ``wgt=0`` on ``.uop``; ``sram``, ``dram``, ``y``, ``x`` and ``uop`` are required.
 - Dependency flags: ``pop_prev``, ``pop_next``, ``push_prev``, ``push_next`` (the ``_dep`` suffix is also accepted).
 - ``reset`` sets ``reset_reg`` (GEMM; accepted on ALU too so every decodable word round-trips — the verifier
-  rejects it there). ``unused_imm=V`` writes the ALU ``imm`` field while leaving ``use_imm`` 0 (the hardware ignores
-  it; it exists so that any decodable word disassembles and re-assembles to the same bits).
+  rejects it there). ``requant`` sets the ``requant`` bit of a GEMM or ALU word.
+- ``alu setq shift=S [relu]`` is ``imm = S | relu·32`` with ``use_imm``; its ``uop`` defaults to ``0:0``. The generic
+  ``alu setq imm=V`` form is accepted too (the decoder rejects a SETQ without imm or with imm outside 0..63).
+- ``unused_imm=V`` writes the ALU ``imm`` field while leaving ``use_imm`` 0 (the hardware ignores it; it exists
+  so that any decodable word disassembles and re-assembles to the same bits).
 - Every numeric field can also be given by its full name (``y_pad_0=1``, ``dst_factor_in=2``, ``use_imm=1`` …).
 - The assembler does not judge whether a program makes sense (``store inp``, a stray flag): it encodes anything
   the word format can hold. `vta.isa.verify` judges programs.
@@ -59,6 +67,7 @@ from .insn import (
 )
 from .layouts import DEP_FLAGS
 from .opcodes import AluOp, MemId
+from .requant import SETQ_IMM_MAX, setq_fields, setq_imm
 
 __all__ = ["AsmError", "Program", "assemble", "disassemble", "format_insn", "format_uop"]
 
@@ -204,7 +213,8 @@ def _parse_mem(line, mnemonic):
 
 def _parse_compute(line, mnemonic, cls, factor_keys):
     values = {}
-    line.take_flags(values, {"reset": "reset_reg"})
+    line.take_flags(values, {"reset": "reset_reg", "requant": "requant"})
+    setq = False
     if cls is Alu:
         if not line.words:
             line.fail(f"missing ALU op (expected one of {', '.join(_ALU_NAMES)})")
@@ -219,6 +229,21 @@ def _parse_compute(line, mnemonic, cls, factor_keys):
             values["use_imm"], values["imm"] = True, line.number_of("imm", imm)
         if unused is not None:
             values["imm"] = line.number_of("unused_imm", unused)
+        setq = values["alu_opcode"] is AluOp.SETQ
+        shift = line.pop("shift")
+        relu = "relu" in line.words
+        if (shift is not None or relu) and not setq:
+            line.fail(f"shift= and relu belong to alu setq, not alu {op}")
+        if shift is not None or relu:
+            if "imm" in values:
+                line.fail("give either shift=/relu or imm= on alu setq, not both")
+            if relu:
+                line.words.remove("relu")
+            try:
+                values["imm"] = setq_imm(0 if shift is None else line.number_of("shift", shift), relu)
+            except ISAError as e:
+                line.fail(str(e))
+            values["use_imm"] = True
     uop = line.pop("uop")
     if uop is not None:
         values["uop_bgn"], values["uop_end"] = line.numbers_of("uop", uop, ":", 2, "BEGIN:END")
@@ -230,15 +255,18 @@ def _parse_compute(line, mnemonic, cls, factor_keys):
         if text is not None:
             values[f"{key}_factor_out"], values[f"{key}_factor_in"] = \
                 line.numbers_of(key, text, ",", 2, "two factors OUTER,INNER")
-    names = ["reset_reg", "uop_bgn", "uop_end", "iter_out", "iter_in"]
+    names = ["reset_reg", "requant", "uop_bgn", "uop_end", "iter_out", "iter_in"]
     names += [f"{k}_factor_{w}" for k in factor_keys for w in ("out", "in")]
     if cls is Alu:
         names.append("use_imm")
     line.take_fields(values, names)
-    line.finish(mnemonic, list(_FLAG_WORDS)[:4] + ["reset"])
+    line.finish(mnemonic, list(_FLAG_WORDS)[:4] + ["reset", "requant"] + (["relu"] if setq else []))
+    if setq:
+        values.setdefault("uop_bgn", 0)
+        values.setdefault("uop_end", 0)
     if "uop_bgn" not in values or "uop_end" not in values:
         line.fail("missing uop=BEGIN:END")
-    for flag in ("reset_reg", "use_imm"):
+    for flag in ("reset_reg", "use_imm", "requant"):
         if flag in values and not isinstance(values[flag], bool):
             if values[flag] not in (0, 1):
                 line.fail(f"{flag}={values[flag]} must be 0 or 1")
@@ -326,12 +354,27 @@ def format_insn(insn):
         pads = (insn.y_pad_0, insn.y_pad_1, insn.x_pad_0, insn.x_pad_1)
         if any(pads):
             parts.append("pad=" + ",".join(map(str, pads)))
+    elif isinstance(insn, Alu) and _short_setq(insn):
+        shift, relu = setq_fields(insn.imm)
+        parts = ["alu", "setq", f"shift={shift}"] + (["relu"] if relu else [])
+        if insn.reset_reg:
+            parts.append("reset")
+        if (insn.uop_bgn, insn.uop_end) != (0, 0):
+            parts.append(f"uop={insn.uop_bgn}:{insn.uop_end}")
+        if (insn.iter_out, insn.iter_in) != (1, 1):
+            parts.append(f"iter={insn.iter_out}x{insn.iter_in}")
+        for key in ("dst", "src"):
+            out, inner = getattr(insn, f"{key}_factor_out"), getattr(insn, f"{key}_factor_in")
+            if out or inner:
+                parts.append(f"{key}={out},{inner}")
     elif isinstance(insn, (Gemm, Alu)):
         parts = [type(insn).__name__.lower()]
         if isinstance(insn, Alu):
             parts.append(insn.alu_opcode.name.lower())
         if insn.reset_reg:
             parts.append("reset")
+        if insn.requant:
+            parts.append("requant")
         parts += [f"uop={insn.uop_bgn}:{insn.uop_end}", f"iter={insn.iter_out}x{insn.iter_in}"]
         for key in ("dst", "src") + (("wgt",) if isinstance(insn, Gemm) else ()):
             out, inner = getattr(insn, f"{key}_factor_out"), getattr(insn, f"{key}_factor_in")
@@ -347,6 +390,12 @@ def format_insn(insn):
     else:
         raise ISAError(f"expected an instruction (Load, Store, Gemm, Alu, Finish), not {insn!r}")
     return " ".join(parts + _flags(insn))
+
+
+def _short_setq(insn):
+    """A SETQ the ``shift=/relu`` form states exactly (a well-formed one); any other prints as ``imm=``."""
+    return (insn.alu_opcode is AluOp.SETQ and insn.use_imm is True and not insn.requant
+            and isinstance(insn.imm, int) and 0 <= insn.imm <= SETQ_IMM_MAX)
 
 
 def format_uop(uop):

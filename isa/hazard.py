@@ -19,6 +19,7 @@ that the static verifier (`vta.isa.verify`) and ``vta check`` can run it without
 
 from .insn import Alu, Finish, Gemm, Load, Store, decode_uops
 from .opcodes import MemId
+from .requant import is_setq
 from .stages import INSN_BYTES, MEMORY_TYPES, QUEUE_STAGES, STAGE_QUEUES, STAGES, stage_of
 
 __all__ = ["find_races"]
@@ -118,6 +119,8 @@ def _accesses(cfg, insns, uops, dram):
                             if insn.sram_base + y * insn.x_size + x < len(table):
                                 table[insn.sram_base + y * insn.x_size + x] = u
         elif isinstance(insn, (Gemm, Alu)):
+            if isinstance(insn, Alu) and is_setq(insn.alu_opcode):
+                continue   # sets the requantization register: touches no buffer
             idx = _compute_indices(insn, table)
             if idx is None:
                 continue

@@ -12,7 +12,7 @@ into out instead of the result's low bits (``lo`` = 0 with relu, else the most n
 from ..errors import ISAError
 from .opcodes import AluOp
 
-__all__ = ["SHIFT_BITS", "SHIFT_MAX", "RELU_BIT", "SETQ_IMM_MAX", "setq_imm", "setq_fields", "setq_problem",
+__all__ = ["SHIFT_BITS", "SHIFT_MAX", "RELU_BIT", "SETQ_IMM_MAX", "is_setq", "setq_imm", "setq_fields", "setq_problem",
            "check_setq", "out_bounds"]
 
 SHIFT_BITS = 5
@@ -33,10 +33,15 @@ def setq_fields(imm):
     return imm & SHIFT_MAX, bool(imm >> RELU_BIT & 1)
 
 
+def is_setq(alu_opcode):
+    """Whether an ``alu_opcode`` (an `AluOp` or its value) is SETQ."""
+    return alu_opcode is AluOp.SETQ or (type(alu_opcode) is int and alu_opcode == AluOp.SETQ.value)
+
+
 def setq_problem(alu_opcode, use_imm, imm, requant):
     """Why an ALU word with these fields is a malformed SETQ (a message naming the field and the rule), or None —
     always None for an opcode other than SETQ. ``alu_opcode`` is an `AluOp` or its value, ``imm`` signed."""
-    if alu_opcode != AluOp.SETQ and alu_opcode != AluOp.SETQ.value:
+    if not is_setq(alu_opcode):
         return None
     if not use_imm:
         return "ALU SETQ: use_imm must be 1 (SETQ takes shift and relu from imm), not 0"

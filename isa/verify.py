@@ -7,6 +7,8 @@ finds, each naming the instruction index; `check_program` raises `ProgramError` 
 - LOAD: a loadable buffer (not OUT); no pads on UOP/WGT loads; the last SRAM element written < the buffer depth;
 - STORE: ``memory_type`` OUT, no pads, the last out element read < the out depth;
 - with ``dram_size``: every DRAM byte a LOAD reads or a STORE writes lies inside DRAM;
+- ALU SETQ: ``use_imm`` 1, ``imm`` 0..63, ``requant`` 0 (`vta.isa.requant`; a SETQ touches no buffer, so only the
+  uop depth applies to its loop nest);
 - GEMM/ALU: ``reset_reg`` 0 on ALU; for a non-empty loop nest ``uop_end`` ≤ uop depth and, when the micro-op
   table is given, every index the nest reads or writes inside its buffer (GEMM: dst→acc, src→inp, wgt→wgt, but a
   reset GEMM only dst; ALU: dst→acc, and src→acc unless ``use_imm``) — the same rules as `vta.sim.fsim`;
@@ -28,6 +30,7 @@ from ..errors import ISAError, ProgramError
 from . import insn as codec
 from .insn import Alu, Finish, Gemm, Insn, Load, Store, Uop
 from .layouts import DEP_FLAGS
+from .requant import is_setq, setq_problem
 from .stages import (
     INSN_BYTES,
     LOAD_TYPES,
@@ -143,6 +146,11 @@ def _names(mems):
 
 def _compute_problems(cfg, insn, uops):
     out = []
+    setq = isinstance(insn, Alu) and is_setq(insn.alu_opcode)
+    if setq:
+        problem = setq_problem(insn.alu_opcode, insn.use_imm, insn.imm, insn.requant)
+        if problem is not None:
+            out.append(problem)
     if isinstance(insn, Alu) and insn.reset_reg:
         out.append("reset_reg must be 0 on ALU (only GEMM resets the accumulator)")
     if insn.uop_bgn >= insn.uop_end or insn.iter_out == 0 or insn.iter_in == 0:
@@ -151,7 +159,7 @@ def _compute_problems(cfg, insn, uops):
         out.append(f"uop range {insn.uop_bgn}:{insn.uop_end} goes beyond the uop depth {cfg.uop_depth} "
                    f"(uop_end must be ≤ {cfg.uop_depth})")
         return out
-    if uops is None:
+    if uops is None or setq:   # SETQ reads no micro-op and touches no buffer
         return out
     if insn.uop_end > len(uops):
         out.append(f"uop range {insn.uop_bgn}:{insn.uop_end} goes beyond the given uop table "

@@ -300,6 +300,9 @@ def main(argv=None):
     parser.add_argument("--waves", default=os.path.join("build", "waves"),
                         help="folder for the waveform of a minimised failure (default: build/waves)")
     parser.add_argument("--no-minimise", action="store_true", help="report the first failure as generated")
+    parser.add_argument("--extension", action=argparse.BooleanOptionalAction, default=None,
+                        help="include (or not) the one-pass-epilogue extension's MOV, SETQ and requant words "
+                             "(and malformed SETQs with --faults); default: the size's own setting")
     parser.add_argument("--faults", action="store_true", help="invalid programs instead (one rule broken each, "
                         "vta.sim.faults): both simulators must reject each alike")
     args = parser.parse_args(argv)
@@ -318,9 +321,12 @@ def main(argv=None):
 
     from .verilator import VerilatorSim
 
+    params = SIZES[args.size]
+    if args.extension is not None:
+        params = dataclasses.replace(params, extension=args.extension)
     if args.faults:
         from .faults import verify_faults
-        agree, _, _ = verify_faults(cfg, args.programs, args.seed, args.size)
+        agree, _, _ = verify_faults(cfg, args.programs, args.seed, params)
         return 0 if agree == args.programs else 1
     t0 = time.monotonic()
     vsim = VerilatorSim(cfg)
@@ -331,7 +337,7 @@ def main(argv=None):
     bar = tqdm(total=args.programs, desc=f"verify {cfg.name}", unit="prog", file=sys.stderr)
     if args.jobs == 1:
         for seed in seeds:
-            program = generate(cfg, seed, args.size)
+            program = generate(cfg, seed, params)
             mismatch = compare(program, vsim)
             if mismatch is not None:
                 failures.append((seed, mismatch.report()))
@@ -339,7 +345,7 @@ def main(argv=None):
     else:
         import multiprocessing
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(args.jobs, initializer=_worker_init, initargs=(cfg, args.size)) as pool:
+        with ctx.Pool(args.jobs, initializer=_worker_init, initargs=(cfg, params)) as pool:
             for seed, report in pool.imap_unordered(_worker_check, seeds):
                 if report is not None:
                     failures.append((seed, report))
@@ -347,7 +353,8 @@ def main(argv=None):
     bar.close()
     elapsed = time.monotonic() - t0
     passed = args.programs - len(failures)
-    print(f"{passed}/{args.programs} programs agree (functional vs Verilator, {cfg.name}, size {args.size}, "
+    print(f"{passed}/{args.programs} programs agree (functional vs Verilator, {cfg.name}, size {args.size}"
+          f"{' with the extension' if params.extension else ''}, "
           f"seeds {args.seed}..{args.seed + args.programs - 1}) in {elapsed:.1f} s")
     if not failures:
         return 0
@@ -356,7 +363,7 @@ def main(argv=None):
     print(f"{len(failures)} failing seeds: {', '.join(str(s) for s, _ in failures[:20])}"
           f"{' …' if len(failures) > 20 else ''}")
     print(f"first failure:\n{report}")
-    program = generate(cfg, seed, args.size)
+    program = generate(cfg, seed, params)
     if not args.no_minimise:
         program = minimise(program, vsim, log=print)
         mismatch = compare(program, vsim)

@@ -20,11 +20,11 @@ import numpy as np
 from ..errors import ProgramError, VTAError
 from ..isa.insn import Alu, Finish, Gemm, Load, Store
 from ..isa.layouts import DEP_FLAGS, UOP_BITS
-from ..isa.opcodes import MemId
+from ..isa.opcodes import AluOp, MemId
 from ..isa.stages import MEMORY_TYPES, STAGE_QUEUES, STORE_TYPES, UOP_BYTES, stage_of
 from .randprog import generate
 
-__all__ = ["Fault", "MUTATIONS", "mutate", "check_fault", "verify_faults", "CANARY_BYTES"]
+__all__ = ["Fault", "MUTATIONS", "EXTENSION_MUTATIONS", "mutate", "check_fault", "verify_faults", "CANARY_BYTES"]
 
 CANARY_BYTES = 8192
 CANARY = 0xA5
@@ -157,6 +157,19 @@ def _drop_push(cfg, insn, rng, prog):
     return insn.replace(**{flags[int(rng.integers(len(flags)))]: False}) if flags else None
 
 
+def _setq_malformed(cfg, insn, rng, prog):
+    """A compute-stage instruction replaced by a malformed SETQ with its dependency flags (the extension's rules,
+    `vta.isa.requant`): no immediate, a stray immediate bit (imm outside 0..63) or the requant bit."""
+    if stage_of(insn) != "compute" or isinstance(insn, (Load, Finish)):
+        return None
+    flags = {f: getattr(insn, f) for f in DEP_FLAGS}
+    how = int(rng.integers(3))
+    imm = int(rng.integers(0, 64))
+    if how == 1:
+        imm = int(rng.integers(64, 1 << 15)) if rng.random() < 0.5 else int(rng.integers(-(1 << 15), 0))
+    return Alu(alu_opcode=AluOp.SETQ, uop_bgn=0, uop_end=0, use_imm=how != 0, imm=imm, requant=how == 2, **flags)
+
+
 MUTATIONS = {"sram_base": _sram_base, "y_size": _y_size, "dram_base": _dram_base, "x_stride": _x_stride,
              "pad": _bad_pad, "load_out": _load_out, "store_type": _store_type, "flag": _bad_flag,
              "uop_end": _uop_end, "factor": _factor, "alu_reset": _alu_reset, "drop_push": _drop_push}
@@ -176,17 +189,22 @@ def _uop_reserved(program, rng):
     return dataclasses.replace(program, dram=dram)
 
 
+# Mutations of the one-pass-epilogue extension, used on programs generated with it (`GenParams.extension`).
+EXTENSION_MUTATIONS = {"setq_malformed": _setq_malformed}
+
+
 def mutate(program, rng):
     """One invalid variant of ``program``: a `Fault`, or None if the chosen mutation did not apply."""
     end = next((k for k, i in enumerate(program.insns) if isinstance(i, Finish)), len(program.insns) - 1)
-    kinds = [*MUTATIONS, "uop_reserved"]
+    mutations = {**MUTATIONS, **EXTENSION_MUTATIONS} if program.params.extension else MUTATIONS
+    kinds = [*MUTATIONS, "uop_reserved", *(m for m in mutations if m not in MUTATIONS)]
     kind = kinds[int(rng.integers(len(kinds)))]
     if kind == "uop_reserved":
         changed = _uop_reserved(program, rng)
         return None if changed is None else Fault(changed, kind, -1, "a reserved bit set in a uop word in DRAM")
     k = int(rng.integers(end + 1))
     insn = program.insns[k]
-    new = MUTATIONS[kind](program.cfg, insn, rng, program)
+    new = mutations[kind](program.cfg, insn, rng, program)
     if new is None or new == insn:
         return None
     insns = list(program.insns)

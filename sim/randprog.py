@@ -19,6 +19,11 @@ LOAD memory type, padding on each side, strided and overlapping rows, GEMM reset
 immediate operands (negative immediates, shift amounts in [-33, 33] and arbitrary 16-bit ones), accumulator
 overflow, consecutive uops on one acc entry, empty instructions carrying tokens, high buffer addresses, reused uop
 kernels, and (sometimes) instructions after FINISH that must not run.
+
+With ``GenParams(extension=True)`` it also covers this project's one-pass-epilogue extension (docs/semantics.md):
+ALU MOV (tensor and immediate) among the ALU ops, SETQ words (random shift 0..31 and relu; half of them over random
+uop ranges, loops and factors, which a SETQ must ignore) and the requant bit on about a third of the GEMM and ALU
+words. Malformed SETQ words are invalid programs: `vta.sim.faults` makes them.
 """
 
 import dataclasses
@@ -30,11 +35,16 @@ from ..isa.hazard import find_races
 from ..isa.insn import Alu, Finish, Gemm, Load, Store, Uop, encode_program, encode_uops
 from ..isa.layouts import DEP_FLAGS
 from ..isa.opcodes import AluOp, MemId
+from ..isa.requant import is_setq, setq_imm
 from ..isa.stages import MEMORY_TYPES, QUEUE_STAGES, STAGE_POPS, STAGE_PUSHES, STAGES, stage_of
 
 __all__ = ["GenParams", "SIZES", "RandomProgram", "generate", "noop_like", "stage_of", "interleave", "find_hazard"]
 
 PAGE = 4096
+# The ALU ops with lanes, drawn uniformly: upstream's five, and MOV with the extension (SETQ is its own action).
+UPSTREAM_OPS = [AluOp.MIN, AluOp.MAX, AluOp.ADD, AluOp.SHR, AluOp.MUL]
+LANE_OPS = [*UPSTREAM_OPS, AluOp.MOV]
+REQUANT_SHARE = 1 / 3     # GEMM and ALU words with the requant bit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +59,9 @@ class GenParams:
     max_factor: int = 3      # loop factors
     window: int = 48         # SRAM elements used per buffer (at the bottom or the top of the buffer)
     dram_elems: int = 48     # DRAM elements per data region
+    # MOV, SETQ and requant words (the one-pass-epilogue extension); False: upstream's ISA only, exactly the
+    # programs (for each seed) the generator made before the extension existed
+    extension: bool = False
 
     def shrink(self):
         """A smaller version (for the minimiser): halve every knob, keep each ≥ 1 (window ≥ 16)."""
@@ -56,7 +69,7 @@ class GenParams:
                          max_cols=max(1, self.max_cols // 2), max_pad=self.max_pad // 2,
                          max_iter=max(1, self.max_iter // 2), max_uops=max(1, self.max_uops // 2),
                          max_factor=self.max_factor // 2, window=max(16, self.window // 2),
-                         dram_elems=max(16, self.dram_elems // 2))
+                         dram_elems=max(16, self.dram_elems // 2), extension=self.extension)
 
 
 SIZES = {
@@ -474,19 +487,23 @@ class _Gen:
             pops.append("l2g")
         if self.order_after("s2g", int(self.r["out"][dst].max())):
             pops.append("s2g")
-        k = self.emit(Gemm(reset_reg=reset, **fields), pops)
+        requant = self.p.extension and bool(self.rng.random() < REQUANT_SHARE)
+        k = self.emit(Gemm(reset_reg=reset, requant=requant, **fields), pops)
         for b, i in reads:
             self.r[b][i] = k
         self.w["out"][dst] = k
         self.acc_init[dst] = True
         self.count("GEMM.reset" if reset else "GEMM.acc")
+        if requant:
+            self.count("GEMM.requant")
 
     def act_alu(self):
         got = self._kernel(False, False)
         if got is None:
             return
         fields, dst, _, use_imm, _ = got
-        op = AluOp(int(self.rng.integers(len(AluOp))))
+        ops = LANE_OPS if self.p.extension else UPSTREAM_OPS
+        op = ops[int(self.rng.integers(len(ops)))]
         imm = 0
         if use_imm:
             imm_f = self.cfg.isa.field("alu", "imm")
@@ -498,9 +515,29 @@ class _Gen:
             if imm < 0:
                 self.count("alu.neg_imm")
         pops = ["s2g"] if self.order_after("s2g", int(self.r["out"][dst].max())) else []
-        k = self.emit(Alu(alu_opcode=op, use_imm=use_imm, imm=imm, **fields), pops)
+        requant = self.p.extension and bool(self.rng.random() < REQUANT_SHARE)
+        k = self.emit(Alu(alu_opcode=op, use_imm=use_imm, imm=imm, requant=requant, **fields), pops)
         self.w["out"][dst] = k
         self.count(f"ALU.{op.name}.{'imm' if use_imm else 'tensor'}")
+        if requant:
+            self.count("ALU.requant")
+
+    def act_setq(self):
+        """SETQ: a random requantization register (shift 0..31, relu or not). Half the time its uop range, loop
+        counts and factors are random too — a SETQ reads no uop and touches no buffer, so they must not matter."""
+        rng = self.rng
+        shift, relu = self.randint(0, 31), bool(rng.random() < 0.5)
+        fields = dict(uop_bgn=0, uop_end=0)
+        if rng.random() < 0.5:
+            depth = self.cfg.uop_depth
+            bgn = self.randint(0, depth - 1)
+            fields = dict(uop_bgn=bgn, uop_end=self.randint(bgn, depth), iter_out=self.randint(0, 100),
+                          iter_in=self.randint(0, 100))
+            for name in ("dst_factor_out", "dst_factor_in", "src_factor_out", "src_factor_in"):
+                fields[name] = self.randint(0, self.cfg.isa.field("alu", name).max)
+            self.count("SETQ.fields")
+        self.emit(Alu(alu_opcode=AluOp.SETQ, use_imm=True, imm=setq_imm(shift, relu), **fields))
+        self.count("SETQ.relu" if relu else "SETQ")
 
     def act_token_noise(self):
         """An empty instruction pushing a token someone may pop later (tokens without data)."""
@@ -540,6 +577,8 @@ class _Gen:
                    (self.act_load_acc, (False,), 2), (self.act_load_acc, (True,), 1), (self.act_gemm, (), 4),
                    (self.act_alu, (), 4), (self.act_store, (), 3), (self.act_token_noise, (), 1),
                    (self.act_barrier, (), 0.5)]
+        if p.extension:
+            actions.append((self.act_setq, (), 1.5))
         weights = np.array([w for _, _, w in actions], float)
         weights /= weights.sum()
         for _ in range(p.actions):
@@ -708,8 +747,8 @@ def _uninitialised_read(program, insns):
                         uop[insn.sram_base + y * insn.x_size + x] = u
             continue
         if not isinstance(insn, (Gemm, Alu)) or insn.uop_bgn >= insn.uop_end or not insn.iter_out \
-                or not insn.iter_in:
-            continue
+                or not insn.iter_in or (isinstance(insn, Alu) and is_setq(insn.alu_opcode)):
+            continue   # (a SETQ reads no uop and touches no buffer)
         why = need_init("uop", np.arange(insn.uop_bgn, insn.uop_end), k)
         if why:
             return why

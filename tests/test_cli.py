@@ -130,7 +130,8 @@ def test_asm_error_names_file_and_line(tmp_path, capsys):
     src.write_text("finish\nalu maxx uop=0:1\n")
     assert main(["asm", str(src), "-o", str(tmp_path / "p.bin")]) == 1
     line = one_error_line(capsys)
-    assert line == f"vta: error: {src}: line 2: unknown ALU op 'maxx' (expected one of min, max, add, shr, mul)"
+    assert line == (f"vta: error: {src}: line 2: unknown ALU op 'maxx' "
+                    f"(expected one of min, max, add, shr, mul, mov, setq)")
 
 
 def test_disasm_of_undecodable_image(tmp_path, capsys):

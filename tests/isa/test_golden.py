@@ -130,7 +130,7 @@ def test_program_bytes_are_little_endian():
     assert list(image[24:32]) == [0] * 8
 
 
-# The table of ISA.md section 2: name → (msb, lsb)
+# The table of ISA.md section 2: name → (msb, lsb); plus this project's requant bit 63 (upstream padding)
 ISA_MD_FIELDS = {
     "mem": {"opcode": (2, 0), "pop_prev_dep": (3, 3), "pop_next_dep": (4, 4), "push_prev_dep": (5, 5),
             "push_next_dep": (6, 6), "memory_type": (9, 7), "sram_base": (25, 10), "dram_base": (57, 26),
@@ -138,12 +138,14 @@ ISA_MD_FIELDS = {
             "y_pad_1": (119, 116), "x_pad_0": (123, 120), "x_pad_1": (127, 124)},
     "gemm": {"opcode": (2, 0), "pop_prev_dep": (3, 3), "pop_next_dep": (4, 4), "push_prev_dep": (5, 5),
              "push_next_dep": (6, 6), "reset_reg": (7, 7), "uop_bgn": (20, 8), "uop_end": (34, 21),
-             "iter_out": (48, 35), "iter_in": (62, 49), "dst_factor_out": (74, 64), "dst_factor_in": (85, 75),
+             "iter_out": (48, 35), "iter_in": (62, 49), "requant": (63, 63),
+             "dst_factor_out": (74, 64), "dst_factor_in": (85, 75),
              "src_factor_out": (96, 86), "src_factor_in": (107, 97), "wgt_factor_out": (117, 108),
              "wgt_factor_in": (127, 118)},
     "alu": {"opcode": (2, 0), "pop_prev_dep": (3, 3), "pop_next_dep": (4, 4), "push_prev_dep": (5, 5),
             "push_next_dep": (6, 6), "reset_reg": (7, 7), "uop_bgn": (20, 8), "uop_end": (34, 21),
-            "iter_out": (48, 35), "iter_in": (62, 49), "dst_factor_out": (74, 64), "dst_factor_in": (85, 75),
+            "iter_out": (48, 35), "iter_in": (62, 49), "requant": (63, 63),
+            "dst_factor_out": (74, 64), "dst_factor_in": (85, 75),
             "src_factor_out": (96, 86), "src_factor_in": (107, 97), "alu_opcode": (110, 108), "use_imm": (111, 111),
             "imm": (127, 112)},
     "finish": {"opcode": (2, 0), "pop_prev_dep": (3, 3), "pop_next_dep": (4, 4), "push_prev_dep": (5, 5),
@@ -163,7 +165,8 @@ def test_field_table_matches_isa_md(kind):
 def test_enum_values_match_isa_md():
     assert {o.name: o.value for o in __import__("vta.isa", fromlist=["Opcode"]).Opcode} == \
         {"LOAD": 0, "STORE": 1, "GEMM": 2, "FINISH": 3, "ALU": 4}
-    assert {o.name: o.value for o in AluOp} == {"MIN": 0, "MAX": 1, "ADD": 2, "SHR": 3, "MUL": 4}
+    # upstream's five, then this project's extension in upstream's unused values (docs/semantics.md)
+    assert {o.name: o.value for o in AluOp} == {"MIN": 0, "MAX": 1, "ADD": 2, "SHR": 3, "MUL": 4, "MOV": 5, "SETQ": 6}
     assert {m.name: m.value for m in MemId} == {"UOP": 0, "WGT": 1, "INP": 2, "ACC": 3, "OUT": 4, "ACC_8BIT": 5}
 
 

@@ -1,6 +1,8 @@
 """The random program generator: programs are valid (the functional simulator runs them, tokens balance, the result
 depends neither on initial SRAM contents nor on the stage interleaving) and cover the whole ISA."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,19 @@ from vta import load_config
 from vta.isa import Alu, AluOp, Finish, Gemm, Load, MemId, Store, Uop, decode_program, encode_uops
 from vta.sim import FunctionalSim
 from vta.sim.diffcheck import expected_image, is_valid
-from vta.sim.randprog import SIZES, GenParams, find_hazard, generate, interleave, noop_like, stage_of
+from vta.sim.randprog import (
+    LANE_OPS,
+    SIZES,
+    UPSTREAM_OPS,
+    GenParams,
+    find_hazard,
+    generate,
+    interleave,
+    noop_like,
+    stage_of,
+)
+
+EXT = dataclasses.replace(SIZES["small"], extension=True)
 
 FLAGS = ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")
 
@@ -117,7 +131,7 @@ def test_coverage_over_200_seeds():
                     if getattr(insn, pad):
                         counts["pad"][(insn.memory_type, pad)] = counts["pad"].get((insn.memory_type, pad), 0) + 1
     assert set(counts["op"]) == {"Load", "Store", "Gemm", "Alu", "Finish"}
-    for op in AluOp:
+    for op in LANE_OPS if SIZES["small"].extension else UPSTREAM_OPS:
         for imm in (False, True):
             assert counts["alu"].get((op, imm), 0) >= 20, (op, imm)
     for mem in MemId:
@@ -133,6 +147,54 @@ def test_coverage_over_200_seeds():
                         ("compute", "pop_next_dep"), ("compute", "push_prev_dep"), ("compute", "push_next_dep"),
                         ("store", "pop_prev_dep"), ("store", "push_prev_dep")):
         assert cov.get(f"{stage}.{flag}", 0) >= 50, (stage, flag)
+
+
+def test_extension_coverage_over_200_seeds():
+    """With the extension: MOV with both operand kinds, SETQ over most (shift, relu) values, and the requant bit on
+    a fair share of GEMM and ALU words (counted from the instructions themselves)."""
+    cov, alu, setq, requant = {}, {}, set(), {}
+    for seed in range(200):
+        p = generate("small", seed, EXT)
+        for k, v in p.coverage.items():
+            cov[k] = cov.get(k, 0) + v
+        fin = next(k for k, i in enumerate(p.insns) if isinstance(i, Finish))
+        for insn in p.insns[:fin + 1]:
+            if isinstance(insn, (Gemm, Alu)):
+                key = (type(insn).__name__, bool(insn.requant))
+                requant[key] = requant.get(key, 0) + 1
+            if isinstance(insn, Alu) and insn.alu_opcode == AluOp.SETQ:
+                assert insn.use_imm and 0 <= insn.imm < 64 and not insn.requant, (seed, insn)
+                setq.add(insn.imm)
+            elif isinstance(insn, Alu) and insn.uop_end > insn.uop_bgn and insn.iter_out and insn.iter_in:
+                alu[(insn.alu_opcode, insn.use_imm)] = alu.get((insn.alu_opcode, insn.use_imm), 0) + 1
+    for op in LANE_OPS:
+        for imm in (False, True):
+            assert alu.get((op, imm), 0) >= 20, (op, imm)
+    assert len(setq) >= 56
+    for op in ("Gemm", "Alu"):   # SETQ words, never requant, count among the ALU words without it
+        on, off = requant.get((op, True), 0), requant.get((op, False), 0)
+        assert 0.15 <= on / (on + off) <= 0.5, (op, on, off)
+    for key in ("SETQ", "SETQ.relu", "SETQ.fields", "GEMM.requant", "ALU.requant"):
+        assert cov.get(key, 0) >= 5, key
+
+
+def test_extension_programs_are_valid():
+    """Extension programs run on fsim with balanced tokens, are race free, read only what they wrote and give the
+    same result in any legal stage interleaving (`is_valid`)."""
+    sim = FunctionalSim("small")
+    for seed in range(40):
+        p = generate("small", seed, EXT)
+        sim.run(p.fresh_dram(), p.insn_addr, p.insn_count)
+        assert sim.tokens == {"l2g": 0, "g2l": 0, "g2s": 0, "s2g": 0}, seed
+        assert find_hazard(p) is None, seed
+        assert is_valid(p, seed=seed), seed
+
+
+def test_upstream_programs_have_no_extension_words():
+    for seed in range(30):
+        for insn in generate("small", seed, dataclasses.replace(EXT, extension=False)).insns:
+            assert not getattr(insn, "requant", False)
+            assert not (isinstance(insn, Alu) and insn.alu_opcode in (AluOp.MOV, AluOp.SETQ))
 
 
 def test_shift_amounts_and_negative_immediates():
