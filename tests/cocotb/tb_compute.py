@@ -5,7 +5,8 @@ What is checked, against a numpy model of docs/semantics.md's GEMM and ALU loop 
   within N + a small constant;
 - back-to-back uops on the same acc entry (distance 1, 2, 3 and across loop iterations) see each other's result;
 - GEMM reset, loop factors, ALU ops reading an entry written by the uop just before (src hazards);
-- the full 32-bit accumulators, read out through the 8-bit out buffer with ALU SHR-by-8 steps.
+- the full 32-bit accumulators, read out through the 8-bit out buffer with ALU SHR-by-8 steps;
+- the one-pass-epilogue extension: MOV, SETQ (no uop, sets Q) and requant words (out = the clamped shifted result).
 inp/wgt are written straight into the harness SRAMs; uops and initial accumulators come over AXI (LOAD UOP/ACC).
 """
 
@@ -43,7 +44,7 @@ def shr(a, b):
 
 
 ALU = {AluOp.MIN: np.minimum, AluOp.MAX: np.maximum, AluOp.ADD: lambda a, b: w32(a + b),
-       AluOp.MUL: lambda a, b: w32(a * b), AluOp.SHR: shr}
+       AluOp.MUL: lambda a, b: w32(a * b), AluOp.SHR: shr, AluOp.MOV: lambda a, b: b}
 
 
 class Model:
@@ -54,10 +55,15 @@ class Model:
         self.uop = [Uop(0, 0, 0)] * cfg.uop_depth
         self.inp, self.wgt, self.acc = zero_buffers(cfg, ("inp", "wgt", "acc")).values()
         self.out = {}   # out index → packed int (only entries written)
+        self.q = (0, 0)   # the requantization register (shift, relu), 0 after reset
 
-    def _write(self, d, value):
+    def _write(self, d, value, requant=False):
         self.acc[d] = value
-        self.out[d] = pack(value, self.cfg.out_width)
+        ow = self.cfg.out_width
+        if requant:
+            shift, relu = self.q
+            value = np.clip(value >> shift, 0 if relu else -(1 << (ow - 1)), (1 << (ow - 1)) - 1)
+        self.out[d] = pack(value, ow)
 
     def nest(self, g):
         for i in range(g.iter_out):
@@ -72,17 +78,20 @@ class Model:
         n = 0
         for d, s, w in self.nest(g):
             if g.reset_reg:
-                self._write(d, np.zeros(self.cfg.acc_shape, dtype=np.int64))
+                self._write(d, np.zeros(self.cfg.acc_shape, dtype=np.int64), g.requant)
             else:
-                self._write(d, w32(self.acc[d] + self.inp[s] @ self.wgt[w].T))
+                self._write(d, w32(self.acc[d] + self.inp[s] @ self.wgt[w].T), g.requant)
                 n += 1
         return n
 
     def alu(self, a):
+        if a.alu_opcode == AluOp.SETQ:   # no uop: only Q changes
+            self.q = (a.imm & 31, a.imm >> 5 & 1)
+            return 0
         n = 0
         for d, s, _ in self.nest(a):
             b = np.full(self.cfg.acc_shape, a.imm, dtype=np.int64) if a.use_imm else self.acc[s].copy()
-            self._write(d, ALU[a.alu_opcode](self.acc[d], b))
+            self._write(d, ALU[a.alu_opcode](self.acc[d], b), a.requant)
             n += 1
         return n
 
@@ -178,7 +187,7 @@ class Bench:
         n = self.model.alu(a)
         self.check(f"after {a}")
         assert self.alu_active - a0 == n, f"{a}: alu_active high for {self.alu_active - a0} cycles, expected {n}"
-        steps = a.iter_out * a.iter_in * max(0, a.uop_end - a.uop_bgn)
+        steps = 0 if a.alu_opcode == AluOp.SETQ else a.iter_out * a.iter_in * max(0, a.uop_end - a.uop_bgn)
         per_uop = 3 if a.alu_opcode == AluOp.MUL else 1   # MUL: three-cycle `MulCore`, one uop every third cycle
         assert cycles <= per_uop * steps + 12, f"{a}: {steps} uops took {cycles} cycles (want {per_uop} per uop)"
 
@@ -261,7 +270,7 @@ async def alu_back_to_back_src_hazards(dut):
     chain = [Uop(dst_idx=k + 1, src_idx=k, wgt_idx=0) for k in range(10)]
     same = [Uop(dst_idx=3, src_idx=3, wgt_idx=0)] * 4
     await b.load_uops(chain + same)
-    for op in AluOp:
+    for op in (op for op in AluOp if op != AluOp.SETQ):
         await b.load_acc(0, b.rand_acc(16))
         if op == AluOp.SHR:   # keep the amounts interesting: low 6 bits span [-32, 31]
             vals = b.rand_acc(16)
@@ -275,7 +284,8 @@ async def alu_back_to_back_src_hazards(dut):
 
 @cocotb.test(timeout_time=5, timeout_unit="ms")
 async def random_gemm_alu_mix(dut):
-    """Random GEMM (with reset) and ALU instructions with random loop factors over a window of 24 acc entries."""
+    """Random GEMM (with reset) and ALU instructions with random loop factors over a window of 24 acc entries, a
+    third of them requantized, with SETQs of random Q among them."""
     b = await filled_bench(dut, tb_seed() + 3)
     rng = random.Random(tb_seed() + 3)
     uops = [Uop(rng.randrange(8), rng.randrange(8), rng.randrange(8)) for _ in range(8)]
@@ -285,11 +295,33 @@ async def random_gemm_alu_mix(dut):
         end = rng.randint(bgn, 8)
         f = dict(iter_out=rng.randint(1, 3), iter_in=rng.randint(1, 3), dst_factor_out=rng.randint(0, 3),
                  dst_factor_in=rng.randint(0, 3), src_factor_out=rng.randint(0, 3), src_factor_in=rng.randint(0, 3))
+        requant = rng.random() < 0.3
         if rng.random() < 0.5:
-            await b.gemm(Gemm(reset_reg=rng.random() < 0.15, uop_bgn=bgn, uop_end=end,
+            await b.gemm(Gemm(reset_reg=rng.random() < 0.15, uop_bgn=bgn, uop_end=end, requant=requant,
                               wgt_factor_out=rng.randint(0, 3), wgt_factor_in=rng.randint(0, 3), **f))
         else:
             op = rng.choice(list(AluOp))
             imm = rng.randint(-40, 40) if op == AluOp.SHR else rng.randint(-(1 << 15), (1 << 15) - 1)
-            await b.alu(Alu(alu_opcode=op, use_imm=rng.random() < 0.5, imm=imm, uop_bgn=bgn, uop_end=end, **f))
+            if op == AluOp.SETQ:   # its only legal form: an immediate of 6 bits, no requant
+                await b.alu(Alu(alu_opcode=op, use_imm=True, imm=rng.randrange(64), uop_bgn=bgn, uop_end=end, **f))
+                continue
+            await b.alu(Alu(alu_opcode=op, use_imm=rng.random() < 0.5, imm=imm, uop_bgn=bgn, uop_end=end,
+                            requant=requant, **f))
     await b.readout(list(range(24)))
+
+
+@cocotb.test(timeout_time=2, timeout_unit="ms")
+async def requant_epilogue(dut):
+    """A conv tile's one-pass epilogue: SETQ, MOV of a bias into the tile's entries, accumulating GEMMs, the last
+    one requantized (shifts 0, 9 and 31, relu on and off); then MOV and MUL (its three-cycle path) requantized."""
+    b = await filled_bench(dut, tb_seed() + 4)
+    await b.load_uops([Uop(k, 8 + k, k) for k in range(8)])
+    for shift, relu in ((9, 1), (0, 0), (31, 0), (14, 1)):
+        await b.alu(Alu(alu_opcode=AluOp.SETQ, use_imm=True, imm=shift | relu << 5, uop_bgn=0, uop_end=8,
+                        iter_out=5))
+        await b.alu(Alu(alu_opcode=AluOp.MOV, uop_bgn=0, uop_end=8))          # acc[k] ← acc[8 + k] (the bias)
+        await b.gemm(Gemm(uop_bgn=0, uop_end=8, iter_in=3, src_factor_in=8, wgt_factor_in=8))
+        await b.gemm(Gemm(uop_bgn=0, uop_end=8, requant=True, src_factor_out=1))
+    await b.alu(Alu(alu_opcode=AluOp.MOV, use_imm=True, imm=-20000, uop_bgn=0, uop_end=4, requant=True))
+    await b.alu(Alu(alu_opcode=AluOp.MUL, use_imm=True, imm=301, uop_bgn=4, uop_end=8, requant=True))
+    await b.readout(list(range(16)))

@@ -37,6 +37,14 @@ def _uop_load(n=1):
     return Load(memory_type=MemId.UOP, sram_base=0, dram_base=0, y_size=1, x_size=n, x_stride=n)
 
 
+SETQ = Alu(alu_opcode=AluOp.SETQ, use_imm=True, imm=37, uop_bgn=0, uop_end=1)   # a valid SETQ (shift 5, relu)
+
+
+def _bad_setq(**fields):
+    """A valid SETQ, then one with ``fields`` changed (so the faulting index is 1), then FINISH."""
+    return [SETQ, SETQ.replace(**fields), Finish()]
+
+
 def _cases(cfg):
     """name → (instructions, uops, error class, index, message fragment)."""
     acc, inp, wgt, out = cfg.acc_depth, cfg.inp_depth, cfg.wgt_depth, cfg.out_depth
@@ -45,6 +53,9 @@ def _cases(cfg):
     wrap_store = (1 << 32) // out_eb + 12288 // out_eb   # byte 12288 if it wrapped
     gemm = dict(uop_bgn=0, uop_end=1, iter_out=2, iter_in=1)
     return {
+        "setq_reset": (_bad_setq(reset_reg=True), (), ProgramError, 1, "reset_reg"),
+        "setq_uop_end_past_buffer": (_bad_setq(uop_end=cfg.uop_depth + 1), (), ProgramError, 1,
+                                     f"uop buffer depth {cfg.uop_depth}"),
         "store_sram_past_out": ([Store(sram_base=out, dram_base=0, y_size=1, x_size=1, x_stride=1), Finish()], (),
                                 ProgramError, 0, "past the out buffer"),
         "load_sram_past_inp": ([Load(memory_type=MemId.INP, sram_base=inp - 2, dram_base=0, y_size=1, x_size=1,
@@ -107,6 +118,30 @@ def test_core_rejects(small, name):
     assert fragment in str(got.value)
     assert np.array_equal(dram[:SIZE], image), "DRAM inside the window changed"
     assert (dram[SIZE:] == CANARY).all(), "DRAM outside the window was written"
+
+
+@pytest.mark.parametrize("fields", [dict(use_imm=False), dict(imm=64), dict(imm=-1), dict(requant=True)],
+                         ids=["no_imm", "imm_bit_6", "imm_negative", "requant"])
+def test_core_rejects_malformed_setq_itself(small, monkeypatch, fields):
+    """A SETQ breaking its word rules is MALFORMED (field 0) in the RTL's own check, at the functional simulator's
+    instruction index. The device's host-side decode (`count_program`) would reject the word before the core runs,
+    so it is bypassed here: the core sees the word."""
+    import vta.sim.verilator as verilator
+    from vta.hw.regs import Fault, Reg
+    from vta.sim.stats import new_stats
+    cfg = small.cfg
+    insns = _bad_setq(**fields)
+    image = _image(cfg, insns)
+    with pytest.raises(ProgramError) as ref:
+        FunctionalSim(cfg).run(image.copy(), INSN_AT, len(insns))
+    assert ref.value.index == 1 and "SETQ" in str(ref.value)
+    monkeypatch.setattr(verilator, "count_program", lambda cfg, image: new_stats())
+    dram = image.copy()
+    with pytest.raises(ProgramError, match="malformed instruction word") as got:
+        small.run(dram, INSN_AT, len(insns))
+    assert got.value.index == 1
+    assert small.csr_read(Reg.FAULT) == Fault.MALFORMED   # code MALFORMED, field 0
+    assert np.array_equal(dram, image)
 
 
 def test_window_confines_a_valid_store(small):
