@@ -89,7 +89,8 @@ class _Consts:
         self.batch, self.block_out = cfg.batch, cfg.block_out
         self.gemm_lanes = cfg.batch * max(cfg.block_in, cfg.block_out)
         self.alu_lanes = cfg.batch * cfg.block_out
-        self.out_bounds = {relu: out_bounds(cfg.out_width, relu) for relu in (False, True)}
+        # as int32 scalars: np.clip on an int32 array is faster with bounds of its own type
+        self.out_bounds = {relu: tuple(map(np.int32, out_bounds(cfg.out_width, relu))) for relu in (False, True)}
 
 
 class FunctionalSim(Closing):
