@@ -61,7 +61,7 @@ class GenParams:
     dram_elems: int = 48     # DRAM elements per data region
     # MOV, SETQ and requant words (the one-pass-epilogue extension); False: upstream's ISA only, exactly the
     # programs (for each seed) the generator made before the extension existed
-    extension: bool = False
+    extension: bool = True
 
     def shrink(self):
         """A smaller version (for the minimiser): halve every knob, keep each ≥ 1 (window ≥ 16)."""
