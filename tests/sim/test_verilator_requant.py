@@ -1,6 +1,6 @@
 """The RTL core under Verilator against the functional simulator, bit for bit, on random valid programs with the
 one-pass-epilogue extension (`GenParams(extension=True)`: MOV, SETQ over random loop fields, requant on a third of
-the GEMM/ALU words). The directed programs are in tests/hw/test_requant.py, the malformed SETQ words in
+the GEMM/ALU words). The directed programs are in tests/hw/test_compute_requant.py, the malformed SETQ words in
 test_verilator_faults.py; ``vta verify --extension`` runs the same check at scale.
 """
 
