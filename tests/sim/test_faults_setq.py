@@ -14,6 +14,7 @@ from vta.sim.faults import EXTENSION_MUTATIONS, MUTATIONS, mutate
 from vta.sim.randprog import SIZES, generate
 
 EXT = dataclasses.replace(SIZES["small"], extension=True)
+UPSTREAM = dataclasses.replace(SIZES["small"], extension=False)
 
 
 def test_malformed_setq_faults_name_their_instruction():
@@ -45,5 +46,5 @@ def test_malformed_setq_faults_name_their_instruction():
 
 def test_upstream_programs_get_only_upstream_mutations():
     rng = np.random.default_rng(0)
-    kinds = {f.kind for f in (mutate(generate("small", s), rng) for s in range(80)) if f is not None}
+    kinds = {f.kind for f in (mutate(generate("small", s, UPSTREAM), rng) for s in range(80)) if f is not None}
     assert kinds <= {*MUTATIONS, "uop_reserved"} and not kinds & set(EXTENSION_MUTATIONS)
