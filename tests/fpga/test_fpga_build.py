@@ -107,8 +107,12 @@ def test_ulx3s_preset_bitstream_fits_and_meets_its_clock(tmp_path):
     assert os.path.getsize(result.bitstream) > 100_000
     assert report["macs_per_cycle"] >= 64
     assert report["timing_met"] and report["fmax_mhz"] >= report["clock_mhz"] == ULX3S85F.default_clock_mhz
-    for key in ("lut", "ff", "dsp", "bram"):
+    for key in ("lut", "ff", "bram"):
         assert 0 < report["utilization"][key]["used"] <= report["utilization"][key]["available"]
+    dsp = report["utilization"]["dsp"]
+    assert 0 <= dsp["used"] <= dsp["available"]
+    if "-nodsp" in ULX3S85F.synth_opts:   # multipliers in LUTs (fpga/boards.py): no MULT18X18D at all
+        assert dsp["used"] == 0
 
 
 def test_a_missed_clock_is_reported_with_fmax_and_the_critical_path(tmp_path):
