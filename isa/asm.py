@@ -67,7 +67,7 @@ from .insn import (
 )
 from .layouts import DEP_FLAGS
 from .opcodes import AluOp, MemId
-from .requant import SETQ_IMM_MAX, setq_fields, setq_imm
+from .requant import setq_fields, setq_imm, setq_problem
 
 __all__ = ["AsmError", "Program", "assemble", "disassemble", "format_insn", "format_uop"]
 
@@ -394,8 +394,8 @@ def format_insn(insn):
 
 def _short_setq(insn):
     """A SETQ the ``shift=/relu`` form states exactly (a well-formed one); any other prints as ``imm=``."""
-    return (insn.alu_opcode is AluOp.SETQ and insn.use_imm is True and not insn.requant
-            and isinstance(insn.imm, int) and 0 <= insn.imm <= SETQ_IMM_MAX)
+    return (insn.alu_opcode is AluOp.SETQ and insn.use_imm is True and isinstance(insn.imm, int)
+            and setq_problem(insn.alu_opcode, insn.use_imm, insn.imm, insn.requant) is None)
 
 
 def format_uop(uop):

@@ -35,7 +35,7 @@ from ..isa.hazard import find_races
 from ..isa.insn import Alu, Finish, Gemm, Load, Store, Uop, encode_program, encode_uops
 from ..isa.layouts import DEP_FLAGS
 from ..isa.opcodes import AluOp, MemId
-from ..isa.requant import is_setq, setq_imm
+from ..isa.requant import SHIFT_MAX, is_setq, setq_imm
 from ..isa.stages import MEMORY_TYPES, QUEUE_STAGES, STAGE_POPS, STAGE_PUSHES, STAGES, stage_of
 
 __all__ = ["GenParams", "SIZES", "RandomProgram", "generate", "noop_like", "stage_of", "interleave", "find_hazard"]
@@ -526,7 +526,7 @@ class _Gen:
         """SETQ: a random requantization register (shift 0..31, relu or not). Half the time its uop range, loop
         counts and factors are random too — a SETQ reads no uop and touches no buffer, so they must not matter."""
         rng = self.rng
-        shift, relu = self.randint(0, 31), bool(rng.random() < 0.5)
+        shift, relu = self.randint(0, SHIFT_MAX), bool(rng.random() < 0.5)
         fields = dict(uop_bgn=0, uop_end=0)
         if rng.random() < 0.5:
             depth = self.cfg.uop_depth
