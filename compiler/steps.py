@@ -249,7 +249,7 @@ class Dense(Gemm):
 class MatMul(VTAStep):
     """A product of two int8 activations (attention's Q·Kᵀ and P·V): ``clip((a' @ b + bias) >> shift)`` with
     ``shift = e_y − e_a − e_b`` and ``bias`` (M,) the rounding constant ``2^(shift−1)``, or ``None`` (a floor
-    shift, one ALU pass less: before a Softmax, which ignores a constant offset of its row); leading axes
+    shift, no bias rows to load: before a Softmax, which ignores a constant offset of its row); leading axes
     broadcast (one product per head). ``a' = a + a_offset`` (softmax probabilities stored with an offset,
     `Quantize`): the offset's share, ``a_offset`` times each column sum of ``b``, joins the bias — one int32 per
     output column and head, summed on the host while the JIT packs ``b`` (K·M adds against N·K·M MACs on VTA).

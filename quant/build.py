@@ -290,7 +290,8 @@ class _Builder:
         """Whether ``t`` only feeds a Softmax over its last axis (perhaps through a Mul/Div by a positive scalar
         constant): attention scores. Rounding them is then worth nothing — a floor shift's error is a rounding
         error minus a constant ½ step, and Softmax ignores a constant offset of its row — so the rounding bias
-        (one ALU pass over every score) is left out."""
+        is left out (no bias rows to load into the accumulator buffer; a tile then starts from a reset GEMM
+        instead of a MOV from its bias, the same one pass)."""
         g = self.g
         users = g.consumers().get(t, [])
         if t in g.outputs or len(users) != 1:
