@@ -42,6 +42,8 @@ from .store import Store
 __all__ = ["VTACore"]
 
 CMD_QUEUE_DEPTH = 512
+# The read arbiter's clients (below) whose requests win: fetch, uop, acc, acc8 (not the load stage's inp, wgt).
+URGENT_READERS = (0, 3, 4, 5)
 
 
 class VTACore(wiring.Component):
@@ -116,7 +118,8 @@ class VTACore(wiring.Component):
 
         # -- AXI --------------------------------------------------------------------------------------------------
         clients = [fetch.bus, load.inp_bus, load.wgt_bus, compute.uop_bus, compute.acc_bus, compute.acc8_bus]
-        m.submodules.arbiter = arb = ReadArbiter(len(clients), cfg.bus_width)
+        # compute's and fetch's reads are a few beats each: they overtake the load stage's rows (`ReadArbiter`)
+        m.submodules.arbiter = arb = ReadArbiter(len(clients), cfg.bus_width, urgent=URGENT_READERS)
         for i, c in enumerate(clients):
             wiring.connect(m, c, getattr(arb, f"client{i}"))
         wiring.connect(m, arb.ar, wiring.flipped(self.axi.ar))
