@@ -20,11 +20,12 @@ stays short while the bus still has enough in flight to cover the DRAM latency.
 
 Timing: R ``ready`` is the end of the DMA readers' handshake chain (it was the FPGA's critical path once), so
 nothing counts behind it in the same cycle: a burst's end (and, for the beat budget, each beat) is registered and
-acted on a cycle late. The head is then "one further" for that cycle: the beat is routed by the entry after the
-recorded head while the registered end is pending, so back-to-back bursts of different clients lose no cycle.
+the queue's read pointer moves a cycle late. The beat's owner is a one-hot register decided a cycle ahead (the head,
+or the entry after it when this beat ends its burst), so R valid/ready reach the clients through one gate each and
+back-to-back bursts of different clients lose no cycle.
 """
 
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -156,16 +157,26 @@ class ReadArbiter(wiring.Component):
         rp1 = Signal(range(depth), init=1 % depth)      # the entry after it
         with m.If(ar_fire):
             m.d.sync += [route_ids[wp].eq(cur), wp.eq(succ(wp))]
-        with m.If(r_done):
-            m.d.sync += [rp.eq(rp1), rp1.eq(succ(rp1))]
-        route = Signal(range(n))    # the client of the beat on R now
-        m.d.comb += route.eq(Mux(r_done, route_ids[rp1], route_ids[rp]))
+        rp_next, rp1_next = Signal.like(rp), Signal.like(rp1)
+        m.d.comb += [rp_next.eq(Mux(r_done, rp1, rp)), rp1_next.eq(Mux(r_done, succ(rp1), rp1))]
+        m.d.sync += [rp.eq(rp_next), rp1.eq(rp1_next)]
+
+        # The client of the beat on R, one-hot and registered: decided a cycle ahead from the head and the entry
+        # after it as they will be next cycle (an entry written this cycle is taken from `cur` directly), picked
+        # by whether this cycle's beat ends its burst. Behind R ready there is only that 2:1 choice.
+        def entry(p):
+            return Mux(ar_fire & (wp == p), cur, route_ids[p])
+
+        head, after = Signal(range(n)), Signal(range(n))
+        m.d.comb += [head.eq(entry(rp_next)), after.eq(entry(rp1_next))]
+        route = Signal(n)
+        m.d.sync += route.eq(1 << Mux(r_fire & self.r.last, after, head))
 
         # -- R beats to the head's client ---------------------------------------------------------------------------
         for i, c in enumerate(clients):
             m.d.comb += [
                 c.data.payload.eq(self.r.data),
-                c.data.valid.eq(self.r.valid & (route == i)),
+                c.data.valid.eq(self.r.valid & route[i]),
             ]
-        m.d.comb += self.r.ready.eq(Array(c.data.ready for c in clients)[route])
+        m.d.comb += self.r.ready.eq(Cat(*(route[i] & c.data.ready for i, c in enumerate(clients))).any())
         return m

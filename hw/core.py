@@ -44,6 +44,8 @@ __all__ = ["VTACore"]
 CMD_QUEUE_DEPTH = 512
 # The read arbiter's clients (below) whose requests win: fetch, uop, acc, acc8 (not the load stage's inp, wgt).
 URGENT_READERS = (0, 3, 4, 5)
+# Beats in flight above which the arbiter issues no new burst (None: only its 16-burst limit applies).
+READ_BEAT_BUDGET = None
 
 
 class VTACore(wiring.Component):
@@ -119,7 +121,8 @@ class VTACore(wiring.Component):
         # -- AXI --------------------------------------------------------------------------------------------------
         clients = [fetch.bus, load.inp_bus, load.wgt_bus, compute.uop_bus, compute.acc_bus, compute.acc8_bus]
         # compute's and fetch's reads are a few beats each: they overtake the load stage's rows (`ReadArbiter`)
-        m.submodules.arbiter = arb = ReadArbiter(len(clients), cfg.bus_width, urgent=URGENT_READERS)
+        m.submodules.arbiter = arb = ReadArbiter(len(clients), cfg.bus_width, urgent=URGENT_READERS,
+                                                 max_beats=READ_BEAT_BUDGET)
         for i, c in enumerate(clients):
             wiring.connect(m, c, getattr(arb, f"client{i}"))
         wiring.connect(m, arb.ar, wiring.flipped(self.axi.ar))

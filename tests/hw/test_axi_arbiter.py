@@ -155,6 +155,14 @@ def test_random_mix(seed):
     assert out["peak_bursts"] <= 3
 
 
+def test_one_cycle_slave_switches_owner_every_beat():
+    """A slave answering the cycle after AR, one-beat rows of three clients: consecutive beats belong to different
+    clients (each burst's owner is recorded the cycle its beat may already be due)."""
+    out = run_arbiter([rows(c, 10, 1, stride=16) for c in range(3)], latency=1, stall=0.0, seed=7)
+    owners = [o for _, o, _, _ in out["ars"]]
+    assert sum(a != b for a, b in zip(owners, owners[1:])) >= 20, owners
+
+
 def test_max_outstanding_is_reached_and_respected():
     """With a slow slave, one-beat rows fill the burst limit (3) exactly, never more."""
     out = run_arbiter([rows(0, 20, 1, stride=40), rows(1, 20, 1, stride=40)], latency=12, stall=0.0,
