@@ -167,10 +167,10 @@ class ReadArbiter(wiring.Component):
         def entry(p):
             return Mux(ar_fire & (wp == p), cur, route_ids[p])
 
-        head, after = Signal(range(n)), Signal(range(n))
-        m.d.comb += [head.eq(entry(rp_next)), after.eq(entry(rp1_next))]
+        head, after = Signal(n), Signal(n)     # one-hot already, so only the last choice waits for R ready
+        m.d.comb += [head.eq(1 << entry(rp_next)), after.eq(1 << entry(rp1_next))]
         route = Signal(n)
-        m.d.sync += route.eq(1 << Mux(r_fire & self.r.last, after, head))
+        m.d.sync += route.eq(Mux(r_fire & self.r.last, after, head))
 
         # -- R beats to the head's client ---------------------------------------------------------------------------
         for i, c in enumerate(clients):
