@@ -46,10 +46,10 @@ class ReadArbiter(wiring.Component):
 
     ``urgent``: client indices whose requests win over the others' (round robin within each class);
     ``max_outstanding``: bursts in flight at most; ``max_beats``: no new burst while this many beats are in flight
-    (``None``: no beat budget); ``max_burst``: the longest burst (a power of two ≤ 256, `BurstSplitter`).
+    (``None``: no beat budget).
     """
 
-    def __init__(self, n_clients, bus_width, *, max_outstanding=16, max_beats=None, urgent=(), max_burst=MAX_BEATS):
+    def __init__(self, n_clients, bus_width, *, max_outstanding=16, max_beats=None, urgent=()):
         try:
             _positive_int("n_clients", n_clients)
             _positive_int("max_outstanding", max_outstanding)
@@ -69,7 +69,6 @@ class ReadArbiter(wiring.Component):
         self.max_outstanding = max_outstanding
         self.max_beats = max_beats
         self.urgent = urgent
-        self.max_burst = max_burst
         axi = AXI4Signature(addr_width=32, data_width=bus_width)
         members = {f"client{i}": In(ReadClientSignature(bus_width)) for i in range(n_clients)}
         members["ar"] = axi.members["ar"]
@@ -97,7 +96,7 @@ class ReadArbiter(wiring.Component):
         n = self.n_clients
         depth = self.max_outstanding
         clients = [getattr(self, f"client{i}") for i in range(n)]
-        m.submodules.splitter = splitter = BurstSplitter(self.bus_width // 8, max_beats=self.max_burst)
+        m.submodules.splitter = splitter = BurstSplitter(self.bus_width // 8)
 
         # -- requests: one client's request offered to the splitter per cycle ------------------------------------
         pick = Signal(range(n))     # the client offered this cycle (chosen in the previous one)
@@ -125,7 +124,7 @@ class ReadArbiter(wiring.Component):
         room = Signal()
         m.d.comb += room.eq(outstanding != depth)
         if self.max_beats is not None:
-            beats_out = Signal(range(self.max_beats + self.max_burst + 1))   # may pass the budget by one burst
+            beats_out = Signal(range(self.max_beats + MAX_BEATS + 1))   # may pass the budget by one burst
             m.d.comb += room.eq((outstanding != depth) & (beats_out < self.max_beats))
         m.d.comb += [
             self.ar.addr.eq(splitter.burst.payload.addr),

@@ -25,20 +25,14 @@ BOUNDARY = 4096
 class BurstSplitter(wiring.Component):
     """Takes one request (bus-aligned byte address, beat count ≥ 1) at a time and emits its bursts one per cycle.
 
-    ``idle`` is high when no request is being split. The burst length is the minimum of the beats left,
-    ``max_beats`` (a power of two, at most AXI4's 256) and the beats left before the next 4 KiB boundary.
+    ``idle`` is high when no request is being split. The burst length is the minimum of the beats left, 256 and
+    the beats left before the next 4 KiB boundary.
     """
 
-    def __init__(self, bus_bytes, *, max_beats=MAX_BEATS):
+    def __init__(self, bus_bytes):
         if bus_bytes not in (4, 8, 16, 32, 64):
-            self._MustUse__silence = True
             raise ValueError(f"bus_bytes must be 4, 8, 16, 32 or 64, not {bus_bytes!r}")
-        if isinstance(max_beats, bool) or not isinstance(max_beats, int) or not 1 <= max_beats <= MAX_BEATS \
-                or max_beats & (max_beats - 1):
-            self._MustUse__silence = True
-            raise ValueError(f"max_beats must be a power of two from 1 to {MAX_BEATS}, not {max_beats!r}")
         self.bus_bytes = bus_bytes
-        self.max_beats = max_beats
         super().__init__({
             "req": In(stream.Signature(ReadRequest)),
             "burst": Out(stream.Signature(Burst)),
@@ -56,12 +50,10 @@ class BurstSplitter(wiring.Component):
         # Beats to the boundary minus one: PAGE − 1 − offset = ~offset (0 .. PAGE − 1).
         to_boundary_m1 = Signal(page_bits)
         m.d.comb += to_boundary_m1.eq(~addr[log_bb:12])
-        # The burst cap minus one: min(to_boundary, max_beats) − 1 = min(~offset, max_beats − 1), a mux on the
-        # offset's high bits (max_beats is a power of two).
-        log_mb = self.max_beats.bit_length() - 1
+        # The burst cap minus one: min(to_boundary, 256) − 1 = min(~offset, 255), a mux on the offset's high bits.
         cap_m1 = Signal(8)
-        if page_bits > log_mb:
-            m.d.comb += cap_m1.eq(Mux(to_boundary_m1[log_mb:].any(), self.max_beats - 1, to_boundary_m1[:log_mb]))
+        if page_bits > 8:
+            m.d.comb += cap_m1.eq(Mux(to_boundary_m1[8:].any(), MAX_BEATS - 1, to_boundary_m1[:8]))
         else:
             m.d.comb += cap_m1.eq(to_boundary_m1)
         # This burst is the request's last: the beats left fit under the cap.

@@ -49,8 +49,6 @@ URGENT_READERS = (0, 3, 4, 5)
 # ResNet-18's 1×1 stride-2 layers (benchmarks/tune.py whole --per-layer): C7 76.3 % of peak without the budget,
 # 78.5 % with 32, 78.7 % with 20.
 READ_BEAT_BUDGET = 32
-# The longest read burst (AXI4 allows 256).
-READ_BURST_BEATS = 256
 
 
 class VTACore(wiring.Component):
@@ -127,7 +125,7 @@ class VTACore(wiring.Component):
         clients = [fetch.bus, load.inp_bus, load.wgt_bus, compute.uop_bus, compute.acc_bus, compute.acc8_bus]
         # compute's and fetch's reads are a few beats each: they overtake the load stage's rows (`ReadArbiter`)
         m.submodules.arbiter = arb = ReadArbiter(len(clients), cfg.bus_width, urgent=URGENT_READERS,
-                                                 max_beats=READ_BEAT_BUDGET, max_burst=READ_BURST_BEATS)
+                                                 max_beats=READ_BEAT_BUDGET)
         for i, c in enumerate(clients):
             wiring.connect(m, c, getattr(arb, f"client{i}"))
         wiring.connect(m, arb.ar, wiring.flipped(self.axi.ar))
