@@ -15,6 +15,8 @@ import tempfile
 
 import numpy as np
 
+from ..errors import VTAError
+
 __all__ = ["METHODS", "ort_session", "ort_predict", "ort_accuracy", "ort_quantize", "force_pow2", "ort_int8_table"]
 
 METHODS = ("MinMax", "Entropy", "Percentile")
@@ -50,11 +52,16 @@ def ort_quantize(path, calib, method):
         QuantType,
         quantize_static,
     )
+    if len(calib) == 0:
+        raise VTAError("onnxruntime's static quantization needs at least one calibration image, not 0")
     name = onnx.load(path).graph.input[0].name
+    # batches of one size: onnxruntime's histogram calibrators (Entropy, Percentile) stack the batches' outputs
+    # and fail on a short last batch, so the batch is the largest divisor of the image count up to 50
+    batch = max(d for d in range(1, min(50, len(calib)) + 1) if len(calib) % d == 0)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.it = iter([{name: calib[i:i + 50]} for i in range(0, len(calib), 50)])
+            self.it = iter([{name: calib[i:i + batch]} for i in range(0, len(calib), batch)])
 
         def get_next(self):
             return next(self.it, None)
