@@ -181,6 +181,9 @@ class Compute(wiring.Component):
         # A MUL instruction issues a uop every LATENCY + 1 cycles (the loop holds its step in between): MUL takes
         # `MulCore.LATENCY` more cycles than the other ops, and the gap lets each result reach W by the time the
         # next uop is in E3 without two uops ever writing in one cycle.
+        # After a MUL instruction's last uop the FSM needs four cycles (RUN → IDLE → POP → start) before the next
+        # instruction's first uop: enough for LATENCY + 1, not more (see the module docstring).
+        assert MulCore.LATENCY + 1 <= 4, "a longer MulCore needs a hold after a MUL instruction's last uop"
         g_mul = is_alu & (alu_f.alu_opcode == AluOp.MUL)
         phase = Signal(range(MulCore.LATENCY + 1))
         with m.If(loop.start | (phase == MulCore.LATENCY)):
