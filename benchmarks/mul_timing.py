@@ -6,8 +6,9 @@ register-to-register path, today's structure against the one it replaced.
 Each design is one or more MUL lanes alone: Yosys ``synth_ecp5 -nodsp`` (the board's options: multipliers in LUTs
 and carry chains) then ``nextpnr-ecp5 --out-of-context`` (no IO buffers) on the LFE5U-85F. Printed per design:
 LUT4, CCU2C (carry cells, two bits each), flip-flops, nextpnr's Fmax estimate, and its critical path split into
-logic and routing delay with the number of logic cells on it. Out of context the routing is short (the lane sits
-alone); in the full core the operand register was placed 9.7 ns away, so the logic part is the number to compare.
+``logic_ns`` (cell delays with clock-to-out and setup) and ``routing_ns``, with the number of logic cells on it.
+Out of context the routing is short (the lane sits alone); in the full core the operand register was placed
+9.7 ns away, so the logic part is the number to compare.
 ``previous``: the three-cycle MulCore this one replaced (operands registered; three 16×16 products registered;
 summed into the user's register), rebuilt here as the baseline.
 """
