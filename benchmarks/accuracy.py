@@ -46,6 +46,30 @@ from vta.compiler.datasets import SHIPPED
 from vta.compiler.draws import calibration_draws, mean_and_sem, paired_counts, sign_test
 
 FP32_TOLERANCE = {"mnist_vit": 0.01, "mnist_vit_op12": 0.01}    # others: 0.005
+ORT_ROWS = [(m, pow2, f"onnxruntime int8 QDQ {m}{', pow2 scales' if pow2 else ''}")
+            for m in METHODS for pow2 in (False, True)]     # (method, scales rounded to powers of two, row label)
+
+
+def _vta_searched(path, device, calib, clab, xte, progress=False):
+    """VTA int8 searched with the calibration labels, compiled for ``device`` and run on ``xte``:
+    (compiled model, device output, compile seconds, run seconds)."""
+    import vta
+    t = time.perf_counter()
+    cm = vta.compile(path, calibration=calib, labels=clab, device=device)
+    t_compile = time.perf_counter() - t
+    t = time.perf_counter()
+    out = cm.run(xte, progress=progress)[0]
+    return cm, out, t_compile, time.perf_counter() - t
+
+
+def _score_onnxruntime(path, calib, xte, score, before=lambda method: None):
+    """Every `ORT_ROWS` row calibrated on ``calib``: ``score(label, top1 on xte)``."""
+    for method in METHODS:
+        before(method)
+        q = ort_quantize(path, calib, method)
+        for m, pow2, label in ORT_ROWS:
+            if m == method:
+                score(label, ort_predict(force_pow2(q) if pow2 else q, xte))
 
 
 def run(models, device, n_calib, limit, log=print, ablations=True):
@@ -65,12 +89,7 @@ def run(models, device, n_calib, limit, log=print, ablations=True):
         res["FP32 (onnxruntime)"] = float(np.mean(fp32_top1 == yte))
         res["disagreements_with_fp32"] = {}     # held-out images whose top-1 differs from FP32's
         score = lambda label, top1, r=res, y=yte, f=fp32_top1: _score(r, label, top1, y, f)
-        t = time.perf_counter()
-        cm = vta.compile(path, calibration=calib, labels=clab, device=device)
-        res["compile_seconds"] = time.perf_counter() - t
-        t = time.perf_counter()
-        out = cm.run(xte, progress=True)[0]
-        res["run_seconds"] = time.perf_counter() - t
+        cm, out, res["compile_seconds"], res["run_seconds"] = _vta_searched(path, device, calib, clab, xte, True)
         score(f"VTA int8 ({device}, searched)", out.argmax(1))
         summary = cm.report().summary
         res["vta_mac_fraction"] = summary["vta_mac_fraction"]
@@ -86,10 +105,7 @@ def run(models, device, n_calib, limit, log=print, ablations=True):
                            dict(search=False, act_calibration=("max", "ceil"), first_layer_host=True))):
             c2 = vta.compile(path, calibration=calib, **kw)
             score(label, c2.simulate(xte)[0].argmax(1))
-        for method in METHODS:
-            q = ort_quantize(path, calib, method)
-            score(f"onnxruntime int8 QDQ {method}", ort_predict(q, xte))
-            score(f"onnxruntime int8 QDQ {method}, pow2 scales", ort_predict(force_pow2(q), xte))
+        _score_onnxruntime(path, calib, xte, score)
         ours = res[f"VTA int8 ({device}, searched)"]
         best = max((v, k) for k, v in res.items() if k.startswith("onnxruntime"))
         fp32 = res["FP32 (onnxruntime)"]
@@ -137,7 +153,6 @@ def run_draws(models, device, n_calib, k, limit, log=print):
     against each variant pooled over the draws."""
     from tqdm import tqdm
 
-    import vta
     from vta.compiler.datasets import load, model_dataset, model_path
     rows = []
     for name in models:
@@ -149,7 +164,7 @@ def run_draws(models, device, n_calib, k, limit, log=print):
         with open(path, "rb") as f:
             fp32_top1 = ort_predict(f.read(), xte)
         vta_label = f"VTA int8 ({device}, searched)"
-        labels = [vta_label] + [f"onnxruntime int8 QDQ {m}{s}" for m in METHODS for s in ("", ", pow2 scales")]
+        labels = [vta_label] + [label for _, _, label in ORT_ROWS]
         res = {"model": name, "test_images": len(xte), "calib_images": n_calib, "draws": k,
                "draw_ranges": [(d.start, d.stop) for d in draws],
                "FP32 (onnxruntime)": float(np.mean(fp32_top1 == yte)),
@@ -160,22 +175,15 @@ def run_draws(models, device, n_calib, k, limit, log=print):
         for i, d in enumerate(draws):
             calib, clab = xtr[d], ytr[d]
             score = lambda label, t1, r=res, t=top1, y=yte, f=fp32_top1, s=steps: _score_draw(r, t, label, t1, y, f, s)
-            steps.set_postfix_str(f"draw {i}: VTA compile")
-            t = time.perf_counter()
-            cm = vta.compile(path, calibration=calib, labels=clab, device=device)
-            res["compile_seconds"].append(time.perf_counter() - t)
-            steps.set_postfix_str(f"draw {i}: VTA run")
-            t = time.perf_counter()
-            out = cm.run(xte)[0]
-            res["run_seconds"].append(time.perf_counter() - t)
+            steps.set_postfix_str(f"draw {i}: VTA compile and run")
+            cm, out, t_compile, t_run = _vta_searched(path, device, calib, clab, xte)
+            res["compile_seconds"].append(t_compile)
+            res["run_seconds"].append(t_run)
             score(vta_label, out.argmax(1))
             res["device_equals_simulation"].append(bool(np.array_equal(cm.simulate(xte)[0], out)))
             res["vta_mac_fraction"].append(cm.report().summary["vta_mac_fraction"])
-            for m in METHODS:
-                steps.set_postfix_str(f"draw {i}: onnxruntime {m}")
-                q = ort_quantize(path, calib, m)
-                score(f"onnxruntime int8 QDQ {m}", ort_predict(q, xte))
-                score(f"onnxruntime int8 QDQ {m}, pow2 scales", ort_predict(force_pow2(q), xte))
+            _score_onnxruntime(path, calib, xte, score,
+                               before=lambda m, i=i, s=steps: s.set_postfix_str(f"draw {i}: onnxruntime {m}"))
         steps.close()
         res["summary"] = {l: dict(zip(("mean", "sem"), mean_and_sem(res["accuracy"][l])),
                                   mean_disagreements_with_fp32=float(np.mean(res["disagreements_with_fp32"][l])))
