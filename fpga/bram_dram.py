@@ -91,6 +91,10 @@ class BRAMDram(wiring.Component):
         r_last = Signal()
         r_err = Signal()
         advance = ~r_valid | axi.r.ready    # rp.data may change: its beat is taken (or there is none)
+        # The read port's address is chosen by a flip-flop alone (between bursts the host's, during one the
+        # burst's; ``rp.en`` decides whether a read happens): the address fans out to every block RAM of the
+        # DRAM, and with the read handshake and the host's ack in front of it, it was the critical path.
+        m.d.comb += rp.addr.eq(Mux(rd_idle, host.addr, r_addr))
         m.d.comb += [
             rp.en.eq(0),                    # hold rp.data while a beat waits for r.ready
             axi.ar.ready.eq(rd_idle & ~host_req),
@@ -103,7 +107,7 @@ class BRAMDram(wiring.Component):
                              rd_idle.eq(0)]
         with m.Elif(advance):
             with m.If(pending != 0):
-                m.d.comb += [rp.addr.eq(r_addr), rp.en.eq(1)]
+                m.d.comb += rp.en.eq(1)
                 m.d.sync += [r_valid.eq(1), r_last.eq(pending == 1), r_err.eq(r_addr >= self.depth),
                              r_addr.eq(r_addr + 1), pending.eq(pending - 1)]
             with m.Else():                  # the last beat was taken this cycle
@@ -146,6 +150,6 @@ class BRAMDram(wiring.Component):
         # cycle would read the old word (the read port is not transparent), so no ack while a write is queued.
         m.d.comb += host.ack.eq(host_req & host_req_now & rd_idle & wr_idle & ~wq_en.any())
         with m.If(host.ack):
-            m.d.comb += [rp.addr.eq(host.addr), rp.en.eq(host.r_en)]
+            m.d.comb += rp.en.eq(host.r_en)
             m.d.sync += [wq_addr.eq(host.addr), wq_data.eq(host.w_data), wq_en.eq(host.w_en)]
         return m

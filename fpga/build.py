@@ -3,8 +3,10 @@
 Steps: elaborate `FPGATop` for the board (`BoardTop`), let amaranth's platform write the Yosys/nextpnr inputs
 (``do_build=False``: the platform's own build would insist on ``openFPGALoader``, which only programming needs),
 then run synthesis, place and route and packing one step at a time with elapsed-time progress, parse nextpnr's
-JSON report into utilization and Fmax, add the cells of the instruction checks (``check_logic``, a quick
-out-of-context synthesis of each check block, `vta.fpga.check_cost`), and write ``report.json`` next to the bitstream.
+JSON report into utilization and Fmax, list the near-critical paths from the routed design's SDF
+(``near_critical``, `vta.fpga.sdf_timing`: nextpnr itself names only the slowest path), add the cells of the
+instruction checks (``check_logic``, a quick out-of-context synthesis of each check block, `vta.fpga.check_cost`),
+and write ``report.json`` next to the bitstream.
 
 Builds are cached by `vta.toolchain` (its lock, atomic publish and clean-up of interrupted builds): the key is a
 SHA-256 of the generated design files (RTLIL, constraints, scripts), the tool versions and the build options, and a
@@ -33,6 +35,7 @@ from ..errors import ConfigError, VTAError
 from .boards import BoardTop, get_board
 from .check_cost import check_cost
 from .presets import board_config
+from .sdf_timing import near_critical
 from .top import FPGATop
 
 __all__ = ["build", "BuildResult", "FPGABuildError", "FPGAFitError", "FPGATimingError", "DEFAULT_BAUD",
@@ -147,7 +150,8 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
     platform = board.platform()
     plan = platform.build(design, name="top", do_build=False, script_after_read=KEEP_REPLICAS,
                           synth_opts=board.synth_opts,
-                          nextpnr_opts=" ".join(["--report top.report.json --timing-allow-fail", board.nextpnr_opts]))
+                          nextpnr_opts=" ".join(["--report top.report.json --timing-allow-fail --sdf top.sdf",
+                                                  board.nextpnr_opts]))
     elaborate_s = time.monotonic() - t0
     _say(progress, f"  elaborated in {elaborate_s:.1f} s")
 
@@ -186,7 +190,8 @@ def build(board, cfg=None, clock_mhz=None, out_dir="build", *, dram_bytes=None, 
                 os.remove(stale)
             failed = os.path.join(out_dir, "failed-build")
             shutil.rmtree(failed, ignore_errors=True)
-            shutil.copytree(work, failed, ignore=shutil.ignore_patterns("top.json", "*.il", "*.config", "*.asc"))
+            shutil.copytree(work, failed, ignore=shutil.ignore_patterns("top.json", "*.il", "*.config", "*.asc",
+                                                                        "*.sdf"))
             raise                                   # the cache removes `work`
 
     entry = toolchain.cached_build(fpga_cache_root(), digest, build_in, label=f"bitstream for {board.name}",
@@ -399,9 +404,26 @@ def _make_report(work, board, cfg, dram_bytes, clock_mhz, baud, digest, versions
         "config_name": cfg.name if cfg else None, "macs_per_cycle": cfg.macs_per_cycle if cfg else None,
         "dram_bytes": dram_bytes, "baud": baud, "clock_mhz": clock_mhz, "clock_net": name,
         "fmax_mhz": round(achieved, 2), "timing_met": achieved >= constraint, "critical_path": critical_path(npr),
+        "near_critical": _near_critical(work, clock_mhz),
         "utilization": util, "check_logic": _check_logic(board, cfg, work) if cfg else None, "seconds": timings,
         "digest": digest, "toolchain": versions, "bitstream": board.bitstream,
     }
+
+
+# How many near-critical paths the report lists, and how far above the worst slack they reach (ns).
+NEAR_CRITICAL_COUNT = 12
+NEAR_CRITICAL_WITHIN_NS = 3.0
+
+
+def _near_critical(work, clock_mhz):
+    """The worst distinct register-to-register paths of the routed design (`vta.fpga.sdf_timing`), those with
+    less than `NEAR_CRITICAL_WITHIN_NS` of slack; ``None`` without an SDF (an older flow or a failed write)."""
+    path = os.path.join(work, "top.sdf")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return near_critical(f.read(), 1000.0 / clock_mhz, count=NEAR_CRITICAL_COUNT,
+                             within_ns=NEAR_CRITICAL_WITHIN_NS)
 
 
 def _check_logic(board, cfg, work):
@@ -453,6 +475,8 @@ def format_report(report):
     if cp and not report["timing_met"]:
         lines.append(f"  critical path {cp['ns']} ns ({cp['logic_levels']} logic levels) through "
                      + ", ".join(cp["sources"][:8]) + (" …" if len(cp["sources"]) > 8 else ""))
+    for p in (report.get("near_critical") or [])[:5]:
+        lines.append(f"  slack {p['slack_ns']:5.2f} ns ({p['logic_levels']} levels): {p['from']} → {p['to']}")
     secs = ", ".join(f"{k} {v} s" for k, v in report["seconds"].items())
     lines.append(f"  build: {secs}{' (cached)' if report.get('cached') else ''}")
     lines.append(f"  bitstream: {report['bitstream']}")

@@ -5,7 +5,7 @@ SHR: the amount is the low 6 bits of b as a signed number a ∈ [−32, 31]; a �
 a < 0 shifts left by −a, wrapped to 32 bits. MOV is b itself (one more mux input: a tile's accumulator starts at its
 bias in one pass). SETQ never reaches the datapath (the compute stage issues no uops for it). MUL is not here: a
 32-bit multiply does not fit in one cycle next to the compute stage's operand forwarding at the FPGA clock, so it
-has its own three-cycle datapath (`MulCore`); this core's ``result`` is 0 for MUL.
+has its own pipelined datapath (`MulCore`); this core's ``result`` is 0 for MUL.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed

@@ -2,7 +2,7 @@
 
 It owns the uop and acc SRAMs, reads inp and wgt (filled by the load stage) and writes out (drained by store).
 
-GEMM and ALU run in an eight-stage pipeline at one uop per cycle (MUL: one uop every third cycle, see below):
+GEMM and ALU run in an eight-stage pipeline at one uop per cycle (MUL: one uop every fourth cycle, see below):
 
 - G: the loop nest (`UopLoop`) presents a uop index to the uop SRAM; the uop takes the Q register (below);
 - R: the uop word plus the loop offsets give dst/src/wgt indices, presented to the inp and wgt SRAMs;
@@ -12,7 +12,8 @@ GEMM and ALU run in an eight-stage pipeline at one uop per cycle (MUL: one uop e
 - P: `GemmCore`'s adder trees sum the products (the dot products, registered); the acc words come out of the SRAM
   into registers; the forwarding selects for E3 are decided;
 - E3: the accumulate (acc + dot, or 0 for a reset) or the tensor ALU (`AluCore`) computes the new accumulator;
-  MUL registers its operands (`MulCore`), multiplies in M1 and adds the partial products in M2 before W;
+  MUL registers its operands (`MulCore`), forms 16×8 partial products in M1, sums them into two words in M2 and
+  adds those in M3 before W (M1 … M{LATENCY}, `MulCore.LATENCY` = 3);
 - W: the result is written to acc;
 - O: the result, narrowed to out_width bits per lane, is written to out: its low bits, or for a word with the
   requant bit ``clamp(result >> Q.shift, Q.relu ? 0 : −2^(ow−1), 2^(ow−1) − 1)`` (docs/semantics.md). A stage of
@@ -32,8 +33,11 @@ two writes after it are forwarded: the one made while the uop is in P is merged 
 way into E3, and the one made while it is in E3 (by the uop directly ahead) is selected in E3 by a comparison made
 a cycle early, keeping index comparisons off E3's path (forwarding mux → arithmetic → W register). This holds as
 long as every uop has written by the time the next one is in E3: true for one-cycle ops at one uop per cycle, and
-for MUL because a MUL instruction issues a uop only every third cycle (and the next instruction's first uop enters
-at least three cycles after its last). Thus every uop sees the result of every earlier uop with no stall.
+for MUL because a MUL instruction issues a uop only every LATENCY + 1 = fourth cycle, and the next instruction's
+first uop enters at least four cycles after its last (the loop ends, the FSM goes RUN → IDLE → POP → start: the
+uops leave G four cycles apart, so the MUL is in W just as the next uop is in E3, and one op in W per cycle; a
+`MulCore.LATENCY` above 3 would need a hold here). Thus every uop sees the result of every earlier uop with no
+stall.
 
 Checks (docs/semantics.md's errors, reported on ``fault``): the word's own rules (`InsnCheck`) and the token rules as
 in `TokenStage`; and in R, per uop, the reserved bits of the uop word and ``uop field + loop offset`` against the
@@ -174,9 +178,12 @@ class Compute(wiring.Component):
         w_alu = Signal()
         m.d.sync += r_ctl.eq(g_ctl)
 
-        # A MUL instruction issues a uop every third cycle (the loop holds its step in between): MUL takes
+        # A MUL instruction issues a uop every LATENCY + 1 cycles (the loop holds its step in between): MUL takes
         # `MulCore.LATENCY` more cycles than the other ops, and the gap lets each result reach W by the time the
         # next uop is in E3 without two uops ever writing in one cycle.
+        # After a MUL instruction's last uop the FSM needs four cycles (RUN → IDLE → POP → start) before the next
+        # instruction's first uop: enough for LATENCY + 1, not more (see the module docstring).
+        assert MulCore.LATENCY + 1 <= 4, "a longer MulCore needs a hold after a MUL instruction's last uop"
         g_mul = is_alu & (alu_f.alu_opcode == AluOp.MUL)
         phase = Signal(range(MulCore.LATENCY + 1))
         with m.If(loop.start | (phase == MulCore.LATENCY)):
@@ -260,7 +267,7 @@ class Compute(wiring.Component):
         m.d.sync += e_dot.eq(gemm.result)
         e_mul = Signal()
         m.d.comb += e_mul.eq(e_ctl.alu & (e_ctl.op == AluOp.MUL))
-        # M1 … M{LATENCY} (M2 today): MUL's further cycles (MUL uops only), a shift chain of valid bit and dst index;
+        # M1 … M{LATENCY} (M3 today): MUL's further cycles (MUL uops only), a shift chain of valid bit and dst index;
         # `m_valid`/`m_d` are its last stage, `m_valid_into_last` what enters that stage.
         m_valids = []
         m_valid, m_d, m_rq = e_valid & e_mul, e_d, e_ctl.rq

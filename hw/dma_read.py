@@ -69,7 +69,7 @@ class DMARead(wiring.Component):
     """Streams ``y_size × x_size`` elements read from DRAM element ``elem_addr + y·x_stride + x`` (row-major).
 
     Commanded through the `DMACommandSignature` members; ``busy`` is high from the cycle after ``start`` until the
-    last element has been handed out, and the bus is locked for that long.
+    last element has been handed out.
     """
 
     def __init__(self, *, elem_bits, bus_width):
@@ -91,7 +91,6 @@ class DMARead(wiring.Component):
         stride = Signal(len(self.x_stride))
 
         # -- request generator: one request per row, running ahead of the data ---------------------------------
-        m.d.comb += self.bus.lock.eq(busy)
         _, begin_requests = request_rows(m, self.bus.req, xs, ys, stride, elem_bits=eb, bus_width=bb)
 
         # -- unpacker: beats → elements ---------------------------------------------------------------------------

@@ -38,13 +38,12 @@ class SRAMReadSignature(wiring.Signature):
 
 
 class ReadClientSignature(wiring.Signature):
-    """A bus reader: ``lock`` held while it has a request in progress (it keeps the bus until it drops ``lock``,
-    which it may only do after consuming every beat it requested), ``req`` its burst-free read requests and
-    ``data`` the beats coming back in order."""
+    """A bus reader: ``req`` its read requests (any number of beats; the arbiter splits them into bursts) and
+    ``data`` the beats coming back, in the order of the requests. A reader may make its next request before the
+    beats of the earlier ones have arrived; the arbiter may serve other readers between any two requests."""
 
     def __init__(self, bus_width):
         super().__init__({
-            "lock": Out(1),
             "req": Out(stream.Signature(ReadRequest)),
             "data": In(stream.Signature(bus_width)),
         })

@@ -50,7 +50,7 @@ class LoadPathHarness(wiring.Component):
 
     Ports: ``axi__ar__*``/``axi__r__*`` and, per unit ``<u>`` in `LOAD_UNITS`, its LOAD fields ``<u>__start`` …,
     ``<u>__busy`` and its SRAM write port ``<u>__wr__addr/data/en``. The units run concurrently, so the arbiter's
-    grant/lock protocol is exercised under contention.
+    request-by-request interleaving is exercised under contention.
     """
 
     def __init__(self, bus_width=64, addr_width=10, max_outstanding=8):

@@ -27,6 +27,7 @@ from cocotb_helpers import (
 )
 from sram_state import zero_buffers
 
+from vta.hw.mul import MulCore
 from vta.isa import Alu, AluOp, Gemm, Load, MemId, Uop, encode, encode_uops
 from vta.isa.layouts import INSN_BITS
 
@@ -188,7 +189,7 @@ class Bench:
         self.check(f"after {a}")
         assert self.alu_active - a0 == n, f"{a}: alu_active high for {self.alu_active - a0} cycles, expected {n}"
         steps = 0 if a.alu_opcode == AluOp.SETQ else a.iter_out * a.iter_in * max(0, a.uop_end - a.uop_bgn)
-        per_uop = 3 if a.alu_opcode == AluOp.MUL else 1   # MUL: three-cycle `MulCore`, one uop every third cycle
+        per_uop = MulCore.LATENCY + 1 if a.alu_opcode == AluOp.MUL else 1   # MUL: one uop every LATENCY + 1 cycles
         assert cycles <= per_uop * steps + 12, f"{a}: {steps} uops took {cycles} cycles (want {per_uop} per uop)"
 
     def check(self, what):
@@ -313,7 +314,7 @@ async def random_gemm_alu_mix(dut):
 @cocotb.test(timeout_time=2, timeout_unit="ms")
 async def requant_epilogue(dut):
     """A conv tile's one-pass epilogue: SETQ, MOV of a bias into the tile's entries, accumulating GEMMs, the last
-    one requantized (shifts 0, 9 and 31, relu on and off); then MOV and MUL (its three-cycle path) requantized."""
+    one requantized (shifts 0, 9 and 31, relu on and off); then MOV and MUL (its `MulCore` path) requantized."""
     b = await filled_bench(dut, tb_seed() + 4)
     await b.load_uops([Uop(k, 8 + k, k) for k in range(8)])
     for shift, relu in ((9, 1), (0, 0), (31, 0), (14, 1)):

@@ -1,5 +1,5 @@
-"""cocotb tests of the datapaths `GemmCore`, `AluCore` (combinational) and `MulCore` (ALU MUL, result two clocks
-after its operands) against numpy references.
+"""cocotb tests of the datapaths `GemmCore`, `AluCore` (combinational) and `MulCore` (ALU MUL, result
+`MulCore.LATENCY` clocks after its operands) against numpy references.
 
 All three are exported from one wrapper (`harnesses.DatapathHarness`: ``gemm__*``, ``alu__*``, ``mul__*``) so a
 single Verilator build covers them. The config comes from the pytest side (BATCH 2 × BLOCK_IN 8 × BLOCK_OUT 4 by
@@ -11,6 +11,7 @@ import numpy as np
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 from cocotb_helpers import pack, start_clock_and_reset, tb_config, tb_seed, unpack
 
+from vta.hw.mul import MulCore
 from vta.isa.opcodes import AluOp
 
 SETTLE = (1, "ns")
@@ -115,7 +116,7 @@ LANE_OPS = [op for op in AluOp if op != AluOp.SETQ]   # SETQ issues no uop: it n
 
 async def alu_apply(dut, cfg, op, dst, src, use_imm, imm):
     """Present the operands to `AluCore` (read back after settling) or, for MUL, to `MulCore` (read back after
-    two clock edges, with the operands changed after the first, so a shorter path would show)."""
+    `MulCore.LATENCY` clock edges, with the operands changed after the first, so a shorter path would show)."""
     lanes = cfg.batch * cfg.block_out
     unit = "mul" if op == AluOp.MUL else "alu"
     if unit == "alu":
@@ -124,13 +125,14 @@ async def alu_apply(dut, cfg, op, dst, src, use_imm, imm):
                     src=pack(src, cfg.acc_width))
     for name, value in operands.items():
         getattr(dut, f"{unit}__{name}").value = value
-    if unit == "mul":                   # `MulCore`: the result two clocks after its operands
+    if unit == "mul":                   # `MulCore`: the result LATENCY clocks after its operands
         await RisingEdge(dut.clk)
         await FallingEdge(dut.clk)
         dut.mul__dst.value = operands["dst"] ^ 0x5A5A5A5A
         dut.mul__src.value = operands["src"] ^ 0x3C3C3C3C
-        await RisingEdge(dut.clk)
-        await FallingEdge(dut.clk)
+        for _ in range(MulCore.LATENCY - 1):
+            await RisingEdge(dut.clk)
+            await FallingEdge(dut.clk)
     await Timer(*SETTLE)
     return unpack(getattr(dut, f"{unit}__result").value, cfg.acc_width, lanes)
 

@@ -69,6 +69,8 @@ def test_small_design_builds_reports_and_caches(tmp_path):
     assert report["utilization"]["ff"]["used"] >= 24
     assert report["fmax_mhz"] > 12 and report["timing_met"]
     assert set(report["seconds"]) >= {"synthesis", "place and route", "bitstream packing"}
+    # near-critical paths from the routed SDF: a 24-bit counter at 12 MHz has none within 3 ns of its period
+    assert report["near_critical"] == []
     # the same design again comes from the cache; a different one does not
     again = build("icebreaker", out_dir=str(tmp_path / "out2"), top=Blinky(), progress=False)
     assert again.cached and (tmp_path / "out2" / "top.bin").read_bytes() == bit.read_bytes()

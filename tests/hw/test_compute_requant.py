@@ -149,7 +149,7 @@ def test_setq_and_requant_gemm_in_flight():
 
 
 def test_requant_alu_words():
-    """requant on ALU ADD, MUL (its three-cycle path), MOV, SHR and MAX: acc keeps the full result, out gets it
+    """requant on ALU ADD, MUL (its pipelined `MulCore` path), MOV, SHR and MAX: acc keeps the full result, out gets it
     requantized with the Q of the last SETQ before each word."""
     uops = [Uop(k, (k + 1) % N, 0) for k in range(N)]
     body = [setq(3, 0),

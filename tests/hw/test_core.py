@@ -8,6 +8,7 @@ import pytest
 from hw_helpers import simulate_core, staged_operands
 
 from vta.config import load_config
+from vta.hw.mul import MulCore
 from vta.isa import Alu, AluOp, Finish, Gemm, Load, MemId, Store, Uop, encode_program, encode_uops
 from vta.sim.fsim import FunctionalSim
 
@@ -188,10 +189,10 @@ def test_distance_two_hazards_forwarded(alu_op):
     assert np.array_equal(dram[OUT:OUT + a.size], (a & 0xFF).astype(np.uint8).ravel())
 
 
-def test_mul_retires_one_uop_every_third_cycle_and_chains_exactly():
-    """ALU MUL takes three cycles (`MulCore`), so a MUL instruction issues a uop every third cycle: 32 MUL uops on
-    one acc entry (each multiplies the previous result by 3) keep compute busy about 96 cycles, and an ADD
-    instruction right after it sees the last product."""
+def test_mul_retires_one_uop_every_latency_plus_one_cycles_and_chains_exactly():
+    """ALU MUL takes `MulCore.LATENCY` cycles more than the other ops, so a MUL instruction issues a uop every
+    LATENCY + 1 cycles (four today): 32 MUL uops on one acc entry (each multiplies the previous result by 3) keep
+    compute busy about 32·(LATENCY + 1) cycles, and an ADD instruction right after it sees the last product."""
     from hw_helpers import LAST_REGS
 
     from vta.hw.regs import Reg
@@ -219,7 +220,8 @@ def test_mul_retires_one_uop_every_third_cycle_and_chains_exactly():
     assert np.array_equal(dram[4096:4096 + lanes], (want & 0xFF).astype(np.uint8))
     assert LAST_REGS[Reg.ALU_ACTIVE] == 33
     busy = LAST_REGS[Reg.COMPUTE_BUSY]
-    assert 3 * 32 <= busy < 3 * 32 + 60, busy
+    per_uop = MulCore.LATENCY + 1
+    assert per_uop * 32 <= busy < per_uop * 32 + 60, busy
 
 
 def test_instructions_after_finish_are_not_executed():

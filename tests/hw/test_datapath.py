@@ -1,5 +1,5 @@
-"""The GEMM and tensor-ALU datapaths against numpy, lane by lane, on the small config (MUL: the three-cycle
-`MulCore`, result two clocks after its operands; the others are combinational)."""
+"""The GEMM and tensor-ALU datapaths against numpy, lane by lane, on the small config (MUL: the pipelined
+`MulCore`, result `MulCore.LATENCY` clocks after its operands; the others are combinational)."""
 
 import numpy as np
 import pytest
@@ -46,7 +46,7 @@ def comb_eval(dut, cases):
     return results
 
 
-def clocked_eval(dut, cases, latency=2):
+def clocked_eval(dut, cases, latency=MulCore.LATENCY):
     """Present each dict of inputs for one clock; ``result`` ``latency`` clocks later belongs to it (the inputs
     are changed before reading it, so a shorter path from the inputs would show)."""
     results = []
@@ -149,3 +149,46 @@ def test_gemm_dot_products_and_reset():
         expected.append(np.zeros(LANES, dtype=np.int64) if reset else wrap32(acc + inp @ wgt.T).ravel())
     for got, want in zip(comb_eval(dut, cases), expected):
         assert np.array_equal(unpack_i32(got, LANES), want)
+
+
+# MUL's operand edges: 0, ±1, the int32 extremes, and the byte and half-word boundaries where `MulCore` splits its
+# operands into partial products (carries out of each partial must land in the next).
+MUL_EDGES = np.array([0, 1, -1, 2, 2**31 - 1, -2**31, -2**31 + 1, 0xFF, 0x100, 0xFFFF, 0x10000, 0xFFFFFF, 0x1000000,
+                      0x7FFF7FFF, -0x100, -0x10000, 0x00FF00FF, -0x00FF00FF, 0x55AA55AA, -0x55AA55AB], dtype=np.int64)
+
+
+def test_mul_edges_back_to_back_against_numpy():
+    """Every pair of MUL_EDGES plus random operands, a new pair every clock (the core is fully pipelined): each
+    ``result`` equals numpy's int64 product mod 2³² (as int32), `MulCore.LATENCY` clocks after its operands, within
+    a budget of one clock per pair plus the latency."""
+    rng = np.random.default_rng(9)
+    pairs = np.array(np.meshgrid(MUL_EDGES, MUL_EDGES)).reshape(2, -1).T
+    pairs = np.concatenate([pairs, rng.integers(-2**31, 2**31, (64, 2))])
+    n = -(-len(pairs) // LANES) * LANES
+    pairs = np.concatenate([pairs, pairs[:n - len(pairs)]])
+    a, b = pairs[:, 0].reshape(-1, LANES), pairs[:, 1].reshape(-1, LANES)
+    want = ((a * b) % (1 << 32) + (1 << 31)) % (1 << 32) - (1 << 31)     # int64: |a·b| ≤ 2⁶², no overflow
+    dut = MulCore(CFG)
+    results = {}
+    budget = len(a) + MulCore.LATENCY
+
+    async def bench(ctx):
+        ctx.set(dut.use_imm, 0)
+        for cycle in range(budget):
+            if cycle < len(a):
+                ctx.set(dut.dst, pack(a[cycle], 32))
+                ctx.set(dut.src, pack(b[cycle], 32))
+            else:
+                ctx.set(dut.dst, 0x5A5A5A5A)     # no stale operand can pass for a result
+                ctx.set(dut.src, 0x3C3C3C3C)
+            if cycle >= MulCore.LATENCY:
+                results[cycle - MulCore.LATENCY] = unpack_i32(ctx.get(dut.result), LANES)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(results) == len(a), f"{len(results)} of {len(a)} results within {budget} clocks"
+    for k in range(len(a)):
+        assert np.array_equal(results[k], want[k]), (k, a[k], b[k], results[k], want[k])

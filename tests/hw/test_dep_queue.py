@@ -48,3 +48,29 @@ def test_default_depth_is_1024_tokens():
         assert ctx.get(dut.push.ready) == 0
 
     run_testbench(dut, bench)
+
+
+def test_registered_flags_track_the_count_under_random_traffic():
+    """``pop.valid``/``push.ready`` are flip-flops set from the next count: under random pushes and pops they must
+    equal ``count != 0`` / ``count != depth`` in every cycle, and the count must follow a plain model, at every
+    depth where the flags' corner cases (one token, depth − 1 tokens) coincide or touch."""
+    import random
+
+    for depth in (1, 2, 3, 5):
+        dut = DepQueue(depth=depth)
+        rng = random.Random(depth)
+
+        async def bench(ctx, dut=dut, depth=depth, rng=rng):
+            model = 0
+            for _ in range(400):
+                assert ctx.get(dut.count) == model
+                assert ctx.get(dut.pop.valid) == (model != 0), f"valid wrong at count {model} of {depth}"
+                assert ctx.get(dut.push.ready) == (model != depth), f"ready wrong at count {model} of {depth}"
+                push, pop = rng.random() < 0.5, rng.random() < 0.5
+                ctx.set(dut.push.push, push)
+                ctx.set(dut.pop.pop, pop)
+                do_push, do_pop = push and model != depth, pop and model != 0
+                model += do_push - do_pop
+                await ctx.tick()
+
+        run_testbench(dut, bench)
