@@ -47,8 +47,7 @@ def request_rows(m, req, xs, ys, stride, *, elem_bits, bus_width):
     running ahead of the data; row ``y`` of ``ys`` rows of ``xs`` elements starts ``y·stride`` elements after row 0.
 
     Returns ``(active, begin)``: ``active`` is high until the last row has been requested; ``begin(elem_addr)`` is
-    the list of statements that starts the rows at element ``elem_addr`` (for the caller's sync domain, on start);
-    ``begin(elem_addr, activate=False)`` leaves ``active`` out (it only sets up the first row).
+    the list of statements that starts the rows at element ``elem_addr`` (for the caller's sync domain, on start).
     """
     active = Signal(name="rq_active")
     row = Signal(len(ys), name="rq_row")
@@ -63,8 +62,7 @@ def request_rows(m, req, xs, ys, stride, *, elem_bits, bus_width):
         m.d.sync += [row.eq(row + 1), elem_addr.eq(elem_addr + stride)]
         with m.If(row == ys - 1):
             m.d.sync += active.eq(0)
-    return active, lambda start_addr, activate=True: [*([active.eq(1)] if activate else []), row.eq(0),
-                                                       elem_addr.eq(start_addr)]
+    return active, lambda start_addr: [active.eq(1), row.eq(0), elem_addr.eq(start_addr)]
 
 
 class DMARead(wiring.Component):
@@ -93,7 +91,7 @@ class DMARead(wiring.Component):
         stride = Signal(len(self.x_stride))
 
         # -- request generator: one request per row, running ahead of the data ---------------------------------
-        rq_active, begin_requests = request_rows(m, self.bus.req, xs, ys, stride, elem_bits=eb, bus_width=bb)
+        _, begin_requests = request_rows(m, self.bus.req, xs, ys, stride, elem_bits=eb, bus_width=bb)
 
         # -- unpacker: beats → elements ---------------------------------------------------------------------------
         col = Signal(len(xs))
@@ -150,13 +148,9 @@ class DMARead(wiring.Component):
                 m.d.sync += [col.eq(col + 1), row_last.eq(col + 2 == xs)]
 
         # -- start ------------------------------------------------------------------------------------------------
-        # While idle, the registers take the command's fields in every cycle, so ``start`` itself sets only
-        # ``busy`` and the request side's ``active``: the start decision (a stage's token and check logic) then
-        # drives two flip-flops instead of every register here (on the ULX3S that fan-out spread the load stage's
-        # start → request path across the chip). Nothing reads these registers while idle.
-        with m.If(~busy):
+        with m.If(self.start & ~busy & (self.x_size != 0) & (self.y_size != 0)):
             m.d.sync += [
-                *begin_requests(self.elem_addr, activate=False),
+                busy.eq(1), *begin_requests(self.elem_addr),
                 xs.eq(self.x_size), ys.eq(self.y_size), stride.eq(self.x_stride),
                 col.eq(0), row.eq(0), row_addr.eq(self.elem_addr), row_last.eq(self.x_size == 1),
             ]
@@ -164,6 +158,4 @@ class DMARead(wiring.Component):
                 m.d.sync += slot.eq(self.elem_addr[:log_slots])
             elif eb // bb > 1:
                 m.d.sync += k.eq(0)
-        with m.If(self.start & ~busy & (self.x_size != 0) & (self.y_size != 0)):
-            m.d.sync += [busy.eq(1), rq_active.eq(1)]
         return m

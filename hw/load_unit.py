@@ -87,12 +87,9 @@ class LoadUnit(wiring.Component):
             with m.Else():
                 m.d.sync += [xx.eq(xx_next), col_pad.eq((xx_next < x_lo) | (xx_next >= x_hi))]
 
-        # While idle the registers take the fields in every cycle (as in `DMARead`), so ``go`` sets only ``busy``.
         with m.If(go):
-            m.d.sync += busy.eq(1)
-        with m.If(~busy):
             m.d.sync += [
-                yy.eq(0), xx.eq(0), addr.eq(self.sram_base),
+                busy.eq(1), yy.eq(0), xx.eq(0), addr.eq(self.sram_base),
                 rows_m1.eq(self.y_pad_0 + self.y_size + self.y_pad_1 - 1),
                 pitch_m1.eq(self.x_pad_0 + self.x_size + self.x_pad_1 - 1),
                 y_lo.eq(self.y_pad_0), y_hi.eq(self.y_pad_0 + self.y_size),
