@@ -390,6 +390,10 @@ class Compute(wiring.Component):
         peer_past = {q: Signal(name=f"peer_past_{q}") for q in (*pops, *pushes)}
         m.d.sync += [late_token[q].eq(getattr(self, q).oldest_next >= next_index) for q in pops]
         m.d.sync += [peer_past[q].eq(getattr(self, f"peer_{q}") > next_index) for q in peer_past]
+        # POP's kill, registered likewise (as in `TokenStage`); stale only in a cycle after the halt state changed
+        # (``halt.fresh``), in which POP waits. RUN/PUSH and the loop's abort keep the combinational ``kill``.
+        pop_kill = Signal()
+        m.d.sync += pop_kill.eq(self.halt.halted & (next_index >= self.halt.index))
 
         def consumer_past(q):
             """The stage consuming queue ``q`` is past this instruction: a full ``q`` cannot drain before it."""
@@ -456,9 +460,11 @@ class Compute(wiring.Component):
                 for q, wq in reversed(list(zip(pops, waits))):
                     pop_wait = Mux(wq, code[f"wait_{q}"], pop_wait)
                 m.d.comb += self.state.eq(Mux(self.stall, pop_wait, code["busy"]))
-                with m.If(kill):
+                with m.If(pop_kill):
                     m.d.comb += cont.eq(0)
                     m.next = "IDLE"
+                with m.Elif(self.halt.fresh):
+                    pass   # ``pop_kill`` may be stale: decide next cycle (only after a fault, or at launch)
                 with m.Elif(~verdict):
                     pass   # the check's verdict on this word is not out yet
                 with m.Elif(bad & bad_early):

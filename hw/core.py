@@ -107,7 +107,7 @@ class VTACore(wiring.Component):
             wiring.connect(m, unit.fault, getattr(faults, f"fault{i}"))
             copy = getattr(faults, f"halt_copy{i}")
             m.d.comb += [unit.halt.halted.eq(copy.halted), unit.halt.index.eq(copy.index),
-                         unit.halt.pending.eq(copy.pending),
+                         unit.halt.pending.eq(copy.pending), unit.halt.fresh.eq(copy.fresh),
                          unit.dma_base.eq(regs.dma_base), unit.dma_limit.eq(regs.dma_limit)]
         halted = faults.halt.halted
 

@@ -89,12 +89,15 @@ class FaultLatch(wiring.Component):
             port = getattr(self, f"halt_copy{i}")
             halted_i = Signal(name=f"halted_{i}", attrs={"keep": 1})
             index_i = Signal(INDEX_BITS, name=f"index_{i}", attrs={"keep": 1})
-            m.d.comb += [port.halted.eq(halted_i), port.index.eq(index_i), port.pending.eq(halt.pending)]
+            m.d.comb += [port.halted.eq(halted_i), port.index.eq(index_i), port.pending.eq(halt.pending),
+                         port.fresh.eq(halt.fresh)]
             copies.append((halted_i, index_i))
+        m.d.sync += halt.fresh.eq(0)
         with m.If(self.clear):
-            m.d.sync += [halt.halted.eq(0), self.code.eq(0), self.field.eq(0), halt.index.eq(0)]
+            m.d.sync += [halt.halted.eq(0), self.code.eq(0), self.field.eq(0), halt.index.eq(0), halt.fresh.eq(1)]
             m.d.sync += [r.eq(0) for copy in copies for r in copy]
         with m.Elif(valid & (~halt.halted | (index < halt.index))):
-            m.d.sync += [halt.halted.eq(1), halt.index.eq(index), self.code.eq(code), self.field.eq(field)]
+            m.d.sync += [halt.halted.eq(1), halt.index.eq(index), self.code.eq(code), self.field.eq(field),
+                         halt.fresh.eq(1)]
             m.d.sync += [r.eq(v) for h, i in copies for r, v in ((h, 1), (i, index))]
         return m
