@@ -212,18 +212,27 @@ class Compute(wiring.Component):
             self.inp_rd.addr.eq(s),
             self.wgt_rd.addr.eq(w),
         ]
-        # The uop's checks, registered into E1 (off the SRAM address path).
-        d_full = uop.dst_idx + r_dst_off
-        s_full = uop.src_idx + r_src_off
-        w_full = uop.wgt_idx + r_wgt_off
+        # The uop's checks, registered into E1 (off the SRAM address path). ``uop field + offset ≥ depth`` is
+        # checked as ``uop field ≥ depth − offset``, the right side computed from the loop's offset a cycle ahead
+        # (`_room`), so the uop SRAM's output meets one short compare instead of an add and a wide compare (27 logic
+        # levels from the SRAM to ``e1_bad`` on the ULX3S).
+        def room(name, off, depth, width):
+            lim = Signal(width + 1, name=f"r_room_{name}")
+            m.d.sync += lim.eq(_room(off, depth, width))
+            return lim
+
+        dst_room = room("dst", loop.dst_off, cfg.acc_depth, len(uop.dst_idx))
+        src_room_acc = room("src_acc", loop.src_off, cfg.acc_depth, len(uop.src_idx))
+        src_room_inp = room("src_inp", loop.src_off, cfg.inp_depth, len(uop.src_idx))
+        wgt_room = room("wgt", loop.wgt_off, cfg.wgt_depth, len(uop.wgt_idx))
         reserved = ~cfg.isa.used_mask["uop"] & ((1 << UOP_BITS) - 1)
         reads_src = ~r_ctl.reset & (~r_ctl.alu | ~r_ctl.use_imm)
-        src_over = Mux(r_ctl.alu, s_full >= cfg.acc_depth, s_full >= cfg.inp_depth)
+        src_over = Mux(r_ctl.alu, uop.src_idx >= src_room_acc, uop.src_idx >= src_room_inp)
         r_checks = [   # highest priority first
             ((uop_rd.data & reserved).any(), Fault.UOP_RESERVED),
-            (d_full >= cfg.acc_depth, Fault.DST_RANGE),
+            (uop.dst_idx >= dst_room, Fault.DST_RANGE),
             (reads_src & src_over, Fault.SRC_RANGE),
-            (~r_ctl.alu & ~r_ctl.reset & (w_full >= cfg.wgt_depth), Fault.WGT_RANGE),
+            (~r_ctl.alu & ~r_ctl.reset & (uop.wgt_idx >= wgt_room), Fault.WGT_RANGE),
         ]
         e1_bad = Signal()
         e1_code = Signal.like(self.fault.code)
@@ -250,12 +259,14 @@ class Compute(wiring.Component):
 
         # -- stage E2: the products (registered in `GemmCore`); acc read addresses presented ---------------------
         e2_valid, e2_d, e2_s, e2_ctl = carry("e2", e1_valid & ~e1_bad & ~poisoned, e1_d, e1_s, e1_ctl)
-        e2_inp = Signal(cfg.inp_elem_bits)
+        # The inp word in one register copy per output lane (``keep``, like E3's controls): each copy drives only
+        # its lane's multipliers (`GemmCore` ``inp_per_lane``).
+        e2_inps = [Signal(cfg.inp_elem_bits, name=f"e2_inp_{o}", attrs={"keep": 1}) for o in range(cfg.block_out)]
         e2_wgt = Signal(cfg.wgt_elem_bits)
-        m.d.sync += [e2_inp.eq(self.inp_rd.data), e2_wgt.eq(self.wgt_rd.data)]
+        m.d.sync += [*(c.eq(self.inp_rd.data) for c in e2_inps), e2_wgt.eq(self.wgt_rd.data)]
         # `GemmCore` with a zero accumulator gives the wrapped dot products; the accumulate is done in E3.
-        m.submodules.gemm = gemm = GemmCore(cfg, pipelined=True)
-        m.d.comb += [gemm.inp.eq(e2_inp), gemm.wgt.eq(e2_wgt), gemm.acc.eq(0), gemm.reset.eq(0)]
+        m.submodules.gemm = gemm = GemmCore(cfg, pipelined=True, inp_per_lane=True)
+        m.d.comb += [gemm.inp.eq(Cat(*e2_inps)), gemm.wgt.eq(e2_wgt), gemm.acc.eq(0), gemm.reset.eq(0)]
         m.d.comb += [acc_rd_dst.addr.eq(e2_d), acc_rd_src.addr.eq(e2_s)]
 
         # -- stage P: the adder tree over the registered products; acc data out of its SRAM -----------------------
@@ -340,13 +351,19 @@ class Compute(wiring.Component):
             m.d.sync += rq.eq(w_rq)
             narrowed.append(_narrow(m, o_result.word_select(k, aw), rq, ow, k))
         m.d.comb += [self.out_wr.addr.eq(o_d), self.out_wr.data.eq(Cat(*narrowed)), self.out_wr.en.eq(o_valid)]
-        # The acc write port: the pipeline, or one of the acc loads (never at the same time).
+        # The acc write port: the pipeline, or one of the acc loads (never at the same time). Which load is chosen
+        # by the held instruction's memory type, not by the loads' write enables: a load unit writes only while its
+        # LOAD is held (RUN waits for it), and the enables come through the AXI read handshake — as the select of the
+        # 256-bit data mux they put that handshake on the way to acc's block RAM data pins (20.9 and 21.5 ns paths
+        # on the ULX3S). Only the enable still depends on them.
         widened = Cat(*[Cat(lane, lane[ow - 1].replicate(aw - ow))
                         for lane in (acc8_load.wr.data.word_select(k, ow) for k in range(lanes))])
+        acc8_held = Signal()
+        m.d.comb += acc8_held.eq(mem.memory_type == MemId.ACC_8BIT)
         with m.If(w_valid):
             m.d.comb += [acc_wr.addr.eq(w_d), acc_wr.data.eq(w_result), acc_wr.en.eq(1)]
-        with m.Elif(acc8_load.wr.en):
-            m.d.comb += [acc_wr.addr.eq(acc8_load.wr.addr), acc_wr.data.eq(widened), acc_wr.en.eq(1)]
+        with m.Elif(acc8_held):
+            m.d.comb += [acc_wr.addr.eq(acc8_load.wr.addr), acc_wr.data.eq(widened), acc_wr.en.eq(acc8_load.wr.en)]
         with m.Else():
             m.d.comb += [acc_wr.addr.eq(acc_load.wr.addr), acc_wr.data.eq(acc_load.wr.data),
                          acc_wr.en.eq(acc_load.wr.en)]
@@ -373,6 +390,10 @@ class Compute(wiring.Component):
         peer_past = {q: Signal(name=f"peer_past_{q}") for q in (*pops, *pushes)}
         m.d.sync += [late_token[q].eq(getattr(self, q).oldest_next >= next_index) for q in pops]
         m.d.sync += [peer_past[q].eq(getattr(self, f"peer_{q}") > next_index) for q in peer_past]
+        # POP's kill, registered likewise (as in `TokenStage`); stale only in a cycle after the halt state changed
+        # (``halt.fresh``), in which POP waits. RUN/PUSH and the loop's abort keep the combinational ``kill``.
+        pop_kill = Signal()
+        m.d.sync += pop_kill.eq(self.halt.halted & (next_index >= self.halt.index))
 
         def consumer_past(q):
             """The stage consuming queue ``q`` is past this instruction: a full ``q`` cannot drain before it."""
@@ -439,9 +460,11 @@ class Compute(wiring.Component):
                 for q, wq in reversed(list(zip(pops, waits))):
                     pop_wait = Mux(wq, code[f"wait_{q}"], pop_wait)
                 m.d.comb += self.state.eq(Mux(self.stall, pop_wait, code["busy"]))
-                with m.If(kill):
+                with m.If(pop_kill):
                     m.d.comb += cont.eq(0)
                     m.next = "IDLE"
+                with m.Elif(self.halt.fresh):
+                    pass   # ``pop_kill`` may be stale: decide next cycle (only after a fault, or at launch)
                 with m.Elif(~verdict):
                     pass   # the check's verdict on this word is not out yet
                 with m.Elif(bad & bad_early):
@@ -492,6 +515,13 @@ class Compute(wiring.Component):
             m.d.comb += [self.fault.valid.eq(fsm_valid), self.fault.code.eq(fsm_code),
                          self.fault.field.eq(fsm_field), self.fault.index.eq(index)]
         return m
+
+
+def _room(off, depth, width):
+    """``clamp(depth − off, 0, 2^width)``: for every ``width``-bit ``idx``, ``idx + off ≥ depth`` iff
+    ``idx ≥ _room(off, depth, width)`` (an offset at or past the depth fails every index; a room of 2^width none)."""
+    diff = (depth - off)[:max(depth.bit_length(), 1)]      # only used when off < depth: then 0 < diff ≤ depth
+    return Mux(off >= depth, 0, Mux(diff >= (1 << width), 1 << width, diff))
 
 
 def _narrow(m, x, rq, ow, k):

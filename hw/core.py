@@ -102,11 +102,12 @@ class VTACore(wiring.Component):
 
         # -- faults -----------------------------------------------------------------------------------------------
         reporters = [fetch, *stages.values()]
-        m.submodules.faults = faults = FaultLatch(len(reporters))
+        m.submodules.faults = faults = FaultLatch(len(reporters), copies=len(reporters))   # a halt copy each
         for i, unit in enumerate(reporters):
             wiring.connect(m, unit.fault, getattr(faults, f"fault{i}"))
-            m.d.comb += [unit.halt.halted.eq(faults.halt.halted), unit.halt.index.eq(faults.halt.index),
-                         unit.halt.pending.eq(faults.halt.pending),
+            copy = getattr(faults, f"halt_copy{i}")
+            m.d.comb += [unit.halt.halted.eq(copy.halted), unit.halt.index.eq(copy.index),
+                         unit.halt.pending.eq(copy.pending), unit.halt.fresh.eq(copy.fresh),
                          unit.dma_base.eq(regs.dma_base), unit.dma_limit.eq(regs.dma_limit)]
         halted = faults.halt.halted
 

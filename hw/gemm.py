@@ -6,6 +6,10 @@ Combinational by default. With ``pipelined=True`` the products are registered: `
 products of the ``inp``/``wgt`` presented one clock earlier, added to the ``acc`` (and ``reset``) of the current
 cycle. The compute stage uses that form so each hardware multiplier sits between two registers: the routing into
 and out of the DSP blocks and the adder tree no longer share one cycle.
+
+With ``inp_per_lane=True``, ``inp`` carries BLOCK_OUT copies of the input vector, copy ``o`` feeding output lane
+``o``'s multipliers only: the caller registers each copy separately, so no inp bit drives the whole multiplier
+array (on the ULX3S one such register bit was routed 16.3 ns to a far lane's LUT multiplier).
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
@@ -26,11 +30,12 @@ def _tree_sum(terms):
 
 
 class GemmCore(wiring.Component):
-    def __init__(self, cfg, pipelined=False):
+    def __init__(self, cfg, pipelined=False, *, inp_per_lane=False):
         self.cfg = cfg
         self.pipelined = bool(pipelined)
+        self.inp_per_lane = bool(inp_per_lane)
         super().__init__({
-            "inp": In(cfg.inp_elem_bits),
+            "inp": In(cfg.inp_elem_bits * (cfg.block_out if inp_per_lane else 1)),
             "wgt": In(cfg.wgt_elem_bits),
             "acc": In(cfg.acc_elem_bits),
             "reset": In(1),
@@ -45,8 +50,9 @@ class GemmCore(wiring.Component):
         for b in range(cfg.batch):
             for o in range(cfg.block_out):
                 products = []
+                inp = self.inp.word_select(o, cfg.inp_elem_bits) if self.inp_per_lane else self.inp
                 for k in range(cfg.block_in):
-                    x = self.inp.word_select(b * cfg.block_in + k, iw).as_signed()
+                    x = inp.word_select(b * cfg.block_in + k, iw).as_signed()
                     w = self.wgt.word_select(o * cfg.block_in + k, ww).as_signed()
                     if self.pipelined:
                         product = Signal(signed(iw + ww), name=f"p_{b}_{o}_{k}")

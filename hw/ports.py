@@ -79,7 +79,8 @@ class HaltSignature(wiring.Signature):
     """The fault latch's state (from the latch's side): once ``halted``, every instruction whose index is ≥
     ``index`` must not start (the stages drop them); the instructions before it still run to completion. ``pending``: a
     fault reported in an earlier cycle is still on its way through the latch (not yet in ``halted``/``index``): no
-    instruction may start meanwhile."""
+    instruction may start meanwhile. ``fresh``: ``halted``/``index`` changed at the last clock edge (a fault latched,
+    or the launch cleared them), so a compare against them registered in the previous cycle is stale now."""
 
     def __init__(self):
-        super().__init__({"halted": Out(1), "index": Out(INDEX_BITS), "pending": Out(1)})
+        super().__init__({"halted": Out(1), "index": Out(INDEX_BITS), "pending": Out(1), "fresh": Out(1)})

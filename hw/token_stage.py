@@ -181,6 +181,11 @@ class TokenStage(wiring.Component):
         late_token, pop_peer_past, push_peer_past = Signal(), Signal(), Signal()
         m.d.sync += [late_token.eq(self.pop_queue.oldest_next >= next_index),
                      pop_peer_past.eq(self.pop_peer > next_index), push_peer_past.eq(self.push_peer > next_index)]
+        # POP's kill, registered the same way (against the halt state of this cycle): the 32-bit compare against
+        # the halt index began the ULX3S's critical path into the start of a load (19.9 and 21.8 ns). It is stale
+        # only in a cycle after the halt state changed (``halt.fresh``), in which POP waits.
+        pop_kill = Signal()
+        m.d.sync += pop_kill.eq(self.halt.halted & (next_index >= self.halt.index))
         full_forever = ~self.push_queue.ready & push_peer_past
 
         def report(code, field):
@@ -210,9 +215,11 @@ class TokenStage(wiring.Component):
             with m.State("POP"):
                 m.d.comb += [self.busy.eq(1), pos.eq(index), in_pop.eq(1), cont.eq(1),
                              self.state.eq(Mux(self.stall, code["pop"], code["busy"]))]
-                with m.If(kill):
+                with m.If(pop_kill):
                     m.d.comb += cont.eq(0)
                     m.next = "IDLE"
+                with m.Elif(self.halt.fresh):
+                    pass   # ``pop_kill`` may be stale: decide next cycle (only after a fault, or at launch)
                 with m.Elif(~verdict):
                     pass   # the check's verdict on this word is not out yet
                 with m.Elif(bad & bad_early):

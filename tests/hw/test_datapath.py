@@ -151,6 +151,24 @@ def test_gemm_dot_products_and_reset():
         assert np.array_equal(unpack_i32(got, LANES), want)
 
 
+def test_gemm_inp_per_lane_reads_each_lanes_own_copy():
+    """``inp_per_lane``: output lane ``o`` multiplies copy ``o`` of the input vector — different random copies per
+    lane give, lane by lane, numpy's dot product of that lane's copy (one mixed-up copy would change a lane)."""
+    rng = np.random.default_rng(11)
+    dut = GemmCore(CFG, inp_per_lane=True)
+    cases, expected = [], []
+    for _ in range(4):
+        copies = rng.integers(-128, 128, (CFG.block_out, *CFG.inp_shape))
+        wgt = rng.integers(-128, 128, CFG.wgt_shape)
+        acc = rng.integers(-2**31, 2**31, CFG.acc_shape)
+        cases.append(dict(inp=pack(copies.ravel(), 8), wgt=pack(wgt.ravel(), 8), acc=pack(acc.ravel(), 32),
+                          reset=0))
+        want = np.array([[(copies[o][b] @ wgt[o]) for o in range(CFG.block_out)] for b in range(CFG.batch)])
+        expected.append(wrap32(acc + want).ravel())
+    for got, want in zip(comb_eval(dut, cases), expected):
+        assert np.array_equal(unpack_i32(got, LANES), want)
+
+
 # MUL's operand edges: 0, ±1, the int32 extremes, and the byte and half-word boundaries where `MulCore` splits its
 # operands into partial products (carries out of each partial must land in the next).
 MUL_EDGES = np.array([0, 1, -1, 2, 2**31 - 1, -2**31, -2**31 + 1, 0xFF, 0x100, 0xFFFF, 0x10000, 0xFFFFFF, 0x1000000,
