@@ -259,13 +259,18 @@ class Compute(wiring.Component):
 
         # -- stage E2: the products (registered in `GemmCore`); acc read addresses presented ---------------------
         e2_valid, e2_d, e2_s, e2_ctl = carry("e2", e1_valid & ~e1_bad & ~poisoned, e1_d, e1_s, e1_ctl)
-        # The inp word in one register copy per output lane (``keep``, like E3's controls): each copy drives only
-        # its lane's multipliers (`GemmCore` ``inp_per_lane``).
-        e2_inps = [Signal(cfg.inp_elem_bits, name=f"e2_inp_{o}", attrs={"keep": 1}) for o in range(cfg.block_out)]
+        # On an FPGA (elaborated for a platform) the inp word is kept in one register copy per output lane
+        # (``keep``, like E3's controls): each copy drives only its lane's multipliers (`GemmCore` ``inp_per_lane``;
+        # one shared register bit was routed 16.3 ns to a far lane on the ULX3S). Without a platform (the Verilator
+        # model, Amaranth's simulator) one register feeds every lane: the copies hold the same value in every cycle,
+        # and Verilator simulates GEMM runs about 1.5× faster without them (benchmarks/rtl.py).
+        per_lane = platform is not None
+        e2_inps = [Signal(cfg.inp_elem_bits, name=f"e2_inp_{o}", attrs={"keep": 1})
+                   for o in range(cfg.block_out if per_lane else 1)]
         e2_wgt = Signal(cfg.wgt_elem_bits)
         m.d.sync += [*(c.eq(self.inp_rd.data) for c in e2_inps), e2_wgt.eq(self.wgt_rd.data)]
         # `GemmCore` with a zero accumulator gives the wrapped dot products; the accumulate is done in E3.
-        m.submodules.gemm = gemm = GemmCore(cfg, pipelined=True, inp_per_lane=True)
+        m.submodules.gemm = gemm = GemmCore(cfg, pipelined=True, inp_per_lane=per_lane)
         m.d.comb += [gemm.inp.eq(Cat(*e2_inps)), gemm.wgt.eq(e2_wgt), gemm.acc.eq(0), gemm.reset.eq(0)]
         m.d.comb += [acc_rd_dst.addr.eq(e2_d), acc_rd_src.addr.eq(e2_s)]
 

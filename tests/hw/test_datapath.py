@@ -1,6 +1,8 @@
 """The GEMM and tensor-ALU datapaths against numpy, lane by lane, on the small config (MUL: the pipelined
 `MulCore`, result `MulCore.LATENCY` clocks after its operands; the others are combinational)."""
 
+import re
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -210,3 +212,22 @@ def test_mul_edges_back_to_back_against_numpy():
     assert len(results) == len(a), f"{len(results)} of {len(a)} results within {budget} clocks"
     for k in range(len(a)):
         assert np.array_equal(results[k], want[k]), (k, a[k], b[k], results[k], want[k])
+
+
+def test_compute_keeps_per_lane_inp_copies_only_for_a_platform():
+    """The per-lane inp registers are a place-and-route aid: elaborated for an FPGA platform, compute holds one
+    ``e2_inp_<lane>`` copy per output lane; without a platform (Verilator, Amaranth's simulator) a single one."""
+    from amaranth.back import rtlil
+    from amaranth.hdl import Fragment
+
+    from vta.hw.compute import Compute
+
+    boards = pytest.importorskip("amaranth_boards.ulx3s", reason="needs amaranth-boards for an ECP5 platform")
+
+    def inp_copies(platform):
+        text = rtlil.convert_fragment(Fragment.get(Compute(CFG), platform), emit_src=False)[0]
+        return {int(n) for n in re.findall(r"\\e2_inp_(\d+)\b", text)}
+
+    assert CFG.block_out > 1
+    assert inp_copies(None) == {0}
+    assert inp_copies(boards.ULX3S_85F_Platform()) == set(range(CFG.block_out))
