@@ -132,8 +132,8 @@ def format_table(rows):
     lines = []
     for r in rows:
         lines.append(f"\n{r['model']}: {r['test_images']} held-out test images ({_TEST_SET_NAMES[r['test_set']]}), "
-                     f"{r['calib_images']} calibration "
-                     f"images; compile {r['compile_seconds']:.1f} s, device run {r['run_seconds']:.1f} s")
+                     f"{r['calib_images']} calibration images; compile {r['compile_seconds']:.1f} s, device run "
+                     f"{r['run_seconds']:.1f} s")
         for k, v in r.items():
             if isinstance(v, float) and "seconds" not in k and k != "vta_mac_fraction":
                 lines.append(f"  {k:<72} {100 * v:6.2f} %")
@@ -228,9 +228,8 @@ def format_draws_table(rows):
         k, n = r["draws"], r["test_images"]
         ranges = ", ".join(f"{a}–{b - 1}" for a, b in r["draw_ranges"])
         lines.append(f"\n{r['model']}: {n} held-out test images ({_TEST_SET_NAMES[r['test_set']]}); {k} disjoint "
-                     f"calibration draws of "
-                     f"{r['calib_images']} train images (draw i = train images {ranges}); FP32 (onnxruntime) "
-                     f"{100 * r['FP32 (onnxruntime)']:.2f} %")
+                     f"calibration draws of {r['calib_images']} train images (draw i = train images {ranges}); "
+                     f"FP32 (onnxruntime) {100 * r['FP32 (onnxruntime)']:.2f} %")
         lines.append(f"  VTA compile {np.mean(r['compile_seconds']):.1f} s and device run "
                      f"{np.mean(r['run_seconds']):.1f} s per draw (mean); device result == bit-exact simulation on "
                      f"every draw: {all(r['device_equals_simulation'])}; MACs on VTA: "

@@ -27,6 +27,7 @@ from results import write_json
 
 from vta.fpga.boards import get_board
 from vta.fpga.presets import board_config
+from vta.fpga.synth import parse_stat
 from vta.hw.alu import alu_operand_members, lane_count, operand_lanes
 from vta.hw.mul import MulCore
 
@@ -87,13 +88,10 @@ def measure(design, board, freq, seed, work):
     with open(os.path.join(work, "report.json")) as f:
         report = json.load(f)
 
-    def cells(name):
-        return sum(int(line.split()[0]) for line in stat.splitlines()
-                   if line.split()[1:] == [name] and line.split()[0].isdigit())
-
+    cells = parse_stat(stat)
     path = max(report["critical_paths"], key=lambda p: sum(s["delay"] for s in p["path"]))["path"]
     logic = [s for s in path if s["type"] == "logic"]
-    return {"lut4": cells("LUT4"), "ccu2c": cells("CCU2C"), "ff": cells("TRELLIS_FF"),
+    return {"lut4": cells.get("LUT4", 0), "ccu2c": cells.get("CCU2C", 0), "ff": cells.get("TRELLIS_FF", 0),
             "fmax_mhz": round(max(v["achieved"] for v in report["fmax"].values()), 1),
             "path_ns": round(sum(s["delay"] for s in path), 2),
             "logic_ns": round(sum(s["delay"] for s in path if s["type"] in ("logic", "clk-to-q", "setup")), 2),
