@@ -57,21 +57,24 @@ def _shift_per_channel(shift, ndim):
     return np.asarray(shift).reshape((1, -1) + (1,) * (ndim - 2)) if np.ndim(shift) else int(shift)
 
 
-def _epilogue(acc, bias, shift, relu, bound, ndim):
-    """``clip((acc + bias) >> shift)`` in int32 when ``bound`` (of |acc|) plus |bias| stays below 2^31 (as the
-    builder guarantees; half the memory traffic of int64), in int64 otherwise; in place where possible."""
+def _epilogue(acc, bias, shift, relu, bound, ndim, mult=1):
+    """``clip(((acc + bias) · mult) >> shift)`` in int32 when ``bound`` (of |acc|) plus |bias|, times ``mult``,
+    stays below 2^31 (as the builder guarantees; half the memory traffic of int64), in int64 otherwise; in place
+    where possible."""
     b64 = bias.astype(np.int64)
-    dt = np.int32 if bound + int(np.abs(b64).max(initial=0)) < (1 << 31) else np.int64
+    dt = np.int32 if (bound + int(np.abs(b64).max(initial=0))) * mult < (1 << 31) else np.int64
     acc = acc.astype(dt, copy=acc.dtype != dt)
     acc += b64.astype(dt).reshape((1, -1) + (1,) * (ndim - 2))
+    if mult != 1:
+        acc *= dt(mult)
     acc >>= np.asarray(_shift_per_channel(shift, ndim), dt)
     np.clip(acc, 0 if relu else -128, 127, out=acc)
     return acc.astype(np.int8)
 
 
-def conv_int8(x, w, bias, shift, relu, strides, pads, groups=1, dil=(1, 1)):
-    """``clip((conv(x, w) + bias) >> shift)`` for int8 NCHW ``x``, OIHW ``w``, int32 ``bias``; ``shift`` an int
-    or one per output channel; ``pads`` (t, l, b, r) zero padding; ``dil`` the kernel's dilations."""
+def conv_int8(x, w, bias, shift, relu, strides, pads, groups=1, dil=(1, 1), mult=1):
+    """``clip(((conv(x, w) + bias) · mult) >> shift)`` for int8 NCHW ``x``, OIHW ``w``, int32 ``bias``; ``shift``
+    an int or one per output channel; ``pads`` (t, l, b, r) zero padding; ``dil`` the kernel's dilations."""
     k = int(np.prod(w.shape[1:]))
     o, c, kh, kw = w.shape
     xmax = _absmax(x)
@@ -88,11 +91,11 @@ def conv_int8(x, w, bias, shift, relu, strides, pads, groups=1, dil=(1, 1)):
         for c0 in range(0, c, step):
             part = conv_nchw(x[:, c0:c0 + step], w[:, c0:c0 + step], strides, pads, dil, dtype=np.float32)
             acc = part.astype(np.int64) if acc is None else acc + part.astype(np.int64)
-    return _epilogue(acc, bias, shift, relu, bound, 4)
+    return _epilogue(acc, bias, shift, relu, bound, 4, mult)
 
 
-def dense_int8(x, w, bias, shift, relu):
-    """``clip((x @ wᵀ + bias) >> shift)`` for int8 (N, K) ``x`` and (M, K) ``w``."""
+def dense_int8(x, w, bias, shift, relu, mult=1):
+    """``clip(((x @ wᵀ + bias) · mult) >> shift)`` for int8 (N, K) ``x`` and (M, K) ``w``."""
     xmax = _absmax(x)
     xf, acc = x.astype(np.float32), None
     for k0, k1 in _k_chunks(xmax, w):
@@ -101,7 +104,7 @@ def dense_int8(x, w, bias, shift, relu):
     if acc is None:                                   # K = 0
         acc = np.zeros((x.shape[0], w.shape[0]), np.int64)
     bound = xmax * int(np.abs(w.astype(np.int64)).sum(axis=1).max(initial=0))
-    return _epilogue(acc, bias, shift, relu, bound, 2)
+    return _epilogue(acc, bias, shift, relu, bound, 2, mult)
 
 
 def matmul_int8(a, b, bias, shift, relu, a_offset=0):

@@ -90,11 +90,16 @@ def _jsonable(v):
     return str(v)
 
 
+def _exp_value(e):
+    """A scalar exponent for the JSON report: an int, or a float where an exact weight scale made it one."""
+    return int(e) if float(e).is_integer() else round(float(e), 6)
+
+
 def _fmt_e(e):
     if np.ndim(e):
         lo, hi = int(np.min(e)), int(np.max(e))
         return f"2^[{lo}..{hi}]" if lo != hi else f"2^{lo}"
-    return f"2^{int(e)}"
+    return f"2^{int(e)}" if float(e).is_integer() else f"2^{float(e):.3f}"     # "exact" weight scales
 
 
 def build_report(cm, run, device_name):
@@ -130,8 +135,10 @@ def build_report(cm, run, device_name):
             row["weight_rounding"] = main.w_round
             row["weight_values"] = "fitted floor/ceil" if main.w_fit else "nearest"
             row["bias_corrected"] = bool(main.bias_corr)
-            row["exp_in"], row["exp_out"] = int(main.e_x), int(main.e_y)
-            row["exp_weight"] = main.e_w.tolist() if np.ndim(main.e_w) else int(main.e_w)
+            row["exp_in"], row["exp_out"] = _exp_value(main.e_x), int(main.e_y)
+            row["exp_weight"] = main.e_w.tolist() if np.ndim(main.e_w) else _exp_value(main.e_w)
+            if main.mult != 1:
+                row["multiplier"] = int(main.mult)
             if main.bias_clipped:
                 row["bias_clipped"] = int(main.bias_clipped)
         elif isinstance(main, Add):

@@ -151,8 +151,10 @@ class VTAStep(Step):
 
 @dataclasses.dataclass(kw_only=True)
 class Gemm(VTAStep):
-    """An int8 GEMM layer: ``clip((Σ x·w + bias) >> shift, 0 | -128, 127)``. ``shift = e_y − e_x − e_w`` (one
-    per output channel with per-channel weight scales); the rest records the plan's choices for the report.
+    """An int8 GEMM layer: ``clip(((Σ x·w + bias) · mult) >> shift, 0 | -128, 127)``. ``shift = e_y − e_x − e_w``
+    (one per output channel with per-channel weight scales) with ``mult`` 1; with a weight scale that is not a
+    power of two (``w_round`` "exact", ``e_w`` then a float), ``mult / 2^shift ≈ 2^(e_x + e_w − e_y)``
+    (`vta.quant.build`); the rest records the plan's choices for the report.
     ``x_offset``: the input is stored as ``q − x_offset`` (`vta.quant.offsets`); the bias already holds
     ``x_offset · Σ w`` per output channel, so nothing here depends on it."""
     w: np.ndarray
@@ -168,6 +170,7 @@ class Gemm(VTAStep):
     w_fit: bool = False
     bias_corr: bool = False
     x_offset: int = 0
+    mult: int = 1
 
     def _per_shift(self, ex, x, call):
         """Call ``call(x, w, bias, shift)`` once per distinct shift (the JIT takes one shift per call); scatter the
@@ -194,7 +197,7 @@ class Conv(Gemm):
     def compute(self, env, consts):
         g = self.geom
         env[self.outputs[0]] = conv_int8(g.host_pad(env[self.inputs[0]]), self.w, self.bias, self.shift, self.relu,
-                                         g.strides, g.device_pads, g.groups)
+                                         g.strides, g.device_pads, g.groups, mult=self.mult)
 
     def lower(self, ex, env, consts):
         g = self.geom
@@ -218,7 +221,7 @@ class Conv(Gemm):
             ch_in = (sel[:, None] * cg + np.arange(cg)).ravel()
             y = ex.record(self, ex.rt.group_conv2d(
                 _contig(x[:, ch_in]), _contig(self.w[ch_out]), _contig(self.bias[ch_out]), groups=len(sel),
-                stride=g.strides, padding=g.device_padding, shift=int(s), relu=self.relu))
+                stride=g.strides, padding=g.device_padding, shift=int(s), relu=self.relu, mult=self.mult))
             if len(ch_out) == o and np.all(shift == s):
                 return y
             if out is None:
@@ -230,7 +233,7 @@ class Conv(Gemm):
     def _conv(self, ex, x, part):
         g = self.geom
         return part._per_shift(ex, x, lambda xg, w, b, s: ex.rt.conv2d(
-            xg, w, b, stride=g.strides, padding=g.device_padding, shift=s, relu=self.relu))
+            xg, w, b, stride=g.strides, padding=g.device_padding, shift=s, relu=self.relu, mult=self.mult))
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -238,11 +241,11 @@ class Dense(Gemm):
     """A fully connected layer on (N, K) inputs."""
 
     def compute(self, env, consts):
-        env[self.outputs[0]] = dense_int8(env[self.inputs[0]], self.w, self.bias, self.shift, self.relu)
+        env[self.outputs[0]] = dense_int8(env[self.inputs[0]], self.w, self.bias, self.shift, self.relu, self.mult)
 
     def lower(self, ex, env, consts):
         env[self.outputs[0]] = self._per_shift(ex, _contig(env[self.inputs[0]]), lambda xg, w, b, s: ex.rt.dense(
-            xg, w, b, shift=s, relu=self.relu))
+            xg, w, b, shift=s, relu=self.relu, mult=self.mult))
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -452,14 +455,14 @@ class DilatedConv(Conv):
     def compute(self, env, consts):
         g = self.geom
         env[self.outputs[0]] = conv_int8(env[self.inputs[0]], self.w, self.bias, self.shift, self.relu, g.strides,
-                                         g.pads, 1, g.dilations)
+                                         g.pads, 1, g.dilations, mult=self.mult)
 
     def lower(self, ex, env, consts):
         g = self.geom
         x = env[self.inputs[0]]
         ps = PhaseSplit(g.in_hw, g.kernel, (g.pads[0], g.pads[1]), g.dilations)
         y = self._per_shift(ex, ps.split(x), lambda xg, w, b, s: ex.rt.conv2d(
-            xg, w, b, stride=1, padding=0, shift=s, relu=self.relu))
+            xg, w, b, stride=1, padding=0, shift=s, relu=self.relu, mult=self.mult))
         env[self.outputs[0]] = ps.merge(y, x.shape[0])
 
 

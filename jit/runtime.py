@@ -226,23 +226,28 @@ class Runtime(Closing):
 
     # -- operators: each returns an `OpResult` (y, stats) ----------------------------------------------------------
 
-    def conv2d(self, x, w, bias=None, stride=1, padding=0, shift=0, relu=False, schedule=None):
-        """``clip((conv2d(x, w) + bias) >> shift, 0 if relu else -128, 127)`` as int8 NCHW.
+    def conv2d(self, x, w, bias=None, stride=1, padding=0, shift=0, relu=False, schedule=None, mult=1):
+        """``clip(((conv2d(x, w) + bias) · mult) >> shift, 0 if relu else -128, 127)`` as int8 NCHW.
 
         ``x`` int8 NCHW, ``w`` int8 OIHW, ``bias`` int32 (O,) or None, ``stride``/``padding`` ints or (h, w)
         pairs, ``shift`` 0..31 (arithmetic, i.e. floor), ``schedule`` a `Conv2dSchedule` (default: heuristic).
+        ``mult`` 1..32767: a requantization scale ``mult / 2^shift`` that is not a power of two (one ALU pass
+        more per tile); its product with the largest possible sum must fit int32 (`vta.jit.ops.common.check_mult`).
         """
-        return conv2d(self, x, w, bias, stride, padding, shift, relu, schedule)
+        return conv2d(self, x, w, bias, stride, padding, shift, relu, schedule, mult)
 
-    def group_conv2d(self, x, w, bias=None, groups=1, stride=1, padding=0, shift=0, relu=False, schedule=None):
+    def group_conv2d(self, x, w, bias=None, groups=1, stride=1, padding=0, shift=0, relu=False, schedule=None,
+                     mult=1):
         """`conv2d` with ``groups`` groups (ONNX's ``group``; ``groups`` = channels is depthwise): ``w`` is
         ``(O, C/groups, KH, KW)``. Small groups are packed block-diagonally, several per GEMM block
-        (`vta.jit.ops.group_conv2d`); ``schedule`` is a `Conv2dSchedule` of the packed, block-grouped geometry."""
-        return group_conv2d(self, x, w, bias, groups, stride, padding, shift, relu, schedule)
+        (`vta.jit.ops.group_conv2d`); ``schedule`` is a `Conv2dSchedule` of the packed, block-grouped geometry;
+        ``mult`` as in `conv2d`."""
+        return group_conv2d(self, x, w, bias, groups, stride, padding, shift, relu, schedule, mult)
 
-    def dense(self, x, w, bias=None, shift=0, relu=False, schedule=None):
-        """``clip((x @ w.T + bias) >> shift, …)`` as int8 (N, M) for ``x`` int8 (N, K), ``w`` int8 (M, K)."""
-        return dense(self, x, w, bias, shift, relu, schedule)
+    def dense(self, x, w, bias=None, shift=0, relu=False, schedule=None, mult=1):
+        """``clip(((x @ w.T + bias) · mult) >> shift, …)`` as int8 (N, M) for ``x`` int8 (N, K), ``w`` int8 (M, K);
+        ``mult`` as in `conv2d`."""
+        return dense(self, x, w, bias, shift, relu, schedule, mult)
 
     def matmul(self, a, b, bias=None, shift=0, relu=False, transpose_b=False, schedule=None):
         """``clip((a @ b + bias) >> shift, 0 if relu else -128, 127)`` as int8 for two run-time int8 operands:

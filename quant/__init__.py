@@ -7,7 +7,7 @@ in `vta.compiler`), calibration-data refinements of one layer (`refine`: weight 
 output, empirical bias correction) and the greedy per-layer search (`search`).
 """
 
-from .build import build_program, quantize_weights
+from .build import build_program, quantize_weights, requant_multiplier
 from .calibrate import METHODS, ROUNDINGS, TensorStats, collect, exponent, threshold
 from .hardware import HardwareDesc
 from .plan import LayerChoice, Plan
@@ -15,5 +15,6 @@ from .refine import LayerFit, fit_layer
 from .search import fit_plan, greedy_search, score_outputs
 
 __all__ = ["HardwareDesc", "TensorStats", "collect", "exponent", "threshold", "METHODS", "ROUNDINGS",
-           "LayerChoice", "Plan", "build_program", "quantize_weights", "greedy_search", "score_outputs", "LayerFit",
+           "LayerChoice", "Plan", "build_program", "quantize_weights", "requant_multiplier",
+           "greedy_search", "score_outputs", "LayerFit",
            "fit_layer", "fit_plan"]

@@ -1,9 +1,12 @@
 """Lowering a partitioned graph to a quantized program (`vta.compiler.program.Program`) under a `Plan`.
 
-Every scale is a power of two: an int8 tensor ``q`` with exponent ``e`` stands for ``q · 2^e``. A VTA conv/dense
-computes ``clip((Σ q_x·q_w + bias) >> shift, 0 | -128, 127)`` with ``shift = e_y − e_x − e_w`` and the bias
-quantized at ``2^(e_x+e_w)`` plus ``2^(shift−1)`` (so the floor shift rounds half up). An add aligns its operands
-with shifts (negative = left) and shifts the sum. The builder decides these numbers; the steps it emits
+Every activation scale is a power of two: an int8 tensor ``q`` with exponent ``e`` stands for ``q · 2^e``. A VTA
+conv/dense computes ``clip((Σ q_x·q_w + bias) >> shift, 0 | -128, 127)`` with ``shift = e_y − e_x − e_w`` and the
+bias quantized at ``2^(e_x+e_w)`` plus ``2^(shift−1)`` (so the floor shift rounds half up). With the weight
+rounding "exact" a layer's weight scale is its range over 127, not a power of two (``e_w`` a float): the sums are
+multiplied by an integer before the shift, ``mult / 2^shift ≈ 2^(e_x + e_w − e_y)`` (`requant_multiplier`; one
+more ALU pass per tile on VTA), and the rounding constant in the bias is ``2^(shift−1) / mult``. An add aligns its
+operands with shifts (negative = left) and shifts the sum. The builder decides these numbers; the steps it emits
 (`vta.compiler.steps`) carry the arithmetic, so the simulation the search scores is exactly what VTA computes.
 """
 
@@ -38,14 +41,16 @@ from ..compiler.steps import (
     Relu,
     qkey,
 )
+from ..isa.requant import SHIFT_MAX
+from ..jit.ops.common import MULT_MAX, acc_bound
 from . import activations, smooth
-from .calibrate import exponent
+from .calibrate import exponent, threshold
 from .offsets import act_exponent, offset_candidates
 from .plan import LayerChoice
 from .reduce import MAX_ERROR as GAP_MAX_ERROR
 from .reduce import global_avg_pool_params
 
-__all__ = ["build_program", "quantize_weights", "smoothed"]
+__all__ = ["build_program", "quantize_weights", "requant_multiplier", "smoothed"]
 
 # PReLU slopes as int32 at 2^-15 (2^-(15-k) when the output is k bits coarser): |x| ≤ 128 misses the float slope
 # by at most 128 · 2^-(16-k) output steps (k ≤ 8: < 0.5)
@@ -53,21 +58,48 @@ PRELU_SHIFT = 15
 
 
 def quantize_weights(w, gran, rounding, wmax=127):
-    """int8 weights and exponent(s): ``w ≈ q · 2^e`` per tensor (scalar e) or per output channel (array)."""
+    """int8 weights and exponent(s): ``w ≈ q · 2^e`` per tensor (scalar e) or per output channel (array); ``e``
+    rounded up ("ceil") or to nearest ("nearest") to an integer, or kept as the float ``log2(max|w| / wmax)``
+    ("exact": per tensor only, for a requantization multiplier)."""
+    if rounding == "exact" and gran != "tensor":
+        raise CompileError(f"an exact weight scale is per tensor (one requantization multiplier per GEMM call), "
+                           f"not per {gran!r}")
     axes = tuple(range(1, w.ndim))
     m = np.abs(w).max(axis=axes) if gran == "channel" else np.array([np.abs(w).max()])
     with np.errstate(divide="ignore"):
         r = np.log2(np.maximum(m, 1e-30) / wmax)
-    e = np.ceil(r - 1e-9) if rounding == "ceil" else np.rint(r)
-    e = np.where(m > 0, e, 0).astype(np.int64)
+    if rounding == "exact":
+        e = np.where(m > 0, r, 0.0)
+    else:
+        e = np.ceil(r - 1e-9) if rounding == "ceil" else np.rint(r)
+        e = np.where(m > 0, e, 0).astype(np.int64)
     if gran != "channel":
         e = e[0]
     return _wq(w, e, wmax), e
 
 
 def _wq(w, e, wmax):
-    s = np.exp2(np.asarray(e, np.float64)).reshape((-1,) + (1,) * (w.ndim - 1)) if np.ndim(e) else 2.0 ** int(e)
+    s = np.exp2(np.asarray(e, np.float64)).reshape((-1,) + (1,) * (w.ndim - 1)) if np.ndim(e) else \
+        float(np.exp2(float(e)))
     return np.clip(np.rint(w / s), -wmax, wmax).astype(np.int8)
+
+
+def requant_multiplier(r, w_rows, bias_max):
+    """``(mult, shift, rounding)`` with ``mult / 2^shift ≈ r`` (``0 < r < 2``, the ratio of the accumulator's scale
+    to the output's) as precise as the ALU allows: the largest shift ≤ `SHIFT_MAX` whose ``mult`` fits the ALU
+    immediate (`MULT_MAX`) and whose product with every sum the GEMM can reach (`acc_bound` of the int8 weights
+    ``w_rows`` and biases up to ``bias_max``, plus the ``rounding`` constant ``2^(shift−1) / mult`` that joins the
+    bias) stays in int32, as the JIT requires (`vta.jit.ops.common.check_mult`)."""
+    bound = acc_bound(w_rows, bias_max)
+    for shift in range(SHIFT_MAX, -1, -1):
+        mult = int(np.rint(r * 2.0 ** shift))
+        if not 1 <= mult <= MULT_MAX:
+            continue
+        rounding = int(np.rint((1 << shift >> 1) / mult))
+        if (bound + rounding) * mult < 1 << 31:
+            return mult, shift, rounding
+    raise CompileError(f"no requantization multiplier for scale ratio {r:g}: sums up to {bound} leave no room in "
+                       f"int32 for a multiplier")
 
 
 class _Builder:
@@ -105,6 +137,27 @@ class _Builder:
             what = "float32 → int8 (scale 2^%d%s)" % (e, ", offset %d" % off if off else "")
             self.add(Quantize, None, [self.need_f(t)], [qkey(t)], what, exp=e, offset=off)
         return qkey(t)
+
+    def need_q_at(self, t, e_w):
+        """The int8 form of host tensor ``t`` for a GEMM whose weight scale is ``2^e_w`` with a fractional
+        exponent: quantized on the host (as at every host→VTA seam) at its calibrated scale ``2^e`` moved by less
+        than a factor of two — finer when that still covers the calibrated range (the threshold of its calibration
+        method, at most ``qmax · 2^e``), else coarser — so that input scale × weight scale is a power of two and
+        the GEMM needs no multiplier. Returns (key, input exponent, accumulator exponent); the key is shared by GEMMs
+        that need the same scale."""
+        e = self.act_exp(t)
+        method, _ = self.plan.act.get(t, self.plan.default_act)
+        qmax = self.hw.qmax
+        cover = qmax * 2.0 ** e if method == "mse" else min(threshold(self.stats[t], method), qmax * 2.0 ** e)
+        acc_e = int(np.floor(e + float(e_w)))            # the finer side, unless it clips what 2^e would not
+        if qmax * 2.0 ** (acc_e - float(e_w)) < cover:
+            acc_e += 1
+        ex = acc_e - float(e_w)
+        k = f"{qkey(t)}*2^{ex:.9f}"
+        if k not in self.avail:
+            self.add(Quantize, None, [self.need_f(t)], [k], "float32 → int8 (scale 2^%.3f, for an exact weight "
+                     "scale)" % ex, exp=ex)
+        return k, ex, acc_e
 
     def need_f(self, t):
         if t in self.g.consts:
@@ -186,18 +239,28 @@ class _Builder:
     def gemm(self, n, cap, ch):
         g, hw = self.g, self.hw
         x, y = n.inputs[0], n.outputs[0]
-        xk = self.need_q(x)
-        ex = self.exps[x]
         key = ("w", n.name, n.inputs[1], ch.w_gran, ch.w_round)     # smoothed weights are new constants
         if key not in self.cache:
             w = g.consts[n.inputs[1]].astype(np.float64)
             self.cache[key] = (w, quantize_weights(w, ch.w_gran, ch.w_round, hw.wmax))
         w, (wq, ew) = self.cache[key]
+        exact = ch.w_round == "exact"
+        seam = exact and self.primary.get(x) == "f" and x not in self.offset_lo and x not in g.consts
+        if seam:        # the input's scale absorbs the weight scale's fraction: a power-of-two accumulator
+            xk, ex, seam_acc_e = self.need_q_at(x, ew)
+        else:
+            xk = self.need_q(x)
+            ex = self.exps[x]
         b = g.consts[n.inputs[2]].astype(np.float64) if len(n.inputs) > 2 and n.inputs[2] else np.zeros(w.shape[0])
-        ey = max(self.act_exp(y), int(np.max(ex + ew)))
+        if seam:
+            ey = max(self.act_exp(y), seam_acc_e)
+        elif exact:     # mult / 2^shift ≈ 2^(e_x + e_w − e_y) < 2: the output no finer than half the acc's step
+            ey = max(self.act_exp(y), int(np.floor(ex + ew)))
+        else:
+            ey = max(self.act_exp(y), int(np.max(ex + ew)))
         # shifts must stay ≤ 31: coarsen weights of channels that would need more
         lo = ey - ex - hw.shift_range[1]
-        if np.min(ew) < lo:
+        if not exact and np.min(ew) < lo:
             ew = np.maximum(ew, lo)
             wq = _wq(w, ew, hw.wmax)
         if ch.w_fit or ch.bias_corr:
@@ -211,21 +274,34 @@ class _Builder:
                 wq = fit.wq
             if ch.bias_corr:
                 b = b - fit.bias_delta
-        shift = ey - ex - ew
-        acc_e = ex + ew
-        bq = np.rint(b / np.exp2(acc_e)) + np.where(shift > 0, np.exp2(np.maximum(shift, 1) - 1), 0)
-        zx = self.offsets.get(x, 0)        # input stored as q − zx (vta.quant.offsets): zx · Σ_k wq joins the bias
-        if zx:
-            bq = bq + zx * wq.reshape(wq.shape[0], -1).sum(axis=1, dtype=np.int64)
+        acc_e = seam_acc_e if seam else ex + ew
         k = int(np.prod(w.shape[1:]))
         limit = hw.acc_max - k * 128 * hw.wmax
+        zx = self.offsets.get(x, 0)        # input stored as q − zx (vta.quant.offsets): zx · Σ_k wq joins the bias
+        bq = np.rint(b / np.exp2(acc_e))
+        if zx:
+            bq = bq + zx * wq.reshape(wq.shape[0], -1).sum(axis=1, dtype=np.int64)
+        mult = 1
+        if seam:
+            shift = ey - acc_e
+            if shift > SHIFT_MAX:
+                raise CompileError(f"layer {n.name!r}: output scale 2^{ey} is {shift} bits above its accumulator's "
+                                   f"(at most {SHIFT_MAX})")
+            bq = bq + (1 << (shift - 1) if shift > 0 else 0)
+        elif exact:
+            bmax = float(np.abs(np.clip(bq, -limit, limit)).max(initial=0))
+            mult, shift, rounding = requant_multiplier(float(np.exp2(acc_e - ey)), wq, bmax)
+            bq = bq + rounding
+        else:
+            shift = ey - ex - ew
+            bq = bq + np.where(shift > 0, np.exp2(np.maximum(shift, 1) - 1), 0)
         clipped = int(np.sum(np.abs(bq) > limit))
         bq = np.clip(bq, -limit, limit).astype(np.int32)
         self.exps[y] = ey
         relu = n.attr("_act") == "relu"
         fields = dict(w=wq, bias=bq, shift=(shift if np.ndim(shift) else int(shift)), relu=relu, e_w=ew, e_x=ex,
                       e_y=ey, bias_clipped=clipped, gran=ch.w_gran, w_round=ch.w_round,
-                      w_fit=ch.w_fit, bias_corr=ch.bias_corr, x_offset=zx)
+                      w_fit=ch.w_fit, bias_corr=ch.bias_corr, x_offset=zx, mult=mult)
         if n.op == "Conv":
             cls = DilatedConv if max(cap.geom.dilations) > 1 else Conv
             self.add(cls, n, [xk], [qkey(y)], cap.reason, geom=cap.geom, **fields)

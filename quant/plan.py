@@ -17,7 +17,8 @@ class LayerChoice:
     refinements of `vta.quant.refine` (their fitted integers live in `Plan.fits`)."""
     place: str = "vta"            # "vta" or "host" (float32 on the CPU)
     w_gran: str = "tensor"        # "tensor" or "channel"
-    w_round: str = "ceil"         # "ceil" or "nearest" (of the weight scale's exponent)
+    w_round: str = "ceil"         # "ceil" or "nearest" (of the weight scale's exponent), or "exact": the scale
+                                  # max|w| / 127, per tensor, requantized with a multiplier (vta.quant.build)
     w_fit: bool = False           # int8 weights rounded floor/ceil to minimise the layer's output error
     bias_corr: bool = False       # int32 bias corrected by the mean output error (empirical bias correction)
 

@@ -53,7 +53,7 @@ class LayerData:
     op: str                    # "Conv" or "Dense"
     w: np.ndarray              # FP32 weights (O, C, KH, KW) or (O, K)
     batches: list              # [(xq int8, x float32)]
-    e_x: int
+    e_x: float                 # an int, but for an exact weight scale's input quantized to match it
     geom: object = None        # a conv's `vta.compiler.geometry.ConvGeom` (None for dense)
 
 

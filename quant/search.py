@@ -176,7 +176,7 @@ class Scorer:
             w = sm.graph.consts[st.node.inputs[1]]
             if node.inputs[0] in sm.scales:
                 xf = [x / sm.scales[node.inputs[0]].astype(np.float32) for x in xf]
-        d = LayerData(node.op, w, list(zip(xqs, xf)), int(st.e_x), st.geom if isinstance(st, Conv) else None)
+        d = LayerData(node.op, w, list(zip(xqs, xf)), st.e_x, st.geom if isinstance(st, Conv) else None)
         return d, st.w, st.e_w
 
     def fit(self, plan, node, k):
@@ -200,7 +200,7 @@ class Scorer:
 def _better(new, best, extra_cost, host_gain, acc_tol):
     """Accept a candidate: never for lower top-1; for a top-1 gain ≥ ``acc_tol`` (the CPU needs ≥ ``host_gain``);
     otherwise (gain below the noise level of the calibration set) for a ≥ 1 % lower output error (10 % for
-    per-channel scales, which cost extra GEMM calls)."""
+    per-channel scales, which cost extra GEMM calls, and exact weight scales, which cost an ALU pass)."""
     (a1, m1), (a0, m0) = new, best
     if a1 < a0:
         return False
@@ -219,6 +219,20 @@ def _with_layer(scorer, plan, node, k, choice):
     if trial.needs_fit(node.name):
         trial.fits[node.name] = scorer.fit(trial, node, k)
     return trial
+
+
+def _all_exact(g, caps, plan, scorer, order):
+    """``plan`` with every per-tensor VTA conv/dense layer at an exact weight scale (None: no layer changes).
+    Tried once before the per-layer choices: a multiplier per layer buys little alone (each layer's weight error
+    is a small part of the model's), together the search could not find it one layer at a time."""
+    trial, changed = plan.copy(), False
+    for n in g.nodes:
+        c = trial.layers.get(n.name, LayerChoice())
+        if n.op in ("Conv", "Dense") and caps[n.name].vta and c.place == "vta" and c.w_gran == "tensor" \
+                and c.w_round != "exact":
+            trial = _with_layer(scorer, trial, n, order[n.name], dataclasses.replace(c, w_round="exact"))
+            changed = True
+    return trial if changed else None
 
 
 def fit_plan(g, caps, stats, hw, batches, plan):
@@ -282,6 +296,16 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
     best, _ = scorer.run(plan, 0, commit=True)
     history = [dict(change="start", score=best)]
     order = {n.name: k for k, n in enumerate(g.nodes)}
+    trial = _all_exact(g, caps, plan, scorer, order)
+    if trial is not None:
+        try:
+            s, _ = scorer.run(trial, 0)
+        except CompileError:
+            s = None
+        if s is not None and _better(s, best, "channel", host_gain, acc_tol):
+            plan, best = trial, s
+            scorer.accept()
+            history.append(dict(change="every VTA layer: w_round=exact", score=s))
     consumers = g.consumers()
     points = []
     groups = smooth_points(g, caps, scorer.build_cache)
@@ -306,7 +330,8 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
     for kind, what, k in (points if progress is None else progress(points)):
         if kind == "layer":
             cur = plan.layers.get(what.name, LayerChoice())
-            fields = [("w_gran", ("tensor", "channel")), ("w_round", ("ceil", "nearest")), ("place", ("vta", "host"))]
+            fields = [("w_gran", ("tensor", "channel")), ("w_round", ("ceil", "nearest", "exact")),
+                      ("place", ("vta", "host"))]
             if refine:
                 fields += [("bias_corr", (False, True)), ("w_fit", (False, True))]
             for field, values in fields:
@@ -323,7 +348,7 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
                         s, _ = scorer.run(trial, k)
                     except CompileError:      # e.g. a refinement this layer cannot have
                         continue
-                    cost = "host" if v == "host" else "channel" if v == "channel" else None
+                    cost = "host" if v == "host" else "channel" if v in ("channel", "exact") else None
                     if _better(s, best, cost, host_gain, acc_tol):
                         plan, best, cur = trial, s, cand
                         scorer.accept()

@@ -7,12 +7,13 @@ import numpy as np
 
 from ...errors import VTAError
 from ...isa.insn import Uop
+from ...isa.layouts import IMM_BITS
 from ...isa.opcodes import AluOp
 from ...isa.requant import SHIFT_MAX
 from ..kernels import MAX_ITER, Loop, UopKernel
 
-__all__ = ["check_array", "check_int", "flat", "alu_flat", "gemm_reset", "clip_steps", "Steps", "fold_requant",
-           "run_steps"]
+__all__ = ["check_array", "check_int", "check_mult", "acc_bound", "MULT_MAX", "flat", "alu_flat", "gemm_reset",
+           "clip_steps", "Steps", "fold_requant", "run_steps"]
 
 
 def check_array(x, name, dtype, ndim=None):
@@ -32,6 +33,31 @@ def check_int(v, name, lo, hi):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= int(v) <= hi:
         raise VTAError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
     return int(v)
+
+
+MULT_MAX = (1 << (IMM_BITS - 1)) - 1       # the ALU immediate is signed
+
+
+def acc_bound(w_rows, bias_max):
+    """The largest |acc| a GEMM with int8 weights ``w_rows`` (one row per output channel) and biases of magnitude
+    up to ``bias_max`` can reach for any int8 input: ``128 · max Σ|w| + bias_max``."""
+    w_rows = np.asarray(w_rows)
+    return 128 * int(np.abs(w_rows.reshape(len(w_rows), -1).astype(np.int64)).sum(axis=1).max(initial=0)) \
+        + int(bias_max)
+
+
+def check_mult(mult, w_rows, bias):
+    """``mult`` as an int in 1..`MULT_MAX` (the ALU immediate) whose product with every sum the GEMM can produce
+    (`acc_bound`) fits int32: the ALU's MUL keeps the low 32 bits, a larger product would wrap silently.
+    ``w_rows``: the weights, one row per output channel; ``bias`` int32 or None."""
+    mult = check_int(mult, "mult", 1, MULT_MAX)
+    if mult == 1:
+        return 1
+    bound = acc_bound(w_rows, 0 if bias is None else int(np.abs(bias.astype(np.int64)).max(initial=0)))
+    if bound * mult >= 1 << 31:
+        raise VTAError(f"mult {mult} times the largest sum these weights and biases can produce ({bound}) "
+                       f"exceeds int32 (the ALU MUL would wrap): mult must be ≤ {((1 << 31) - 1) // max(bound, 1)}")
+    return mult
 
 
 def flat(rt, stream, mode, dst, n, src=None):

@@ -22,6 +22,8 @@ MOV from the bias rows; a reset GEMM without a bias) and its last GEMM carries `
 that GEMM is ``clamp(acc >> shift, 0 if relu else −128, 127)`` (the register SETQ set), and its final write of
 each acc element is the complete sum, so out holds the requantized result with no pass after the GEMMs
 (docs/semantics.md, "Requantizing out writes"). The acc keeps the int32 sums; nothing reads them afterwards.
+With a multiplier (``mult`` > 1: a requantization scale that is not a power of two, ``mult / 2^shift``) the last
+GEMM writes only acc and one ALU MUL by the immediate, requantizing, follows per tile: one more pass.
 
 SRAM per slot: inp ``[b][ci][in_row][in_col]`` (the input window of the tile, zero padded by LOAD), wgt
 ``[co][ci][kh][kw]``, acc ``[b][co][oh][ow]``; the bias of the tile's channels sits after the acc slots.
@@ -39,14 +41,14 @@ from ..kernels import Loop, UopKernel
 from ..layout import pack_bias, pack_nchw, pack_oihw, unpack_nchw
 from ..results import OpResult
 from ..schedule import ConvGeometry, check_conv2d, default_conv2d_schedule
-from .common import check_array, check_int, gemm_reset
+from .common import alu_flat, check_array, check_int, check_mult, gemm_reset
 
 __all__ = ["conv2d", "run_conv"]
 
 L, C, S_ = Stage.LOAD, Stage.COMPUTE, Stage.STORE
 
 
-def conv2d(rt, x, w, bias, stride, padding, shift, relu, schedule):
+def conv2d(rt, x, w, bias, stride, padding, shift, relu, schedule, mult=1):
     check_array(x, "x", np.int8, 4)
     check_array(w, "w", np.int8, 4)
     if schedule is None and rt.schedules is not None:   # a tuning log's best (perhaps with a folded layout)
@@ -57,21 +59,25 @@ def conv2d(rt, x, w, bias, stride, padding, shift, relu, schedule):
         raise VTAError(f"w has {cw} input channels (shape {w.shape}), x has {c} (shape {x.shape})")
     g = ConvGeometry.of(rt.cfg, n, c, h, wd, o, kh, kw, stride, padding)
     packed, stats = run_conv(rt, g, pack_nchw(x, rt.cfg.batch, rt.cfg.block_in),
-                             pack_oihw(w, rt.cfg.block_out, rt.cfg.block_in), bias, shift, relu, schedule, "conv2d")
+                             pack_oihw(w, rt.cfg.block_out, rt.cfg.block_in), bias, shift, relu, schedule, "conv2d",
+                             mult=mult)
     return OpResult(unpack_nchw(packed, n, o), stats)
 
 
-def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op, useful_macs=None):
+def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op, useful_macs=None, mult=1):
     """Run a packed convolution; returns the packed int8 output ``(N', O', OH, OW, BATCH, BLOCK_OUT)`` and the
     call's `OpStats`. With ``g.groups`` > 1, ``xp`` holds ``groups·cb`` channel blocks, ``wp`` is
     ``(groups·ob, cb, KH, KW, …)`` and the output ``groups·ob`` blocks; ``useful_macs`` (default ``g.macs``) is
-    what the stats count as useful work (a block-diagonal packing computes zeros too)."""
+    what the stats count as useful work (a block-diagonal packing computes zeros too). ``mult`` > 1: the sums
+    are multiplied by it before the shift (`check_mult`), one ALU pass per tile after its GEMMs."""
     cfg = rt.cfg
     if bias is not None:
         check_array(bias, "bias", np.int32, 1)
         if bias.shape[0] != g.o * g.groups:
             raise VTAError(f"bias must have {g.o * g.groups} entries (one per output channel), not {bias.shape[0]}")
     shift = check_int(shift, "shift", 0, 31)
+    # packed (O', C', KH, KW, BLOCK_OUT, BLOCK_IN): one row per output channel
+    mult = check_mult(mult, np.moveaxis(wp, 4, 1).reshape(wp.shape[0] * wp.shape[4], -1) if mult != 1 else wp, bias)
     s = default_conv2d_schedule(cfg, g) if schedule is None else schedule
     check_conv2d(cfg, g, s)
     t0 = rt.begin()
@@ -89,8 +95,8 @@ def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op, useful_macs=None):
         yb = rt.empty(int(np.prod(out_shape)), cfg.out_elem_bytes, "conv output")
         bufs.append(yb)
         # the emitter reads exactly these (with the config and the runtime state `Runtime.run_stream` checks)
-        key = ("conv", g, s, xb.addr, wb.addr, None if bb is None else bb.addr, yb.addr, shift, bool(relu))
-        stats = rt.run_stream(key, lambda st: _Emitter(rt, st, g, s, xb, wb, bb, yb, shift, relu).emit(), op,
+        key = ("conv", g, s, xb.addr, wb.addr, None if bb is None else bb.addr, yb.addr, shift, bool(relu), mult)
+        stats = rt.run_stream(key, lambda st: _Emitter(rt, st, g, s, xb, wb, bb, yb, shift, relu, mult).emit(), op,
                               useful_macs=g.macs if useful_macs is None else useful_macs, schedule=s, build_start=t0)
         return rt.download(yb, np.int8, out_shape), stats
     finally:
@@ -99,14 +105,14 @@ def run_conv(rt, g, xp, wp, bias, shift, relu, schedule, op, useful_macs=None):
 
 
 class _Emitter:
-    def __init__(self, rt, stream, g, s, xb, wb, bb, yb, shift, relu):
+    def __init__(self, rt, stream, g, s, xb, wb, bb, yb, shift, relu, mult=1):
         self.rt, self.st, self.g, self.s, self.cfg = rt, stream, g, s, rt.cfg
         cfg = rt.cfg
         self.x = xb.elem(cfg.inp_elem_bytes)
         self.w = wb.elem(cfg.wgt_elem_bytes)
         self.b = None if bb is None else bb.elem(cfg.acc_elem_bytes)
         self.y = yb.elem(cfg.out_elem_bytes)
-        self.shift, self.relu = shift, relu
+        self.shift, self.relu, self.mult = shift, relu, mult
         self.cb_all, self.ob_all = g.groups * g.cb, g.groups * g.ob   # channel blocks in DRAM, all groups
         S = s.n_vthreads
         kk = g.kh * g.kw
@@ -138,7 +144,7 @@ class _Emitter:
 
     def emit(self):
         S, n = self.s.n_vthreads, len(self.chunks)
-        self.st.setq(self.shift, self.relu)   # every tile's last GEMM requantizes with it
+        self.st.setq(self.shift, self.relu)   # every tile's last GEMM (or its MUL pass) requantizes with it
         for i in range(min(S, n)):
             self.load(i)
         for i in range(n):
@@ -219,7 +225,9 @@ class _Emitter:
         sig = ("conv", ibase, wbase, abase, tb, th, tw, tci, tco, g.kh, g.kw, g.stride)
         placed = rt.kernel(st, sig, lambda: self.gemm_kernel(sig, ibase, wbase, abase, tb, th, tw, tci, tco))
         st.pop(L, C)                         # inputs of this chunk are in SRAM
-        st.gemm(placed, requant=last)        # the tile's last GEMM leaves the requantized result in out
+        st.gemm(placed, requant=last and self.mult == 1)   # the tile's last GEMM leaves the result in out
+        if last and self.mult != 1:          # ... or acc ·= mult, requantized into out
+            alu_flat(rt, st, AluOp.MUL, abase, n_acc, imm=self.mult, requant=True)
         if i + S < len(self.chunks):
             st.push(C, L)
         if last:

@@ -31,7 +31,7 @@ class DenseSchedule:
         return Conv2dSchedule(self.tile_b, 1, 1, self.tile_ci, self.tile_co, self.n_vthreads)
 
 
-def dense(rt, x, w, bias, shift, relu, schedule):
+def dense(rt, x, w, bias, shift, relu, schedule, mult=1):
     check_array(x, "x", np.int8, 2)
     check_array(w, "w", np.int8, 2)
     n, k = x.shape
@@ -50,5 +50,5 @@ def dense(rt, x, w, bias, shift, relu, schedule):
     g = ConvGeometry.of(cfg, n, k, 1, 1, m, 1, 1)
     xp = pack_nchw(x.reshape(n, k, 1, 1), cfg.batch, cfg.block_in)
     wp = pack_oihw(w.reshape(m, k, 1, 1), cfg.block_out, cfg.block_in)
-    packed, stats = run_conv(rt, g, xp, wp, bias, shift, relu, schedule, "dense")
+    packed, stats = run_conv(rt, g, xp, wp, bias, shift, relu, schedule, "dense", mult=mult)
     return OpResult(unpack_nchw(packed, n, m).reshape(n, m), stats)

@@ -86,7 +86,7 @@ class GroupPacking:
         return out
 
 
-def group_conv2d(rt, x, w, bias, groups, stride, padding, shift, relu, schedule):
+def group_conv2d(rt, x, w, bias, groups, stride, padding, shift, relu, schedule, mult=1):
     check_array(x, "x", np.int8, 4)
     check_array(w, "w", np.int8, 4)
     cfg = rt.cfg
@@ -109,6 +109,6 @@ def group_conv2d(rt, x, w, bias, groups, stride, padding, shift, relu, schedule)
     useful = n * o * p.cg * kh * kw * g.oh * g.ow
     packed, stats = run_conv(rt, g, pack_nchw(xs, cfg.batch, cfg.block_in),
                              pack_oihw(p.pack_weights(w), cfg.block_out, cfg.block_in), bs, shift, relu, schedule,
-                             "group_conv2d", useful_macs=useful)
+                             "group_conv2d", useful_macs=useful, mult=mult)
     y = unpack_nchw(packed, n, p.supers * p.opad)[:, p.out_index]
     return OpResult(np.ascontiguousarray(y), stats)

@@ -18,7 +18,7 @@ def clip8(v, relu):
     return np.clip(v, 0 if relu else -128, 127).astype(np.int8)
 
 
-def conv2d(x, w, bias=None, stride=1, padding=0, shift=0, relu=False):
+def conv2d(x, w, bias=None, stride=1, padding=0, shift=0, relu=False, mult=1):
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
     ph, pw = (padding, padding) if isinstance(padding, int) else padding
     n, c, h, wd = x.shape
@@ -33,14 +33,14 @@ def conv2d(x, w, bias=None, stride=1, padding=0, shift=0, relu=False):
             acc += np.einsum("nchw,oc->nohw", patch, w[:, :, i, j].astype(np.int64))
     if bias is not None:
         acc = acc + bias.astype(np.int64)[None, :, None, None]
-    return clip8(wrap32(acc) >> shift, relu)
+    return clip8(wrap32(wrap32(acc) * mult) >> shift, relu)
 
 
-def dense(x, w, bias=None, shift=0, relu=False):
+def dense(x, w, bias=None, shift=0, relu=False, mult=1):
     acc = x.astype(np.int64) @ w.astype(np.int64).T
     if bias is not None:
         acc = acc + bias.astype(np.int64)
-    return clip8(wrap32(acc) >> shift, relu)
+    return clip8(wrap32(wrap32(acc) * mult) >> shift, relu)
 
 
 def add(a, b, a_shift=0, b_shift=0, shift=0, relu=False):

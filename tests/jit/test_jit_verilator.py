@@ -98,3 +98,18 @@ def test_one_pass_epilogue_on_rtl(rt):
         np.testing.assert_array_equal(y, ref.conv2d(x, w, bias, 1, 0, 6, relu))
         ops = {getattr(i, "alu_opcode", None) for i in st.program} - {None}
         assert ops == {vta.isa.AluOp.SETQ, vta.isa.AluOp.MOV}
+
+
+def test_mult_epilogue_on_rtl(rt):
+    """A requantization multiplier (an ALU MUL by the immediate after the tile's last GEMM, requantizing) on the RTL:
+    conv2d over tiles in both acc slots and dense, exact; the MUL pass costs cycles."""
+    rng = np.random.default_rng(6)
+    x, w = randint8(rng, (1, 9, 10, 10)), randint8(rng, (19, 9, 1, 1))
+    bias = rng.integers(-20000, 20000, 19, dtype=np.int32)
+    s = Conv2dSchedule(1, 3, 10, 1, 2, 2)
+    y1, st1 = rt.conv2d(x, w, bias, shift=6, schedule=s)
+    y, st = rt.conv2d(x, w, bias, shift=15, relu=True, schedule=s, mult=513)
+    np.testing.assert_array_equal(y, ref.conv2d(x, w, bias, 1, 0, 15, True, mult=513))
+    assert st.cycles > st1.cycles
+    xd, wd = randint8(rng, (6, 40)), randint8(rng, (30, 40))
+    np.testing.assert_array_equal(rt.dense(xd, wd, None, shift=14, mult=3001).y, ref.dense(xd, wd, None, 14, mult=3001))
