@@ -141,23 +141,29 @@ class _Builder:
     def need_q_at(self, t, e_w):
         """The int8 form of host tensor ``t`` for a GEMM whose weight scale is ``2^e_w`` with a fractional
         exponent: quantized on the host (as at every host→VTA seam) at its calibrated scale ``2^e`` moved by less
-        than a factor of two — finer when that still covers the calibrated range (the threshold of its calibration
-        method, at most ``qmax · 2^e``), else coarser — so that input scale × weight scale is a power of two and
-        the GEMM needs no multiplier. Returns (key, input exponent, accumulator exponent); the key is shared by GEMMs
-        that need the same scale."""
+        than a factor of two — finer when that still covers what ``2^e`` covers of the calibrated range (with its
+        offset, `vta.quant.offsets`, when it has one), else coarser — so that input scale × weight scale is a power
+        of two and the GEMM needs no multiplier. Returns (key, input exponent, accumulator exponent, offset); the
+        key is shared by GEMMs that need the same scale."""
         e = self.act_exp(t)
+        z = self.offsets.get(t, 0)
         method, _ = self.plan.act.get(t, self.plan.default_act)
-        qmax = self.hw.qmax
-        cover = qmax * 2.0 ** e if method == "mse" else min(threshold(self.stats[t], method), qmax * 2.0 ** e)
-        acc_e = int(np.floor(e + float(e_w)))            # the finer side, unless it clips what 2^e would not
-        if qmax * 2.0 ** (acc_e - float(e_w)) < cover:
+        hw = self.hw
+        top = (hw.qmax + z) * 2.0 ** e
+        if method != "mse":
+            top = min(threshold(self.stats[t], method), top)
+        low = (hw.qmin + z) * 2.0 ** e if z else -top        # the covered range [low, top] of the 2^e form
+        codes = hw.qmax - hw.qmin - 1 if z else 2 * hw.qmax   # (one code of slack for the offset's floor)
+        acc_e = int(np.floor(e + float(e_w)))                 # the finer side, unless it clips what 2^e would not
+        if codes * 2.0 ** (acc_e - float(e_w)) < top - low:
             acc_e += 1
         ex = acc_e - float(e_w)
-        k = f"{qkey(t)}*2^{ex:.9f}"
+        off = max(-hw.qmin + int(np.floor(low / 2.0 ** ex)), 0) if z else 0
+        k = f"{qkey(t)}*2^{ex:.9f}" + (f"-{off}" if off else "")
         if k not in self.avail:
-            self.add(Quantize, None, [self.need_f(t)], [k], "float32 → int8 (scale 2^%.3f, for an exact weight "
-                     "scale)" % ex, exp=ex)
-        return k, ex, acc_e
+            self.add(Quantize, None, [self.need_f(t)], [k], "float32 → int8 (scale 2^%.3f%s, for an exact weight "
+                     "scale)" % (ex, ", offset %d" % off if off else ""), exp=ex, offset=off)
+        return k, ex, acc_e, off
 
     def need_f(self, t):
         if t in self.g.consts:
@@ -245,9 +251,9 @@ class _Builder:
             self.cache[key] = (w, quantize_weights(w, ch.w_gran, ch.w_round, hw.wmax))
         w, (wq, ew) = self.cache[key]
         exact = ch.w_round == "exact"
-        seam = exact and self.primary.get(x) == "f" and x not in self.offset_lo and x not in g.consts
+        seam = exact and self.primary.get(x) == "f" and x not in g.consts
         if seam:        # the input's scale absorbs the weight scale's fraction: a power-of-two accumulator
-            xk, ex, seam_acc_e = self.need_q_at(x, ew)
+            xk, ex, seam_acc_e, seam_off = self.need_q_at(x, ew)
         else:
             xk = self.need_q(x)
             ex = self.exps[x]
@@ -277,7 +283,8 @@ class _Builder:
         acc_e = seam_acc_e if seam else ex + ew
         k = int(np.prod(w.shape[1:]))
         limit = hw.acc_max - k * 128 * hw.wmax
-        zx = self.offsets.get(x, 0)        # input stored as q − zx (vta.quant.offsets): zx · Σ_k wq joins the bias
+        zx = seam_off if seam else self.offsets.get(x, 0)   # input stored as q − zx (vta.quant.offsets): zx · Σ_k wq
+                                                             # joins the bias
         bq = np.rint(b / np.exp2(acc_e))
         if zx:
             bq = bq + zx * wq.reshape(wq.shape[0], -1).sum(axis=1, dtype=np.int64)

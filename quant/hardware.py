@@ -16,6 +16,15 @@ the channel (Q·Kᵀ, P·V→output projection), not across GELU or the residual
 answer. The search takes per-channel scales only for ≥ 10 % lower output error (the extra calls cost); the
 input side of a projection gets SmoothQuant's per-input-channel factors instead (`vta.quant.smooth`), which fold
 into the weights and the producing LayerNorm exactly and cost nothing at run time.
+
+Weight scales that are not powers of two (``LayerChoice(w_round="exact")``: max|w| / 127, per tensor; issue 17's
+last step, what float scales buy onnxruntime): activations keep power-of-two scales, so every activation ×
+activation product and every VTA→host seam is unchanged. A GEMM whose input is quantized on the host (a graph
+input, a LayerNorm or GELU output) takes the weight scale's fraction into that quantization — the host scales by
+any float — so input × weight scale is again a power of two: free. A GEMM whose input comes from VTA multiplies
+its int32 sums by an integer before the shift (``mult / 2^shift``; an ALU MUL by a 16-bit immediate, as precise
+as int32 room allows), one more ALU pass per tile, and the RTL issues a MUL uop every fourth cycle — so the search
+gives every layer the free form in one trial and the multiplier form only at ≥ 10 % lower output error.
 """
 
 import dataclasses

@@ -221,18 +221,35 @@ def _with_layer(scorer, plan, node, k, choice):
     return trial
 
 
-def _all_exact(g, caps, plan, scorer, order):
-    """``plan`` with every per-tensor VTA conv/dense layer at an exact weight scale (None: no layer changes).
-    Tried once before the per-layer choices: a multiplier per layer buys little alone (each layer's weight error
-    is a small part of the model's), together the search could not find it one layer at a time."""
-    trial, changed = plan.copy(), False
+def _free_exact(g, caps, plan, scorer, order):
+    """``plan`` with an exact weight scale for every per-tensor VTA conv/dense layer that gets it for free — its
+    input quantized on the host at a matching scale (`vta.quant.build`), no multiplier pass — or None when there
+    is none. Tried once, before the per-layer choices: each layer's weight error is a small part of the model's,
+    so the per-layer rule would rarely take one alone; together they are worth a trial."""
+    trial, names = plan.copy(), []
     for n in g.nodes:
         c = trial.layers.get(n.name, LayerChoice())
         if n.op in ("Conv", "Dense") and caps[n.name].vta and c.place == "vta" and c.w_gran == "tensor" \
                 and c.w_round != "exact":
-            trial = _with_layer(scorer, trial, n, order[n.name], dataclasses.replace(c, w_round="exact"))
-            changed = True
-    return trial if changed else None
+            trial.layers[n.name] = dataclasses.replace(c, w_round="exact")
+            names.append(n.name)
+    if not names:
+        return None
+    probe = trial.copy()          # which layers get it free: a build without the refinements (fitted later)
+    for name in names:
+        probe.layers[name] = dataclasses.replace(probe.layers[name], w_fit=False, bias_corr=False)
+    try:
+        prog = scorer.build(probe)
+    except CompileError:
+        return None
+    free = {st.node.name for st in prog.steps if isinstance(st, Gemm) and st.mult == 1 and st.node is not None}
+    keep = [name for name in names if name in free]
+    if not keep:
+        return None
+    out = plan.copy()
+    for name in keep:
+        out = _with_layer(scorer, out, g.node(name), order[name], trial.layers[name])
+    return out
 
 
 def fit_plan(g, caps, stats, hw, batches, plan):
@@ -296,16 +313,16 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
     best, _ = scorer.run(plan, 0, commit=True)
     history = [dict(change="start", score=best)]
     order = {n.name: k for k, n in enumerate(g.nodes)}
-    trial = _all_exact(g, caps, plan, scorer, order)
+    trial = _free_exact(g, caps, plan, scorer, order)
     if trial is not None:
         try:
             s, _ = scorer.run(trial, 0)
         except CompileError:
             s = None
-        if s is not None and _better(s, best, "channel", host_gain, acc_tol):
+        if s is not None and _better(s, best, None, host_gain, acc_tol):
             plan, best = trial, s
             scorer.accept()
-            history.append(dict(change="every VTA layer: w_round=exact", score=s))
+            history.append(dict(change="VTA layers with a host input: w_round=exact", score=s))
     consumers = g.consumers()
     points = []
     groups = smooth_points(g, caps, scorer.build_cache)

@@ -107,3 +107,39 @@ def test_exact_scale_per_channel_is_refused():
     plan = Plan(layers={"proj": LayerChoice(w_gran="channel", w_round="exact")})
     with pytest.raises(CompileError, match="exact weight scale is per tensor"):
         vta.compile(model, calibration=calib, plan=plan, search=False)
+
+
+def test_exact_scale_after_gelu_keeps_the_offset(fsim_runtime):
+    """A projection reading a GELU output (computed on the host, one-sided: stored with an offset,
+    `vta.quant.offsets`): the exact weight scale moves the host quantization's scale and re-derives its offset —
+    still no multiplier, device equal to the simulation, and as close to FP32 as power-of-two weight scales give
+    (within a quarter: here the input's scale moves coarser, the search decides which is better)."""
+    rng = np.random.default_rng(5)
+    w1 = rng.normal(0, 0.2, (K, M))
+    w2 = rng.normal(0, 0.05, (M, M))
+    w2 *= 1.41 / 4 / np.abs(w2).max()
+    consts = {"W1": w1, "W2": w2, "s2": np.array(np.sqrt(2.0)), "one": np.array(1.0), "half": np.array(0.5)}
+    inits = [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in consts.items()]
+    nodes = [helper.make_node("MatMul", ["x", "W1"], ["h"], name="proj"),
+             helper.make_node("Div", ["h", "s2"], ["hd"], name="gelu_div"),
+             helper.make_node("Erf", ["hd"], ["he"], name="gelu_erf"),
+             helper.make_node("Add", ["he", "one"], ["ha"], name="gelu_add"),
+             helper.make_node("Mul", ["h", "ha"], ["hm"], name="gelu_mul"),
+             helper.make_node("Mul", ["hm", "half"], ["g"], name="gelu_half"),
+             helper.make_node("MatMul", ["g", "W2"], ["y"], name="proj2")]
+    g = helper.make_graph(nodes, "gelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, K])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", T, M])], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    calib, test = (rng.normal(0, 1, (n, T, K)).astype(np.float32) for n in (64, 64))
+    cms = {r: vta.compile(model, calibration=calib, plan=Plan(layers={"proj2": LayerChoice(w_round=r)}),
+                          search=False, runtime=fsim_runtime) for r in ("ceil", "exact")}
+    ref = run_graph(cms["ceil"].graph, {"x": test})["y"]
+    err = {k: float(np.mean((cm.simulate(test)[0] - ref) ** 2) / np.mean(ref ** 2)) for k, cm in cms.items()}
+    assert err["exact"] < 1.25 * err["ceil"], err    # a wrong offset would be far off (the search picks the better)
+    cm = cms["exact"]
+    np.testing.assert_array_equal(cm.run(test[:4])[0], cm.simulate(test[:4])[0])
+    st = next(s for s in cm.program.steps if s.node is not None and s.node.name == "proj2")
+    pow2 = next(s for s in cms["ceil"].program.steps if s.node is not None and s.node.name == "proj2")
+    assert pow2.x_offset > 0                        # the GELU output is stored with an offset …
+    assert st.x_offset > 0 and st.mult == 1         # … and still is, at the moved scale, with no multiplier
+    assert abs(st.e_x + st.e_w - round(st.e_x + st.e_w)) < 1e-9 and not float(st.e_x).is_integer()
