@@ -143,3 +143,40 @@ def test_exact_scale_after_gelu_keeps_the_offset(fsim_runtime):
     assert pow2.x_offset > 0                        # the GELU output is stored with an offset …
     assert st.x_offset > 0 and st.mult == 1         # … and still is, at the moved scale, with no multiplier
     assert abs(st.e_x + st.e_w - round(st.e_x + st.e_w)) < 1e-9 and not float(st.e_x).is_integer()
+
+
+def test_search_trial_gives_exact_scales_only_where_free():
+    """The search's one trial (`vta.quant.search._free_exact`) on the digits MLP: exact weight scales for the
+    layers whose input is quantized on the host (the first), none that would need a multiplier pass — the plan's
+    program has no multiplier — and the trial is an ordinary plan the scorer can run."""
+    pytest.importorskip("sklearn", reason="the digits data ships with scikit-learn")
+    from vta.compiler.datasets import load, model_path
+    from vta.compiler.onnx_import import from_onnx, load_onnx
+    from vta.compiler.partition import partition
+    from vta.compiler.passes import optimize
+    from vta.compiler.steps import Gemm
+    from vta.config import load_config
+    from vta.quant.calibrate import collect
+    from vta.quant.hardware import HardwareDesc
+    from vta.quant.search import Scorer, _free_exact
+    cfg = load_config("default")
+    g = from_onnx(load_onnx(model_path("digits")))
+    optimize(g)
+    caps = partition(g, cfg)
+    x = load("digits")[0][:40]
+    batches = [{g.inputs[0]: x}]
+    stats = collect(lambda b: run_graph(g, b), batches, [t for t in g.shapes if t not in g.consts])
+    ref = run_graph(g, batches[0])[g.outputs[0]]
+    hw = HardwareDesc.from_config(cfg)
+    scorer = Scorer(g, caps, stats, hw, batches, ref)
+    order = {n.name: k for k, n in enumerate(g.nodes)}
+    plan = _free_exact(g, caps, Plan(), scorer, order)
+    gemms = [n for n in g.nodes if n.op in ("Conv", "Dense") and caps[n.name].vta]
+    assert len(gemms) >= 2
+    exact = {name for name, c in plan.layers.items() if c.w_round == "exact"}
+    assert exact == {gemms[0].name}                     # the first reads the model input; the rest read VTA's int8
+    prog = scorer.build(plan)
+    steps = [s for s in prog.steps if isinstance(s, Gemm)]
+    assert all(s.mult == 1 for s in steps) and not float(steps[0].e_x).is_integer()
+    score, _ = scorer.run(plan, 0)
+    assert 0 <= score[0] <= 1
