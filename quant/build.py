@@ -3,10 +3,12 @@
 Every activation scale is a power of two: an int8 tensor ``q`` with exponent ``e`` stands for ``q · 2^e``. A VTA
 conv/dense computes ``clip((Σ q_x·q_w + bias) >> shift, 0 | -128, 127)`` with ``shift = e_y − e_x − e_w`` and the
 bias quantized at ``2^(e_x+e_w)`` plus ``2^(shift−1)`` (so the floor shift rounds half up). With the weight
-rounding "exact" a layer's weight scale is its range over 127, not a power of two (``e_w`` a float): the sums are
-multiplied by an integer before the shift, ``mult / 2^shift ≈ 2^(e_x + e_w − e_y)`` (`requant_multiplier`; one
-more ALU pass per tile on VTA), and the rounding constant in the bias is ``2^(shift−1) / mult``. An add aligns its
-operands with shifts (negative = left) and shifts the sum. The builder decides these numbers; the steps it emits
+rounding "exact" a layer's weight scale is its range over 127, not a power of two (``e_w`` a float). If the
+layer's input is quantized on the host, that quantization takes the fraction (`_Builder.need_q_at`: ``e_x`` a
+float too, ``e_x + e_w`` an integer) and nothing else changes; otherwise the sums are multiplied by an integer
+before the shift, ``mult / 2^shift ≈ 2^(e_x + e_w − e_y)`` (`requant_multiplier`; one more ALU pass per tile on
+VTA), with the rounding constant ``2^(shift−1) / mult`` in the bias. An add aligns its operands with shifts
+(negative = left) and shifts the sum. The builder decides these numbers; the steps it emits
 (`vta.compiler.steps`) carry the arithmetic, so the simulation the search scores is exactly what VTA computes.
 """
 
