@@ -24,8 +24,7 @@ input, a LayerNorm or GELU output) takes the weight scale's fraction into that q
 any float — so input × weight scale is again a power of two: free. A GEMM whose input comes from VTA multiplies
 its int32 sums by an integer before the shift (``mult / 2^shift``; an ALU MUL by a 16-bit immediate, as precise
 as int32 room allows), one more ALU pass per tile, and the RTL issues a MUL uop every fourth cycle — so the search
-tries the free form on all such layers at once, then per layer under the rule of cost-free choices, and the
-multiplier form only at ≥ 10 % lower output error.
+gives every layer the free form in one trial and the multiplier form only at ≥ 10 % lower output error.
 """
 
 import dataclasses

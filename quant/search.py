@@ -200,7 +200,7 @@ class Scorer:
 def _better(new, best, extra_cost, host_gain, acc_tol):
     """Accept a candidate: never for lower top-1; for a top-1 gain ≥ ``acc_tol`` (the CPU needs ≥ ``host_gain``);
     otherwise (gain below the noise level of the calibration set) for a ≥ 1 % lower output error (10 % for
-    per-channel scales, which cost extra GEMM calls, and exact weight scales that need the multiplier pass)."""
+    per-channel scales, which cost extra GEMM calls, and exact weight scales, which cost an ALU pass)."""
     (a1, m1), (a0, m0) = new, best
     if a1 < a0:
         return False
@@ -362,13 +362,10 @@ def greedy_search(g, caps, stats, hw, batches, ref, labels=None, plan=None, host
                     cand = dataclasses.replace(cur, **{field: v})
                     try:
                         trial = _with_layer(scorer, plan, what, k, cand)
-                        s, prog = scorer.run(trial, k)
+                        s, _ = scorer.run(trial, k)
                     except CompileError:      # e.g. a refinement this layer cannot have
                         continue
-                    cost = "host" if v == "host" else "channel" if v == "channel" else None
-                    if v == "exact" and any(isinstance(st, Gemm) and st.node is not None and st.node.name == what.name
-                                            and st.mult != 1 for st in prog.steps):
-                        cost = "channel"      # the multiplier pass; free where the host quantizes the input
+                    cost = "host" if v == "host" else "channel" if v in ("channel", "exact") else None
                     if _better(s, best, cost, host_gain, acc_tol):
                         plan, best, cur = trial, s, cand
                         scorer.accept()
