@@ -153,7 +153,10 @@ class _Builder:
         hw = self.hw
         top = (hw.qmax + z) * 2.0 ** e
         if method != "mse":
-            top = min(threshold(self.stats[t], method), top)
+            key = ("threshold", t, method, id(self.stats[t]))   # percentile/KL over the samples: once per search
+            if key not in self.cache:
+                self.cache[key] = threshold(self.stats[t], method)
+            top = min(self.cache[key], top)
         low = (hw.qmin + z) * 2.0 ** e if z else -top        # the covered range [low, top] of the 2^e form
         codes = hw.qmax - hw.qmin - 1 if z else 2 * hw.qmax   # (one code of slack for the offset's floor)
         acc_e = int(np.floor(e + float(e_w)))                 # the finer side, unless it clips what 2^e would not
