@@ -2,7 +2,7 @@
 
 It owns the uop and acc SRAMs, reads inp and wgt (filled by the load stage) and writes out (drained by store).
 
-GEMM and ALU run in an eight-stage pipeline at one uop per cycle (MUL: one uop every fourth cycle, see below):
+GEMM and ALU (MUL included) run in an eight-stage pipeline at one uop per cycle, stalled only by a MUL hazard (below):
 
 - G: the loop nest (`UopLoop`) presents a uop index to the uop SRAM; the uop takes the Q register (below);
 - R: the uop word plus the loop offsets give dst/src/wgt indices, presented to the inp and wgt SRAMs;
@@ -32,18 +32,22 @@ ports are transparent to the write port, so the read sees every write that lande
 two writes after it are forwarded: the one made while the uop is in P is merged into the operand register on the
 way into E3, and the one made while it is in E3 (by the uop directly ahead) is selected in E3 by a comparison made
 a cycle early, keeping index comparisons off E3's path (forwarding mux → arithmetic → W register). This holds as
-long as every uop has written by the time the next one is in E3: true for one-cycle ops at one uop per cycle, and
-for MUL because a MUL instruction issues a uop only every LATENCY + 1 = fourth cycle, and the next instruction's
-first uop enters at least four cycles after its last (the loop ends, the FSM goes RUN → IDLE → POP → start: the
-uops leave G four cycles apart, so the MUL is in W just as the next uop is in E3, and one op in W per cycle; a
-`MulCore.LATENCY` above 3 would need a hold here). Thus every uop sees the result of every earlier uop with no
-stall.
+long as every uop has written by the time the next one is in E3: true for one-cycle ops at one uop per cycle.
+
+MUL writes LATENCY cycles later than the other ops, so a uop fewer than LATENCY + 1 cycles behind a MUL would miss
+its result, and a one-cycle op that close would reach W in the same cycle or ahead of it. R therefore holds its uop
+(the loop holds its step, the uop SRAM its output, E1 gets a bubble) while a MUL in one of the LATENCY stages ahead
+of it (E1, E2, P today) writes an acc entry the uop reads (a MUL reads dst, and src without an immediate), or while
+any MUL is there if the uop is not a MUL. MULs on distinct entries — a requantizing pass, an elementwise scale —
+issue one per cycle; a chain on one entry, one every LATENCY + 1 = fourth cycle. Every uop thus sees the result of
+every earlier uop, writes after it, and one op reaches W per cycle.
 
 Checks (docs/semantics.md's errors, reported on ``fault``): the word's own rules (`InsnCheck`) and the token rules as
 in `TokenStage`; and in R, per uop, the reserved bits of the uop word and ``uop field + loop offset`` against the
 depth of the buffer it indexes (dst → acc; src → inp for GEMM, acc for ALU without an immediate; wgt → wgt; a reset
 GEMM checks only dst). A uop that fails is reported from E1 and, like every uop after it until the next launch,
-never reaches E2: nothing past the check writes acc or out. None of this adds a cycle.
+never reaches E2: nothing past the check writes acc or out. None of this adds a cycle (a held uop is checked
+as it leaves R).
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
@@ -176,31 +180,22 @@ class Compute(wiring.Component):
                      g_ctl.rq.shift.eq(qreg.shift), g_ctl.rq.relu.eq(qreg.relu)]
         r_ctl = Signal(ctl_layout)
         w_alu = Signal()
-        m.d.sync += r_ctl.eq(g_ctl)
-
-        # A MUL instruction issues a uop every LATENCY + 1 cycles (the loop holds its step in between): MUL takes
-        # `MulCore.LATENCY` more cycles than the other ops, and the gap lets each result reach W by the time the
-        # next uop is in E3 without two uops ever writing in one cycle.
-        # After a MUL instruction's last uop the FSM needs four cycles (RUN → IDLE → POP → start) before the next
-        # instruction's first uop: enough for LATENCY + 1, not more (see the module docstring).
-        assert MulCore.LATENCY + 1 <= 4, "a longer MulCore needs a hold after a MUL instruction's last uop"
-        g_mul = is_alu & (alu_f.alu_opcode == AluOp.MUL)
-        phase = Signal(range(MulCore.LATENCY + 1))
-        with m.If(loop.start | (phase == MulCore.LATENCY)):
-            m.d.sync += phase.eq(0)
-        with m.Elif(loop.valid):
-            m.d.sync += phase.eq(phase + 1)
-        m.d.comb += loop.advance.eq(~g_mul | (phase == MulCore.LATENCY))
+        # ``hold`` (decided in R, below): the uop in R must wait for a MUL ahead of it. R keeps its uop (registers,
+        # and the uop SRAM's output: its read is disabled), the loop keeps its step and E1 gets a bubble.
+        hold = Signal()
+        m.d.comb += [loop.advance.eq(~hold), uop_rd.en.eq(~hold)]
+        with m.If(~hold):
+            m.d.sync += r_ctl.eq(g_ctl)
 
         # -- stage R ----------------------------------------------------------------------------------------------
         r_valid = Signal()
         r_index = Signal(INDEX_BITS)
-        m.d.sync += r_index.eq(index)
         r_dst_off = Signal.like(loop.dst_off)
         r_src_off = Signal.like(loop.src_off)
         r_wgt_off = Signal.like(loop.wgt_off)
-        m.d.sync += [r_valid.eq(loop.valid & loop.advance), r_dst_off.eq(loop.dst_off), r_src_off.eq(loop.src_off),
-                     r_wgt_off.eq(loop.wgt_off)]
+        with m.If(~hold):
+            m.d.sync += [r_valid.eq(loop.valid), r_index.eq(index), r_dst_off.eq(loop.dst_off),
+                         r_src_off.eq(loop.src_off), r_wgt_off.eq(loop.wgt_off)]
         uop = data.View(cfg.isa.uop, uop_rd.data)
         d = Signal(acc_w)
         s = Signal(loop.src_width)
@@ -218,7 +213,8 @@ class Compute(wiring.Component):
         # levels from the SRAM to ``e1_bad`` on the ULX3S).
         def room(name, off, depth, width):
             lim = Signal(width + 1, name=f"r_room_{name}")
-            m.d.sync += lim.eq(_room(off, depth, width))
+            with m.If(~hold):
+                m.d.sync += lim.eq(_room(off, depth, width))
             return lim
 
         dst_room = room("dst", loop.dst_off, cfg.acc_depth, len(uop.dst_idx))
@@ -238,7 +234,7 @@ class Compute(wiring.Component):
         e1_code = Signal.like(self.fault.code)
         e1_index = Signal(INDEX_BITS)
         poisoned = Signal()   # a uop failed its check: no uop enters E2 until the next launch
-        m.d.sync += [e1_bad.eq(r_valid & Cat(*(c for c, _ in r_checks)).any()), e1_index.eq(r_index)]
+        m.d.sync += [e1_bad.eq(r_valid & ~hold & Cat(*(c for c, _ in r_checks)).any()), e1_index.eq(r_index)]
         for cond, code in reversed(r_checks):
             with m.If(cond):
                 m.d.sync += e1_code.eq(code)
@@ -255,7 +251,7 @@ class Compute(wiring.Component):
             return regs
 
         # -- stage E1: inp/wgt data out of their SRAMs (registered at its end) ------------------------------------
-        e1_valid, e1_d, e1_s, e1_ctl = carry("e1", r_valid, d, s, r_ctl)
+        e1_valid, e1_d, e1_s, e1_ctl = carry("e1", r_valid & ~hold, d, s, r_ctl)
 
         # -- stage E2: the products (registered in `GemmCore`); acc read addresses presented ---------------------
         e2_valid, e2_d, e2_s, e2_ctl = carry("e2", e1_valid & ~e1_bad & ~poisoned, e1_d, e1_s, e1_ctl)
@@ -282,10 +278,10 @@ class Compute(wiring.Component):
         e_dot = Signal(acc_bits)
         m.d.sync += e_dot.eq(gemm.result)
         e_mul = Signal()
-        m.d.comb += e_mul.eq(e_ctl.alu & (e_ctl.op == AluOp.MUL))
+        m.d.comb += e_mul.eq(_is_mul(e_ctl))
         # M1 … M{LATENCY} (M3 today): MUL's further cycles (MUL uops only), a shift chain of valid bit and dst index;
         # `m_valid`/`m_d` are its last stage, `m_valid_into_last` what enters that stage.
-        m_valids = []
+        m_valids, m_stages = [], []
         m_valid, m_d, m_rq = e_valid & e_mul, e_d, e_ctl.rq
         for i in range(MulCore.LATENCY):
             m_valid_into_last = m_valid
@@ -294,6 +290,21 @@ class Compute(wiring.Component):
             m.d.sync += [stage_valid.eq(m_valid), stage_d.eq(m_d), stage_rq.eq(m_rq)]
             m_valid, m_d, m_rq = stage_valid, stage_d, stage_rq
             m_valids.append(stage_valid)
+            m_stages.append((stage_valid, stage_d))
+        # The MUL hold (see the module docstring): the uop in R waits while a MUL fewer than LATENCY + 1 cycles
+        # ahead of it writes an acc entry it reads — or, if it is not a MUL itself, while any MUL is that close (its
+        # write would reach W no later than that MUL's). ``d == X`` is tested as ``uop field == X − offset`` (mod
+        # the acc depth), the subtraction from registers, so the uop SRAM's output meets only an equality compare.
+        r_mul = _is_mul(r_ctl)
+        r_src_read = r_mul & ~r_ctl.use_imm
+        ahead = [(e1_valid & _is_mul(e1_ctl), e1_d), (e2_valid & _is_mul(e2_ctl), e2_d),
+                 (p_valid & _is_mul(p_ctl), p_d), (e_valid & e_mul, e_d), *m_stages]
+        hazards = []
+        for valid, dst in ahead[:MulCore.LATENCY]:
+            dst_hit = uop.dst_idx[:acc_w] == (dst - r_dst_off)[:acc_w]
+            src_hit = uop.src_idx[:acc_w] == (dst - r_src_off)[:acc_w]
+            hazards.append(valid & (~r_mul | dst_hit | (r_src_read & src_hit)))
+        m.d.comb += hold.eq(r_valid & Cat(*hazards).any())
         # W is fed by E3 (every op but MUL) or by the last M stage; a MUL instruction's issue gap keeps them apart.
         w_valid = Signal()
         w_d = Signal(acc_w)
@@ -520,6 +531,11 @@ class Compute(wiring.Component):
             m.d.comb += [self.fault.valid.eq(fsm_valid), self.fault.code.eq(fsm_code),
                          self.fault.field.eq(fsm_field), self.fault.index.eq(index)]
         return m
+
+
+def _is_mul(ctl):
+    """A pipeline stage's controls say ALU MUL."""
+    return ctl.alu & (ctl.op == AluOp.MUL)
 
 
 def _room(off, depth, width):
