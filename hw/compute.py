@@ -35,19 +35,19 @@ a cycle early, keeping index comparisons off E3's path (forwarding mux → arith
 long as every uop has written by the time the next one is in E3: true for one-cycle ops at one uop per cycle.
 
 MUL writes LATENCY cycles later than the other ops, so a uop fewer than LATENCY + 1 cycles behind a MUL would miss
-its result, and a one-cycle op that close would reach W in the same cycle or ahead of it. R therefore holds its uop
-(the loop holds its step, the uop SRAM its output, E1 gets a bubble) while a MUL in one of the LATENCY stages ahead
-of it (E1, E2, P today) writes an acc entry the uop reads (a MUL reads dst, and src without an immediate), or while
-any MUL is there if the uop is not a MUL. MULs on distinct entries — a requantizing pass, an elementwise scale —
-issue one per cycle; a chain on one entry, one every LATENCY + 1 = fourth cycle. Every uop thus sees the result of
-every earlier uop, writes after it, and one op reaches W per cycle.
+its result, and a one-cycle op that close would reach W in the same cycle as it or ahead of it. So a MUL in E1
+waits (E1, R, the uop SRAM's output and the loop hold; E2 gets a bubble) while a MUL in one of the LATENCY stages
+ahead of it (E2, P, E3 today) writes an acc entry it reads (dst, and src without an immediate) — decided from
+registered indices, off the SRAM outputs. One-cycle ops never follow a MUL that closely: an instruction's uops are
+all one op, and POP starts a non-MUL GEMM/ALU only once no MUL is left in R or E1. MULs on distinct entries — a
+requantizing pass, an elementwise scale — issue one per cycle; a chain on one entry one every LATENCY + 1 = fourth
+cycle. Every uop thus sees the result of every earlier uop, writes after it, and one op reaches W per cycle.
 
 Checks (docs/semantics.md's errors, reported on ``fault``): the word's own rules (`InsnCheck`) and the token rules as
 in `TokenStage`; and in R, per uop, the reserved bits of the uop word and ``uop field + loop offset`` against the
 depth of the buffer it indexes (dst → acc; src → inp for GEMM, acc for ALU without an immediate; wgt → wgt; a reset
 GEMM checks only dst). A uop that fails is reported from E1 and, like every uop after it until the next launch,
-never reaches E2: nothing past the check writes acc or out. None of this adds a cycle (a held uop is checked
-as it leaves R).
+never reaches E2: nothing past the check writes acc or out. None of this adds a cycle.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
@@ -180,8 +180,9 @@ class Compute(wiring.Component):
                      g_ctl.rq.shift.eq(qreg.shift), g_ctl.rq.relu.eq(qreg.relu)]
         r_ctl = Signal(ctl_layout)
         w_alu = Signal()
-        # ``hold`` (decided in R, below): the uop in R must wait for a MUL ahead of it. R keeps its uop (registers,
-        # and the uop SRAM's output: its read is disabled), the loop keeps its step and E1 gets a bubble.
+        # ``hold`` (decided in E1, below): the MUL in E1 must wait for a MUL ahead of it. E1 and R keep their uops
+        # (R its registers and the uop SRAM's output: its read is disabled), the loop keeps its step and E2 gets a
+        # bubble.
         hold = Signal()
         m.d.comb += [loop.advance.eq(~hold), uop_rd.en.eq(~hold)]
         with m.If(~hold):
@@ -234,27 +235,30 @@ class Compute(wiring.Component):
         e1_code = Signal.like(self.fault.code)
         e1_index = Signal(INDEX_BITS)
         poisoned = Signal()   # a uop failed its check: no uop enters E2 until the next launch
-        m.d.sync += [e1_bad.eq(r_valid & ~hold & Cat(*(c for c, _ in r_checks)).any()), e1_index.eq(r_index)]
-        for cond, code in reversed(r_checks):
-            with m.If(cond):
-                m.d.sync += e1_code.eq(code)
+        with m.If(~hold):
+            m.d.sync += [e1_bad.eq(r_valid & Cat(*(c for c, _ in r_checks)).any()), e1_index.eq(r_index)]
+            for cond, code in reversed(r_checks):
+                with m.If(cond):
+                    m.d.sync += e1_code.eq(code)
         with m.If(e1_bad):
             m.d.sync += poisoned.eq(1)
         with m.If(self.clear):
             m.d.sync += poisoned.eq(0)
 
-        def carry(name, valid, d, s, ctl):
-            """A uop's valid bit, acc dst and src indices and controls, registered into pipeline stage ``name``."""
+        def carry(name, valid, d, s, ctl, enable=1):
+            """A uop's valid bit, acc dst and src indices and controls, registered into pipeline stage ``name``
+            (in cycles where ``enable`` is high)."""
             regs = (Signal(name=f"{name}_valid"), Signal(acc_w, name=f"{name}_d"), Signal(acc_w, name=f"{name}_s"),
                     Signal(ctl_layout, name=f"{name}_ctl"))
-            m.d.sync += [reg.eq(value) for reg, value in zip(regs, (valid, d, s, ctl))]
+            with m.If(enable):
+                m.d.sync += [reg.eq(value) for reg, value in zip(regs, (valid, d, s, ctl))]
             return regs
 
         # -- stage E1: inp/wgt data out of their SRAMs (registered at its end) ------------------------------------
-        e1_valid, e1_d, e1_s, e1_ctl = carry("e1", r_valid & ~hold, d, s, r_ctl)
+        e1_valid, e1_d, e1_s, e1_ctl = carry("e1", r_valid, d, s, r_ctl, enable=~hold)
 
         # -- stage E2: the products (registered in `GemmCore`); acc read addresses presented ---------------------
-        e2_valid, e2_d, e2_s, e2_ctl = carry("e2", e1_valid & ~e1_bad & ~poisoned, e1_d, e1_s, e1_ctl)
+        e2_valid, e2_d, e2_s, e2_ctl = carry("e2", e1_valid & ~hold & ~e1_bad & ~poisoned, e1_d, e1_s, e1_ctl)
         # On an FPGA (elaborated for a platform) the inp word is kept in one register copy per output lane
         # (``keep``, like E3's controls): each copy drives only its lane's multipliers (`GemmCore` ``inp_per_lane``;
         # one shared register bit was routed 16.3 ns to a far lane on the ULX3S). Without a platform (the Verilator
@@ -291,20 +295,21 @@ class Compute(wiring.Component):
             m_valid, m_d, m_rq = stage_valid, stage_d, stage_rq
             m_valids.append(stage_valid)
             m_stages.append((stage_valid, stage_d))
-        # The MUL hold (see the module docstring): the uop in R waits while a MUL fewer than LATENCY + 1 cycles
-        # ahead of it writes an acc entry it reads — or, if it is not a MUL itself, while any MUL is that close (its
-        # write would reach W no later than that MUL's). ``d == X`` is tested as ``uop field == X − offset`` (mod
-        # the acc depth), the subtraction from registers, so the uop SRAM's output meets only an equality compare.
-        r_mul = _is_mul(r_ctl)
-        r_src_read = r_mul & ~r_ctl.use_imm
-        ahead = [(e1_valid & _is_mul(e1_ctl), e1_d), (e2_valid & _is_mul(e2_ctl), e2_d),
-                 (p_valid & _is_mul(p_ctl), p_d), (e_valid & e_mul, e_d), *m_stages]
-        hazards = []
-        for valid, dst in ahead[:MulCore.LATENCY]:
-            dst_hit = uop.dst_idx[:acc_w] == (dst - r_dst_off)[:acc_w]
-            src_hit = uop.src_idx[:acc_w] == (dst - r_src_off)[:acc_w]
-            hazards.append(valid & (~r_mul | dst_hit | (r_src_read & src_hit)))
-        m.d.comb += hold.eq(r_valid & Cat(*hazards).any())
+        # The MUL hold (see the module docstring): a MUL in E1 waits while a MUL fewer than LATENCY + 1 cycles ahead
+        # of it (E2, P, E3 today) writes an acc entry it reads. Indices and controls all come from registers, so the
+        # hold is two compares and an OR deep before it fans out to the E1, R and loop registers.
+        e1_mul = _is_mul(e1_ctl)
+        e1_src_read = e1_mul & ~e1_ctl.use_imm
+        ahead = [(e2_valid & _is_mul(e2_ctl), e2_d), (p_valid & _is_mul(p_ctl), p_d), (e_valid & e_mul, e_d),
+                 *m_stages]
+        hazards = [valid & ((dst == e1_d) | (e1_src_read & (dst == e1_s))) for valid, dst in ahead[:MulCore.LATENCY]]
+        m.d.comb += hold.eq(e1_valid & e1_mul & ~e1_bad & ~poisoned & Cat(*hazards).any())
+        # A one-cycle op must reach E3 at least LATENCY + 1 cycles after the last MUL ahead of it (W in order, one
+        # write per cycle). Within an instruction all uops are the same op; the next instruction's first uop enters
+        # G at the earliest the cycle after POP starts it, five cycles before its E3 — so POP starts a non-MUL
+        # GEMM/ALU only once no MUL is in R or E1 (every MUL is in E2 or beyond, in E3 within two cycles).
+        assert MulCore.LATENCY <= 3, "a longer MulCore needs POP to wait for MULs in E2 too"
+        mul_near = (r_valid & _is_mul(r_ctl)) | (e1_valid & e1_mul)
         # W is fed by E3 (every op but MUL) or by the last M stage; a MUL instruction's issue gap keeps them apart.
         w_valid = Signal()
         w_d = Signal(acc_w)
@@ -397,6 +402,7 @@ class Compute(wiring.Component):
         with m.If(self.clear):
             m.d.sync += self.finished.eq(0)
         is_setq = is_alu & (alu_f.alu_opcode == AluOp.SETQ)
+        is_mul_insn = is_alu & (alu_f.alu_opcode == AluOp.MUL)
 
         # The index compares of the token rules, registered (as in `TokenStage`): against the index held next cycle,
         # the pushed index at each popped queue's head next cycle, and the peers' (registered) positions.
@@ -495,6 +501,8 @@ class Compute(wiring.Component):
                     report(bad_code, bad_field)
                 with m.Elif(~is_tensor & pipe_busy):
                     pass  # loads and FINISH wait for the previous GEMM/ALU to drain
+                with m.Elif(is_tensor & ~is_mul_insn & mul_near):
+                    pass  # a one-cycle op waits until the last MUL is past E1 (see ``mul_near``)
                 with m.Elif(self.halt.pending):
                     pass  # a fault is on its way to the latch: start nothing until it is latched
                 with m.Else():
