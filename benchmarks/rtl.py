@@ -2,6 +2,8 @@
 
 Prints one table per config:
   (a) back-to-back GEMM uops on resident operands: MACs/cycle vs the peak BATCH·BLOCK_IN·BLOCK_OUT;
+  (a) ALU MUL by an immediate: cycles per uop over distinct acc entries (one per cycle) and in a chain on one entry
+      (each waits for the one before: ``MulCore.LATENCY`` + 1), from the cycle difference of two run lengths;
   (b) contiguous LOAD INP throughput: bytes/cycle vs the bus's bytes/cycle;
   (c) simulated cycles per wall-clock second (the target is ≥ 1,000,000 on the default config);
   (d) Verilator build time (``--fresh-build`` rebuilds into a temporary cache; otherwise the time recorded when
@@ -31,7 +33,7 @@ import time
 import numpy as np
 
 from vta import load_config
-from vta.isa import Finish, Gemm, Load, MemId, Uop, encode_program, encode_uops
+from vta.isa import Alu, AluOp, Finish, Gemm, Load, MemId, Uop, encode_program, encode_uops
 from vta.sim.verilator import VerilatorSim
 
 PAGE = 4096
@@ -70,6 +72,23 @@ def gemm_program(cfg, iter_out):
             Finish(),
         ]
     return _image(cfg, insns, uops, 2 * n, n), iter_out * n * n
+
+
+def mul_program(cfg, iter_out, chain):
+    """ALU MUL by 3 over 16 uops × 16 inner × ``iter_out`` outer iterations on acc entries already there: distinct
+    entries in any 256 consecutive uops, or with ``chain`` all on entry 0 (each uop reads the one before's
+    product)."""
+    n = 16
+    uops = [Uop(dst_idx=0 if chain else u, src_idx=0 if chain else u, wgt_idx=0) for u in range(n)]
+
+    def insns(inp_base, wgt_base):
+        return [
+            Load(memory_type=MemId.UOP, sram_base=0, dram_base=0, y_size=1, x_size=n, x_stride=n),
+            Alu(alu_opcode=AluOp.MUL, use_imm=True, imm=3, uop_bgn=0, uop_end=n, iter_out=iter_out, iter_in=n,
+                dst_factor_in=0 if chain else n, src_factor_in=0 if chain else n),
+            Finish(),
+        ]
+    return _image(cfg, insns, uops, 0, 0), iter_out * n * n
 
 
 def load_program(cfg, loads):
@@ -139,6 +158,11 @@ def bench(name, fresh, repeat=3):
     rows.append(("(a) GEMM active cycles / uop", f"{stats.busy['gemm'] / uop_iters:.3f}",
                  f"{stats.busy['gemm']} GEMM-active cycles for {uop_iters} uop iterations"))
     rate = cycles / wall
+    for chain, what in ((False, "distinct entries"), (True, "a chain on one entry")):
+        (_, c1, _, _), (_, c2, _, _) = (measure(sim, mul_program(cfg, k, chain)[0], 1) for k in (4, 8))
+        uops = mul_program(cfg, 8, chain)[1] - mul_program(cfg, 4, chain)[1]
+        rows.append((f"(a) ALU MUL cycles / uop, {what}", f"{(c2 - c1) / uops:.3f}",
+                     f"{c2 - c1} more cycles for {uops} more uops"))
 
     image, nbytes = load_program(cfg, 8)
     stats, lcycles, lwall, lcpu = measure(sim, image, repeat)

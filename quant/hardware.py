@@ -23,8 +23,8 @@ activation product and every VTA→host seam is unchanged. A GEMM whose input is
 input, a LayerNorm or GELU output) takes the weight scale's fraction into that quantization — the host scales by
 any float — so input × weight scale is again a power of two: free. A GEMM whose input comes from VTA multiplies
 its int32 sums by an integer before the shift (``mult / 2^shift``; an ALU MUL by a 16-bit immediate, as precise
-as int32 room allows), one more ALU pass per tile, and the RTL issues a MUL uop every fourth cycle — so the search
-gives every layer the free form in one trial and the multiplier form only at ≥ 10 % lower output error.
+as int32 room allows), one more ALU pass per tile (one MUL uop per cycle on the RTL) — so the search gives every
+layer the free form in one trial and the multiplier form only at ≥ 10 % lower output error.
 """
 
 import dataclasses
