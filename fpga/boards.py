@@ -97,7 +97,7 @@ class ULX3S85F(Board):
     family = "ecp5"
     device = "Lattice ECP5 LFE5U-85F (ULX3S)"
     board_clock_mhz = 25
-    default_clock_mhz = 50       # from the board's 25 MHz by the PLL; met with Fmax 51.5 MHz (fpga/README.md)
+    default_clock_mhz = 50       # from the board's 25 MHz by the PLL; met with Fmax 51.21 MHz (fpga/README.md)
     preset = "ulx3s-85f"
     bram_bits = 208 * 18432      # 208 EBR blocks of 18 kbit
     luts = 83640
