@@ -310,7 +310,7 @@ class Compute(wiring.Component):
         # GEMM/ALU only once no MUL is in R or E1 (every MUL is in E2 or beyond, in E3 within two cycles).
         assert MulCore.LATENCY <= 3, "a longer MulCore needs POP to wait for MULs in E2 too"
         mul_near = (r_valid & _is_mul(r_ctl)) | (e1_valid & e1_mul)
-        # W is fed by E3 (every op but MUL) or by the last M stage; a MUL instruction's issue gap keeps them apart.
+        # W is fed by E3 (every op but MUL) or by the last M stage; the MUL hold and POP's wait keep them apart.
         w_valid = Signal()
         w_d = Signal(acc_w)
         w_result = Signal(acc_bits)
