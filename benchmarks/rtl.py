@@ -159,10 +159,10 @@ def bench(name, fresh, repeat=3):
                  f"{stats.busy['gemm']} GEMM-active cycles for {uop_iters} uop iterations"))
     rate = cycles / wall
     for chain, what in ((False, "distinct entries"), (True, "a chain on one entry")):
-        (_, c1, _, _), (_, c2, _, _) = (measure(sim, mul_program(cfg, k, chain)[0], 1) for k in (4, 8))
-        uops = mul_program(cfg, 8, chain)[1] - mul_program(cfg, 4, chain)[1]
-        rows.append((f"(a) ALU MUL cycles / uop, {what}", f"{(c2 - c1) / uops:.3f}",
-                     f"{c2 - c1} more cycles for {uops} more uops"))
+        (c1, u1), (c2, u2) = ((measure(sim, image, 1)[1], uops)
+                              for image, uops in (mul_program(cfg, k, chain) for k in (4, 8)))
+        rows.append((f"(a) ALU MUL cycles / uop, {what}", f"{(c2 - c1) / (u2 - u1):.3f}",
+                     f"{c2 - c1} more cycles for {u2 - u1} more uops"))
 
     image, nbytes = load_program(cfg, 8)
     stats, lcycles, lwall, lcpu = measure(sim, image, repeat)

@@ -294,18 +294,15 @@ class _Builder:
         if zx:
             bq = bq + zx * wq.reshape(wq.shape[0], -1).sum(axis=1, dtype=np.int64)
         mult = 1
-        if seam:
-            shift = ey - acc_e
-            if shift > SHIFT_MAX:
-                raise CompileError(f"layer {n.name!r}: output scale 2^{ey} is {shift} bits above its accumulator's "
-                                   f"(at most {SHIFT_MAX})")
-            bq = bq + (1 << (shift - 1) if shift > 0 else 0)
-        elif exact:
+        if exact and not seam:
             bmax = float(np.abs(np.clip(bq, -limit, limit)).max(initial=0))
             mult, shift, rounding = requant_multiplier(float(np.exp2(acc_e - ey)), wq, bmax)
             bq = bq + rounding
-        else:
-            shift = ey - ex - ew
+        else:           # a power-of-two accumulator (per channel with per-channel weight scales)
+            shift = ey - acc_e
+            if seam and shift > SHIFT_MAX:    # others: weights were coarsened above to keep it in range
+                raise CompileError(f"layer {n.name!r}: output scale 2^{ey} is {shift} bits above its accumulator's "
+                                   f"(at most {SHIFT_MAX})")
             bq = bq + np.where(shift > 0, np.exp2(np.maximum(shift, 1) - 1), 0)
         clipped = int(np.sum(np.abs(bq) > limit))
         bq = np.clip(bq, -limit, limit).astype(np.int32)
