@@ -18,6 +18,16 @@ from vta.hw.regs import CTRL_DONE, CTRL_LAUNCH, Reg
 from vta.isa import Load, MemId, encode_uops
 
 
+def wrap32(x):
+    """``x`` wrapped to int32 the way the 32-bit acc wraps (two's complement), as int64."""
+    return ((np.asarray(x, dtype=np.int64) + 2**31) % 2**32) - 2**31
+
+
+def low8(x):
+    """The low byte of each element, as int8 (an out lane written without requantization)."""
+    return (np.asarray(x, dtype=np.int64) & 0xFF).astype(np.uint8).astype(np.int8)
+
+
 def run_testbench(dut, bench, *, background=()):
     """Simulate ``dut`` on a clock with the testbench ``bench``; ``background`` testbenches (models of the
     other side of a bus) run alongside and stop when ``bench`` returns."""

@@ -5,7 +5,7 @@ functional simulator; issue rate from the compute-busy counter."""
 
 import numpy as np
 import pytest
-from hw_helpers import LAST_REGS, simulate_core, staged_operands
+from hw_helpers import LAST_REGS, low8, simulate_core, staged_operands, wrap32
 
 from vta.config import load_config
 from vta.hw.mul import MulCore
@@ -15,14 +15,6 @@ from vta.sim.fsim import FunctionalSim
 
 CFG = load_config("small")
 OUT = 6144
-
-
-def wrap32(a):
-    return ((np.asarray(a, np.int64) + 2**31) % 2**32 - 2**31).astype(np.int64)
-
-
-def low8(a):
-    return np.asarray(a).astype(np.uint32).astype(np.uint8).view(np.int8)
 
 
 def run(uops, n_acc, work, rng_seed=0):

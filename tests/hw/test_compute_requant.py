@@ -9,7 +9,7 @@ the body, the whole final DRAM image against the functional simulator's, and bot
 """
 
 import numpy as np
-from hw_helpers import LAST_REGS, simulate_core, staged_operands
+from hw_helpers import LAST_REGS, low8, simulate_core, staged_operands, wrap32
 
 from vta.config import load_config
 from vta.hw.regs import Reg
@@ -22,17 +22,9 @@ N = 8                              # acc/out entries each program uses (0 … N�
 READ_UOP = Uop(dst_idx=0, src_idx=0, wgt_idx=0)   # the read-back's uop (entry i at loop step i)
 
 
-def wrap32(x):
-    return ((np.asarray(x, dtype=np.int64) + 2**31) % 2**32) - 2**31
-
-
 def requant(x, shift, relu, ow=8):
     """The spec's requantized out lane: clamp(x >> shift, relu ? 0 : −2^(ow−1), 2^(ow−1) − 1)."""
     return np.clip(np.asarray(x, dtype=np.int64) >> shift, 0 if relu else -(1 << (ow - 1)), (1 << (ow - 1)) - 1)
-
-
-def low8(x):
-    return (np.asarray(x, dtype=np.int64) & 0xFF).astype(np.uint8).astype(np.int8)
 
 
 def setq(shift, relu, **flags):

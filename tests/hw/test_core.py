@@ -5,7 +5,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hw_helpers import simulate_core, staged_operands
+from hw_helpers import simulate_core, staged_operands, wrap32
 
 from vta.config import load_config
 from vta.hw.mul import MulCore
@@ -74,10 +74,6 @@ def test_bus_stalls_and_relaunch_keep_sram():
     assert np.array_equal(dram[7168:7168 + expected.size], expected)
     assert np.array_equal(dram, ref)
     assert len(cycles) == 2 and cycles[1] < cycles[0]
-
-
-def wrap32(x):
-    return ((x + 2**31) % 2**32) - 2**31
 
 
 OUT = 6144  # DRAM byte address of the stored out tiles in the staged programs below

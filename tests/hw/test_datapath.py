@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from hw_helpers import wrap32
 
 from vta.config import load_config
 from vta.hw.alu import AluCore
@@ -69,10 +70,6 @@ def clocked_eval(dut, cases, latency=MulCore.LATENCY):
     sim.add_testbench(bench)
     sim.run()
     return results
-
-
-def wrap32(x):
-    return ((np.asarray(x, dtype=np.int64) + (1 << 31)) % (1 << 32)) - (1 << 31)
 
 
 def ref_alu(op, a, b):
